@@ -1,0 +1,84 @@
+"""Engine creation: SQLite pragmas, write locks taken up front, clear connection errors."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Engine, create_engine, event, text
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError, OperationalError
+
+from csv_import_daemon.config import Settings
+from csv_import_daemon.errors import ConfigError, DatabaseUnavailableError
+
+
+def is_sqlite(engine: Engine) -> bool:
+    return engine.dialect.name == "sqlite"
+
+
+def make_engine(settings: Settings) -> Engine:
+    """Build the engine for ``settings.database_url``; nothing is connected yet."""
+    try:
+        url = make_url(settings.database_url)
+    except ArgumentError:
+        raise ConfigError(
+            f"database_url: {settings.database_url!r} is not a database URL; "
+            "use sqlite:///PATH or postgresql+psycopg://USER@HOST/DB"
+        ) from None
+    kwargs: dict[str, Any] = {}
+    if url.get_backend_name() == "sqlite":
+        if url.database and url.database != ":memory:":
+            # The owner alone may read the journal: it holds account numbers.
+            parent = Path(url.database).expanduser().parent
+            parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        kwargs["connect_args"] = {"timeout": settings.busy_timeout}
+    else:
+        kwargs["pool_pre_ping"] = True
+        kwargs["connect_args"] = {"connect_timeout": 10}
+    try:
+        engine = create_engine(url, **kwargs)
+    except (NoSuchModuleError, ModuleNotFoundError) as exc:
+        raise ConfigError(
+            f"database_url: no driver for {url.drivername!r} ({exc}); for PostgreSQL install "
+            "the extra: pip install 'csv-import-daemon[postgres]' and use postgresql+psycopg://"
+        ) from None
+    if engine.dialect.name == "sqlite":
+        _sqlite_pragmas(engine, settings)
+    return engine
+
+
+def _sqlite_pragmas(engine: Engine, settings: Settings) -> None:
+    busy_ms = int(settings.busy_timeout * 1000)
+    synchronous = settings.sqlite_synchronous
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        # Let SQLAlchemy, not pysqlite, decide when transactions begin (see "begin" below).
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        cursor.execute(f"PRAGMA busy_timeout = {busy_ms}")
+        cursor.execute("PRAGMA journal_mode = WAL")
+        cursor.execute(f"PRAGMA synchronous = {synchronous}")
+        cursor.execute("PRAGMA cache_size = -65536")  # 64 MiB page cache for index inserts
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(conn: Any) -> None:
+        # Take the write lock at the start so a batch never has to upgrade a read lock.
+        conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+def check_connection(engine: Engine) -> None:
+    """Connect once; raise DatabaseUnavailableError with a clear message if impossible."""
+    try:
+        with engine.connect() as conn:
+            conn.execute(text("SELECT 1"))
+    except (OperationalError, DBAPIError) as exc:
+        raise DatabaseUnavailableError(describe_db_error(engine, exc)) from None
+
+
+def describe_db_error(engine: Engine, exc: BaseException) -> str:
+    where = engine.url.render_as_string(hide_password=True)
+    detail = str(getattr(exc, "orig", exc)).strip().splitlines()
+    return f"cannot use database {where}: {detail[0] if detail else type(exc).__name__}"

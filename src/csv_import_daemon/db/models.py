@@ -1,0 +1,168 @@
+"""SQLAlchemy 2.x typed models; the Alembic revisions create exactly these tables."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import (
+    BigInteger,
+    DateTime,
+    Dialect,
+    Index,
+    Integer,
+    MetaData,
+    Numeric,
+    String,
+    Text,
+    func,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.types import TypeDecorator, TypeEngine
+
+# Column widths are part of the contract: a longer value is a rejected row, not a failed batch.
+LIMITS = {
+    "execution_id": 255,
+    "account": 50,
+    "instrument": 50,
+    "action": 20,
+    "entry_exit": 10,
+    "order_id": 64,
+    "order_name": 255,
+    "connection": 100,
+    "position_after": 20,
+}
+
+NAMING_CONVENTION = {
+    "ix": "ix_%(table_name)s_%(column_0_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class ExactDecimal(TypeDecorator[Decimal]):
+    """Exact decimal money: NUMERIC on PostgreSQL, canonical text on SQLite.
+
+    SQLite has no decimal type and would round-trip through a binary float.
+    """
+
+    impl = Numeric(20, 8)
+    cache_ok = True
+
+    def load_dialect_impl(self, dialect: Dialect) -> TypeEngine[Any]:
+        if dialect.name == "sqlite":
+            return dialect.type_descriptor(String(40))
+        return dialect.type_descriptor(Numeric(20, 8))
+
+    def process_bind_param(self, value: Decimal | None, dialect: Dialect) -> Any:
+        if value is None or dialect.name != "sqlite":
+            return value
+        return format(value, "f")
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> Decimal | None:
+        if value is None:
+            return None
+        return value if isinstance(value, Decimal) else Decimal(str(value))
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+
+
+class Trade(Base):
+    """One imported execution (fill), times in UTC."""
+
+    __tablename__ = "trades"
+    __table_args__ = (Index("uq_trades_execution_id", "execution_id", unique=True),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    execution_id: Mapped[str] = mapped_column(String(LIMITS["execution_id"]), nullable=False)
+    account: Mapped[str] = mapped_column(String(LIMITS["account"]), nullable=False)
+    instrument: Mapped[str] = mapped_column(String(LIMITS["instrument"]), nullable=False)
+    action: Mapped[str] = mapped_column(String(LIMITS["action"]), nullable=False)
+    entry_exit: Mapped[str | None] = mapped_column(String(LIMITS["entry_exit"]))
+    quantity: Mapped[int] = mapped_column(Integer, nullable=False)
+    price: Mapped[Decimal] = mapped_column(ExactDecimal(), nullable=False)
+    executed_at: Mapped[datetime] = mapped_column(DateTime(), nullable=False)
+    commission: Mapped[Decimal | None] = mapped_column(ExactDecimal())
+    order_id: Mapped[str | None] = mapped_column(String(LIMITS["order_id"]))
+    order_name: Mapped[str | None] = mapped_column(String(LIMITS["order_name"]))
+    connection: Mapped[str | None] = mapped_column(String(LIMITS["connection"]))
+    position_after: Mapped[str | None] = mapped_column(String(LIMITS["position_after"]))
+    source_file: Mapped[str] = mapped_column(Text, nullable=False)
+    source_line: Mapped[int] = mapped_column(Integer, nullable=False)
+    imported_at: Mapped[datetime] = mapped_column(DateTime(), nullable=False)
+
+
+class ImportFile(Base):
+    """The checkpoint of one file as one daemon instance sees it."""
+
+    __tablename__ = "import_files"
+    __table_args__ = (Index("uq_import_files_instance_path", "instance", "path", unique=True),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    instance: Mapped[str] = mapped_column(String(255), nullable=False)
+    path: Mapped[str] = mapped_column(Text, nullable=False)
+    device: Mapped[int | None] = mapped_column(BigInteger)
+    inode: Mapped[int | None] = mapped_column(BigInteger)
+    size: Mapped[int] = mapped_column(BigInteger, nullable=False, default=0)
+    mtime_ns: Mapped[int] = mapped_column(BigInteger, nullable=False, default=0)
+    head_hash: Mapped[str | None] = mapped_column(String(64))
+    offset: Mapped[int] = mapped_column(BigInteger, nullable=False, default=0)
+    lines_consumed: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
+    pending_bytes: Mapped[int] = mapped_column(BigInteger, nullable=False, default=0)
+    date_order: Mapped[str | None] = mapped_column(String(3))
+    encoding: Mapped[str | None] = mapped_column(String(16))
+    inserted: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
+    duplicates: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
+    rejected: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
+    conflicts: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
+    status: Mapped[str] = mapped_column(String(16), nullable=False, default="ok")
+    last_error: Mapped[str | None] = mapped_column(Text)
+    archived_to: Mapped[str | None] = mapped_column(Text)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(), nullable=False)
+
+
+class ImportRejection(Base):
+    """A rejected row or an ID conflict, with file, line and raw text."""
+
+    __tablename__ = "import_rejections"
+    __table_args__ = (
+        Index("uq_import_rejections_fingerprint", "fingerprint", unique=True),
+        Index("ix_import_rejections_created_at", "created_at"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    fingerprint: Mapped[str] = mapped_column(String(64), nullable=False)
+    source_file: Mapped[str] = mapped_column(Text, nullable=False)
+    line: Mapped[int] = mapped_column(Integer, nullable=False)
+    raw: Mapped[str] = mapped_column(Text, nullable=False)
+    reason: Mapped[str] = mapped_column(String(32), nullable=False)
+    detail: Mapped[str] = mapped_column(Text, nullable=False)
+    execution_id: Mapped[str | None] = mapped_column(String(LIMITS["execution_id"]))
+    created_at: Mapped[datetime] = mapped_column(DateTime(), nullable=False)
+
+
+class ImportedExecution(Base):
+    """The spec's ledger: every execution ID ever imported, kept when a trade is deleted."""
+
+    __tablename__ = "imported_executions"
+    __table_args__ = (
+        # One unique index serves both uniqueness and lookups; a unique constraint plus a
+        # plain index on the same column cost about a third of the insert throughput.
+        Index("idx_imported_executions_exec_id", "execution_id", unique=True),
+        Index("idx_imported_executions_csv_file", "csv_filename"),
+        Index("idx_imported_executions_timestamp", "import_timestamp"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    execution_id: Mapped[str] = mapped_column(String(255), nullable=False)
+    csv_filename: Mapped[str] = mapped_column(String(255), nullable=False)
+    import_timestamp: Mapped[datetime] = mapped_column(
+        DateTime(), nullable=False, server_default=func.current_timestamp()
+    )
+    account: Mapped[str | None] = mapped_column(String(50))
+    instrument: Mapped[str | None] = mapped_column(String(50))
