@@ -1,0 +1,477 @@
+"""The import service: parse a file's new lines, dedup on execution ID, commit with its checkpoint.
+
+Each batch is one transaction: ledger insert (ON CONFLICT DO NOTHING RETURNING the IDs really
+inserted), trades for exactly those IDs, rejected rows and conflicts, and the file's checkpoint.
+Nothing is marked as seen before its commit.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import time
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, BinaryIO
+
+from sqlalchemy import Connection, Engine, Table, select
+from sqlalchemy.dialects import postgresql, sqlite
+
+from csv_import_daemon import reader
+from csv_import_daemon.config import Settings
+from csv_import_daemon.db.models import (
+    LIMITS,
+    ImportedExecution,
+    ImportFile,
+    ImportRejection,
+    Trade,
+)
+from csv_import_daemon.errors import FileReadError, UnknownFormatError
+from csv_import_daemon.logs import get_logger
+from csv_import_daemon.parser import (
+    DateOrder,
+    Execution,
+    Layout,
+    RowError,
+    RowParser,
+    date_order_from_filename,
+    date_order_from_times,
+    sniff_layout,
+    split_lines,
+)
+
+log = get_logger(__name__)
+
+TRADES: Table = Trade.__table__  # type: ignore[assignment]
+LEDGER: Table = ImportedExecution.__table__  # type: ignore[assignment]
+FILES: Table = ImportFile.__table__  # type: ignore[assignment]
+REJECTIONS: Table = ImportRejection.__table__  # type: ignore[assignment]
+
+# Fields whose difference under one execution ID is a conflict, not a duplicate.
+CONFLICT_FIELDS = ("account", "instrument", "action", "quantity", "price", "executed_at")
+_DATE_RE = re.compile(rb"(\d{1,2})[/.-](\d{1,2})[/.-](\d{4})")
+RAW_LIMIT = 4096
+
+Progress = Callable[[int, int], None]
+
+
+@dataclass(slots=True)
+class ImportResult:
+    """What one call did to one file; ``status`` is the headline."""
+
+    path: str
+    status: str = "imported"  # imported | unchanged | pending | empty | refused | error
+    inserted: int = 0
+    duplicates: int = 0
+    rejected: int = 0
+    conflicts: int = 0
+    offset: int = 0
+    pending_bytes: int = 0
+    lines: int = 0
+    duration_ms: float = 0.0
+    message: str = ""
+    conflict_ids: list[str] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "file": self.path, "status": self.status, "inserted": self.inserted,
+            "duplicates": self.duplicates, "rejected": self.rejected,
+            "conflicts": self.conflicts, "offset": self.offset,
+            "pending_bytes": self.pending_bytes, "duration_ms": round(self.duration_ms, 1),
+            **({"message": self.message} if self.message else {}),
+        }
+
+
+def path_key(path: Path) -> str:
+    """A text key for any path, even one whose name is not valid UTF-8."""
+    return os.fsencode(path).decode("utf-8", "backslashreplace")
+
+
+def _now() -> datetime:
+    return datetime.now(UTC).replace(tzinfo=None)
+
+
+def _clean_raw(text: str) -> str:
+    # PostgreSQL text cannot hold NUL; a several-MB line is kept only in part.
+    return text[:RAW_LIMIT].replace("\x00", "\\x00")
+
+
+def _fingerprint(*parts: object) -> str:
+    joined = "\x1f".join(str(p) for p in parts).encode("utf-8", "backslashreplace")
+    return hashlib.blake2b(joined, digest_size=32).hexdigest()
+
+
+class ImportService:
+    """Imports files for one daemon instance. One instance per process is the only writer."""
+
+    def __init__(self, engine: Engine, settings: Settings) -> None:
+        self.engine = engine
+        self.settings = settings
+        self.instance = settings.instance_name
+        self._dialect = engine.dialect.name
+        self._insert = sqlite.insert if self._dialect == "sqlite" else postgresql.insert
+
+    # -- checkpoints -------------------------------------------------------------------
+
+    def load_checkpoint(self, conn: Connection, key: str) -> dict[str, Any] | None:
+        row = conn.execute(
+            select(FILES).where(FILES.c.instance == self.instance, FILES.c.path == key)
+        ).mappings().first()
+        return dict(row) if row else None
+
+    def _save_checkpoint(self, conn: Connection, key: str, values: dict[str, Any]) -> None:
+        values = {**values, "instance": self.instance, "path": key, "updated_at": _now()}
+        stmt = self._insert(FILES).values(**values)
+        update = {k: stmt.excluded[k] for k in values if k not in ("instance", "path")}
+        conn.execute(stmt.on_conflict_do_update(index_elements=["instance", "path"], set_=update))
+
+    def move_checkpoint(self, old: Path, new: Path, archived: bool = False) -> None:
+        """Carry a file's checkpoint to its new path (after a rename or an archive move)."""
+        with self.engine.begin() as conn:
+            conn.execute(
+                FILES.delete().where(FILES.c.instance == self.instance,
+                                     FILES.c.path == path_key(new))
+            )
+            values: dict[str, Any] = {"path": path_key(new), "updated_at": _now()}
+            if archived:
+                values["archived_to"] = path_key(new)
+            conn.execute(
+                FILES.update()
+                .where(FILES.c.instance == self.instance, FILES.c.path == path_key(old))
+                .values(**values)
+            )
+
+    def _adopt_renamed(self, conn: Connection, key: str, st: reader.FileStat) -> dict[str, Any] | None:
+        """A file renamed within the folder keeps its checkpoint (same device and inode)."""
+        rows = conn.execute(
+            select(FILES).where(FILES.c.instance == self.instance,
+                                FILES.c.device == st.device, FILES.c.inode == st.inode)
+        ).mappings().all()
+        for row in rows:
+            old = os.fsdecode(row["path"].encode("utf-8", "backslashreplace"))
+            if not os.path.exists(old):
+                conn.execute(FILES.delete().where(FILES.c.instance == self.instance,
+                                                  FILES.c.path == key))
+                conn.execute(FILES.update().where(FILES.c.id == row["id"]).values(path=key))
+                return {**dict(row), "path": key}
+        return None
+
+    # -- the import itself ---------------------------------------------------------------
+
+    def import_file(
+        self,
+        path: Path,
+        *,
+        reread: bool = False,
+        final_line_ok: bool | None = None,
+        progress: Progress | None = None,
+    ) -> ImportResult:
+        """Import what is new in ``path``. Database errors propagate; file problems do not.
+
+        ``final_line_ok``: may a last line without newline be read as final? None means
+        "if the file has been unchanged for the settle period".
+        """
+        started = time.perf_counter()
+        key = path_key(path)
+        result = ImportResult(path=key)
+        try:
+            self._import(path, key, result, reread, final_line_ok, progress)
+        except UnknownFormatError as exc:
+            result.status, result.message = "refused", str(exc)
+        except FileReadError as exc:
+            result.status, result.message = "error", str(exc)
+        result.duration_ms = (time.perf_counter() - started) * 1000
+        return result
+
+    def _import(self, path: Path, key: str, result: ImportResult, reread: bool,
+                final_line_ok: bool | None, progress: Progress | None) -> None:
+        try:
+            f = open(path, "rb")  # noqa: SIM115 - closed in the finally below
+        except FileNotFoundError:
+            raise FileReadError(f"{key}: file vanished before it could be read") from None
+        except OSError as exc:
+            raise FileReadError(f"{key}: cannot open: {exc.strerror}") from None
+        try:
+            st = reader.FileStat.of(os.fstat(f.fileno()))
+            with self.engine.connect() as conn:
+                cp = self.load_checkpoint(conn, key)
+                if cp is None:
+                    with conn.begin():
+                        cp = self._adopt_renamed(conn, key, st)
+            if final_line_ok is None:
+                age = time.time() - st.mtime_ns / 1e9
+                final_line_ok = age >= self.settings.settle
+            if (
+                cp is not None and not reread
+                and (cp["device"], cp["inode"], cp["size"], cp["mtime_ns"])
+                == (st.device, st.inode, st.size, st.mtime_ns)
+                and not (cp["pending_bytes"] and final_line_ok)
+            ):
+                result.offset, result.pending_bytes = cp["offset"], cp["pending_bytes"]
+                result.status = "refused" if cp["status"] == "refused" else (
+                    "pending" if cp["pending_bytes"] else "unchanged")
+                result.message = cp["last_error"] or ""
+                return
+            self._read(f, path, key, st, cp, result, reread, final_line_ok, progress)
+        except OSError as exc:
+            raise FileReadError(f"{key}: read failed: {exc.strerror or exc}") from None
+        finally:
+            f.close()
+
+    def _read(self, f: BinaryIO, path: Path, key: str, st: reader.FileStat,
+              cp: dict[str, Any] | None, result: ImportResult, reread: bool,
+              final_line_ok: bool, progress: Progress | None) -> None:
+        header = reader.read_header(f)
+        if header is None:
+            result.status = "empty" if st.size == 0 else "pending"
+            result.message = ("file is empty; waiting for a header line" if st.size == 0
+                              else "header line not complete yet")
+            result.pending_bytes = st.size
+            return
+        try:
+            layout = sniff_layout(header.text)
+        except UnknownFormatError as exc:
+            message = f"{key}: {exc}"
+            with self.engine.begin() as conn:
+                self._save_checkpoint(conn, key, self._cp_values(
+                    st, None, header.data_start, 1, 0, None, header.encoding,
+                    status="refused", last_error=message))
+            raise UnknownFormatError(message) from None
+
+        resume = (
+            cp is not None and not reread and cp["status"] != "refused"
+            and cp["device"] == st.device and cp["inode"] == st.inode
+            and cp["offset"] >= header.data_start and st.size >= cp["offset"]
+            and reader.head_matches(f, header.data_start, cp["head_hash"])
+        )
+        start = cp["offset"] if resume and cp else header.data_start
+        number = cp["lines_consumed"] + 1 if resume and cp else 2
+        date_order = self._settle_date_order(
+            f, path, header, layout, cp["date_order"] if resume and cp else None)
+        parser = RowParser(layout, date_order, self.settings.tz)
+        if not layout.has_id and start > header.data_start:
+            # Stand-in IDs count identical earlier rows; replay them without importing.
+            for batch in _batches(reader.iter_lines(f, header.data_start, 2, header.encoding,
+                                                    start), self.settings.batch_size):
+                for fields, line in zip(split_lines([ln.text for ln in batch], layout), batch,
+                                        strict=True):
+                    parser.parse(fields, line.number, line.text)
+
+        offset, lines_done = start, number - 1
+        for batch in _batches(reader.iter_lines(f, start, number, header.encoding, st.size),
+                              self.settings.batch_size):
+            offset, lines_done = batch[-1].end, batch[-1].number
+            self._commit_batch(key, path, st, header, layout, parser, batch, offset,
+                               lines_done, date_order, result, f)
+            if progress:
+                progress(offset, st.size)
+
+        tail = reader.tail_after(f, offset, st.size)
+        final: list[reader.Line] = []
+        if tail and final_line_ok:
+            text = reader.decode_line(tail, header.encoding).rstrip("\r\n")
+            fields = next(split_lines([text], layout), [])
+            if len(fields) == layout.field_count:
+                final = [reader.Line(lines_done + 1, text, offset + len(tail))]
+        if final:
+            offset, lines_done = final[0].end, final[0].number
+            tail = b""
+        result.pending_bytes = len(tail)
+        # The checkpoint is written even when no line was complete: size and mtime then
+        # make the next unchanged look cost only a stat.
+        self._commit_batch(key, path, st, header, layout, parser, final, offset, lines_done,
+                           date_order, result, f)
+        result.offset = offset
+        if result.pending_bytes and result.status == "imported":
+            result.status = "pending" if not (result.inserted or result.duplicates
+                                               or result.rejected) else "imported"
+
+    def _settle_date_order(self, f: BinaryIO, path: Path, header: reader.Header,
+                           layout: Layout, settled: str | None) -> DateOrder:
+        """Checkpoint, then an unambiguous date in the content, then the name, then config."""
+        if settled in ("mdy", "dmy"):
+            return settled  # type: ignore[return-value]
+        f.seek(header.data_start)
+        first_times: list[str] = []
+        while block := f.read(reader.BLOCK_BYTES):
+            if header.encoding != "utf-8":
+                block = block.decode(header.encoding, "replace").encode("utf-8")
+            for m in _DATE_RE.finditer(block):
+                a, b = int(m.group(1)), int(m.group(2))
+                if len(first_times) < 5:
+                    first_times.append(m.group(0).decode("ascii") + " 00:00:00")
+                if a > 12 >= b:
+                    return "dmy"
+                if b > 12 >= a:
+                    return "mdy"
+        order = date_order_from_times(first_times) or date_order_from_filename(
+            path.name, first_times)
+        if order:
+            return order
+        return "dmy" if self.settings.date_order == "dmy" else "mdy"
+
+    def _cp_values(self, st: reader.FileStat, head: str | None, offset: int, lines: int,
+                   pending: int, date_order: str | None, encoding: str, **extra: Any
+                   ) -> dict[str, Any]:
+        return {
+            "device": st.device, "inode": st.inode, "size": st.size, "mtime_ns": st.mtime_ns,
+            "head_hash": head, "offset": offset, "lines_consumed": lines,
+            "pending_bytes": pending, "date_order": date_order, "encoding": encoding,
+            "inserted": 0, "duplicates": 0, "rejected": 0, "conflicts": 0,
+            "status": "ok", "last_error": None, **extra,
+        }
+
+    def _commit_batch(self, key: str, path: Path, st: reader.FileStat, header: reader.Header,
+                      layout: Layout, parser: RowParser, batch: Sequence[reader.Line],
+                      offset: int, lines_done: int, date_order: str, result: ImportResult,
+                      f: BinaryIO) -> None:
+        executions: list[Execution] = []
+        errors: list[RowError] = []
+        texts = [ln.text for ln in batch]
+        for line, fields in zip(batch, split_lines(texts, layout), strict=True):
+            if line.too_long:
+                errors.append(RowError(line.number, line.text, "line_too_long",
+                                       f"line longer than {reader.MAX_LINE_BYTES} bytes"))
+                continue
+            parsed = parser.parse(fields, line.number, line.text)
+            if isinstance(parsed, RowError):
+                if parsed.reason != "blank":
+                    errors.append(parsed)
+            elif (too_long := _too_long(parsed)) is not None:
+                errors.append(RowError(line.number, line.text, "too_long", too_long))
+            else:
+                executions.append(parsed)
+        head = reader.head_hash(f, header.data_start, min(reader.HEAD_BYTES,
+                                                          offset - header.data_start))
+        name = os.fsencode(path.name).decode("utf-8", "backslashreplace")[:255]
+        with self.engine.begin() as conn:
+            counts = self._write_rows(conn, key, name, executions, errors,
+                                      {ln.number: ln.text for ln in batch})
+            cp = self.load_checkpoint(conn, key)
+            totals = {k: (cp[k] if cp else 0) + counts[k]
+                      for k in ("inserted", "duplicates", "rejected", "conflicts")}
+            self._save_checkpoint(conn, key, {
+                **self._cp_values(st, head, offset, lines_done, max(0, st.size - offset),
+                                  date_order, header.encoding),
+                **totals,
+            })
+        result.inserted += counts["inserted"]
+        result.duplicates += counts["duplicates"]
+        result.rejected += counts["rejected"]
+        result.conflicts += counts["conflicts"]
+        result.lines += len(batch)
+        for err in errors:
+            log.warning("row_rejected", file=key, line=err.line, reason=err.reason,
+                        detail=err.detail)
+
+    def _write_rows(self, conn: Connection, key: str, name: str, executions: list[Execution],
+                    errors: list[RowError], raw_by_line: dict[int, str]) -> dict[str, int]:
+        now = _now()
+        conflict_ids: dict[int, str] = {}
+        counts = {"inserted": 0, "duplicates": 0, "rejected": len(errors), "conflicts": 0}
+        # First occurrence of an ID in the batch wins; sorted so concurrent writers on
+        # PostgreSQL take row locks in one order and cannot deadlock.
+        unique: dict[str, Execution] = {}
+        repeats: list[Execution] = []
+        for ex in executions:
+            if ex.execution_id in unique:
+                repeats.append(ex)
+            else:
+                unique[ex.execution_id] = ex
+        ordered = [unique[k] for k in sorted(unique)]
+        inserted: set[str] = set()
+        if ordered:
+            stmt = (
+                self._insert(LEDGER)
+                .on_conflict_do_nothing(index_elements=["execution_id"])
+                .returning(LEDGER.c.execution_id)
+            )
+            params = [{"execution_id": ex.execution_id, "csv_filename": name,
+                       "import_timestamp": now, "account": ex.account,
+                       "instrument": ex.instrument} for ex in ordered]
+            inserted = set(conn.execute(stmt, params).scalars())
+        if inserted:
+            conn.execute(
+                self._insert(TRADES).on_conflict_do_nothing(index_elements=["execution_id"]),
+                [_trade_row(ex, key, now) for ex in ordered if ex.execution_id in inserted],
+            )
+        counts["inserted"] = len(inserted)
+        seen_before = [ex for ex in ordered if ex.execution_id not in inserted]
+        stored: dict[str, dict[str, Any]] = {}
+        if seen_before:
+            stored = self._stored(conn, [ex.execution_id for ex in seen_before])
+        for ex in seen_before + repeats:
+            theirs = stored.get(ex.execution_id)
+            if theirs is None and unique[ex.execution_id] is not ex:
+                theirs = _as_stored(unique[ex.execution_id])
+            # No stored trade: it was deleted; the ledger remembers it, nothing to compare.
+            diff = [k for k in CONFLICT_FIELDS if theirs[k] != getattr(ex, k)] if theirs else []
+            if not diff:
+                counts["duplicates"] += 1
+                continue
+            counts["conflicts"] += 1
+            detail = "; ".join(f"{k}: stored {theirs[k]!s}, new {getattr(ex, k)!s}"
+                               for k in diff) if theirs else ""
+            errors.append(RowError(ex.line, raw_by_line.get(ex.line, ""), "conflict",
+                                   f"execution ID {ex.execution_id} already stored with "
+                                   f"other content; the stored row wins ({detail})"))
+            conflict_ids[ex.line] = ex.execution_id
+            log.warning("execution_conflict", file=key, line=ex.line,
+                        execution_id=ex.execution_id, detail=detail)
+        if errors:
+            conn.execute(
+                self._insert(REJECTIONS).on_conflict_do_nothing(index_elements=["fingerprint"]),
+                [{"fingerprint": _fingerprint(key, e.line, e.raw, e.reason),
+                  "source_file": key, "line": e.line, "raw": _clean_raw(e.raw),
+                  "reason": e.reason, "detail": _clean_raw(e.detail),
+                  "execution_id": conflict_ids.get(e.line) if e.reason == "conflict" else None,
+                  "created_at": now}
+                 for e in errors],
+            )
+        return counts
+
+    def _stored(self, conn: Connection, ids: list[str]) -> dict[str, dict[str, Any]]:
+        cols = [TRADES.c.execution_id, *(TRADES.c[k] for k in CONFLICT_FIELDS)]
+        out: dict[str, dict[str, Any]] = {}
+        for i in range(0, len(ids), 500):
+            chunk = ids[i : i + 500]
+            for row in conn.execute(select(*cols).where(TRADES.c.execution_id.in_(chunk))):
+                out[row.execution_id] = dict(row._mapping)
+        return out
+
+
+def _as_stored(ex: Execution) -> dict[str, Any]:
+    return {k: getattr(ex, k) for k in CONFLICT_FIELDS}
+
+
+def _trade_row(ex: Execution, key: str, now: datetime) -> dict[str, Any]:
+    return {
+        "execution_id": ex.execution_id, "account": ex.account, "instrument": ex.instrument,
+        "action": ex.action, "entry_exit": ex.entry_exit, "quantity": ex.quantity,
+        "price": ex.price, "executed_at": ex.executed_at, "commission": ex.commission,
+        "order_id": ex.order_id, "order_name": ex.order_name, "connection": ex.connection,
+        "position_after": ex.position_after, "source_file": key, "source_line": ex.line,
+        "imported_at": now,
+    }
+
+
+def _too_long(ex: Execution) -> str | None:
+    for name, limit in LIMITS.items():
+        value = getattr(ex, name, None)
+        if isinstance(value, str) and len(value) > limit:
+            return f"{name} is {len(value)} characters; the column holds at most {limit}"
+    return None
+
+
+def _batches(lines: Iterable[reader.Line], size: int) -> Iterable[list[reader.Line]]:
+    batch: list[reader.Line] = []
+    for line in lines:
+        batch.append(line)
+        if len(batch) >= size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch

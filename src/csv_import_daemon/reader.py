@@ -1,0 +1,163 @@
+"""Byte-exact incremental reading of one CSV file: identity, encoding, complete lines only.
+
+Offsets always point just after a newline (or at a settled final line's end), never into a
+line, so a checkpoint can be trusted by the next reader whatever happened in between.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import BinaryIO
+
+# Identity hashes this many bytes after the header: every export shares its header line.
+HEAD_BYTES = 1024
+BLOCK_BYTES = 1 << 20
+# A longer line cannot be an execution; it is rejected without holding it all in memory.
+MAX_LINE_BYTES = 1 << 20
+HEADER_MAX_BYTES = 64 * 1024
+
+_BOMS = (
+    (b"\xef\xbb\xbf", "utf-8"),
+    (b"\xff\xfe", "utf-16-le"),
+    (b"\xfe\xff", "utf-16-be"),
+)
+_NEWLINES = {"utf-8": b"\n", "utf-16-le": b"\n\x00", "utf-16-be": b"\x00\n"}
+
+
+@dataclass(frozen=True, slots=True)
+class FileStat:
+    device: int
+    inode: int
+    size: int
+    mtime_ns: int
+
+    @classmethod
+    def of(cls, st: os.stat_result) -> FileStat:
+        return cls(st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
+
+
+@dataclass(frozen=True, slots=True)
+class Header:
+    """The header line, where the data starts and how the file is encoded."""
+
+    text: str
+    data_start: int  # byte offset just after the header line's newline
+    encoding: str
+    bom_length: int
+
+
+@dataclass(slots=True)
+class Line:
+    number: int  # 1-based line number in the file (the header is line 1)
+    text: str
+    end: int  # byte offset just after this line (and its newline)
+    too_long: bool = False
+
+
+def newline_of(encoding: str) -> bytes:
+    return _NEWLINES[encoding]
+
+
+def decode_line(raw: bytes, encoding: str) -> str:
+    """UTF-8, else Windows-1252 (accented account names from older exporters)."""
+    if encoding != "utf-8":
+        return raw.decode(encoding, errors="replace")
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return raw.decode("cp1252", errors="replace")
+
+
+def read_header(f: BinaryIO) -> Header | None:
+    """The first non-blank line; None while it has no newline yet (still being written)."""
+    f.seek(0)
+    head = f.read(HEADER_MAX_BYTES)
+    encoding, bom = "utf-8", 0
+    for mark, name in _BOMS:
+        if head.startswith(mark):
+            encoding, bom = name, len(mark)
+            break
+    nl = newline_of(encoding)
+    pos = bom
+    while True:
+        end = _find_newline(head, nl, pos)
+        if end < 0:
+            return None
+        text = decode_line(head[pos:end], encoding).strip("\r\n\t \x00")
+        if text:
+            return Header(text=text, data_start=end + len(nl), encoding=encoding, bom_length=bom)
+        pos = end + len(nl)
+
+
+def _find_newline(buf: bytes, nl: bytes, start: int) -> int:
+    """Index of the next newline at or after start, aligned to the encoding's code units."""
+    step = len(nl)
+    pos = buf.find(nl, start)
+    while step == 2 and pos >= 0 and (pos - start) % 2:
+        pos = buf.find(nl, pos + 1)
+    return pos
+
+
+def head_hash(f: BinaryIO, data_start: int, length: int) -> str:
+    """``LEN:HASH`` of the first LEN bytes after the header; LEN is stored to re-check later."""
+    f.seek(data_start)
+    data = f.read(length)
+    digest = hashlib.blake2b(data, digest_size=16).hexdigest()
+    return f"{len(data)}:{digest}"
+
+
+def head_matches(f: BinaryIO, data_start: int, stored: str | None) -> bool:
+    if not stored or ":" not in stored:
+        return False
+    length = int(stored.split(":", 1)[0])
+    return head_hash(f, data_start, length) == stored
+
+
+def iter_lines(
+    f: BinaryIO, start: int, first_number: int, encoding: str, size: int
+) -> Iterator[Line]:
+    """Complete lines from ``start`` up to ``size``; a last line without newline is not yielded.
+
+    Reads in blocks so memory stays flat whatever the file size or line length.
+    """
+    nl = newline_of(encoding)
+    step = len(nl)
+    f.seek(start)
+    pos = start  # file offset of buf[0]
+    number = first_number
+    carry = b""
+    long_head: bytes | None = None  # inside an over-long line: its first bytes, rest dropped
+    remaining = size - start
+    while remaining > 0:
+        block = f.read(min(BLOCK_BYTES, remaining))
+        if not block:
+            return  # the file shrank under us; the caller re-checks identity next time
+        remaining -= len(block)
+        buf = carry + block
+        cursor = 0
+        while (end := _find_newline(buf, nl, cursor)) >= 0:
+            if long_head is not None or end - cursor > MAX_LINE_BYTES:
+                head = long_head if long_head is not None else buf[cursor : cursor + 200]
+                yield Line(number, decode_line(head, encoding), pos + end + step, too_long=True)
+                long_head = None
+            else:
+                text = decode_line(buf[cursor:end], encoding).rstrip("\r")
+                yield Line(number, text, pos + end + step)
+            number += 1
+            cursor = end + step
+        carry = buf[cursor:]
+        pos += cursor
+        if len(carry) > MAX_LINE_BYTES:
+            if long_head is None:
+                long_head = carry[:200]
+            pos += len(carry)
+            carry = b""
+
+
+def tail_after(f: BinaryIO, start: int, size: int) -> bytes:
+    """The bytes after the last complete line (a partial last line), at most a few MB."""
+    f.seek(start)
+    return f.read(max(0, min(size - start, MAX_LINE_BYTES + 1)))
