@@ -18,7 +18,7 @@ down_revision = "0002_imported_executions"
 branch_labels = None
 depends_on = None
 
-log = logging.getLogger("alembic.runtime.migration")
+log = logging.getLogger("csv_import_daemon.migrations")
 
 BACKFILL = "BACKFILL"
 

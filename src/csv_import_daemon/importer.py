@@ -22,6 +22,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 from csv_import_daemon import reader
 from csv_import_daemon.config import Settings
+from csv_import_daemon.db.engine import writing
 from csv_import_daemon.db.models import (
     LIMITS,
     ImportedExecution,
@@ -130,7 +131,7 @@ class ImportService:
 
     def move_checkpoint(self, old: Path, new: Path, archived: bool = False) -> None:
         """Carry a file's checkpoint to its new path (after a rename or an archive move)."""
-        with self.engine.begin() as conn:
+        with writing(self.engine) as conn:
             conn.execute(
                 FILES.delete().where(FILES.c.instance == self.instance,
                                      FILES.c.path == path_key(new))
@@ -198,9 +199,9 @@ class ImportService:
             st = reader.FileStat.of(os.fstat(f.fileno()))
             with self.engine.connect() as conn:
                 cp = self.load_checkpoint(conn, key)
-                if cp is None:
-                    with conn.begin():
-                        cp = self._adopt_renamed(conn, key, st)
+            if cp is None:
+                with writing(self.engine) as conn:
+                    cp = self._adopt_renamed(conn, key, st)
             if final_line_ok is None:
                 age = time.time() - st.mtime_ns / 1e9
                 final_line_ok = age >= self.settings.settle
@@ -235,7 +236,7 @@ class ImportService:
             layout = sniff_layout(header.text)
         except UnknownFormatError as exc:
             message = f"{key}: {exc}"
-            with self.engine.begin() as conn:
+            with writing(self.engine) as conn:
                 self._save_checkpoint(conn, key, self._cp_values(
                     st, None, header.data_start, 1, 0, None, header.encoding,
                     status="refused", last_error=message))
@@ -347,7 +348,7 @@ class ImportService:
         head = reader.head_hash(f, header.data_start, min(reader.HEAD_BYTES,
                                                           offset - header.data_start))
         name = os.fsencode(path.name).decode("utf-8", "backslashreplace")[:255]
-        with self.engine.begin() as conn:
+        with writing(self.engine) as conn:
             counts = self._write_rows(conn, key, name, executions, errors,
                                       {ln.number: ln.text for ln in batch})
             cp = self.load_checkpoint(conn, key)

@@ -54,7 +54,7 @@ def configure_logging(log_format: LogFormat = "auto", level: LogLevel = "info",
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(logging.WARNING)
-    logging.getLogger("alembic").setLevel(_LEVELS[level])
+    logging.getLogger("csv_import_daemon").setLevel(_LEVELS[level])
 
 
 def get_logger(name: str) -> Any:

@@ -5,12 +5,18 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, event, text
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from sqlalchemy import Connection, Engine, create_engine, event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError, OperationalError
 
 from csv_import_daemon.config import Settings
 from csv_import_daemon.errors import ConfigError, DatabaseUnavailableError
+
+
+WRITE_OPTION = "csv_import_write"
 
 
 def is_sqlite(engine: Engine) -> bool:
@@ -65,8 +71,19 @@ def _sqlite_pragmas(engine: Engine, settings: Settings) -> None:
 
     @event.listens_for(engine, "begin")
     def _on_begin(conn: Any) -> None:
-        # Take the write lock at the start so a batch never has to upgrade a read lock.
-        conn.exec_driver_sql("BEGIN IMMEDIATE")
+        # Writers take the write lock at the start so a batch never has to upgrade a read
+        # lock halfway (which SQLite answers with "database is locked" at once).
+        immediate = conn.get_execution_options().get(WRITE_OPTION, False)
+        conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+
+
+@contextmanager
+def writing(engine: Engine) -> Iterator[Connection]:
+    """A write transaction: BEGIN IMMEDIATE on SQLite, a plain transaction elsewhere."""
+    with engine.connect() as conn:
+        conn.execution_options(**{WRITE_OPTION: True})
+        with conn.begin():
+            yield conn
 
 
 def check_connection(engine: Engine) -> None:

@@ -10,6 +10,8 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Engine
 
+from csv_import_daemon.db.engine import writing
+
 HEAD = "head"
 
 
@@ -31,14 +33,14 @@ def _config(engine: Engine) -> Config:
 
 def upgrade(engine: Engine, revision: str = HEAD) -> None:
     cfg = _config(engine)
-    with engine.begin() as conn:
+    with writing(engine) as conn:
         cfg.attributes["connection"] = conn
         command.upgrade(cfg, revision)
 
 
 def downgrade(engine: Engine, revision: str) -> None:
     cfg = _config(engine)
-    with engine.begin() as conn:
+    with writing(engine) as conn:
         cfg.attributes["connection"] = conn
         command.downgrade(cfg, revision)
 
