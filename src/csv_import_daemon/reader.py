@@ -125,17 +125,19 @@ def iter_lines(
     """
     nl = newline_of(encoding)
     step = len(nl)
-    f.seek(start)
+    fd = f.fileno()
+    read_at = start  # positional reads: callers may use the file between our yields
     pos = start  # file offset of buf[0]
     number = first_number
     carry = b""
     long_head: bytes | None = None  # inside an over-long line: its first bytes, rest dropped
     remaining = size - start
     while remaining > 0:
-        block = f.read(min(BLOCK_BYTES, remaining))
+        block = os.pread(fd, min(BLOCK_BYTES, remaining), read_at)
         if not block:
             return  # the file shrank under us; the caller re-checks identity next time
         remaining -= len(block)
+        read_at += len(block)
         buf = carry + block
         cursor = 0
         while (end := _find_newline(buf, nl, cursor)) >= 0:
