@@ -64,6 +64,7 @@ HEADER = ("Instrument,Action,Quantity,Price,Time,ID,E/X,Position,Order ID,Name,C
 POSTGRES_ENV = "CSV_IMPORT_TEST_POSTGRES_URL"
 REFERENCE_COMMIT_EVERY = 10_000
 MIB = 1024 * 1024
+SIGTERM_WAIT_S = 20.0
 
 
 # -- the data ------------------------------------------------------------------------------
@@ -708,7 +709,7 @@ class DaemonLatency:
             initial_s = self._wait_rows(proc, initial, args.daemon_timeout, err_path)
             latencies, missing = self._appends(path, args.appends, args.append_deadline)
         finally:
-            stop_s, code = self._stop(proc)
+            stopped = self._stop(proc)
             sock.close()
             shutil.rmtree(sock_dir, ignore_errors=True)
         seen = list(latencies.values())
@@ -721,7 +722,7 @@ class DaemonLatency:
             "gaps_ms": "uniform 20-100, appends independent of the daemon's progress",
             "poll_ms": 2, "settle_s": args.settle,
             "ready_s": ready_s, "initial_rows": initial, "initial_import_s": initial_s,
-            "shutdown_s": stop_s, "exit_code": code,
+            **stopped,
         }
         if missing:
             record["error"] = f"{missing} of {args.appends} appends not committed in time"
@@ -814,18 +815,19 @@ class DaemonLatency:
             conn.close()
         return latencies, count - len(latencies)
 
-    def _stop(self, proc: subprocess.Popen[bytes]) -> tuple[float | None, int | None]:
+    def _stop(self, proc: subprocess.Popen[bytes]) -> dict[str, Any]:
+        """SIGTERM, then wait; a daemon that does not exit in time is killed and says so."""
         if proc.poll() is not None:
-            return None, proc.returncode
+            return {"shutdown": f"had already exited {proc.returncode}"}
         started = time.perf_counter()
         proc.send_signal(signal.SIGTERM)
         try:
-            code = proc.wait(timeout=30)
+            code = proc.wait(timeout=SIGTERM_WAIT_S)
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
-            return None, None
-        return time.perf_counter() - started, code
+            return {"shutdown": f"no exit within {SIGTERM_WAIT_S:g} s of SIGTERM; killed"}
+        return {"shutdown": f"exit {code}", "shutdown_s": time.perf_counter() - started}
 
 
 # -- reporting -----------------------------------------------------------------------------
@@ -903,8 +905,11 @@ def render_table(report: dict[str, Any]) -> str:
                  f"{meta_['cpus']} CPUs, SQLite {meta_['sqlite_library']}, "
                  f"total {meta_['total_seconds']:.0f} s")
     for key, fig in figures.items():
-        if fig.get("status") not in ("measured", "skipped"):
+        if fig.get("status") not in ("measured", "skipped") or fig.get("error"):
             lines.append(f"{key}: {fig.get('status')}: {fig.get('error', '')}")
+    shutdown = figures[FIGURES["g"]].get("shutdown", "")
+    if shutdown and not shutdown.startswith("exit 0"):
+        lines.append(f"{FIGURES['g']}: daemon shutdown: {shutdown}")
     return "\n".join(lines)
 
 
