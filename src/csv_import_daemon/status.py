@@ -4,10 +4,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import Engine, func, inspect, select
+from sqlalchemy import Engine, Table, func, inspect, select
 
 from csv_import_daemon.db import migrate
 from csv_import_daemon.db.models import ImportedExecution, ImportFile, ImportRejection, Trade
+
+# Core tables: a plain Connection returns rows of columns, not ORM objects.
+FILES: Table = ImportFile.__table__  # type: ignore[assignment]
+REJECTIONS: Table = ImportRejection.__table__  # type: ignore[assignment]
 
 
 def collect_status(engine: Engine, limit: int = 20) -> dict[str, Any]:
@@ -28,14 +32,14 @@ def collect_status(engine: Engine, limit: int = 20) -> dict[str, Any]:
                 "conflicts": r.conflicts, "last_error": r.last_error,
                 "archived_to": r.archived_to, "updated_at": r.updated_at.isoformat() + "Z",
             }
-            for r in conn.execute(select(ImportFile).order_by(ImportFile.path)).scalars()
+            for r in conn.execute(select(FILES).order_by(FILES.c.path))
         ]
         recent = [
             {"file": r.source_file, "line": r.line, "reason": r.reason, "detail": r.detail,
              "execution_id": r.execution_id, "at": r.created_at.isoformat() + "Z"}
             for r in conn.execute(
-                select(ImportRejection).order_by(ImportRejection.id.desc()).limit(limit)
-            ).scalars()
+                select(REJECTIONS).order_by(REJECTIONS.c.id.desc()).limit(limit)
+            )
         ]
     return {"schema_revision": revision, "trades": trades, "ledger": ledger,
             "rejections": rejections, "files": files, "recent_rejections": recent}
