@@ -38,6 +38,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import zoneinfo
 from collections.abc import Callable, Iterator, Sequence
@@ -674,6 +675,46 @@ def _needs_a() -> dict[str, Any]:
     raise Unavailable("needs the database of (a), which failed")
 
 
+class NotifyListener:
+    """A NOTIFY_SOCKET, drained all the time as systemd does.
+
+    Not reading it would fill the socket's queue and block the daemon's next sd_notify
+    (STATUS= changes with every file), which is not how it runs under systemd.
+    """
+
+    def __init__(self) -> None:
+        self.dir = Path(tempfile.mkdtemp(prefix="cidn-"))  # short: sun_path is 108 bytes
+        self.path = self.dir / "notify"
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        self.sock.bind(str(self.path))
+        self.sock.settimeout(0.05)
+        self.ready = threading.Event()
+        self.ready_at = 0.0
+        self.count = 0
+        self._closing = threading.Event()
+        self._thread = threading.Thread(target=self._drain, name="notify", daemon=True)
+        self._thread.start()
+
+    def _drain(self) -> None:
+        while not self._closing.is_set():
+            try:
+                message = self.sock.recv(65536).decode(errors="replace")
+            except TimeoutError:
+                continue
+            except OSError:
+                return
+            self.count += 1
+            if not self.ready.is_set() and "READY=1" in message.split("\n"):
+                self.ready_at = time.perf_counter()
+                self.ready.set()
+
+    def close(self) -> None:
+        self._closing.set()
+        self._thread.join(2)
+        self.sock.close()
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
 class DaemonLatency:
     """(g): the daemon watching a folder; appends at random gaps; time until committed."""
 
@@ -692,26 +733,24 @@ class DaemonLatency:
         path = self.dir / "NinjaTrader_Executions_live.csv"
         initial = args.daemon_initial_rows
         write_csv(path, self.gen, initial)
-        sock_dir = Path(tempfile.mkdtemp(prefix="cidn-"))
-        sock_path = sock_dir / "notify"
-        sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
-        sock.bind(str(sock_path))
+        notify = NotifyListener()
         err_path = self.bench.workdir / "g_daemon.stderr"
         argv = cli("run", "--watch", str(self.dir), "--database", f"sqlite:///{self.db}",
                    "--settle", str(args.settle), "--source-timezone", self.bench.tzname,
                    "--log-format", "json")
-        with open(err_path, "wb") as err:
-            proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=err,
-                                    stdin=subprocess.DEVNULL,
-                                    env=child_env({"NOTIFY_SOCKET": str(sock_path)}))
         try:
-            ready_s = self._wait_ready(proc, sock, err_path, args.daemon_timeout)
-            initial_s = self._wait_rows(proc, initial, args.daemon_timeout, err_path)
-            latencies, missing = self._appends(path, args.appends, args.append_deadline)
+            with open(err_path, "wb") as err:
+                proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=err,
+                                        stdin=subprocess.DEVNULL,
+                                        env=child_env({"NOTIFY_SOCKET": str(notify.path)}))
+            try:
+                ready_s = self._wait_ready(proc, notify, err_path, args.daemon_timeout)
+                initial_s = self._wait_rows(proc, initial, args.daemon_timeout, err_path)
+                latencies, missing = self._appends(path, args.appends, args.append_deadline)
+            finally:
+                stopped = self._stop(proc)
         finally:
-            stopped = self._stop(proc)
-            sock.close()
-            shutil.rmtree(sock_dir, ignore_errors=True)
+            notify.close()
         seen = list(latencies.values())
         record: dict[str, Any] = {
             "appends": args.appends, "seen": len(seen), "missing": missing,
@@ -723,31 +762,25 @@ class DaemonLatency:
             "poll_ms": 2, "settle_s": args.settle,
             "ready_s": ready_s, "initial_rows": initial, "initial_import_s": initial_s,
             **stopped,
+            "notify_messages": notify.count,
         }
         if missing:
             record["error"] = f"{missing} of {args.appends} appends not committed in time"
         return record
 
-    def _wait_ready(self, proc: subprocess.Popen[bytes], sock: socket.socket, err_path: Path,
-                    timeout: float) -> float:
+    def _wait_ready(self, proc: subprocess.Popen[bytes], notify: NotifyListener,
+                    err_path: Path, timeout: float) -> float:
         started = time.perf_counter()
         deadline = started + timeout
-        while True:
+        while not notify.ready.wait(0.05):
             code = proc.poll()
             if code is not None:
                 tail = err_path.read_text(errors="replace").strip().splitlines()[-3:]
                 raise Unavailable(f"`csv-import-daemon run` exited {code} before READY=1: "
                                   + " | ".join(tail))
-            left = deadline - time.perf_counter()
-            if left <= 0:
+            if time.perf_counter() > deadline:
                 raise Unavailable(f"no READY=1 from the daemon within {timeout:g} s")
-            sock.settimeout(min(0.2, left))
-            try:
-                message = sock.recv(4096).decode(errors="replace")
-            except TimeoutError:
-                continue
-            if "READY=1" in message.split("\n"):
-                return time.perf_counter() - started
+        return notify.ready_at - started
 
     def _connect(self) -> sqlite3.Connection:
         conn = sqlite3.connect(f"file:{self.db}?mode=ro", uri=True, isolation_level=None)
