@@ -59,7 +59,7 @@ class Settings:
     archive_quiet: float = 3600.0
     run_migrations: bool = True
     instance_name: str = field(default_factory=socket.gethostname)
-    batch_size: int = 5000
+    batch_size: int = 20000
     busy_timeout: float = 30.0
     sqlite_synchronous: SqliteSynchronous = "NORMAL"
     log_format: LogFormat = "auto"

@@ -11,7 +11,7 @@ import hashlib
 import os
 import re
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -30,6 +30,7 @@ from csv_import_daemon.db.models import (
     ImportRejection,
     Trade,
 )
+from csv_import_daemon.db.writer import CONFLICT_FIELDS, BatchWriter
 from csv_import_daemon.errors import FileReadError, UnknownFormatError
 from csv_import_daemon.logs import get_logger
 from csv_import_daemon.parser import (
@@ -51,8 +52,6 @@ LEDGER: Table = ImportedExecution.__table__  # type: ignore[assignment]
 FILES: Table = ImportFile.__table__  # type: ignore[assignment]
 REJECTIONS: Table = ImportRejection.__table__  # type: ignore[assignment]
 
-# Fields whose difference under one execution ID is a conflict, not a duplicate.
-CONFLICT_FIELDS = ("account", "instrument", "action", "quantity", "price", "executed_at")
 _DATE_RE = re.compile(rb"(\d{1,2})[/.-](\d{1,2})[/.-](\d{4})")
 RAW_LIMIT = 4096
 
@@ -114,6 +113,7 @@ class ImportService:
         self.instance = settings.instance_name
         self._dialect = engine.dialect.name
         self._insert = sqlite.insert if self._dialect == "sqlite" else postgresql.insert
+        self._writer = BatchWriter(engine)
 
     # -- checkpoints -------------------------------------------------------------------
 
@@ -255,36 +255,31 @@ class ImportService:
         parser = RowParser(layout, date_order, self.settings.tz)
         if not layout.has_id and start > header.data_start:
             # Stand-in IDs count identical earlier rows; replay them without importing.
-            for batch in _batches(reader.iter_lines(f, header.data_start, 2, header.encoding,
-                                                    start), self.settings.batch_size):
-                for fields, line in zip(split_lines([ln.text for ln in batch], layout), batch,
-                                        strict=True):
-                    parser.parse(fields, line.number, line.text)
+            for chunk in reader.iter_chunks(f, header.data_start, 2, header.encoding, start):
+                for i, fields in enumerate(split_lines(chunk.texts, layout)):
+                    parser.parse(fields, chunk.first + i, chunk.texts[i])
 
         offset, lines_done = start, number - 1
-        for batch in _batches(reader.iter_lines(f, start, number, header.encoding, st.size),
-                              self.settings.batch_size):
-            offset, lines_done = batch[-1].end, batch[-1].number
-            self._commit_batch(key, path, st, header, layout, parser, batch, offset,
-                               lines_done, date_order, result, f)
+        chunks = reader.iter_chunks(f, start, number, header.encoding, st.size)
+        for batch in _batches(chunks, self.settings.batch_size):
+            offset, lines_done = batch.end, batch.first + len(batch.texts) - 1
+            self._commit_batch(key, path, st, header, layout, parser, batch, date_order,
+                               result, f)
             if progress:
                 progress(offset, st.size)
 
         tail = reader.tail_after(f, offset, st.size)
-        final: list[reader.Line] = []
+        final = reader.Chunk(lines_done + 1, [], offset)
         if tail and final_line_ok:
             text = reader.decode_line(tail, header.encoding).rstrip("\r\n")
             fields = next(split_lines([text], layout), [])
             if len(fields) == layout.field_count:
-                final = [reader.Line(lines_done + 1, text, offset + len(tail))]
-        if final:
-            offset, lines_done = final[0].end, final[0].number
-            tail = b""
+                final = reader.Chunk(lines_done + 1, [text], offset + len(tail))
+                offset, lines_done, tail = final.end, final.first, b""
         result.pending_bytes = len(tail)
         # The checkpoint is written even when no line was complete: size and mtime then
         # make the next unchanged look cost only a stat.
-        self._commit_batch(key, path, st, header, layout, parser, final, offset, lines_done,
-                           date_order, result, f)
+        self._commit_batch(key, path, st, header, layout, parser, final, date_order, result, f)
         result.offset = offset
         if result.pending_bytes and result.status == "imported":
             result.status = "pending" if not (result.inserted or result.duplicates
@@ -326,31 +321,32 @@ class ImportService:
         }
 
     def _commit_batch(self, key: str, path: Path, st: reader.FileStat, header: reader.Header,
-                      layout: Layout, parser: RowParser, batch: Sequence[reader.Line],
-                      offset: int, lines_done: int, date_order: str, result: ImportResult,
-                      f: BinaryIO) -> None:
+                      layout: Layout, parser: RowParser, batch: reader.Chunk, date_order: str,
+                      result: ImportResult, f: BinaryIO) -> None:
         executions: list[Execution] = []
         errors: list[RowError] = []
-        texts = [ln.text for ln in batch]
-        for line, fields in zip(batch, split_lines(texts, layout), strict=True):
-            if line.too_long:
-                errors.append(RowError(line.number, line.text, "line_too_long",
+        texts = batch.texts
+        offset, lines_done = batch.end, batch.first + len(texts) - 1
+        parse = parser.parse
+        for i, fields in enumerate(split_lines(texts, layout)):
+            number = batch.first + i
+            if i in batch.too_long:
+                errors.append(RowError(number, texts[i], "line_too_long",
                                        f"line longer than {reader.MAX_LINE_BYTES} bytes"))
                 continue
-            parsed = parser.parse(fields, line.number, line.text)
-            if isinstance(parsed, RowError):
+            parsed = parse(fields, number, texts[i])
+            if type(parsed) is RowError:
                 if parsed.reason != "blank":
                     errors.append(parsed)
-            elif (too_long := _too_long(parsed)) is not None:
-                errors.append(RowError(line.number, line.text, "too_long", too_long))
+            elif (too_long := _too_long(parsed)) is not None:  # type: ignore[arg-type]
+                errors.append(RowError(number, texts[i], "too_long", too_long))
             else:
-                executions.append(parsed)
+                executions.append(parsed)  # type: ignore[arg-type]
         head = reader.head_hash(f, header.data_start, min(reader.HEAD_BYTES,
                                                           offset - header.data_start))
         name = os.fsencode(path.name).decode("utf-8", "backslashreplace")[:255]
         with writing(self.engine) as conn:
-            counts = self._write_rows(conn, key, name, executions, errors,
-                                      {ln.number: ln.text for ln in batch})
+            counts = self._write_rows(conn, key, name, executions, errors, batch)
             cp = self.load_checkpoint(conn, key)
             totals = {k: (cp[k] if cp else 0) + counts[k]
                       for k in ("inserted", "duplicates", "rejected", "conflicts")}
@@ -363,13 +359,13 @@ class ImportService:
         result.duplicates += counts["duplicates"]
         result.rejected += counts["rejected"]
         result.conflicts += counts["conflicts"]
-        result.lines += len(batch)
+        result.lines += len(texts)
         for err in errors:
             log.warning("row_rejected", file=key, line=err.line, reason=err.reason,
                         detail=err.detail)
 
     def _write_rows(self, conn: Connection, key: str, name: str, executions: list[Execution],
-                    errors: list[RowError], raw_by_line: dict[int, str]) -> dict[str, int]:
+                    errors: list[RowError], batch: reader.Chunk) -> dict[str, int]:
         now = _now()
         conflict_ids: dict[int, str] = {}
         counts = {"inserted": 0, "duplicates": 0, "rejected": len(errors), "conflicts": 0}
@@ -383,27 +379,12 @@ class ImportService:
             else:
                 unique[ex.execution_id] = ex
         ordered = [unique[k] for k in sorted(unique)]
-        inserted: set[str] = set()
-        if ordered:
-            stmt = (
-                self._insert(LEDGER)
-                .on_conflict_do_nothing(index_elements=["execution_id"])
-                .returning(LEDGER.c.execution_id)
-            )
-            params = [{"execution_id": ex.execution_id, "csv_filename": name,
-                       "import_timestamp": now, "account": ex.account,
-                       "instrument": ex.instrument} for ex in ordered]
-            inserted = set(conn.execute(stmt, params).scalars())
-        if inserted:
-            conn.execute(
-                self._insert(TRADES).on_conflict_do_nothing(index_elements=["execution_id"]),
-                [_trade_row(ex, key, now) for ex in ordered if ex.execution_id in inserted],
-            )
+        inserted = self._writer.insert(conn, ordered, name, key, now)
         counts["inserted"] = len(inserted)
         seen_before = [ex for ex in ordered if ex.execution_id not in inserted]
         stored: dict[str, dict[str, Any]] = {}
         if seen_before:
-            stored = self._stored(conn, [ex.execution_id for ex in seen_before])
+            stored = self._writer.stored(conn, [ex.execution_id for ex in seen_before])
         for ex in seen_before + repeats:
             theirs = stored.get(ex.execution_id)
             if theirs is None and unique[ex.execution_id] is not ex:
@@ -416,7 +397,7 @@ class ImportService:
             counts["conflicts"] += 1
             detail = "; ".join(f"{k}: stored {theirs[k]!s}, new {getattr(ex, k)!s}"
                                for k in diff) if theirs else ""
-            errors.append(RowError(ex.line, raw_by_line.get(ex.line, ""), "conflict",
+            errors.append(RowError(ex.line, batch.texts[ex.line - batch.first], "conflict",
                                    f"execution ID {ex.execution_id} already stored with "
                                    f"other content; the stored row wins ({detail})"))
             conflict_ids[ex.line] = ex.execution_id
@@ -434,32 +415,20 @@ class ImportService:
             )
         return counts
 
-    def _stored(self, conn: Connection, ids: list[str]) -> dict[str, dict[str, Any]]:
-        cols = [TRADES.c.execution_id, *(TRADES.c[k] for k in CONFLICT_FIELDS)]
-        out: dict[str, dict[str, Any]] = {}
-        for i in range(0, len(ids), 500):
-            chunk = ids[i : i + 500]
-            for row in conn.execute(select(*cols).where(TRADES.c.execution_id.in_(chunk))):
-                out[row.execution_id] = dict(row._mapping)
-        return out
-
-
 def _as_stored(ex: Execution) -> dict[str, Any]:
     return {k: getattr(ex, k) for k in CONFLICT_FIELDS}
 
 
-def _trade_row(ex: Execution, key: str, now: datetime) -> dict[str, Any]:
-    return {
-        "execution_id": ex.execution_id, "account": ex.account, "instrument": ex.instrument,
-        "action": ex.action, "entry_exit": ex.entry_exit, "quantity": ex.quantity,
-        "price": ex.price, "executed_at": ex.executed_at, "commission": ex.commission,
-        "order_id": ex.order_id, "order_name": ex.order_name, "connection": ex.connection,
-        "position_after": ex.position_after, "source_file": key, "source_line": ex.line,
-        "imported_at": now,
-    }
-
-
 def _too_long(ex: Execution) -> str | None:
+    # One cheap comparison chain first: almost every row passes it.
+    if (len(ex.execution_id) <= _ID_MAX and len(ex.account) <= _ACCOUNT_MAX
+            and len(ex.instrument) <= _INSTRUMENT_MAX and len(ex.action) <= _ACTION_MAX
+            and len(ex.order_name or "") <= _ORDER_NAME_MAX
+            and len(ex.order_id or "") <= _ORDER_ID_MAX
+            and len(ex.connection or "") <= _CONNECTION_MAX
+            and len(ex.position_after or "") <= _POSITION_MAX
+            and len(ex.entry_exit or "") <= _ENTRY_EXIT_MAX):
+        return None
     for name, limit in LIMITS.items():
         value = getattr(ex, name, None)
         if isinstance(value, str) and len(value) > limit:
@@ -467,12 +436,27 @@ def _too_long(ex: Execution) -> str | None:
     return None
 
 
-def _batches(lines: Iterable[reader.Line], size: int) -> Iterable[list[reader.Line]]:
-    batch: list[reader.Line] = []
-    for line in lines:
-        batch.append(line)
-        if len(batch) >= size:
-            yield batch
-            batch = []
-    if batch:
-        yield batch
+_ID_MAX, _ACCOUNT_MAX, _INSTRUMENT_MAX = (LIMITS["execution_id"], LIMITS["account"],
+                                          LIMITS["instrument"])
+_ACTION_MAX, _ORDER_NAME_MAX, _ORDER_ID_MAX = (LIMITS["action"], LIMITS["order_name"],
+                                               LIMITS["order_id"])
+_CONNECTION_MAX, _POSITION_MAX, _ENTRY_EXIT_MAX = (LIMITS["connection"],
+                                                   LIMITS["position_after"],
+                                                   LIMITS["entry_exit"])
+
+
+def _batches(chunks: Iterable[reader.Chunk], size: int) -> Iterator[reader.Chunk]:
+    """Join the reader's block-sized chunks into transactions of at least ``size`` lines."""
+    acc: reader.Chunk | None = None
+    for chunk in chunks:
+        if acc is None:
+            acc = chunk
+        else:
+            base = len(acc.texts)
+            acc = reader.Chunk(acc.first, acc.texts + chunk.texts, chunk.end,
+                               acc.too_long | {base + i for i in chunk.too_long})
+        if len(acc.texts) >= size:
+            yield acc
+            acc = None
+    if acc is not None:
+        yield acc

@@ -50,11 +50,13 @@ class Header:
 
 
 @dataclass(slots=True)
-class Line:
-    number: int  # 1-based line number in the file (the header is line 1)
-    text: str
-    end: int  # byte offset just after this line (and its newline)
-    too_long: bool = False
+class Chunk:
+    """Consecutive complete lines: ``texts[i]`` is line ``first + i`` of the file."""
+
+    first: int  # 1-based line number of texts[0] (the header is line 1)
+    texts: list[str]
+    end: int  # byte offset just after the last line's newline
+    too_long: frozenset[int] = frozenset()  # indexes of lines cut to their first bytes
 
 
 def newline_of(encoding: str) -> bytes:
@@ -116,12 +118,14 @@ def head_matches(f: BinaryIO, data_start: int, stored: str | None) -> bool:
     return head_hash(f, data_start, length) == stored
 
 
-def iter_lines(
+def iter_chunks(
     f: BinaryIO, start: int, first_number: int, encoding: str, size: int
-) -> Iterator[Line]:
-    """Complete lines from ``start`` up to ``size``; a last line without newline is not yielded.
+) -> Iterator[Chunk]:
+    """Complete lines from ``start`` up to ``size``, a block at a time.
 
-    Reads in blocks so memory stays flat whatever the file size or line length.
+    A last line without newline is not yielded. Memory stays flat whatever the file size
+    or line length: a line longer than MAX_LINE_BYTES is kept only by its first bytes.
+    Splitting and decoding whole blocks keeps the per-line cost in C.
     """
     nl = newline_of(encoding)
     step = len(nl)
@@ -130,7 +134,7 @@ def iter_lines(
     pos = start  # file offset of buf[0]
     number = first_number
     carry = b""
-    long_head: bytes | None = None  # inside an over-long line: its first bytes, rest dropped
+    long_head: bytes | None = None  # inside an over-long line: its first bytes
     remaining = size - start
     while remaining > 0:
         block = os.pread(fd, min(BLOCK_BYTES, remaining), read_at)
@@ -139,24 +143,58 @@ def iter_lines(
         remaining -= len(block)
         read_at += len(block)
         buf = carry + block
-        cursor = 0
-        while (end := _find_newline(buf, nl, cursor)) >= 0:
-            if long_head is not None or end - cursor > MAX_LINE_BYTES:
-                head = long_head if long_head is not None else buf[cursor : cursor + 200]
-                yield Line(number, decode_line(head, encoding), pos + end + step, too_long=True)
-                long_head = None
-            else:
-                text = decode_line(buf[cursor:end], encoding).rstrip("\r")
-                yield Line(number, text, pos + end + step)
-            number += 1
-            cursor = end + step
-        carry = buf[cursor:]
-        pos += cursor
+        last = _rfind_newline(buf, nl)
+        if last < 0:
+            carry = buf
+        else:
+            complete, carry = buf[:last], buf[last + step :]
+            raws = _split(complete, nl)
+            cut: set[int] = set()
+            if long_head is not None:
+                raws[0], long_head = long_head, None
+                cut.add(0)
+            if max(map(len, raws)) > MAX_LINE_BYTES:
+                for i, raw in enumerate(raws):
+                    if len(raw) > MAX_LINE_BYTES:
+                        raws[i] = raw[:200]
+                        cut.add(i)
+            yield Chunk(number, _decode_lines(raws, encoding), pos + last + step,
+                        frozenset(cut))
+            number += len(raws)
+            pos += last + step
         if len(carry) > MAX_LINE_BYTES:
             if long_head is None:
                 long_head = carry[:200]
             pos += len(carry)
             carry = b""
+
+
+def _rfind_newline(buf: bytes, nl: bytes) -> int:
+    pos = buf.rfind(nl)
+    while len(nl) == 2 and pos > 0 and pos % 2:
+        pos = buf.rfind(nl, 0, pos)
+    return pos
+
+
+def _split(data: bytes, nl: bytes) -> list[bytes]:
+    if len(nl) == 1:
+        return data.split(nl)
+    text = data.decode("utf-16-le" if nl == b"\n\x00" else "utf-16-be", "replace")
+    enc = "utf-16-le" if nl == b"\n\x00" else "utf-16-be"
+    return [part.encode(enc) for part in text.split("\n")]
+
+
+def _decode_lines(raws: list[bytes], encoding: str) -> list[str]:
+    if encoding == "utf-8":
+        try:
+            text = b"\n".join(raws).decode("utf-8")
+        except UnicodeDecodeError:
+            return [decode_line(raw, encoding).rstrip("\r") for raw in raws]
+    else:
+        text = "\n".join(raw.decode(encoding, "replace") for raw in raws)
+    if "\r" in text:
+        text = text.replace("\r\n", "\n")
+    return text.split("\n")
 
 
 def tail_after(f: BinaryIO, start: int, size: int) -> bytes:
