@@ -105,6 +105,9 @@ class PathQueue:
     def __len__(self) -> int:
         return len(self._items)
 
+    def __contains__(self, path: object) -> bool:
+        return path in self._queued
+
 
 class _QueueingHandler(FileSystemEventHandler):
     """Puts the path of every interesting event on the queue, and does nothing else."""
