@@ -16,6 +16,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 import uuid
 from collections.abc import Callable, Iterable, Sequence
@@ -150,46 +151,62 @@ class Journal:
 
 
 class NotifyListener:
-    """A datagram socket in the abstract namespace, standing in for systemd."""
+    """A datagram socket in the abstract namespace, standing in for systemd.
+
+    A thread reads it all the time, as systemd does: an unread socket fills after a few
+    datagrams and the daemon's messages would be dropped.
+    """
 
     def __init__(self) -> None:
         self.address = f"@csv-import-daemon-test-{uuid.uuid4().hex}"
         self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
         self.sock.bind("\0" + self.address[1:])
+        self.sock.settimeout(0.1)
         self.messages: list[dict[str, str]] = []
+        self._cond = threading.Condition()
+        self._closed = False
+        self._thread = threading.Thread(target=self._read, name="notify-listener", daemon=True)
+        self._thread.start()
 
-    def _receive(self, timeout: float) -> bool:
-        self.sock.settimeout(max(timeout, 0.001))
-        try:
-            data = self.sock.recv(65536)
-        except TimeoutError:
-            return False
-        fields = dict(line.split("=", 1) for line in data.decode().splitlines() if "=" in line)
-        self.messages.append(fields)
-        return True
+    def _read(self) -> None:
+        while not self._closed:
+            try:
+                data = self.sock.recv(65536)
+            except TimeoutError:
+                continue
+            except OSError:
+                return
+            fields = dict(line.split("=", 1) for line in data.decode().splitlines()
+                          if "=" in line)
+            with self._cond:
+                self.messages.append(fields)
+                self._cond.notify_all()
 
     def wait_for(self, key: str, value: str | None = None,
                  timeout: float = DEFAULT_TIMEOUT) -> dict[str, str]:
         """The first message (received already or within ``timeout``) with ``key[=value]``."""
-        deadline = time.monotonic() + timeout
-        seen = 0
-        while True:
-            for msg in self.messages[seen:]:
+        def match() -> dict[str, str] | None:
+            for msg in self.messages:
                 if key in msg and (value is None or msg[key] == value):
                     return msg
-            seen = len(self.messages)
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
+            return None
+
+        with self._cond:
+            if not self._cond.wait_for(lambda: match() is not None, timeout):
                 raise AssertionError(f"no notify message with {key}={value or '*'} within "
                                      f"{timeout} s; got {self.messages!r}")
-            self._receive(remaining)
+            found = match()
+            assert found is not None
+            return found
 
-    def drain(self) -> list[dict[str, str]]:
-        while self._receive(0.001):
-            pass
-        return self.messages
+    def count(self, key: str, value: str | None = None) -> int:
+        with self._cond:
+            return sum(1 for m in self.messages
+                       if key in m and (value is None or m[key] == value))
 
     def close(self) -> None:
+        self._closed = True
+        self._thread.join(5)
         self.sock.close()
 
 

@@ -64,7 +64,9 @@ class Notifier:
         try:
             if self._sock is None:
                 self._sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM | socket.SOCK_CLOEXEC)
-            self._sock.sendto(payload, self.address)
+            # Never block the main loop: a supervisor that stopped reading loses a message,
+            # the daemon keeps running (and systemd's watchdog notices a real hang).
+            self._sock.sendto(payload, socket.MSG_DONTWAIT, self.address)
         except OSError as exc:
             if not self._warned:  # once: a lost supervisor must not flood the log
                 log.warning("notify_failed", error=str(exc))

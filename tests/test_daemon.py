@@ -1,0 +1,329 @@
+"""The real daemon in a subprocess on temporary folders: every way a file can change.
+
+Each test waits on the database (or the notify socket, or the log) with a deadline; none
+sleeps blindly. ``--settle 0.3`` keeps the quiet-period tests fast.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from daemon_helpers import (
+    HEADER,
+    DaemonProcess,
+    Journal,
+    append,
+    assert_stays,
+    csv_text,
+    ids_of,
+    make_row,
+    make_rows,
+    sqlite_url,
+    start_daemon,
+    wait_for,
+    write_csv,
+)
+
+SAMPLES = Path(__file__).parent / "samples"
+SAMPLE = "NinjaTrader_Executions_20251031.csv"
+LARGE_ROWS = 60_000  # about 3 s of importing: long enough to interrupt
+
+
+@pytest.fixture
+def watch(tmp_path: Path) -> Path:
+    folder = tmp_path / "watch"
+    folder.mkdir()
+    return folder
+
+
+@pytest.fixture
+def db_url(tmp_path: Path) -> str:
+    return sqlite_url(tmp_path)
+
+
+@pytest.fixture
+def journal(db_url: str) -> Iterator[Journal]:
+    j = Journal(db_url)
+    yield j
+    j.close()
+
+
+@pytest.fixture
+def daemon(watch: Path, db_url: str) -> Iterator[DaemonProcess]:
+    """A running daemon on ``watch``, stopped (and its log checked) after the test."""
+    d = start_daemon(watch, db_url)
+    with d:
+        yield d
+        if d.returncode is None:
+            assert d.stop() == 0, d.log_text()
+        d.events()  # every line on stderr is a JSON event
+
+
+def test_dropped_file_is_imported_with_one_log_event(
+    daemon: DaemonProcess, watch: Path, journal: Journal
+) -> None:
+    """A file dropped into the folder is imported, logged as one import event, once."""
+    shutil.copy(SAMPLES / SAMPLE, watch / SAMPLE)
+    wait_for(journal.trades, 2)
+    event = daemon.wait_event("import")
+    assert event["file"] == str(watch / SAMPLE)
+    assert (event["inserted"], event["duplicates"], event["rejected"]) == (2, 0, 0)
+    assert {"offset", "conflicts", "duration_ms"} <= event.keys()
+    assert_stays(lambda: len(daemon.events("import")), 1, 0.5, "import events")
+    assert [e["event"] for e in daemon.events()][:1] == ["start"]
+    assert daemon.events("ready")
+
+
+def test_backlog_present_at_start_is_imported_after_ready(
+    watch: Path, db_url: str, journal: Journal
+) -> None:
+    """Files that arrived while the daemon was down are found by the start-up scan."""
+    rows = make_rows(30)
+    write_csv(watch / "a.csv", rows[:10])
+    write_csv(watch / "B.CSV", rows[10:])
+    with start_daemon(watch, db_url) as d:
+        ready = d.events("ready")[0]
+        assert ready["queued"] == 2
+        wait_for(journal.ids, ids_of(rows))
+        assert d.stop() == 0
+
+
+def test_appended_lines_are_imported_one_by_one(
+    daemon: DaemonProcess, watch: Path, journal: Journal
+) -> None:
+    """Each line appended to an open file is committed well under a second later."""
+    path = watch / "NinjaTrader_Executions_20251031.csv"
+    rows = make_rows(8)
+    with open(path, "w", encoding="utf-8") as f:  # kept open like the add-on does
+        f.write(HEADER + "\n")
+        f.flush()
+        for n, row in enumerate(rows, start=1):
+            started = time.monotonic()
+            f.write(row.line + "\n")
+            f.flush()
+            wait_for(journal.trades, n, timeout=5)
+            assert time.monotonic() - started < 1.0
+    assert journal.ids() == ids_of(rows)
+    assert journal.checkpoint(path)["offset"] == path.stat().st_size  # type: ignore[index]
+
+
+def test_half_lines_wait_for_their_newline(
+    daemon: DaemonProcess, watch: Path, journal: Journal
+) -> None:
+    """Half a line is never consumed while it may grow; the other half completes it."""
+    path = write_csv(watch / "half.csv", make_rows(1))
+    wait_for(journal.trades, 1)
+    row = make_row(1)
+    cut = row.line.index("SIM101") + 3  # inside the Account column
+    append(path, row.line[:cut])
+    wait_for(lambda: (journal.checkpoint(path) or {}).get("pending_bytes"), cut)
+    assert_stays(journal.trades, 1, daemon.settle * 3, "trades while half a line waits")
+    append(path, row.line[cut:] + "\n")
+    wait_for(journal.trades, 2)
+    assert row.execution_id in journal.ids()
+
+
+def test_unterminated_complete_last_line_is_read_after_settle(
+    daemon: DaemonProcess, watch: Path, journal: Journal
+) -> None:
+    """A last line with every field but no newline counts once the file has been quiet."""
+    rows = make_rows(2)
+    (watch / "final.csv").write_text(HEADER + "\n" + rows[0].line + "\n" + rows[1].line)
+    wait_for(journal.ids, ids_of(rows))
+
+
+def test_rewrite_with_rows_reordered_imports_only_new_rows(
+    daemon: DaemonProcess, watch: Path, journal: Journal
+) -> None:
+    """A file rewritten in place with its rows reordered adds nothing but its new row."""
+    rows = make_rows(6)
+    path = write_csv(watch / "grid.csv", rows)
+    wait_for(journal.trades, 6)
+    extra = make_row(99)
+    write_csv(path, [*reversed(rows), extra])
+    wait_for(journal.ids, ids_of([*rows, extra]))
+    assert_stays(journal.ledger, 7, 0.5, "ledger rows")
+
+
+def test_truncated_file_is_read_again_from_the_start(
+    daemon: DaemonProcess, watch: Path, journal: Journal
+) -> None:
+    """Truncating a file and writing new rows imports the new rows, no duplicates."""
+    rows = make_rows(5)
+    path = write_csv(watch / "trunc.csv", rows)
+    wait_for(journal.trades, 5)
+    with open(path, "r+", encoding="utf-8") as f:
+        f.truncate(len(HEADER) + 1)
+    newer = make_rows(2, start=50)
+    append(path, csv_text(newer, header=False))
+    wait_for(journal.ids, ids_of(rows + newer))
+
+
+def test_deleted_then_dropped_again_adds_only_new_rows(
+    daemon: DaemonProcess, watch: Path, journal: Journal
+) -> None:
+    """A file deleted and dropped again (with one more row) adds just that row."""
+    rows = make_rows(4)
+    path = write_csv(watch / "again.csv", rows)
+    wait_for(journal.trades, 4)
+    path.unlink()
+    extra = make_row(40)
+    write_csv(watch / "again.csv", [*rows, extra])
+    wait_for(journal.ids, ids_of([*rows, extra]))
+    assert journal.ledger() == 5
+
+
+def test_file_renamed_into_the_folder_is_imported(
+    daemon: DaemonProcess, watch: Path, tmp_path: Path, journal: Journal
+) -> None:
+    """Moves count: from outside the folder, and a temporary name renamed inside it."""
+    outside = write_csv(tmp_path / "outside.csv", make_rows(3))
+    os.rename(outside, watch / "moved-in.csv")
+    wait_for(journal.trades, 3)
+    tmp = watch / "export.csv.tmp"
+    tmp.write_text(csv_text(make_rows(2, start=10)))
+    os.rename(tmp, watch / "export.csv")
+    wait_for(journal.trades, 5)
+
+
+def test_hidden_temporary_and_outside_symlinked_files_are_ignored(
+    watch: Path, tmp_path: Path, db_url: str, journal: Journal
+) -> None:
+    """Only visible *.csv files inside the folder count; a link leading out is not followed."""
+    write_csv(watch / ".hidden.csv", make_rows(1, start=1))
+    write_csv(watch / "~$locked.csv", make_rows(1, start=2))
+    write_csv(watch / "notes.txt", make_rows(1, start=3))
+    outside = write_csv(tmp_path / "secret.csv", make_rows(1, start=4))
+    (watch / "link.csv").symlink_to(outside)
+    wanted = make_rows(2, start=5)
+    write_csv(watch / "zz-last.csv", wanted)  # scanned in name order: last
+    with start_daemon(watch, db_url) as d:
+        wait_for(journal.ids, ids_of(wanted))
+        assert [r["path"] for r in journal.rows("SELECT path FROM import_files")] == [
+            str(watch / "zz-last.csv")]
+        assert d.stop() == 0
+
+
+def test_archive_moves_finished_old_files_and_keeps_tracking_them(
+    watch: Path, tmp_path: Path, db_url: str, journal: Journal
+) -> None:
+    """An old finished file moves to ARCHIVE/YYYY-MM (suffix on collision, no re-import);
+    today's file stays; a line appended after the move is still imported."""
+    archive = tmp_path / "archive"
+    (archive / "2025-10").mkdir(parents=True)
+    taken = archive / "2025-10" / SAMPLE
+    taken.write_text("someone else's file\n")
+    rows = make_rows(3)
+    old = write_csv(watch / SAMPLE, rows)
+    today = write_csv(watch / f"NinjaTrader_Executions_{datetime.now(UTC):%Y%m%d}.csv",
+                      make_rows(2, start=10))
+    moved = archive / "2025-10" / "NinjaTrader_Executions_20251031-1.csv"
+    with start_daemon(watch, db_url, "--archive-dir", str(archive),
+                      "--archive-quiet", "0.5") as d:
+        wait_for(moved.exists, True)
+        assert not old.exists()
+        assert taken.read_text() == "someone else's file\n"
+        checkpoint = wait_for(lambda: journal.checkpoint(moved), lambda c: c is not None)
+        assert checkpoint["archived_to"] == str(moved)
+        assert journal.checkpoint(old) is None
+        late = make_row(20)
+        append(moved, late.line + "\n")
+        wait_for(journal.ids, ids_of([*rows, late]) | _ids_in(today))
+        imports = [e for e in d.events("import") if "20251031" in e["file"]]
+        assert [e["inserted"] for e in imports] == [3, 1]  # the move itself read nothing
+        assert today.exists()
+        assert d.events("archive")[0]["archived_to"] == str(moved)
+        assert d.stop() == 0
+
+
+def _ids_in(path: Path) -> set[str]:
+    return {line.split(",")[5] for line in path.read_text().splitlines()[1:]}
+
+
+def test_sigterm_during_a_large_import_exits_0_quickly_and_consistently(
+    watch: Path, db_url: str, journal: Journal
+) -> None:
+    """SIGTERM mid-import: STOPPING=1, exit 0 within seconds, rows match the checkpoint;
+    a restart finishes the file."""
+    rows = make_rows(LARGE_ROWS)
+    with start_daemon(watch, db_url) as d:
+        write_csv(watch / "large.csv", rows)
+        wait_for(journal.trades, lambda n: n > 0)
+        started = time.monotonic()
+        d.send(signal.SIGTERM)
+        assert d.wait_exit(10) == 0, d.log_text()
+        assert time.monotonic() - started < 3.0
+        d.notify.wait_for("STOPPING", "1", timeout=1)
+        assert d.events("stop")[0]["exit_code"] == 0
+    checkpoint = journal.checkpoint(watch / "large.csv")
+    assert checkpoint is not None
+    assert journal.trades() == journal.ledger() == checkpoint["lines_consumed"] - 1
+    assert journal.trades() < len(rows)  # it really was interrupted
+    with start_daemon(watch, db_url) as d:
+        wait_for(journal.ids, ids_of(rows), timeout=30)
+        assert d.stop() == 0
+
+
+def test_kill_9_during_a_large_import_then_restart_holds_exactly_the_unique_set(
+    watch: Path, db_url: str, journal: Journal
+) -> None:
+    """kill -9 at any point loses nothing and duplicates nothing after a restart."""
+    rows = make_rows(LARGE_ROWS)
+    repeated = rows[:500] + rows[30_000:30_500]  # duplicates inside the same file
+    with start_daemon(watch, db_url) as d:
+        write_csv(watch / "large.csv", rows + repeated)
+        wait_for(journal.trades, lambda n: n > 0)
+        d.send(signal.SIGKILL)
+        assert d.wait_exit(10) == -signal.SIGKILL
+    assert journal.trades() == journal.ledger() < len(rows)
+    with start_daemon(watch, db_url) as d:
+        wait_for(journal.trades, len(rows), timeout=30)
+        assert journal.ids() == ids_of(rows)
+        assert journal.ledger() == len(rows)
+        assert d.stop() == 0
+
+
+def test_second_signal_exits_at_once(watch: Path, db_url: str) -> None:
+    """A second signal during shutdown exits immediately with 130."""
+    with start_daemon(watch, db_url) as d:
+        d.send(signal.SIGTERM)
+        d.send(signal.SIGINT)
+        assert d.wait_exit(10) == 130
+
+
+def test_notify_protocol_messages(watch: Path, db_url: str) -> None:
+    """READY=1 after the start-up scan, STATUS= lines, WATCHDOG=1 pings, STOPPING=1."""
+    with start_daemon(watch, db_url, env={"WATCHDOG_USEC": "200000"}) as d:
+        ready = d.notify.wait_for("READY", "1")
+        assert "watching" in ready["STATUS"]
+        d.notify.wait_for("STATUS")
+        d.notify.wait_for("WATCHDOG", "1", timeout=2)
+        pings = d.notify.count("WATCHDOG", "1")
+        wait_for(lambda: d.notify.count("WATCHDOG", "1"), lambda n: n >= pings + 3, timeout=3)
+        assert d.stop() == 0
+        d.notify.wait_for("STOPPING", "1", timeout=1)
+
+
+def test_unreachable_database_at_start_exits_3(watch: Path) -> None:
+    """An unreachable database at start is fatal: exit 3 and a clear message."""
+    url = "postgresql+psycopg://nobody@127.0.0.1:9/none"
+    with DaemonProcess(watch, url) as d:
+        assert d.wait_exit(30) == 3
+        event = d.events("database_unavailable")[0]
+        assert "127.0.0.1" in event["error"]
+        assert d.notify.count("READY") == 0
+
+
+def test_missing_watch_folder_exits_2(tmp_path: Path, db_url: str) -> None:
+    """A watch folder that does not exist is a configuration error (exit 2)."""
+    with DaemonProcess(tmp_path / "missing", db_url, log_dir=tmp_path) as d:
+        assert d.wait_exit(30) == 2
+        assert "is not an existing folder" in d.events("configuration_error")[0]["error"]
