@@ -171,7 +171,9 @@ class ImporterThread(threading.Thread):
         if status == "imported":
             self.files_imported += 1
             self.rows_inserted += result.inserted
-            log.info("import", **result.as_dict())
+            read = result.inserted + result.duplicates + result.rejected + result.conflicts
+            # A touch or a header alone reads no row: not worth an info line.
+            (log.info if read else log.debug)("import", **result.as_dict())
         elif status == "refused":
             problem = (status, result.message)
             if self._last_problem.get(path) != problem:  # once per file version, not per scan
