@@ -250,17 +250,28 @@ class ImportService:
         )
         start = cp["offset"] if resume and cp else header.data_start
         number = cp["lines_consumed"] + 1 if resume and cp else 2
+        # A final line settled before its newline came: what follows it up to the newline
+        # is the rest of that line, so it keeps that line's number.
+        nl = reader.newline_of(header.encoding)
+        unterminated = start > header.data_start and reader.tail_after(
+            f, start - len(nl), start) != nl
         date_order = self._settle_date_order(
             f, path, header, layout, cp["date_order"] if resume and cp else None)
         parser = RowParser(layout, date_order, self.settings.tz)
         if not layout.has_id and start > header.data_start:
             # Stand-in IDs count identical earlier rows; replay them without importing.
+            replayed = header.data_start
             for chunk in reader.iter_chunks(f, header.data_start, 2, header.encoding, start):
                 for i, fields in enumerate(split_lines(chunk.texts, layout)):
                     parser.parse(fields, chunk.first + i, chunk.texts[i])
+                replayed = chunk.end
+            if unterminated:  # the settled final line counts too
+                text = reader.decode_line(reader.tail_after(f, replayed, start),
+                                          header.encoding).rstrip("\r")
+                parser.parse(next(split_lines([text], layout), []), number - 1, text)
 
         offset, lines_done = start, number - 1
-        chunks = reader.iter_chunks(f, start, number, header.encoding, st.size)
+        chunks = reader.iter_chunks(f, start, number - unterminated, header.encoding, st.size)
         for batch in _batches(chunks, self.settings.batch_size):
             offset, lines_done = batch.end, batch.first + len(batch.texts) - 1
             self._commit_batch(key, path, st, header, layout, parser, batch, date_order,
