@@ -6,16 +6,25 @@ sleeps blindly. ``--settle 0.3`` keeps the quiet-period tests fast.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import shutil
 import signal
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
+from sqlalchemy import create_engine
+from sqlalchemy.exc import OperationalError
 
+from csv_import_daemon import daemon as daemon_module
+from csv_import_daemon.config import load_settings
+from csv_import_daemon.daemon import ImporterThread
+from csv_import_daemon.importer import ImportResult
+from csv_import_daemon.watcher import DirectoryWatcher, PathQueue
 from daemon_helpers import (
     HEADER,
     DaemonProcess,
@@ -327,3 +336,128 @@ def test_missing_watch_folder_exits_2(tmp_path: Path, db_url: str) -> None:
     with DaemonProcess(tmp_path / "missing", db_url, log_dir=tmp_path) as d:
         assert d.wait_exit(30) == 2
         assert "is not an existing folder" in d.events("configuration_error")[0]["error"]
+
+
+# -- the importer thread in-process, with a scripted ImportService --------------------------
+
+
+class ScriptedService:
+    """Stands in for ImportService: each call takes the next scripted outcome."""
+
+    def __init__(self, *outcomes: ImportResult | BaseException | str) -> None:
+        self.engine = create_engine("sqlite://")
+        self.outcomes = list(outcomes)
+        self.calls: list[float] = []
+
+    def import_file(self, path: Path, *, progress: Any = None, **_: Any) -> ImportResult:
+        self.calls.append(time.monotonic())
+        outcome = self.outcomes.pop(0) if len(self.outcomes) > 1 else self.outcomes[0]
+        if outcome == "batches":  # a large file: commits batch after batch until stopped
+            while True:
+                progress(1, 2)
+                time.sleep(0.01)
+        if isinstance(outcome, BaseException):
+            raise outcome
+        assert isinstance(outcome, ImportResult)
+        return dataclasses.replace(outcome, path=str(path))
+
+
+def result(status: str, pending: int = 0, inserted: int = 0) -> ImportResult:
+    return ImportResult(path="", status=status, pending_bytes=pending, inserted=inserted)
+
+
+@pytest.fixture
+def run_importer(watch: Path) -> Iterator[Callable[[ScriptedService], ImporterThread]]:
+    """Start an ImporterThread on a scripted service; stopped and joined afterwards."""
+    threads: list[ImporterThread] = []
+    settings = load_settings({"database_url": "sqlite://", "settle": 0.3,
+                              "source_timezone": "UTC"}, environ={})
+
+    def start(service: ScriptedService) -> ImporterThread:
+        queue = PathQueue()
+        thread = ImporterThread(service, queue, DirectoryWatcher(watch, queue),  # type: ignore[arg-type]
+                                settings, None)
+        thread.start()
+        threads.append(thread)
+        return thread
+
+    yield start
+    for thread in threads:
+        thread.stop()
+        thread.join(5)
+        assert not thread.is_alive()
+
+
+def test_pending_file_comes_back_after_settle(watch: Path, run_importer: Any) -> None:
+    """A pending last line is looked at again once the file has been quiet for settle."""
+    path = write_csv(watch / "p.csv", make_rows(1))
+    service = ScriptedService(result("pending", pending=10), result("imported", inserted=1))
+    thread = run_importer(service)
+    thread.queue.put(path)
+    wait_for(lambda: len(service.calls), 2, timeout=5)
+    assert service.calls[1] - service.calls[0] >= 0.25
+    assert_stays(lambda: len(service.calls), 2, 0.5, "import calls")
+
+
+def test_settled_incomplete_line_costs_nothing_until_a_change(
+    watch: Path, run_importer: Any
+) -> None:
+    """Still pending after the settle period: one more look, then nothing until it changes."""
+    path = write_csv(watch / "p.csv", make_rows(1))
+    os.utime(path, (time.time() - 60, time.time() - 60))
+    service = ScriptedService(result("pending", pending=10))
+    thread = run_importer(service)
+    thread.queue.put(path)
+    wait_for(lambda: len(service.calls), 2, timeout=5)
+    assert_stays(lambda: len(service.calls), 2, 1.0, "import calls")
+
+
+def test_database_outage_keeps_the_path_and_retries(watch: Path, run_importer: Any) -> None:
+    """OperationalError: the path is kept, retried with backoff, reported, then imported."""
+    path = write_csv(watch / "d.csv", make_rows(1))
+    down = OperationalError("INSERT", {}, Exception("database is locked"))
+    service = ScriptedService(down, down, result("imported", inserted=1))
+    thread = run_importer(service)
+    thread.queue.put(path)
+    wait_for(lambda: thread.describe().startswith("database unavailable"), True, timeout=5)
+    wait_for(lambda: thread.rows_inserted, 1, timeout=10)
+    assert len(service.calls) == 3
+    assert thread.db_error is None
+    assert thread.describe().startswith("idle")
+
+
+def test_unreadable_file_is_retried_with_backoff(
+    watch: Path, run_importer: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A file that cannot be read yet comes back later, with growing delays."""
+    monkeypatch.setattr(daemon_module, "FILE_RETRY_FIRST", 0.1)
+    path = write_csv(watch / "u.csv", make_rows(1))
+    locked = result("error")
+    service = ScriptedService(locked, locked, result("imported", inserted=1))
+    thread = run_importer(service)
+    thread.queue.put(path)
+    wait_for(lambda: thread.rows_inserted, 1, timeout=5)
+    first, second, third = service.calls
+    assert second - first >= 0.09
+    assert third - second >= 0.19
+
+
+def test_vanished_file_is_not_retried(watch: Path, run_importer: Any) -> None:
+    """A file deleted before it could be read is forgotten, not retried forever."""
+    service = ScriptedService(result("error"))
+    thread = run_importer(service)
+    thread.queue.put(watch / "gone.csv")
+    wait_for(lambda: len(service.calls), 1, timeout=5)
+    assert_stays(lambda: len(service.calls), 1, 1.2, "import calls")
+
+
+def test_stop_interrupts_a_large_import_between_batches(watch: Path, run_importer: Any) -> None:
+    """stop() ends an import at the next batch boundary and the thread exits."""
+    path = write_csv(watch / "big.csv", make_rows(1))
+    service = ScriptedService("batches")  # type: ignore[arg-type]
+    thread = run_importer(service)
+    thread.queue.put(path)
+    wait_for(lambda: thread.current, path, timeout=5)
+    thread.stop()
+    thread.join(2)
+    assert not thread.is_alive()

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
 from sqlalchemy import func, select
+from sqlalchemy.exc import DBAPIError, OperationalError
 
 from csv_import_daemon.config import Settings
 from csv_import_daemon.db.models import Trade
@@ -194,7 +195,11 @@ class Archiver:
         except OSError as exc:
             log.warning("archive_failed", file=path_key(path), error=exc.strerror or str(exc))
             return None
-        # If this fails (database gone) the importer adopts the checkpoint by inode later.
-        self.service.move_checkpoint(path, new, archived=True)
+        try:
+            self.service.move_checkpoint(path, new, archived=True)
+        except (OperationalError, DBAPIError) as exc:
+            # The file has moved; its next import adopts the checkpoint by device and inode.
+            log.warning("archive_checkpoint_deferred", file=path_key(path),
+                        archived_to=path_key(new), error=str(getattr(exc, "orig", exc)))
         log.info("archive", file=path_key(path), archived_to=path_key(new), day=day.isoformat())
         return new

@@ -38,7 +38,8 @@ log = get_logger(__name__)
 
 TICK = 0.5  # seconds between main-loop checks
 DB_RETRY_MAX = 30.0  # cap of the backoff while the database is unavailable
-FILE_RETRY_MAX = 300.0  # cap of the backoff for a file that cannot be read yet
+FILE_RETRY_FIRST = 1.0  # first delay for a file that cannot be read yet; doubles each time
+FILE_RETRY_MAX = 300.0  # cap of that backoff
 SETTLE_MARGIN = 0.05  # look again just after the settle period, not just before
 OBSERVER_RETRY = 5.0  # seconds between attempts to restart a dead observer
 STOP_JOIN = 30.0  # how long shutdown waits for the importer's current batch
@@ -90,8 +91,13 @@ class ImporterThread(threading.Thread):
     def run(self) -> None:
         while not self.stopping.is_set():
             path = self._next()
-            if path is not None:
+            if path is None:
+                continue
+            try:
                 self._process(path)
+            except Exception as exc:  # the thread must outlive any one file's surprise
+                log.exception("import_crashed", file=path_key(path), error=str(exc))
+                self._retry_later(path)
 
     # -- timers ----------------------------------------------------------------------------
 
@@ -211,7 +217,7 @@ class ImporterThread(threading.Thread):
     def _retry_later(self, path: Path) -> float:
         failures = self._failures.get(path, 0) + 1
         self._failures[path] = failures
-        delay = min(2.0 ** (failures - 1), FILE_RETRY_MAX)
+        delay = min(FILE_RETRY_FIRST * 2.0 ** (failures - 1), FILE_RETRY_MAX)
         self.schedule(path, delay)
         return delay
 
