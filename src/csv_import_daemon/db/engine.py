@@ -37,7 +37,13 @@ def make_engine(settings: Settings) -> Engine:
         if url.database and url.database != ":memory:":
             # The owner alone may read the journal: it holds account numbers.
             parent = Path(url.database).expanduser().parent
-            parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+            try:
+                parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+            except OSError as exc:
+                raise DatabaseUnavailableError(
+                    f"cannot use database {url.render_as_string(hide_password=True)}: "
+                    f"cannot create its folder {parent}: {exc.strerror or exc}"
+                ) from None
         kwargs["connect_args"] = {"timeout": settings.busy_timeout}
     else:
         kwargs["pool_pre_ping"] = True
