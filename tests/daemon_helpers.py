@@ -182,12 +182,14 @@ class NotifyListener:
                 self.messages.append(fields)
                 self._cond.notify_all()
 
-    def wait_for(self, key: str, value: str | None = None,
+    def wait_for(self, key: str, value: str | Callable[[str], bool] | None = None,
                  timeout: float = DEFAULT_TIMEOUT) -> dict[str, str]:
-        """The first message (received already or within ``timeout``) with ``key[=value]``."""
+        """The first message (received already or within ``timeout``) with ``key`` whose
+        value is ``value`` (or satisfies it, or anything when None)."""
         def match() -> dict[str, str] | None:
             for msg in self.messages:
-                if key in msg and (value is None or msg[key] == value):
+                if key in msg and (value is None or (value(msg[key]) if callable(value)
+                                                     else msg[key] == value)):
                     return msg
             return None
 

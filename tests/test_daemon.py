@@ -10,6 +10,7 @@ import dataclasses
 import os
 import shutil
 import signal
+import sqlite3
 import time
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
@@ -43,7 +44,8 @@ from daemon_helpers import (
 
 SAMPLES = Path(__file__).parent / "samples"
 SAMPLE = "NinjaTrader_Executions_20251031.csv"
-LARGE_ROWS = 60_000  # about 3 s of importing: long enough to interrupt
+LARGE_ROWS = 60_000  # three 20k-row batches, about 3 s of importing: long enough to interrupt
+STOP_BOUND = 8.0  # seconds from SIGTERM to exit during a large import
 
 
 @pytest.fixture
@@ -268,8 +270,11 @@ def test_sigterm_during_a_large_import_exits_0_quickly_and_consistently(
         wait_for(journal.trades, lambda n: n > 0)
         started = time.monotonic()
         d.send(signal.SIGTERM)
-        assert d.wait_exit(10) == 0, d.log_text()
-        assert time.monotonic() - started < 3.0
+        assert d.wait_exit(15) == 0, d.log_text()
+        # One batch (batch_size rows, about 1 s on an idle machine) may still commit;
+        # the bound leaves room for a loaded CI runner.
+        assert time.monotonic() - started < STOP_BOUND
+        assert d.events("import_interrupted")
         d.notify.wait_for("STOPPING", "1", timeout=1)
         assert d.events("stop")[0]["exit_code"] == 0
     checkpoint = journal.checkpoint(watch / "large.csv")
@@ -298,6 +303,49 @@ def test_kill_9_during_a_large_import_then_restart_holds_exactly_the_unique_set(
         assert journal.ids() == ids_of(rows)
         assert journal.ledger() == len(rows)
         assert d.stop() == 0
+
+
+def test_locked_database_during_work_is_reported_and_retried(
+    watch: Path, tmp_path: Path, db_url: str, journal: Journal
+) -> None:
+    """A database that cannot be written mid-run: STATUS= says so, the file stays queued,
+    and it is imported once the lock is gone."""
+    with start_daemon(watch, db_url, env={"CSV_IMPORT_BUSY_TIMEOUT": "0.2"}) as d:
+        lock = sqlite3.connect(tmp_path / "journal.sqlite3", isolation_level=None)
+        try:
+            lock.execute("BEGIN EXCLUSIVE")
+            write_csv(watch / "locked.csv", make_rows(3))
+            d.notify.wait_for("STATUS", lambda v: v.startswith("database unavailable"))
+            assert journal.trades() == 0
+        finally:
+            lock.execute("ROLLBACK")
+            lock.close()
+        wait_for(journal.trades, 3)
+        d.wait_event("database_available")
+        assert d.stop() == 0
+
+
+@pytest.mark.postgres
+def test_postgres_import_and_kill_9_restart(watch: Path, postgres_url: str) -> None:
+    """On PostgreSQL too: a dropped file is imported, and kill -9 mid-import followed by a
+    restart leaves exactly the unique set."""
+    journal = Journal(postgres_url)
+    try:
+        rows = make_rows(LARGE_ROWS)
+        with start_daemon(watch, postgres_url) as d:
+            shutil.copy(SAMPLES / SAMPLE, watch / SAMPLE)
+            wait_for(journal.trades, 2)
+            write_csv(watch / "large.csv", rows)
+            wait_for(journal.trades, lambda n: n > 2)
+            d.send(signal.SIGKILL)
+            assert d.wait_exit(10) == -signal.SIGKILL
+        with start_daemon(watch, postgres_url) as d:
+            wait_for(journal.trades, len(rows) + 2, timeout=60)
+            assert ids_of(rows) <= journal.ids()
+            assert journal.ledger() == len(rows) + 2
+            assert d.stop() == 0
+    finally:
+        journal.close()
 
 
 def test_second_signal_exits_at_once(watch: Path, db_url: str) -> None:
