@@ -450,14 +450,19 @@ def test_pending_file_comes_back_after_settle(watch: Path, run_importer: Any) ->
 def test_settled_incomplete_line_costs_nothing_until_a_change(
     watch: Path, run_importer: Any
 ) -> None:
-    """Still pending after the settle period: one more look, then nothing until it changes."""
+    """Still pending after the settle period: one more look, then nothing (not even on a
+    rescan) until the file changes."""
     path = write_csv(watch / "p.csv", make_rows(1))
     os.utime(path, (time.time() - 60, time.time() - 60))
     service = ScriptedService(result("pending", pending=10))
     thread = run_importer(service)
     thread.queue.put(path)
     wait_for(lambda: len(service.calls), 2, timeout=5)
+    thread.queue.put(path)  # a periodic rescan: only a stat
     assert_stays(lambda: len(service.calls), 2, 1.0, "import calls")
+    append(path, "more")
+    thread.queue.put(path)  # the change's event
+    wait_for(lambda: len(service.calls), 3, timeout=5)
 
 
 def test_database_outage_keeps_the_path_and_retries(watch: Path, run_importer: Any) -> None:

@@ -41,7 +41,8 @@ DB_RETRY_MAX = 30.0  # cap of the backoff while the database is unavailable
 FILE_RETRY_FIRST = 1.0  # first delay for a file that cannot be read yet; doubles each time
 FILE_RETRY_MAX = 300.0  # cap of that backoff
 SETTLE_MARGIN = 0.05  # look again just after the settle period, not just before
-OBSERVER_RETRY = 5.0  # seconds between attempts to restart a dead observer
+OBSERVER_RETRY = 5.0  # first delay before restarting a dead observer again; doubles
+OBSERVER_RETRY_MAX = 300.0  # cap, so an unmounted share is not a log line every 5 s
 STOP_JOIN = 30.0  # how long shutdown waits for the importer's current batch
 
 
@@ -71,7 +72,10 @@ class ImporterThread(threading.Thread):
         self._seq = itertools.count()
         self._failures: dict[Path, int] = {}
         self._last_problem: dict[Path, tuple[str, str]] = {}
-        self._settled: dict[Path, tuple[int, int]] = {}
+        # File versions (device, inode, size, mtime) whose incomplete last line was looked
+        # at after the settle period: the extra look, then the settled state itself.
+        self._looked: dict[Path, tuple[int, ...]] = {}
+        self._settled: dict[Path, tuple[int, ...]] = {}
         # Read by the main loop for STATUS=; plain attribute writes are atomic.
         self.current: Path | None = None
         self.db_error: str | None = None
@@ -120,7 +124,7 @@ class ImporterThread(threading.Thread):
     # -- one file --------------------------------------------------------------------------
 
     def _process(self, path: Path) -> None:
-        if not self.watcher.accepts(path):
+        if not self.watcher.accepts(path) or self._still_settled(path):
             return
         self.current = path
         try:
@@ -207,12 +211,28 @@ class ImporterThread(threading.Thread):
         if remaining > 0:
             self.schedule(path, remaining + SETTLE_MARGIN)
             return
-        version = (st.st_size, st.st_mtime_ns)
-        if self._settled.get(path) != version:
+        version = _version(st)
+        if self._looked.get(path) != version:
             # The import may have decided just before the settle period ended: look once
             # more. A last line that is still incomplete then waits for the next change.
-            self._settled[path] = version
+            self._looked[path] = version
             self.schedule(path, SETTLE_MARGIN)
+        else:
+            self._settled[path] = version
+
+    def _still_settled(self, path: Path) -> bool:
+        """An incomplete last line already judged and the file unchanged: only a stat
+        (rescans would otherwise read the tail and rewrite the checkpoint every time)."""
+        version = self._settled.get(path)
+        if version is None:
+            return False
+        try:
+            if _version(os.stat(path)) == version:
+                return True
+        except OSError:
+            pass
+        del self._settled[path]
+        return False
 
     def _retry_later(self, path: Path) -> float:
         failures = self._failures.get(path, 0) + 1
@@ -225,6 +245,7 @@ class ImporterThread(threading.Thread):
         self._failures.pop(path, None)
         self._last_problem.pop(path, None)
         self._settled.pop(path, None)
+        self._looked.pop(path, None)
         self._due.pop(path, None)  # its heap entry is skipped when it comes up
 
     def describe(self) -> str:
@@ -373,6 +394,7 @@ class Daemon:
         next_rescan = now + s.rescan_interval if s.rescan_interval > 0 else None
         next_ping = now
         next_observer_try = now
+        observer_retry = OBSERVER_RETRY
         last_status = ""
         while not self.stop_requested:
             now = time.monotonic()
@@ -383,13 +405,16 @@ class Daemon:
                 log.error("importer_died")
                 return ExitCode.FILE_FAILED
             if not watcher.is_alive() and now >= next_observer_try:
-                next_observer_try = now + OBSERVER_RETRY
                 try:
                     watcher.restart()
                 except OSError as exc:
-                    log.error("observer_restart_failed", error=exc.strerror or str(exc))
+                    log.error("observer_restart_failed", error=exc.strerror or str(exc),
+                              retry_in=observer_retry)
+                    next_observer_try = now + observer_retry
+                    observer_retry = min(observer_retry * 2, OBSERVER_RETRY_MAX)
                 else:
                     log.warning("observer_restarted")
+                    observer_retry = OBSERVER_RETRY
                     queue.request_scan()  # events were lost while it was down
             if queue.take_scan_request():
                 self._rescan(queue, watcher, "requested")
@@ -412,6 +437,10 @@ class Daemon:
         emit("rescan", reason=reason, files=len(paths), queued=queued,
              duration_ms=round((time.perf_counter() - started) * 1000, 1))
         return queued
+
+
+def _version(st: os.stat_result) -> tuple[int, ...]:
+    return (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
 
 
 def run(settings: Settings) -> int:
