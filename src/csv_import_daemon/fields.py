@@ -1,0 +1,284 @@
+"""Field parsers for NinjaTrader execution CSVs: numbers, money and local wall-clock times.
+
+Each parser tries a fast path that fits the clean values nearly every row holds and only
+then the general path for regional variants. They return None for values they refuse, so
+the row parser can name the column and the value in its error.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from datetime import date, datetime, timedelta, tzinfo
+from decimal import Decimal
+from typing import Literal
+
+DateOrder = Literal["mdy", "dmy"]
+
+# The database stores money and prices as NUMERIC(20, 8): more digits would be rounded there.
+MAX_FRACTION_DIGITS = 8
+MAX_INTEGER_DIGITS = 12
+MAX_QUANTITY = 2**31 - 1  # INTEGER column
+MIN_YEAR, MAX_YEAR = 1900, 2999  # keeps UTC conversion far from datetime's limits
+
+# Values meaning "no amount" in a money column.
+EMPTY_MONEY = frozenset({"", "-", "\u2013", "\u2014"})
+
+_SPACES = str.maketrans("", "", " \t\xa0\u2007\u2009\u202f")
+# sign, optional currency text around it, digits with separators, parentheses for negatives
+_NUMBER_RE = re.compile(
+    r"(?P<open>\()?(?P<pre>[^0-9().,+\-\u2212]*)(?P<sign>[+\-\u2212])?"
+    r"(?P<pre2>[^0-9().,+\-\u2212]*)(?P<num>[0-9.,]*[0-9])"
+    r"(?P<post>[^0-9().,+\-\u2212]*)(?P<tsign>-)?(?P<close>\))?"
+)
+_NOT_CURRENCY_WORDS = frozenset({"e", "nan", "inf"})
+
+
+def _is_currency(text: str, letters: bool) -> bool:
+    """True for currency markers such as "$", "€", "US$", "kr", "EUR" (letters only for money)."""
+    if not text:
+        return True
+    word = []
+    for char in text:
+        if char.isalpha():
+            word.append(char)
+        elif unicodedata.category(char) != "Sc":
+            return False
+    if not word:
+        return True
+    name = "".join(word).casefold()
+    # Exponents ("5e") and NaN/Infinity spellings must not pass as a currency code.
+    return letters and len(name) <= 3 and name not in _NOT_CURRENCY_WORDS
+
+
+def _ungroup(whole: str, sep: str) -> str | None:
+    """'20,015' -> '20015'; None unless every group after the first has exactly 3 digits."""
+    if sep not in whole:
+        return whole
+    groups = whole.split(sep)
+    if not 1 <= len(groups[0]) <= 3 or any(len(group) != 3 for group in groups[1:]):
+        return None
+    return "".join(groups)
+
+
+def _plain_digits(num: str, decimal_comma: bool) -> str | None:
+    """Digits with "." and "," -> canonical "1234.50", deciding which one is the decimal mark."""
+    has_dot, has_comma = "." in num, "," in num
+    if has_dot and has_comma:
+        # Both present: the last one is the decimal separator.
+        dec, sep = (".", ",") if num.rfind(".") > num.rfind(",") else (",", ".")
+        whole, _, frac = num.rpartition(dec)
+        grouped = _ungroup(whole, sep)
+        return None if grouped is None or dec in whole else f"{grouped or '0'}.{frac}"
+    if not has_dot and not has_comma:
+        return num
+    mark = "." if has_dot else ","
+    if num.count(mark) > 1:
+        return _ungroup(num, mark)
+    whole, _, frac = num.partition(mark)
+    if mark != ("," if decimal_comma else "."):
+        # The other locale's mark alone: "20,015" groups thousands, "0,62" is a decimal.
+        if len(frac) == 3:
+            return _ungroup(num, mark)
+        if len(frac) > 3:
+            return None
+    return f"{whole or '0'}.{frac}"
+
+
+def _fits(value: Decimal) -> bool:
+    exponent = value.as_tuple().exponent
+    if not isinstance(exponent, int):  # NaN or Infinity
+        return False
+    digits = len(value.as_tuple().digits)
+    return exponent >= -MAX_FRACTION_DIGITS and digits + exponent <= MAX_INTEGER_DIGITS
+
+
+def _parse_general(text: str, decimal_comma: bool, letters: bool) -> Decimal | None:
+    match = _NUMBER_RE.fullmatch(text.translate(_SPACES))
+    if match is None:
+        return None
+    opened, closed = match["open"] is not None, match["close"] is not None
+    signs = [s for s in (match["sign"], match["tsign"]) if s is not None]
+    if opened != closed or len(signs) + opened > 1:
+        return None
+    if not all(_is_currency(match[key], letters) for key in ("pre", "pre2", "post")):
+        return None
+    digits = _plain_digits(match["num"], decimal_comma)
+    if digits is None:
+        return None
+    negative = opened or (bool(signs) and signs[0] != "+")
+    return Decimal(f"-{digits}" if negative else digits)
+
+
+def parse_decimal(text: str, decimal_comma: bool, money: bool = False) -> Decimal | None:
+    """Stripped number text -> exact finite Decimal, or None.
+
+    Handles thousands separators, the other locale's decimal mark, and with ``money`` also
+    currency symbols or codes and "(1.50)" negatives. Never accepts exponents, NaN or
+    Infinity, and refuses values the NUMERIC(20, 8) column could not hold exactly.
+    """
+    plain = text.replace(",", ".") if decimal_comma and "." not in text else text
+    whole, dot, frac = plain.partition(".")
+    value: Decimal | None
+    # Fast path: plain ASCII digits with at most one "." (Decimal alone would also take
+    # "1e5", "NaN", "1_000" and non-ASCII digits, hence the checks).
+    if plain.isascii() and whole.isdigit() and (frac.isdigit() or not dot):
+        value = Decimal(plain)
+    else:
+        value = _parse_general(text, decimal_comma, letters=money)
+    return value if value is not None and _fits(value) else None
+
+
+def parse_quantity(text: str, decimal_comma: bool) -> int | None:
+    """Stripped quantity text -> positive int that fits the INTEGER column, or None."""
+    if text.isascii() and text.isdigit():
+        quantity = int(text)
+    else:
+        value = parse_decimal(text, decimal_comma)
+        if value is None or value != value.to_integral_value():
+            return None
+        quantity = int(value)
+    return quantity if 0 < quantity <= MAX_QUANTITY else None
+
+
+# --- dates and times -------------------------------------------------------------------
+
+_DATE_RE = re.compile(r"(\d{1,4})([/.\-])(\d{1,2})\2(\d{1,4})", re.ASCII)
+_DATETIME_RE = re.compile(
+    r"(?P<date>\d{1,4}([/.\-])\d{1,2}\2\d{1,4})(?:T|\s+)"
+    r"(?P<h>\d{1,2})[:.](?P<mi>\d{2})(?:[:.](?P<s>\d{2}))?"
+    r"\s*(?:(?P<ampm>[AaPp])\.?\s?[Mm]\.?)?",
+    re.ASCII,
+)
+
+
+def date_parts(text: str) -> tuple[int, int, int, bool] | None:
+    """'1/28/2025' -> (1, 28, 2025, False); ISO '2025-01-28' -> (2025, 1, 28, True)."""
+    match = _DATE_RE.fullmatch(text)
+    if match is None:
+        return None
+    first, _, second, third = match.groups()
+    if len(first) == 4:
+        return int(first), int(second), int(third), True
+    if len(first) > 2 or len(third) == 3:
+        return None
+    return int(first), int(second), int(third), False
+
+
+def resolve_date(text: str, order: DateOrder) -> date | None:
+    """Date part of a time value -> date under ``order`` (ISO needs no order), or None."""
+    parts = date_parts(text)
+    if parts is None:
+        return None
+    first, second, third, iso = parts
+    if iso:
+        year, month, day = parts[:3]
+    else:
+        year = third + 2000 if third < 100 else third  # two-digit years: this century
+        month, day = (first, second) if order == "mdy" else (second, first)
+    if not MIN_YEAR <= year <= MAX_YEAR:
+        return None
+    try:
+        return date(year, month, day)
+    except ValueError:
+        return None
+
+
+# Lookup tables for the fast path: a dict hit both validates and converts.
+_HOUR24 = {key: h for h in range(24) for key in (str(h), f"{h:02d}")}
+_AM = {key: h % 12 for h in range(1, 13) for key in (str(h), f"{h:02d}")}
+_PM = {key: h % 12 + 12 for h in range(1, 13) for key in (str(h), f"{h:02d}")}
+_AMPM = {"AM": _AM, "am": _AM, "PM": _PM, "pm": _PM}
+_NO_HOURS: dict[str, int] = {}
+_MINSEC = {
+    f"{m:02d}:{s:02d}": timedelta(minutes=m, seconds=s) for m in range(60) for s in range(60)
+}
+_MINSEC.update({f"{m:02d}": timedelta(minutes=m) for m in range(60)})
+_NO_DAY: tuple[datetime | None, ...] = ()
+_ZERO = timedelta(0)
+_DAY_CACHE_LIMIT = 4096
+_CLOCK_CACHE_LIMIT = 65536
+
+
+def _to_utc(local: datetime, tz: tzinfo) -> datetime:
+    """Naive local wall time -> naive UTC; fold=0 picks the earlier of ambiguous times."""
+    offset = local.replace(tzinfo=tz).utcoffset() or _ZERO
+    return local - offset
+
+
+class TimeReader:
+    """Local time text -> naive UTC datetime for one file's date order and time zone.
+
+    Caches the UTC start of each local hour per date text (the offset is constant within
+    an hour; hours where a zone changes it mid-hour are computed exactly) and the parsed
+    clock text, which repeats across days.
+    """
+
+    __slots__ = ("_order", "_tz", "clocks", "days")
+
+    def __init__(self, order: DateOrder, tz: tzinfo) -> None:
+        self._order: DateOrder = order
+        self._tz = tz
+        self.days: dict[str, tuple[datetime | None, ...]] = {}
+        self.clocks: dict[str, tuple[int, timedelta]] = {}
+
+    def parse(self, text: str) -> datetime | None:
+        """Text such as '1/28/2025 10:59:52 AM' -> UTC, or None when invalid.
+
+        ``days`` and ``clocks`` are public so a caller may inline the cache lookups.
+        """
+        text = text.strip()
+        date_text, _, clock = text.partition(" ")
+        hours = self.days.get(date_text)
+        if hours is None:
+            hours = self._load_day(date_text)
+        when = self.clocks.get(clock)
+        if when is None:
+            hms, _, suffix = clock.partition(" ")
+            hour_text, _, minsec = hms.partition(":")
+            hour = (_AMPM.get(suffix, _NO_HOURS) if suffix else _HOUR24).get(hour_text)
+            delta = _MINSEC.get(minsec)
+            if hour is None or delta is None:
+                return self._slow(text)  # other spellings, or invalid
+            when = (hour, delta)
+            if len(self.clocks) < _CLOCK_CACHE_LIMIT:
+                self.clocks[clock] = when
+        base = hours[when[0]] if hours else None
+        return self._slow(text) if base is None else base + when[1]
+
+    def _load_day(self, date_text: str) -> tuple[datetime | None, ...]:
+        day = resolve_date(date_text, self._order)
+        hours = _NO_DAY
+        if day is not None:
+            tz, starts = self._tz, []
+            for hour in range(24):
+                start = datetime(day.year, day.month, day.day, hour)
+                offset = start.replace(tzinfo=tz).utcoffset()
+                end_offset = start.replace(minute=59, second=59, tzinfo=tz).utcoffset()
+                starts.append(start - (offset or _ZERO) if offset == end_offset else None)
+            hours = tuple(starts)
+        if len(self.days) < _DAY_CACHE_LIMIT:  # keep the first ones: files repeat dates
+            self.days[date_text] = hours
+        return hours
+
+    def _slow(self, text: str) -> datetime | None:
+        local = parse_local_time(text, self._order)
+        return None if local is None else _to_utc(local, self._tz)
+
+
+def parse_local_time(text: str, order: DateOrder) -> datetime | None:
+    """General path: any supported spelling -> naive local datetime, or None."""
+    match = _DATETIME_RE.fullmatch(text.strip())
+    if match is None:
+        return None
+    day = resolve_date(match["date"], order)
+    hour, minute = int(match["h"]), int(match["mi"])
+    second = int(match["s"] or 0)
+    ampm = match["ampm"]
+    if ampm is not None:
+        if not 1 <= hour <= 12:
+            return None
+        hour = hour % 12 + (12 if ampm in "Pp" else 0)
+    if day is None or hour > 23 or minute > 59 or second > 59:
+        return None
+    return datetime(day.year, day.month, day.day, hour, minute, second)
