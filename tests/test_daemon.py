@@ -205,6 +205,19 @@ def test_file_renamed_into_the_folder_is_imported(
     wait_for(journal.trades, 5)
 
 
+def test_polling_mode_imports_new_files_and_appends(
+    watch: Path, db_url: str, journal: Journal
+) -> None:
+    """--polling (network shares, Docker, WSL) finds new files and appended lines too."""
+    with start_daemon(watch, db_url, "--polling") as d:
+        assert d.events("ready")[0]["observer"] == "polling"
+        path = write_csv(watch / "polled.csv", make_rows(2))
+        wait_for(journal.trades, 2)
+        append(path, make_row(7).line + "\n")
+        wait_for(journal.trades, 3)
+        assert d.stop() == 0
+
+
 def test_hidden_temporary_and_outside_symlinked_files_are_ignored(
     watch: Path, tmp_path: Path, db_url: str, journal: Journal
 ) -> None:

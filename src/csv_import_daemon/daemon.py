@@ -19,8 +19,8 @@ import time
 from collections.abc import Mapping
 from pathlib import Path
 from types import FrameType
-from typing import Any
 
+from sqlalchemy import Engine
 from sqlalchemy.exc import DBAPIError, OperationalError
 
 from csv_import_daemon import __version__
@@ -316,22 +316,23 @@ class Daemon:
             log.error("configuration_error", error=str(exc))
             return ExitCode.USAGE
         s = self.settings
-        log.info("start", version=__version__, pid=os.getpid(), watch_dir=str(root),
-                 archive_dir=str(archive) if archive else None, polling=s.polling,
-                 recursive=s.recursive, settle=s.settle, rescan_interval=s.rescan_interval,
-                 instance=s.instance_name)
         try:
             engine = make_engine(s)
         except ConfigError as exc:
             log.error("configuration_error", error=str(exc))
             return ExitCode.USAGE
+        log.info("start", version=__version__, pid=os.getpid(), watch_dir=str(root),
+                 archive_dir=str(archive) if archive else None,
+                 database=engine.url.render_as_string(hide_password=True),
+                 polling=s.polling, recursive=s.recursive, settle=s.settle,
+                 rescan_interval=s.rescan_interval, instance=s.instance_name)
         try:
             return self._run_with(engine, root, archive)
         finally:
             engine.dispose()
             self.notifier.close()
 
-    def _run_with(self, engine: Any, root: Path, archive: Path | None) -> int:
+    def _run_with(self, engine: Engine, root: Path, archive: Path | None) -> int:
         s = self.settings
         self.notifier.status("connecting to the database and migrating")
         try:
@@ -385,8 +386,8 @@ class Daemon:
         s = self.settings
         backlog = self._rescan(queue, watcher, "start-up")
         observer = "polling" if watcher.polling else "inotify"
-        self.notifier.ready(f"watching {watcher.root} ({observer}); {backlog} files queued")
         log.info("ready", observer=observer, queued=backlog)
+        self.notifier.ready(f"watching {watcher.root} ({observer}); {backlog} files queued")
 
         ping = watchdog_interval(self.environ)
         tick = min(TICK, ping) if ping else TICK
