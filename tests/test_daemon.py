@@ -44,7 +44,10 @@ from daemon_helpers import (
 
 SAMPLES = Path(__file__).parent / "samples"
 SAMPLE = "NinjaTrader_Executions_20251031.csv"
-LARGE_ROWS = 60_000  # three 20k-row batches, about 3 s of importing: long enough to interrupt
+# A large import: five batches of 5000 rows (the daemon commits per batch), long enough
+# to interrupt yet quick to finish after the restart.
+LARGE_ROWS = 25_000
+SMALL_BATCHES = {"CSV_IMPORT_BATCH_SIZE": "5000"}
 STOP_BOUND = 8.0  # seconds from SIGTERM to exit during a large import
 
 
@@ -278,14 +281,13 @@ def test_sigterm_during_a_large_import_exits_0_quickly_and_consistently(
     """SIGTERM mid-import: STOPPING=1, exit 0 within seconds, rows match the checkpoint;
     a restart finishes the file."""
     rows = make_rows(LARGE_ROWS)
-    with start_daemon(watch, db_url) as d:
+    with start_daemon(watch, db_url, env=SMALL_BATCHES) as d:
         write_csv(watch / "large.csv", rows)
         wait_for(journal.trades, lambda n: n > 0)
         started = time.monotonic()
         d.send(signal.SIGTERM)
         assert d.wait_exit(15) == 0, d.log_text()
-        # One batch (batch_size rows, about 1 s on an idle machine) may still commit;
-        # the bound leaves room for a loaded CI runner.
+        # The current batch may still commit; the bound leaves room for a loaded runner.
         assert time.monotonic() - started < STOP_BOUND
         assert d.events("import_interrupted")
         d.notify.wait_for("STOPPING", "1", timeout=1)
@@ -294,7 +296,7 @@ def test_sigterm_during_a_large_import_exits_0_quickly_and_consistently(
     assert checkpoint is not None
     assert journal.trades() == journal.ledger() == checkpoint["lines_consumed"] - 1
     assert journal.trades() < len(rows)  # it really was interrupted
-    with start_daemon(watch, db_url) as d:
+    with start_daemon(watch, db_url, env=SMALL_BATCHES) as d:
         wait_for(journal.ids, ids_of(rows), timeout=30)
         assert d.stop() == 0
 
@@ -304,14 +306,14 @@ def test_kill_9_during_a_large_import_then_restart_holds_exactly_the_unique_set(
 ) -> None:
     """kill -9 at any point loses nothing and duplicates nothing after a restart."""
     rows = make_rows(LARGE_ROWS)
-    repeated = rows[:500] + rows[30_000:30_500]  # duplicates inside the same file
-    with start_daemon(watch, db_url) as d:
+    repeated = rows[:500] + rows[12_000:12_500]  # duplicates inside the same file
+    with start_daemon(watch, db_url, env=SMALL_BATCHES) as d:
         write_csv(watch / "large.csv", rows + repeated)
         wait_for(journal.trades, lambda n: n > 0)
         d.send(signal.SIGKILL)
         assert d.wait_exit(10) == -signal.SIGKILL
     assert journal.trades() == journal.ledger() < len(rows)
-    with start_daemon(watch, db_url) as d:
+    with start_daemon(watch, db_url, env=SMALL_BATCHES) as d:
         wait_for(journal.trades, len(rows), timeout=30)
         assert journal.ids() == ids_of(rows)
         assert journal.ledger() == len(rows)
@@ -345,14 +347,14 @@ def test_postgres_import_and_kill_9_restart(watch: Path, postgres_url: str) -> N
     journal = Journal(postgres_url)
     try:
         rows = make_rows(LARGE_ROWS)
-        with start_daemon(watch, postgres_url) as d:
+        with start_daemon(watch, postgres_url, env=SMALL_BATCHES) as d:
             shutil.copy(SAMPLES / SAMPLE, watch / SAMPLE)
             wait_for(journal.trades, 2)
             write_csv(watch / "large.csv", rows)
             wait_for(journal.trades, lambda n: n > 2)
             d.send(signal.SIGKILL)
             assert d.wait_exit(10) == -signal.SIGKILL
-        with start_daemon(watch, postgres_url) as d:
+        with start_daemon(watch, postgres_url, env=SMALL_BATCHES) as d:
             wait_for(journal.trades, len(rows) + 2, timeout=60)
             assert ids_of(rows) <= journal.ids()
             assert journal.ledger() == len(rows) + 2
