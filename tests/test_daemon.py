@@ -510,6 +510,23 @@ def test_unreadable_file_is_retried_with_backoff(
     assert third - second >= 0.19
 
 
+def test_rescan_does_not_cut_a_backoff_short_but_a_change_does(
+    watch: Path, run_importer: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Re-queued by a rescan while waiting to retry: skipped; after a chmod: tried now."""
+    monkeypatch.setattr(daemon_module, "FILE_RETRY_FIRST", 30.0)
+    path = write_csv(watch / "u.csv", make_rows(1))
+    service = ScriptedService(result("error"), result("imported", inserted=1))
+    thread = run_importer(service)
+    thread.queue.put(path)
+    wait_for(lambda: len(service.calls), 1, timeout=5)
+    thread.queue.put(path)
+    assert_stays(lambda: len(service.calls), 1, 0.5, "import calls")
+    path.chmod(0o600)
+    thread.queue.put(path)
+    wait_for(lambda: thread.rows_inserted, 1, timeout=5)
+
+
 def test_vanished_file_is_not_retried(watch: Path, run_importer: Any) -> None:
     """A file deleted before it could be read is forgotten, not retried forever."""
     service = ScriptedService(result("error"))

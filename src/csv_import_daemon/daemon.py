@@ -71,6 +71,7 @@ class ImporterThread(threading.Thread):
         self._due: dict[Path, float] = {}
         self._seq = itertools.count()
         self._failures: dict[Path, int] = {}
+        self._failed_as: dict[Path, tuple[int, ...] | None] = {}  # file version at the failure
         self._last_problem: dict[Path, tuple[str, str]] = {}
         # File versions (device, inode, size, mtime) whose incomplete last line was looked
         # at after the settle period: the extra look, then the settled state itself.
@@ -124,7 +125,8 @@ class ImporterThread(threading.Thread):
     # -- one file --------------------------------------------------------------------------
 
     def _process(self, path: Path) -> None:
-        if not self.watcher.accepts(path) or self._still_settled(path):
+        if (not self.watcher.accepts(path) or self._still_settled(path)
+                or self._backing_off(path)):
             return
         self.current = path
         try:
@@ -175,9 +177,11 @@ class ImporterThread(threading.Thread):
                 log.debug("file_vanished", file=result.path)
                 return
             delay = self._retry_later(path)
+            self._failed_as[path] = _stat_version(path)
             log.warning("file_unreadable", retry_in=delay, **result.as_dict())
             return
         self._failures.pop(path, None)
+        self._failed_as.pop(path, None)
         if status == "imported":
             self.files_imported += 1
             self.rows_inserted += result.inserted
@@ -186,7 +190,7 @@ class ImporterThread(threading.Thread):
             (log.info if read else log.debug)("import", **result.as_dict())
         elif status == "refused":
             problem = (status, result.message)
-            if self._last_problem.get(path) != problem:  # once per file version, not per scan
+            if self._last_problem.get(path) != problem:  # once, not at every rescan
                 self._last_problem[path] = problem
                 log.warning("import_refused", **result.as_dict())
         elif status in ("pending", "empty"):
@@ -220,6 +224,12 @@ class ImporterThread(threading.Thread):
         else:
             self._settled[path] = version
 
+    def _backing_off(self, path: Path) -> bool:
+        """An unreadable file waiting for its retry timer, unchanged since (not even its
+        permissions): a rescan does not cut the backoff short, a real change does."""
+        return (path in self._due and path in self._failed_as
+                and self._failed_as[path] == _stat_version(path))
+
     def _still_settled(self, path: Path) -> bool:
         """An incomplete last line already judged and the file unchanged: only a stat
         (rescans would otherwise read the tail and rewrite the checkpoint every time)."""
@@ -243,6 +253,7 @@ class ImporterThread(threading.Thread):
 
     def _forget(self, path: Path) -> None:
         self._failures.pop(path, None)
+        self._failed_as.pop(path, None)
         self._last_problem.pop(path, None)
         self._settled.pop(path, None)
         self._looked.pop(path, None)
@@ -442,6 +453,15 @@ class Daemon:
 
 def _version(st: os.stat_result) -> tuple[int, ...]:
     return (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
+
+
+def _stat_version(path: Path) -> tuple[int, ...] | None:
+    """Identity, size, mtime and ctime (a chmod changes only the ctime); None if gone."""
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return (*_version(st), st.st_ctime_ns)
 
 
 def run(settings: Settings) -> int:
