@@ -8,11 +8,13 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import Engine
+from sqlalchemy import Connection, Engine, text
 
 from csv_import_daemon.db.engine import writing
 
 HEAD = "head"
+# Any fixed number: the PostgreSQL advisory lock that serializes migrations.
+_MIGRATION_LOCK = 0x43534944  # "CSID"
 
 
 def script_location() -> str:
@@ -31,9 +33,19 @@ def _config(engine: Engine) -> Config:
     return cfg
 
 
+def _serialize(conn: Connection) -> None:
+    """On PostgreSQL, one migration at a time: daemons starting together on a fresh database
+    would otherwise all create the tables and all but one fail (SQLite's BEGIN IMMEDIATE
+    already serializes them). Held until the migration's transaction ends; a waiter then
+    finds the schema current and has nothing to do."""
+    if conn.dialect.name == "postgresql":
+        conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _MIGRATION_LOCK})
+
+
 def upgrade(engine: Engine, revision: str = HEAD) -> None:
     cfg = _config(engine)
     with writing(engine) as conn:
+        _serialize(conn)
         cfg.attributes["connection"] = conn
         command.upgrade(cfg, revision)
 
@@ -41,6 +53,7 @@ def upgrade(engine: Engine, revision: str = HEAD) -> None:
 def downgrade(engine: Engine, revision: str) -> None:
     cfg = _config(engine)
     with writing(engine) as conn:
+        _serialize(conn)
         cfg.attributes["connection"] = conn
         command.downgrade(cfg, revision)
 
