@@ -390,12 +390,9 @@ class ImportService:
             else:
                 unique[ex.execution_id] = ex
         ordered = [unique[k] for k in sorted(unique)]
-        inserted = self._writer.insert(conn, ordered, name, key, now)
+        inserted, stored = self._writer.insert(conn, ordered, name, key, now)
         counts["inserted"] = len(inserted)
         seen_before = [ex for ex in ordered if ex.execution_id not in inserted]
-        stored: dict[str, dict[str, Any]] = {}
-        if seen_before:
-            stored = self._writer.stored(conn, [ex.execution_id for ex in seen_before])
         for ex in seen_before + repeats:
             theirs = stored.get(ex.execution_id)
             if theirs is None and unique[ex.execution_id] is not ex:

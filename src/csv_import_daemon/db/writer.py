@@ -10,12 +10,13 @@ inserts themselves (profiled: 60 % of a cold import).
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Connection, DateTime, Engine, Table, bindparam, select
+from sqlalchemy import Connection, DateTime, Engine, Table, bindparam, func, select
 from sqlalchemy.dialects import postgresql, sqlite
 
 from csv_import_daemon.db.models import ImportedExecution, Trade
@@ -32,6 +33,9 @@ TRADE_COLUMNS = (
 )
 CONFLICT_FIELDS = ("account", "instrument", "action", "quantity", "price", "executed_at")
 _LOOKUP_CHUNK = 500
+
+# A stored trade's conflict-relevant fields; None when only the ledger remembers the ID.
+Stored = dict[str, Any] | None
 
 
 def _decimal_text(value: Decimal) -> str:
@@ -57,12 +61,20 @@ class BatchWriter:
         self.dialect = engine.dialect
         self.sqlite = engine.dialect.name == "sqlite"
         self._insert = sqlite.insert if self.sqlite else postgresql.insert
-        self._existing = select(LEDGER.c.execution_id).where(
-            LEDGER.c.execution_id.in_(bindparam("ids", expanding=True)))
         cols = [TRADES.c.execution_id, *(TRADES.c[k] for k in CONFLICT_FIELDS)]
         self._stored = select(*cols).where(
             TRADES.c.execution_id.in_(bindparam("ids", expanding=True)))
         if self.sqlite:
+            ids = func.json_each(bindparam("ids_json")).table_valued("value")
+            lookup = (
+                select(LEDGER.c.execution_id, *(TRADES.c[k] for k in CONFLICT_FIELDS))
+                .select_from(LEDGER.outerjoin(
+                    TRADES, TRADES.c.execution_id == LEDGER.c.execution_id))
+                .where(LEDGER.c.execution_id.in_(select(ids.c.value)))
+            )
+            # One JSON parameter carries the whole batch's IDs: no chunking, no per-ID
+            # bind processing; rows come back raw and are typed here in C-speed calls.
+            self._lookup_sql = str(lookup.compile(dialect=self.dialect))
             self._ledger_sql = self._compile(LEDGER, LEDGER_COLUMNS)
             self._trades_sql = self._compile(TRADES, TRADE_COLUMNS)
             proc = DateTime().dialect_impl(self.dialect).bind_processor(self.dialect)
@@ -78,10 +90,15 @@ class BatchWriter:
         return str(compiled)
 
     def insert(self, conn: Connection, batch: Sequence[Execution], csv_filename: str,
-               source_file: str, now: datetime) -> set[str]:
-        """Insert the batch (unique IDs, sorted); return the IDs really inserted."""
+               source_file: str, now: datetime) -> tuple[set[str], dict[str, Stored]]:
+        """Insert the batch (unique IDs, sorted).
+
+        Returns the IDs really inserted, and for every other ID its stored trade's
+        conflict-relevant fields (None when the trade was deleted and only the ledger
+        remembers it).
+        """
         if not batch:
-            return set()
+            return set(), {}
         if self.sqlite:
             return self._insert_sqlite(conn, batch, csv_filename, source_file, now)
         stmt = (self._insert(LEDGER).on_conflict_do_nothing(index_elements=["execution_id"])
@@ -101,14 +118,18 @@ class BatchWriter:
                   "connection": ex.connection, "position_after": ex.position_after,
                   "source_file": source_file, "source_line": ex.line, "imported_at": now}
                  for ex in batch if ex.execution_id in inserted])
-        return inserted
+        others = [ex.execution_id for ex in batch if ex.execution_id not in inserted]
+        stored: dict[str, Stored] = dict.fromkeys(others)
+        if others:
+            stored.update(self._stored_pg(conn, others))
+        return inserted, stored
 
     def _insert_sqlite(self, conn: Connection, batch: Sequence[Execution], csv_filename: str,
-                       source_file: str, now: datetime) -> set[str]:
-        existing = self.existing(conn, [ex.execution_id for ex in batch])
-        new = [ex for ex in batch if ex.execution_id not in existing]
+                       source_file: str, now: datetime) -> tuple[set[str], dict[str, Stored]]:
+        stored = self._lookup_sqlite(conn, [ex.execution_id for ex in batch])
+        new = [ex for ex in batch if ex.execution_id not in stored]
         if not new:
-            return set()
+            return set(), stored
         stamp = _sqlite_time(now)
         to_time = _sqlite_time
         conn.exec_driver_sql(self._ledger_sql, [
@@ -119,19 +140,23 @@ class BatchWriter:
              ex.order_id, ex.order_name, ex.connection, ex.position_after, source_file,
              ex.line, stamp)
             for ex in new])
-        return {ex.execution_id for ex in new}
+        return {ex.execution_id for ex in new}, stored
 
-    def existing(self, conn: Connection, ids: Sequence[str]) -> set[str]:
-        found: set[str] = set()
-        for i in range(0, len(ids), _LOOKUP_CHUNK):
-            found.update(conn.execute(self._existing,
-                                      {"ids": list(ids[i : i + _LOOKUP_CHUNK])}).scalars())
-        return found
+    def _lookup_sqlite(self, conn: Connection, ids: list[str]) -> dict[str, Stored]:
+        out: dict[str, Stored] = {}
+        fromiso = datetime.fromisoformat
+        for row in conn.exec_driver_sql(self._lookup_sql, (json.dumps(ids),)):
+            if row[1] is None:
+                out[row[0]] = None
+            else:
+                out[row[0]] = {"account": row[1], "instrument": row[2], "action": row[3],
+                               "quantity": row[4], "price": Decimal(row[5]),
+                               "executed_at": fromiso(row[6])}
+        return out
 
-    def stored(self, conn: Connection, ids: Sequence[str]) -> dict[str, dict[str, Any]]:
-        """The stored trades' conflict-relevant fields, by execution ID."""
-        out: dict[str, dict[str, Any]] = {}
+    def _stored_pg(self, conn: Connection, ids: Sequence[str]) -> dict[str, Stored]:
+        out: dict[str, Stored] = {}
         for i in range(0, len(ids), _LOOKUP_CHUNK):
             for row in conn.execute(self._stored, {"ids": list(ids[i : i + _LOOKUP_CHUNK])}):
-                out[row.execution_id] = dict(row._mapping)
+                out[row.execution_id] = {k: row._mapping[k] for k in CONFLICT_FIELDS}
         return out
