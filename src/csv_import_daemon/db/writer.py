@@ -145,7 +145,7 @@ class BatchWriter:
     def _lookup_sqlite(self, conn: Connection, ids: list[str]) -> dict[str, Stored]:
         out: dict[str, Stored] = {}
         fromiso = datetime.fromisoformat
-        for row in conn.exec_driver_sql(self._lookup_sql, (json.dumps(ids),)):
+        for row in conn.exec_driver_sql(self._lookup_sql, (json.dumps(ids),)).fetchall():
             if row[1] is None:
                 out[row[0]] = None
             else:
