@@ -961,6 +961,10 @@ def meta(args: argparse.Namespace, data: dict[str, Any], tzname: str,
 
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True,
                             text=True, check=False, cwd=Path(__file__).parent).stdout.strip()
+    # An editable install runs the working tree: say whether it differed from the commit.
+    dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"],
+                           capture_output=True, text=True, check=False,
+                           cwd=Path(__file__).parent).stdout.strip()
     cpu = ""
     with contextlib.suppress(OSError):
         for line in Path("/proc/cpuinfo").read_text().splitlines():
@@ -972,6 +976,7 @@ def meta(args: argparse.Namespace, data: dict[str, Any], tzname: str,
         "generate_seconds": data["seconds"], "source_timezone": tzname,
         "when": datetime.now(UTC).isoformat(timespec="seconds"),
         "version": __version__, "git_commit": commit or None,
+        "git_dirty": bool(dirty) if commit else None,
         "python": platform.python_version(), "sqlite_library": sqlite3.sqlite_version,
         "platform": platform.platform(), "cpu": cpu, "cpus": os.cpu_count(),
         "skipped": sorted(args.skip), "total_seconds": total,
