@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sqlite3
+import time
 from pathlib import Path
 from typing import Any
 
@@ -70,7 +72,7 @@ def _sqlite_pragmas(engine: Engine, settings: Settings) -> None:
         dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
         cursor.execute(f"PRAGMA busy_timeout = {busy_ms}")
-        cursor.execute("PRAGMA journal_mode = WAL")
+        _wal(cursor, settings.busy_timeout)
         cursor.execute(f"PRAGMA synchronous = {synchronous}")
         cursor.execute("PRAGMA cache_size = -65536")  # 64 MiB page cache for index inserts
         cursor.close()
@@ -81,6 +83,22 @@ def _sqlite_pragmas(engine: Engine, settings: Settings) -> None:
         # lock halfway (which SQLite answers with "database is locked" at once).
         immediate = conn.get_execution_options().get(WRITE_OPTION, False)
         conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+
+
+def _wal(cursor: Any, busy_timeout: float) -> None:
+    """Switch to WAL. On a new file that takes an exclusive lock, and SQLite answers a second
+    connection switching at the same moment with "database is locked" at once, without its
+    busy handler: several importers started together on a new journal. Retry within the
+    busy timeout instead."""
+    deadline = time.monotonic() + busy_timeout
+    while True:
+        try:
+            cursor.execute("PRAGMA journal_mode = WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() >= deadline:
+                raise
+            time.sleep(0.01)
 
 
 @contextmanager
