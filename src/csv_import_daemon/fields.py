@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from collections.abc import Iterable
 from datetime import date, datetime, timedelta, tzinfo
 from decimal import Decimal
 from typing import Literal
@@ -32,6 +33,7 @@ _NUMBER_RE = re.compile(
     r"(?P<post>[^0-9().,+\-\u2212]*)(?P<tsign>-)?(?P<close>\))?"
 )
 _NOT_CURRENCY_WORDS = frozenset({"e", "nan", "inf"})
+_MAX_NUMBER_TEXT = 64
 
 
 def _is_currency(text: str, letters: bool) -> bool:
@@ -94,6 +96,8 @@ def _fits(value: Decimal) -> bool:
 
 
 def _parse_general(text: str, decimal_comma: bool, letters: bool) -> Decimal | None:
+    if len(text) > _MAX_NUMBER_TEXT:  # also keeps the regex's backtracking short
+        return None
     match = _NUMBER_RE.fullmatch(text.translate(_SPACES))
     if match is None:
         return None
@@ -117,7 +121,10 @@ def parse_decimal(text: str, decimal_comma: bool, money: bool = False) -> Decima
     currency symbols or codes and "(1.50)" negatives. Never accepts exponents, NaN or
     Infinity, and refuses values the NUMERIC(20, 8) column could not hold exactly.
     """
-    plain = text.replace(",", ".") if decimal_comma and "." not in text else text
+    plain = text
+    if decimal_comma:
+        # A "." there groups thousands ("1.234,50"): leave that to the general path.
+        plain = "" if "." in text else text.replace(",", ".")
     whole, dot, frac = plain.partition(".")
     value: Decimal | None
     # Fast path: plain ASCII digits with at most one "." (Decimal alone would also take
@@ -131,7 +138,7 @@ def parse_decimal(text: str, decimal_comma: bool, money: bool = False) -> Decima
 
 def parse_quantity(text: str, decimal_comma: bool) -> int | None:
     """Stripped quantity text -> positive int that fits the INTEGER column, or None."""
-    if text.isascii() and text.isdigit():
+    if len(text) <= 9 and text.isascii() and text.isdigit():
         quantity = int(text)
     else:
         value = parse_decimal(text, decimal_comma)
@@ -143,6 +150,7 @@ def parse_quantity(text: str, decimal_comma: bool) -> int | None:
 
 # --- dates and times -------------------------------------------------------------------
 
+_FILENAME_DATE_RE = re.compile(r"ninjatrader_executions_(\d{8})", re.IGNORECASE)
 _DATE_RE = re.compile(r"(\d{1,4})([/.\-])(\d{1,2})\2(\d{1,4})", re.ASCII)
 _DATETIME_RE = re.compile(
     r"(?P<date>\d{1,4}([/.\-])\d{1,2}\2\d{1,4})(?:T|\s+)"
@@ -182,6 +190,53 @@ def resolve_date(text: str, order: DateOrder) -> date | None:
         return date(year, month, day)
     except ValueError:
         return None
+
+
+def _date_of(value: str) -> str:
+    return value.strip().replace("T", " ", 1).partition(" ")[0]
+
+
+def date_order_from_times(values: Iterable[str]) -> DateOrder | None:
+    """'28/1/2025 ...' -> 'dmy', '1/28/2025 ...' -> 'mdy'; None if no value settles it."""
+    for value in values:
+        parts = date_parts(_date_of(value))
+        if parts is None or parts[3]:  # unparseable or ISO (year first: no doubt)
+            continue
+        first, second = parts[0], parts[1]
+        if first > 12 >= second:
+            return "dmy"
+        if second > 12 >= first:
+            return "mdy"
+    return None
+
+
+def date_order_from_filename(name: str, time_values: Iterable[str]) -> DateOrder | None:
+    """The order under which the first time's date is within a day of the file's date.
+
+    The add-on names its daily file after the session date, which runs a day ahead of
+    the calendar date in the evening session. None when the name carries no date, when no
+    time value parses, or when both orders (or neither) match.
+    """
+    match = _FILENAME_DATE_RE.search(name)
+    if match is None:
+        return None
+    digits = match[1]
+    try:
+        named = date(int(digits[:4]), int(digits[4:6]), int(digits[6:]))
+    except ValueError:
+        return None
+    one_day = timedelta(days=1)
+    for value in time_values:
+        mdy = resolve_date(_date_of(value), "mdy")
+        dmy = resolve_date(_date_of(value), "dmy")
+        if mdy is None and dmy is None:
+            continue
+        mdy_fits = mdy is not None and abs(mdy - named) <= one_day
+        dmy_fits = dmy is not None and abs(dmy - named) <= one_day
+        if mdy_fits == dmy_fits:
+            return None
+        return "mdy" if mdy_fits else "dmy"
+    return None
 
 
 # Lookup tables for the fast path: a dict hit both validates and converts.
@@ -268,6 +323,8 @@ class TimeReader:
 
 def parse_local_time(text: str, order: DateOrder) -> datetime | None:
     """General path: any supported spelling -> naive local datetime, or None."""
+    if len(text) > _MAX_NUMBER_TEXT:
+        return None
     match = _DATETIME_RE.fullmatch(text.strip())
     if match is None:
         return None

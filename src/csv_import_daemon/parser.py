@@ -9,11 +9,10 @@ from __future__ import annotations
 
 import csv
 import hashlib
-import re
 import unicodedata
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, fields, make_dataclass
-from datetime import date, datetime, timedelta, tzinfo
+from datetime import datetime, tzinfo
 from decimal import Decimal
 from types import MappingProxyType
 from typing import Any, TypeVar
@@ -23,10 +22,10 @@ from csv_import_daemon.fields import (
     EMPTY_MONEY,
     DateOrder,
     TimeReader,
-    date_parts,
+    date_order_from_filename,
+    date_order_from_times,
     parse_decimal,
     parse_quantity,
-    resolve_date,
 )
 
 __all__ = [
@@ -91,7 +90,6 @@ _UNKNOWN_TEXT = "\x00unknown"
 _new = object.__new__
 _CACHE_LIMIT = 65536
 _V = TypeVar("_V")
-_FILENAME_DATE_RE = re.compile(r"ninjatrader_executions_(\d{8})", re.IGNORECASE)
 
 
 @dataclass(frozen=True, slots=True)
@@ -237,53 +235,6 @@ def split_lines(lines: list[str], layout: Layout) -> Iterator[list[str]]:
         yield line.split(delimiter) if row is None else row
 
 
-def _date_of(value: str) -> str:
-    return value.strip().replace("T", " ", 1).partition(" ")[0]
-
-
-def date_order_from_times(values: Iterable[str]) -> DateOrder | None:
-    """'28/1/2025 ...' -> 'dmy', '1/28/2025 ...' -> 'mdy'; None if no value settles it."""
-    for value in values:
-        parts = date_parts(_date_of(value))
-        if parts is None or parts[3]:  # unparseable or ISO (year first: no doubt)
-            continue
-        first, second = parts[0], parts[1]
-        if first > 12 >= second:
-            return "dmy"
-        if second > 12 >= first:
-            return "mdy"
-    return None
-
-
-def date_order_from_filename(name: str, time_values: Iterable[str]) -> DateOrder | None:
-    """The order under which the first time's date is within a day of the file's date.
-
-    The add-on names its daily file after the session date, which runs a day ahead of
-    the calendar date in the evening session. None when the name carries no date, when no
-    time value parses, or when both orders (or neither) match.
-    """
-    match = _FILENAME_DATE_RE.search(name)
-    if match is None:
-        return None
-    digits = match[1]
-    try:
-        named = date(int(digits[:4]), int(digits[4:6]), int(digits[6:]))
-    except ValueError:
-        return None
-    one_day = timedelta(days=1)
-    for value in time_values:
-        mdy = resolve_date(_date_of(value), "mdy")
-        dmy = resolve_date(_date_of(value), "dmy")
-        if mdy is None and dmy is None:
-            continue
-        mdy_fits = mdy is not None and abs(mdy - named) <= one_day
-        dmy_fits = dmy is not None and abs(dmy - named) <= one_day
-        if mdy_fits == dmy_fits:
-            return None
-        return "mdy" if mdy_fits else "dmy"
-    return None
-
-
 class RowParser:
     """Parses the rows of one file, read from its first data line, in order.
 
@@ -345,21 +296,21 @@ class RowParser:
         try:
             quantity = self._quantities[text]
         except KeyError:
-            quantity = parse_quantity(text.strip(), self._decimal_comma)
-            if quantity is None:
-                return RowError(line_no, raw, "bad_quantity",
-                                f"Quantity {_show(text.strip())} is not a positive whole number")
-            self._remember(self._quantities, text, quantity)
+            parsed_quantity = parse_quantity(text.strip(), self._decimal_comma)
+            if parsed_quantity is None:
+                return RowError(line_no, raw, "bad_quantity", f"Quantity {_show(text.strip())}"
+                                " is not a positive whole number")
+            quantity = self._remember(self._quantities, text, parsed_quantity)
 
         text = fields[i_price]
         try:
             price = self._prices[text]
         except KeyError:
-            price = parse_decimal(text.strip(), self._decimal_comma)
-            if price is None or price <= 0:
-                return RowError(line_no, raw, "bad_price",
-                                f"Price {_show(text.strip())} is not a positive decimal number")
-            self._remember(self._prices, text, price)
+            parsed_price = parse_decimal(text.strip(), self._decimal_comma)
+            if parsed_price is None or parsed_price <= 0:
+                return RowError(line_no, raw, "bad_price", f"Price {_show(text.strip())}"
+                                " is not a positive decimal number")
+            price = self._remember(self._prices, text, parsed_price)
 
         # Time, fast path inlined: both halves of "1/28/2025 10:59:52 AM" come from caches.
         text = fields[i_time]
@@ -370,8 +321,8 @@ class RowParser:
         executed_at = self._times.parse(text) if base is None or when is None else base + when[1]
         if executed_at is None:
             order = "month-first" if self._date_order == "mdy" else "day-first"
-            return RowError(line_no, raw, "bad_time",
-                                f"Time {_show(text.strip())} is not a valid {order} date and time")
+            return RowError(line_no, raw, "bad_time", f"Time {_show(text.strip())}"
+                            f" is not a valid {order} date and time")
 
         text = fields[i_commission]
         try:
@@ -382,14 +333,17 @@ class RowParser:
                 commission = parse_decimal(text.strip(), self._decimal_comma, money=True)
                 if commission is None:
                     return RowError(line_no, raw, "bad_commission",
-                                f"Commission {_show(text.strip())} is not a money amount")
+                                    f"Commission {_show(text.strip())} is not a money amount")
             self._remember(self._money, text, commission)
 
         text = fields[i_entry_exit]
         entry_exit = _ENTRY_EXIT.get(text, _UNKNOWN_TEXT)
         if entry_exit is _UNKNOWN_TEXT:
             entry_exit = _ENTRY_EXIT.get(text.strip(), text.strip())
-        order_id = order_name = connection = position = None
+        order_id = fields[i_order_id].strip() or None
+        order_name = fields[i_order_name].strip() or None
+        connection = fields[i_connection].strip() or None
+        position = fields[i_position].strip() or None
         if not execution_id:
             execution_id = self._stand_in_id((
                 account, instrument, action, entry_exit or "", str(quantity),
@@ -419,9 +373,10 @@ class RowParser:
         return execution
 
     @staticmethod
-    def _remember(cache: dict[str, _V], key: str, value: _V) -> None:
+    def _remember(cache: dict[str, _V], key: str, value: _V) -> _V:
         if len(cache) < _CACHE_LIMIT:  # keep the first values: a file's values repeat early
             cache[key] = value
+        return value
 
     def _stand_in_id(self, parts: tuple[str, ...]) -> str:
         """Content hash plus the count of identical earlier rows in this file."""
