@@ -28,7 +28,7 @@ def test_defaults_apply_when_nothing_is_configured(monkeypatch: pytest.MonkeyPat
     expected = tmp_path / "state" / "csv-import-daemon" / "journal.sqlite3"
     assert s.database_url == f"sqlite:///{expected}"
     assert (s.date_order, s.log_format, s.log_level) == ("auto", "auto", "info")
-    assert (s.settle, s.batch_size, s.run_migrations, s.watch_dir) == (5.0, 5000, True, None)
+    assert (s.settle, s.run_migrations, s.watch_dir, s.archive_dir) == (5.0, True, None, None)
     assert s.source_timezone  # the host's zone, or UTC when it cannot be told
 
 

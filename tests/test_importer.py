@@ -152,18 +152,6 @@ def test_renamed_copies_of_the_samples_are_all_duplicates(
     assert len(trades(engine)) == 14
 
 
-def test_rereading_a_file_reports_every_row_as_a_duplicate(service: ImportService,
-                                                           samples: Path) -> None:
-    """--reread reads an unchanged file from the start; every row is then a duplicate."""
-    path = samples / "grid-export-en-us.csv"
-    service.import_file(path, final_line_ok=True)
-
-    result = service.import_file(path, reread=True, final_line_ok=True)
-
-    assert result.status == "imported"
-    assert counts(result) == (0, 6, 0, 0)
-
-
 def test_grid_export_rows_are_stored_exactly(service: ImportService, engine: Engine,
                                              samples: Path) -> None:
     """Every value of the en-US grid export is stored as written, times in UTC, IDs as text."""
@@ -205,6 +193,11 @@ def test_grid_export_rows_are_stored_exactly(service: ImportService, engine: Eng
         "e6c4685b7fa74bb6a8af5cacebc76cb7", "14a8742a4ded432980180c537a8bdf0c",
         "51ffcc4bd918474cac55756c91676067", "685964c1846d4f38abd3f9f69ba6179a",
         "158012701257", "158015081194"}
+    with engine.connect() as conn:  # the ledger names the file (audit trail)
+        entry = conn.execute(select(LEDGER).where(
+            LEDGER.c.execution_id == "158012701257")).mappings().one()
+    assert (entry["csv_filename"], entry["account"], entry["instrument"]) == (
+        "grid-export-en-us.csv", "APEX1279810000026", "NQ MAR25")
 
 
 def test_european_daily_and_no_id_samples_are_stored_exactly(
@@ -239,53 +232,29 @@ def test_european_daily_and_no_id_samples_are_stored_exactly(
                if t["account"] == "TAKEPROFIT385029293")
 
 
-def test_money_formats_are_stored_as_exact_decimals(service: ImportService, engine: Engine,
-                                                    tmp_path: Path) -> None:
-    """`$$0.52`, `($1.50)` and an empty commission are stored as 0.52, -1.50 and NULL."""
+def test_money_ids_and_prices_are_stored_exactly(service: ImportService, engine: Engine,
+                                                tmp_path: Path) -> None:
+    """`$$0.52`, `($1.50)`, empty commission; 12-digit IDs stay text; 8-decimal prices exact."""
     path = write_csv(tmp_path / "money.csv", [
         row("m1", commission="$$0.52"),
         row("m2", commission="($1.50)"),
         row("m3", commission=""),
         row("m4", commission="4.04", price='"20,015.00"'),
+        row("158012701257", price="0.00000001"),
+        row("000158012701", price="123456789012.12345678"),
     ])
     result = service.import_file(path, final_line_ok=True)
     stored = trades(engine)
 
-    assert counts(result) == (4, 0, 0, 0)
+    assert counts(result) == (6, 0, 0, 0)
     assert stored["m1"]["commission"] == Decimal("0.52")
     assert stored["m2"]["commission"] == Decimal("-1.50")
     assert stored["m3"]["commission"] is None
     assert (stored["m4"]["commission"], stored["m4"]["price"]) == (
         Decimal("4.04"), Decimal("20015.00"))
-
-
-def test_numeric_ids_and_long_prices_round_trip_exactly(service: ImportService,
-                                                        engine: Engine, tmp_path: Path) -> None:
-    """A 12-digit ID stays text with its leading zeros; an 8-decimal price comes back exactly."""
-    path = write_csv(tmp_path / "ids.csv", [
-        row("158012701257", price="0.00000001"),
-        row("000158012701", price="123456789012.12345678"),
-    ])
-    service.import_file(path, final_line_ok=True)
-    stored = trades(engine)
-
-    assert set(stored) == {"158012701257", "000158012701"}
     assert stored["158012701257"]["price"] == Decimal("0.00000001")
     assert stored["000158012701"]["price"] == Decimal("123456789012.12345678")
-    assert ledger_ids(engine) == {"158012701257", "000158012701"}
-
-
-def test_ledger_records_the_file_name_account_and_instrument(
-    service: ImportService, engine: Engine, samples: Path
-) -> None:
-    """Each ledger row names the source file (audit trail), account and instrument."""
-    service.import_file(samples / "grid-export-en-us.csv", final_line_ok=True)
-    with engine.connect() as conn:
-        rows = conn.execute(select(LEDGER).where(
-            LEDGER.c.execution_id == "158012701257")).mappings().one()
-    assert (rows["csv_filename"], rows["account"], rows["instrument"]) == (
-        "grid-export-en-us.csv", "APEX1279810000026", "NQ MAR25")
-    assert rows["import_timestamp"] is not None
+    assert {"158012701257", "000158012701"} <= ledger_ids(engine)
 
 
 # -- duplicates, conflicts, deletions --------------------------------------------------
@@ -695,33 +664,35 @@ def test_an_unambiguous_date_anywhere_settles_the_whole_file(
     assert trades(engine)["L1"]["executed_at"] == datetime(2025, 2, 3, 20, 0, 0)
 
 
-@pytest.mark.parametrize(("name", "expected"), [
-    ("NinjaTrader_Executions_20250203.csv", datetime(2025, 2, 3, 20, 0, 0)),
-    ("NinjaTrader_Executions_20250302.csv", datetime(2025, 3, 2, 20, 0, 0)),
-])
 def test_the_daily_file_name_decides_when_the_content_is_ambiguous(
-    service: ImportService, engine: Engine, tmp_path: Path, name: str, expected: datetime
+    service: ImportService, engine: Engine, tmp_path: Path
 ) -> None:
     """`03/02/2025` in NinjaTrader_Executions_20250203 is 3 Feb; in ..._20250302 it is 2 Mar."""
-    path = write_csv(tmp_path / name, [row("F1", time="03/02/2025 15:00:00")])
-    service.import_file(path, final_line_ok=True)
-    assert trades(engine)["F1"]["executed_at"] == expected
+    for name, execution_id in (("NinjaTrader_Executions_20250203.csv", "F1"),
+                               ("NinjaTrader_Executions_20250302.csv", "F2")):
+        path = write_csv(tmp_path / name, [row(execution_id, time="03/02/2025 15:00:00")])
+        service.import_file(path, final_line_ok=True)
+    stored = trades(engine)
+    assert stored["F1"]["executed_at"] == datetime(2025, 2, 3, 20, 0, 0)
+    assert stored["F2"]["executed_at"] == datetime(2025, 3, 2, 20, 0, 0)
 
 
-@pytest.mark.parametrize(("configured", "expected"), [
-    ("auto", datetime(2025, 3, 2, 20, 0, 0)),
-    ("mdy", datetime(2025, 3, 2, 20, 0, 0)),
-    ("dmy", datetime(2025, 2, 3, 20, 0, 0)),
-])
 def test_the_configured_date_order_is_the_last_fallback(
-    engine: Engine, settings: Settings, tmp_path: Path, configured: str, expected: datetime
+    engine: Engine, settings: Settings, tmp_path: Path
 ) -> None:
     """With ambiguous content and no dated name, --date-order decides (auto means month-first)."""
-    service = ImportService(engine, dataclasses.replace(settings, date_order=configured))
-    path = write_csv(tmp_path / "export.csv", [row("Q1", time="03/02/2025 15:00:00")])
-    service.import_file(path, final_line_ok=True)
-    assert trades(engine)["Q1"]["executed_at"] == expected
-    assert checkpoint(engine, path)["date_order"] == ("dmy" if configured == "dmy" else "mdy")
+    for configured in ("auto", "mdy", "dmy"):
+        service = ImportService(engine, dataclasses.replace(settings, date_order=configured))
+        path = write_csv(tmp_path / f"export-{configured}.csv",
+                         [row(configured, time="03/02/2025 15:00:00")])
+        service.import_file(path, final_line_ok=True)
+        assert checkpoint(engine, path)["date_order"] == (
+            "dmy" if configured == "dmy" else "mdy")
+    assert {k: t["executed_at"] for k, t in trades(engine).items()} == {
+        "auto": datetime(2025, 3, 2, 20, 0, 0),
+        "mdy": datetime(2025, 3, 2, 20, 0, 0),
+        "dmy": datetime(2025, 2, 3, 20, 0, 0),
+    }
 
 
 def test_the_content_beats_the_configured_date_order(engine: Engine, settings: Settings,
