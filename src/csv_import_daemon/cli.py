@@ -224,13 +224,18 @@ def _status(engine: Engine, settings: Settings, as_json: bool, limit: int) -> in
 
 
 def _db(engine: Engine, args: argparse.Namespace) -> int:
+    from alembic.util import CommandError  # noqa: PLC0415 - imported with migrate anyway
+
     check_connection(engine)
-    if args.db_command == "upgrade":
-        migrate.upgrade(engine, args.revision)
-        print(migrate.current(engine) or "base")
-    elif args.db_command == "downgrade":
-        migrate.downgrade(engine, args.revision)
-        print(migrate.current(engine) or "base")
-    else:
-        print(migrate.current(engine) or "base")
+    try:
+        if args.db_command == "upgrade":
+            migrate.upgrade(engine, args.revision)
+        elif args.db_command == "downgrade":
+            migrate.downgrade(engine, args.revision)
+    except CommandError as exc:  # unknown revision, or not a target from here
+        raise ConfigError(
+            f"db {args.db_command} {args.revision}: {exc}; use head, base or one of "
+            f"{', '.join(migrate.revisions())}"
+        ) from None
+    print(migrate.current(engine) or "base")
     return ExitCode.OK

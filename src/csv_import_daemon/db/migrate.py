@@ -63,6 +63,11 @@ def current(engine: Engine) -> str | None:
         return MigrationContext.configure(conn).get_current_revision()
 
 
+def revisions() -> list[str]:
+    """Every revision, oldest first."""
+    return [r.revision for r in reversed(list(ScriptDirectory(script_location()).walk_revisions()))]
+
+
 def head() -> str | None:
     return ScriptDirectory(script_location()).get_current_head()
 
