@@ -256,6 +256,16 @@ def test_db_upgrade_downgrade_and_current(home: Path, database_url: str) -> None
         engine.dispose()
 
 
+def test_db_with_an_unknown_revision_exits_2_listing_the_revisions(home: Path) -> None:
+    """`db upgrade NONSENSE` is a usage error naming the revisions there are, not a traceback."""
+    result = cli(home, "db", "upgrade", "nonsense", "--database",
+                 f"sqlite:///{home / 'j.sqlite3'}")
+    assert result.returncode == 2
+    assert "Can't locate revision identified by 'nonsense'" in result.stderr
+    assert "use head, base or one of 0001_trades, 0002_imported_executions" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
 # -- entry points and logging -------------------------------------------------------------------
 
 
