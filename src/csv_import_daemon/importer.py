@@ -246,7 +246,8 @@ class ImportService:
             cp is not None and not reread and cp["status"] != "refused"
             and cp["device"] == st.device and cp["inode"] == st.inode
             and cp["offset"] >= header.data_start and st.size >= cp["offset"]
-            and reader.head_matches(f, header.data_start, cp["head_hash"])
+            and reader.head_matches(f, header.data_start, cp["head_hash"],
+                                    cp["offset"])
         )
         start = cp["offset"] if resume and cp else header.data_start
         number = cp["lines_consumed"] + 1 if resume and cp else 2
@@ -354,7 +355,7 @@ class ImportService:
             else:
                 executions.append(parsed)  # type: ignore[arg-type]
         head = reader.head_hash(f, header.data_start, min(reader.HEAD_BYTES,
-                                                          offset - header.data_start))
+                                                          offset - header.data_start), offset)
         name = os.fsencode(path.name).decode("utf-8", "backslashreplace")[:255]
         with writing(self.engine) as conn:
             counts = self._write_rows(conn, key, name, executions, errors, batch)

@@ -14,6 +14,7 @@ from typing import BinaryIO
 
 # Identity hashes this many bytes after the header: every export shares its header line.
 HEAD_BYTES = 1024
+TAIL_BYTES = 1024  # and this many just before the offset: a rewrite must not be resumed
 BLOCK_BYTES = 1 << 20
 # A longer line cannot be an execution; it is rejected without holding it all in memory.
 MAX_LINE_BYTES = 1 << 20
@@ -103,19 +104,31 @@ def _find_newline(buf: bytes, nl: bytes, start: int) -> int:
     return pos
 
 
-def head_hash(f: BinaryIO, data_start: int, length: int) -> str:
-    """``LEN:HASH`` of the first LEN bytes after the header; LEN is stored to re-check later."""
+def head_hash(f: BinaryIO, data_start: int, length: int, end: int | None = None) -> str:
+    """``LEN:HASH`` of the first LEN bytes after the header; LEN is stored to re-check later.
+
+    With ``end`` (the checkpoint's offset) ``:TAIL``, a hash of the TAIL_BYTES before it,
+    follows: an export saved again over the same file with the same first rows but other
+    lines before the offset must be read from the start, not resumed mid-line.
+    """
     f.seek(data_start)
     data = f.read(length)
     digest = hashlib.blake2b(data, digest_size=16).hexdigest()
-    return f"{len(data)}:{digest}"
+    if end is None:
+        return f"{len(data)}:{digest}"
+    tail_start = max(data_start, end - TAIL_BYTES)
+    tail = os.pread(f.fileno(), end - tail_start, tail_start)
+    return f"{len(data)}:{digest}:{hashlib.blake2b(tail, digest_size=8).hexdigest()}"
 
 
-def head_matches(f: BinaryIO, data_start: int, stored: str | None) -> bool:
+def head_matches(f: BinaryIO, data_start: int, stored: str | None,
+                 end: int | None = None) -> bool:
+    """The file still holds what the checkpoint saw: its head, and its tail before ``end``
+    when the checkpoint has a tail hash (older ones have none)."""
     if not stored or ":" not in stored:
         return False
     length = int(stored.split(":", 1)[0])
-    return head_hash(f, data_start, length) == stored
+    return head_hash(f, data_start, length, end if stored.count(":") == 2 else None) == stored
 
 
 def iter_chunks(
