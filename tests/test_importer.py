@@ -621,6 +621,25 @@ def test_a_file_rewritten_in_place_is_read_from_the_start(
     assert set(trades(engine)) == {"W0", "W1", "W2", "W3"}
 
 
+def test_an_export_saved_over_itself_with_rows_inserted_midway_is_read_again(
+    service: ImportService, engine: Engine, tmp_path: Path
+) -> None:
+    """Same file, same first rows, new fills grouped into the middle: none of them is skipped."""
+    account_1 = [row(f"A{n:02d}", account="APEX1") for n in range(15)]  # > 1 KiB: same head
+    account_2 = [row(f"B{n:02d}", account="APEX2") for n in range(5)]
+    path = write_csv(tmp_path / "executions.csv", account_1 + account_2)
+    service.import_file(path, final_line_ok=True)
+
+    later = [row(f"A{n:02d}", account="APEX1") for n in range(15, 18)]
+    with open(path, "r+b") as f:  # saved again over the same file: same inode, longer
+        f.write(("\r\n".join([HEADER, *account_1, *later, *account_2, row("B05")])
+                 + "\r\n").encode())
+    result = service.import_file(path, final_line_ok=True)
+
+    assert counts(result) == (4, 20, 0, 0)
+    assert {"A15", "A16", "A17", "B05"} <= set(trades(engine))
+
+
 def test_a_file_renamed_in_place_keeps_its_checkpoint(service: ImportService, engine: Engine,
                                                       tmp_path: Path) -> None:
     """A file renamed (same inode) is recognised: unchanged, and later appends read once."""
