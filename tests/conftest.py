@@ -21,6 +21,17 @@ POSTGRES_ENV = "CSV_IMPORT_TEST_POSTGRES_URL"
 REQUIRE_POSTGRES_ENV = "CSV_IMPORT_REQUIRE_POSTGRES"
 
 
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption("--release", action="store_true", default=False,
+                     help="release checks: more kills and examples, the several-hundred-MB file")
+
+
+@pytest.fixture(scope="session")
+def release(request: pytest.FixtureRequest) -> bool:
+    """True under --release: fault and property tests run longer, slow tests run at all."""
+    return bool(request.config.getoption("--release"))
+
+
 def postgres_server_url() -> str | None:
     return os.environ.get(POSTGRES_ENV) or None
 

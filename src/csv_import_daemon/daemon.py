@@ -166,6 +166,11 @@ class ImporterThread(threading.Thread):
 
     def _progress(self, done: int, total: int) -> None:
         # Called after each committed batch: the one safe place to give up a large file.
+        if self.db_error is not None:
+            # A batch was committed, so the database is back: STATUS= must not keep
+            # reporting an outage for the rest of a large file.
+            log.info("database_available")
+            self.db_error = None
         if self.stopping.is_set():
             raise _Cancelled
 
