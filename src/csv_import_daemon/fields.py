@@ -249,7 +249,6 @@ _MINSEC = {
     f"{m:02d}:{s:02d}": timedelta(minutes=m, seconds=s) for m in range(60) for s in range(60)
 }
 _MINSEC.update({f"{m:02d}": timedelta(minutes=m) for m in range(60)})
-_NO_DAY: tuple[datetime | None, ...] = ()
 _ZERO = timedelta(0)
 _DAY_CACHE_LIMIT = 4096
 _CLOCK_CACHE_LIMIT = 65536
@@ -264,9 +263,10 @@ def _to_utc(local: datetime, tz: tzinfo) -> datetime:
 class TimeReader:
     """Local time text -> naive UTC datetime for one file's date order and time zone.
 
-    Caches the UTC start of each local hour per date text (the offset is constant within
-    an hour; hours where a zone changes it mid-hour are computed exactly) and the parsed
-    clock text, which repeats across days.
+    Caches, per date text, the UTC start of each local hour (the offset is constant within
+    an hour), and the parsed clock text, which repeats across days. A date caches as ()
+    when invalid or when its zone changes the offset mid-hour somewhere that day (Lord
+    Howe's 30-minute shift): those rows take the exact path.
     """
 
     __slots__ = ("_order", "_tz", "clocks", "days")
@@ -274,7 +274,7 @@ class TimeReader:
     def __init__(self, order: DateOrder, tz: tzinfo) -> None:
         self._order: DateOrder = order
         self._tz = tz
-        self.days: dict[str, tuple[datetime | None, ...]] = {}
+        self.days: dict[str, tuple[datetime, ...]] = {}
         self.clocks: dict[str, tuple[int, timedelta]] = {}
 
     def parse(self, text: str) -> datetime | None:
@@ -298,20 +298,21 @@ class TimeReader:
             when = (hour, delta)
             if len(self.clocks) < _CLOCK_CACHE_LIMIT:
                 self.clocks[clock] = when
-        base = hours[when[0]] if hours else None
-        return self._slow(text) if base is None else base + when[1]
+        return hours[when[0]] + when[1] if hours else self._slow(text)
 
-    def _load_day(self, date_text: str) -> tuple[datetime | None, ...]:
+    def _load_day(self, date_text: str) -> tuple[datetime, ...]:
         day = resolve_date(date_text, self._order)
-        hours = _NO_DAY
+        hours: tuple[datetime, ...] = ()
         if day is not None:
             tz, starts = self._tz, []
             for hour in range(24):
                 start = datetime(day.year, day.month, day.day, hour)
                 offset = start.replace(tzinfo=tz).utcoffset()
-                end_offset = start.replace(minute=59, second=59, tzinfo=tz).utcoffset()
-                starts.append(start - (offset or _ZERO) if offset == end_offset else None)
-            hours = tuple(starts)
+                if offset != start.replace(minute=59, second=59, tzinfo=tz).utcoffset():
+                    break
+                starts.append(start - (offset or _ZERO))
+            else:
+                hours = tuple(starts)
         if len(self.days) < _DAY_CACHE_LIMIT:  # keep the first ones: files repeat dates
             self.days[date_text] = hours
         return hours

@@ -8,10 +8,11 @@ row into an ``Execution`` or a ``RowError`` naming the column and value at fault
 from __future__ import annotations
 
 import csv
+import dataclasses
 import hashlib
 import unicodedata
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass, fields, make_dataclass
+from dataclasses import dataclass
 from datetime import datetime, tzinfo
 from decimal import Decimal
 from types import MappingProxyType
@@ -84,9 +85,8 @@ _ENTRY_EXIT: dict[str, str | None] = {
     "": None, "E": "Entry", "e": "Entry", "X": "Exit", "x": "Exit", "Entry": "Entry",
     "Exit": "Exit",
 }
-# Cache-miss markers, compared by identity.
+# Cache-miss marker, compared by identity.
 _UNKNOWN = Decimal("NaN")
-_UNKNOWN_TEXT = "\x00unknown"
 _new = object.__new__
 _CACHE_LIMIT = 65536
 _V = TypeVar("_V")
@@ -134,8 +134,8 @@ class RowError:
 
 
 # Mutable twin of Execution with the same slots, for RowParser.parse's fast construction.
-_ExecutionDraft: Any = make_dataclass(
-    "_ExecutionDraft", [(f.name, f.type) for f in fields(Execution)], slots=True
+_ExecutionDraft: Any = dataclasses.make_dataclass(
+    "_ExecutionDraft", [(f.name, f.type) for f in dataclasses.fields(Execution)], slots=True
 )
 
 
@@ -315,10 +315,12 @@ class RowParser:
         # Time, fast path inlined: both halves of "1/28/2025 10:59:52 AM" come from caches.
         text = fields[i_time]
         date_text, _, clock = text.partition(" ")
-        hours = self._days.get(date_text)
-        when = self._clocks.get(clock)
-        base = hours[when[0]] if hours and when is not None else None
-        executed_at = self._times.parse(text) if base is None or when is None else base + when[1]
+        executed_at: datetime | None
+        try:
+            hour, delta = self._clocks[clock]
+            executed_at = self._days[date_text][hour] + delta  # invalid days cache as ()
+        except (KeyError, IndexError):
+            executed_at = self._times.parse(text)
         if executed_at is None:
             order = "month-first" if self._date_order == "mdy" else "day-first"
             return RowError(line_no, raw, "bad_time", f"Time {_show(text.strip())}"
@@ -337,8 +339,9 @@ class RowParser:
             self._remember(self._money, text, commission)
 
         text = fields[i_entry_exit]
-        entry_exit = _ENTRY_EXIT.get(text, _UNKNOWN_TEXT)
-        if entry_exit is _UNKNOWN_TEXT:
+        try:
+            entry_exit = _ENTRY_EXIT[text]
+        except KeyError:
             entry_exit = _ENTRY_EXIT.get(text.strip(), text.strip())
         order_id = fields[i_order_id].strip() or None
         order_name = fields[i_order_name].strip() or None
