@@ -59,7 +59,8 @@ class Settings:
     archive_quiet: float = 3600.0
     run_migrations: bool = True
     instance_name: str = field(default_factory=socket.gethostname)
-    batch_size: int = 20000
+    batch_size: int = 200_000
+    commit_seconds: float = 2.0
     busy_timeout: float = 30.0
     sqlite_synchronous: SqliteSynchronous = "NORMAL"
     log_format: LogFormat = "auto"

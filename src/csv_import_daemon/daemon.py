@@ -141,7 +141,8 @@ class ImporterThread(threading.Thread):
         backoff = 0.5
         while True:
             try:
-                result = self.service.import_file(path, progress=self._progress)
+                result = self.service.import_file(path, progress=self._progress,
+                                                  should_stop=self.stopping.is_set)
             except _Cancelled:
                 log.info("import_interrupted", file=path_key(path))
                 return None
@@ -176,6 +177,9 @@ class ImporterThread(threading.Thread):
 
     def _handle(self, path: Path, result: ImportResult) -> None:
         status = result.status
+        if status == "interrupted":  # stopping: the rest is read at the next start
+            log.info("import_interrupted", **result.as_dict())
+            return
         if status == "error":
             if not os.path.lexists(path):
                 self._forget(path)  # deleted or moved away: its new name has its own event
