@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from sqlalchemy import inspect
 
 from csv_import_daemon.config import load_settings
 from csv_import_daemon.db import migrate
@@ -199,6 +200,26 @@ def test_sqlite_file_in_a_folder_that_cannot_be_created_exits_3(home: Path) -> N
     assert result.returncode == 3
     assert "cannot create its folder" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_an_unmigrated_database_without_migrations_allowed_exits_3_untouched(
+    home: Path, samples: Path
+) -> None:
+    """With run_migrations off, an old schema exits 3 naming the fix, and nothing is written."""
+    database = home / "j.sqlite3"
+    result = cli(home, "import", str(samples), "--database", f"sqlite:///{database}",
+                 env={"CSV_IMPORT_RUN_MIGRATIONS": "false"})
+
+    assert result.returncode == 3
+    assert "run `csv-import-daemon db upgrade`" in result.stderr
+    assert result.stdout == ""
+    engine = make_engine(load_settings({"database_url": f"sqlite:///{database}",
+                                        "source_timezone": "UTC"}, environ={}))
+    try:
+        assert migrate.current(engine) is None
+        assert inspect(engine).get_table_names() == []
+    finally:
+        engine.dispose()
 
 
 # -- settings precedence -----------------------------------------------------------------------
