@@ -532,6 +532,16 @@ def test_bad_times(text: str) -> None:
     assert "month-first" in error.detail
 
 
+def test_rows_switching_dates_use_their_own_day() -> None:
+    """Cached days never leak into the next row: dates alternate, with bad ones between."""
+    texts = ["1/28/2025 10:00:00 AM", "7/4/2025 10:00:00 AM", "2/30/2025 10:00:00 AM",
+             "1/28/2025 10:00:00 AM", "7/4/2025 10:00:00 AM", "7/4/2025 10:00:00 AM"]
+    parsed = parse_lines([en_row(time=t) for t in texts], EN)
+    assert [p.executed_at if isinstance(p, Execution) else p.reason for p in parsed] == [
+        datetime(2025, 1, 28, 15), datetime(2025, 7, 4, 14), "bad_time",
+        datetime(2025, 1, 28, 15), datetime(2025, 7, 4, 14), datetime(2025, 7, 4, 14)]
+
+
 def test_dst_fall_back_uses_first_occurrence() -> None:
     """An ambiguous fall-back time (1:30 twice) is read as the first, daylight one."""
     ex = parse_ok(en_row(time="11/2/2025 1:30:00 AM"))

@@ -259,6 +259,8 @@ class RowParser:
         self._date_order: DateOrder = date_order
         self._times = TimeReader(date_order, tz)
         self._days, self._clocks = self._times.days, self._times.clocks
+        self._last_date = ""
+        self._last_hours: tuple[datetime, ...] = ()
         # Quantities, prices and commissions repeat a lot within a file.
         self._quantities: dict[str, int] = {}
         self._prices: dict[str, Decimal] = {}
@@ -318,7 +320,10 @@ class RowParser:
         executed_at: datetime | None
         try:
             hour, delta = self._clocks[clock]
-            executed_at = self._days[date_text][hour] + delta  # invalid days cache as ()
+            if date_text != self._last_date:
+                self._last_hours = self._days[date_text]
+                self._last_date = date_text
+            executed_at = self._last_hours[hour] + delta  # invalid days cache as ()
         except (KeyError, IndexError):
             executed_at = self._times.parse(text)
         if executed_at is None:
