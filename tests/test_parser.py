@@ -401,7 +401,7 @@ def test_actions_kept_as_written(action: str) -> None:
     ("20,015", False, "20015"), ("1,234,567.5", False, "1234567.5"), ("0,62", False, "0.62"),
     ("7200,75", True, "7200.75"), ("1.234,50", True, "1234.50"), ("1.234", True, "1234"),
     ("7200.75", True, "7200.75"), ("1 234,50", True, "1234.50"), ("1\u202f234,5", True, "1234.5"),
-    (".5", False, "0.5"),
+    (".5", False, "0.5"), ("1\u2009234,50", True, "1234.50"), ("1\u2002234.5", False, "1234.5"),
 ])
 def test_numbers(text: str, decimal_comma: bool, value: str) -> None:
     """Thousands separators and the other locale's decimal mark are read exactly."""

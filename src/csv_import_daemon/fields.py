@@ -25,7 +25,6 @@ MIN_YEAR, MAX_YEAR = 1900, 2999  # keeps UTC conversion far from datetime's limi
 # Values meaning "no amount" in a money column.
 EMPTY_MONEY = frozenset({"", "-", "\u2013", "\u2014"})
 
-_SPACES = str.maketrans("", "", " \t\xa0\u2007\u2009\u202f")
 # sign, optional currency text around it, digits with separators, parentheses for negatives
 _NUMBER_RE = re.compile(
     r"(?P<open>\()?(?P<pre>[^0-9().,+\-\u2212]*)(?P<sign>[+\-\u2212])?"
@@ -98,7 +97,9 @@ def _fits(value: Decimal) -> bool:
 def _parse_general(text: str, decimal_comma: bool, letters: bool) -> Decimal | None:
     if len(text) > _MAX_NUMBER_TEXT:  # also keeps the regex's backtracking short
         return None
-    match = _NUMBER_RE.fullmatch(text.translate(_SPACES))
+    # Any whitespace goes, (narrow) no-break spaces included: they group thousands in
+    # French locales and separate the currency symbol.
+    match = _NUMBER_RE.fullmatch("".join(text.split()))
     if match is None:
         return None
     opened, closed = match["open"] is not None, match["close"] is not None
