@@ -159,7 +159,7 @@ def test_grid_export_rows_are_stored_exactly(service: ImportService, engine: Eng
     service.import_file(path, final_line_ok=True)
     stored = trades(engine)
 
-    def expect(eid: str, account: str, instrument: str, action: str, entry_exit: str,  # noqa: PLR0917
+    def expect(eid: str, account: str, instrument: str, action: str, entry_exit: str,
                quantity: int, price: str, at: str, commission: str, order_id: str | None,
                order_name: str | None, position: str, line: int) -> None:
         got = stored[eid]
