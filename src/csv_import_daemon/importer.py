@@ -467,6 +467,11 @@ class _Transaction:
         self.result.lines += len(batch.texts)
 
     def due(self) -> bool:
+        if self.service._dialect != "sqlite":
+            # Each batch is sorted by execution ID, but two batches in one transaction are
+            # not: concurrent writers could then lock shared IDs in opposite orders and
+            # deadlock. PostgreSQL commits cheaply, so one batch per transaction.
+            return True
         settings = self.service.settings
         return (self.rows >= settings.batch_size
                 or time.monotonic() - self.started >= settings.commit_seconds)
