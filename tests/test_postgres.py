@@ -23,6 +23,7 @@ from typing import Any
 import pytest
 from sqlalchemy import Engine, create_engine, inspect, text
 
+from csv_import_daemon import importer as importer_module
 from csv_import_daemon.config import Settings, load_settings
 from csv_import_daemon.db import migrate
 from csv_import_daemon.db.engine import make_engine
@@ -31,6 +32,7 @@ from csv_import_daemon.importer import ImportResult, ImportService
 from daemon_helpers import (
     HEADER,
     Journal,
+    Row,
     append,
     csv_text,
     ids_of,
@@ -349,3 +351,57 @@ def test_returning_waits_for_another_writers_uncommitted_id(
         assert (result.inserted, result.duplicates) == (3, 0)
         assert _count(pg_engine, "SELECT count(*) FROM trades") == 3
     assert _count(pg_engine, "SELECT count(*) FROM imported_executions") == 3
+
+
+def test_concurrent_multi_batch_transactions_do_not_deadlock(
+    postgres_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two writers, the same rows in opposite halves of their files, each file several
+    statement batches: each holds its first batch's rows when the other reaches them, and
+    neither import fails with a deadlock."""
+    monkeypatch.setattr(importer_module, "WRITE_ROWS", 1)  # one 1 MiB block per statement
+    rows = [Row(r.execution_id, r.line.replace(",Entry,$0.52,", f",{'n' * 200},$0.52,"))
+            for r in make_rows(6000)]  # wide rows: 2.5 MB, three blocks per file
+    halves = rows[:3000], rows[3000:]
+    files = [write_csv(tmp_path / "pc1.csv", halves[0] + halves[1]),
+             write_csv(tmp_path / "pc2.csv", halves[1] + halves[0])]
+    engine = make_engine(load_settings({"database_url": postgres_url,
+                                        "source_timezone": "UTC"}, environ={}))
+    migrate.upgrade(engine)
+    original = ImportService._write_rows
+    barrier = threading.Barrier(2, timeout=30)
+    first = threading.local()
+
+    def gated(self: ImportService, *args: Any, **kwargs: Any) -> Any:
+        counts = original(self, *args, **kwargs)
+        if not getattr(first, "done", False):
+            first.done = True
+            barrier.wait()  # both now hold the row locks of their first statement batch
+        return counts
+
+    monkeypatch.setattr(ImportService, "_write_rows", gated)
+    results: dict[int, ImportResult | BaseException] = {}
+
+    def run(n: int) -> None:
+        settings = load_settings({"database_url": postgres_url, "source_timezone": "UTC",
+                                  "instance_name": f"pc{n}", "batch_size": 10**9,
+                                  "commit_seconds": 1000}, environ={})
+        try:
+            results[n] = ImportService(engine, settings).import_file(files[n],
+                                                                     final_line_ok=True)
+        except BaseException as exc:  # reported by the assertion below
+            results[n] = exc
+
+    threads = [threading.Thread(target=run, args=(n,)) for n in (0, 1)]
+    try:
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(120)
+        assert all(isinstance(r, ImportResult) for r in results.values()), results
+        done = [r for r in results.values() if isinstance(r, ImportResult)]
+        assert sum(r.inserted for r in done) == len(rows)
+        assert [r.inserted + r.duplicates for r in done] == [len(rows), len(rows)]
+        assert _count(engine, "SELECT count(*) FROM trades") == len(rows)
+    finally:
+        engine.dispose()
