@@ -281,29 +281,35 @@ class TimeReader:
     def parse(self, text: str) -> datetime | None:
         """Text such as '1/28/2025 10:59:52 AM' -> UTC, or None when invalid.
 
-        ``days`` and ``clocks`` are public so a caller may inline the cache lookups.
+        ``days``, ``clocks``, ``day`` and ``clock`` are public so that a caller may inline
+        this fast path.
         """
         text = text.strip()
         date_text, _, clock = text.partition(" ")
-        hours = self.days.get(date_text)
-        if hours is None:
-            hours = self._load_day(date_text)
-        when = self.clocks.get(clock)
-        if when is None:
-            hms, _, suffix = clock.partition(" ")
-            hour_text, _, minsec = hms.partition(":")
-            hour = (_AMPM.get(suffix, _NO_HOURS) if suffix else _HOUR24).get(hour_text)
-            delta = _MINSEC.get(minsec)
-            if hour is None or delta is None:
-                return self._slow(text)  # other spellings, or invalid
-            when = (hour, delta)
-            if len(self.clocks) < _CLOCK_CACHE_LIMIT:
-                self.clocks[clock] = when
-        return hours[when[0]] + when[1] if hours else self._slow(text)
+        hours = self.day(date_text)
+        when = self.clocks.get(clock) or self.clock(clock)
+        return hours[when[0]] + when[1] if hours and when else self._exact(text)
 
-    def _load_day(self, date_text: str) -> tuple[datetime, ...]:
+    def clock(self, clock: str) -> tuple[int, timedelta] | None:
+        """'10:59:52 AM' -> (10, 59 min 52 s), cached; None for other spellings."""
+        hms, _, suffix = clock.partition(" ")
+        hour_text, _, minsec = hms.partition(":")
+        hour = (_AMPM.get(suffix, _NO_HOURS) if suffix else _HOUR24).get(hour_text)
+        delta = _MINSEC.get(minsec)
+        if hour is None or delta is None:
+            return None
+        when = (hour, delta)
+        if len(self.clocks) < _CLOCK_CACHE_LIMIT:
+            self.clocks[clock] = when
+        return when
+
+    def day(self, date_text: str) -> tuple[datetime, ...]:
+        """Date text -> UTC start of each local hour, cached; () sends rows to the exact path."""
+        hours = self.days.get(date_text)
+        if hours is not None:
+            return hours
         day = resolve_date(date_text, self._order)
-        hours: tuple[datetime, ...] = ()
+        hours = ()
         if day is not None:
             tz, starts = self._tz, []
             for hour in range(24):
@@ -318,7 +324,7 @@ class TimeReader:
             self.days[date_text] = hours
         return hours
 
-    def _slow(self, text: str) -> datetime | None:
+    def _exact(self, text: str) -> datetime | None:
         local = parse_local_time(text, self._order)
         return None if local is None else _to_utc(local, self._tz)
 

@@ -258,7 +258,7 @@ class RowParser:
         self._names = {index: _LABELS[c] for c, index in cols.items()}
         self._date_order: DateOrder = date_order
         self._times = TimeReader(date_order, tz)
-        self._days, self._clocks = self._times.days, self._times.clocks
+        self._clocks = self._times.clocks
         self._last_date = ""
         self._last_hours: tuple[datetime, ...] = ()
         # Quantities, prices and commissions repeat a lot within a file.
@@ -317,15 +317,12 @@ class RowParser:
         # Time, fast path inlined: both halves of "1/28/2025 10:59:52 AM" come from caches.
         text = fields[i_time]
         date_text, _, clock = text.partition(" ")
-        executed_at: datetime | None
-        try:
-            hour, delta = self._clocks[clock]
-            if date_text != self._last_date:
-                self._last_hours = self._days[date_text]
-                self._last_date = date_text
-            executed_at = self._last_hours[hour] + delta  # invalid days cache as ()
-        except (KeyError, IndexError):
-            executed_at = self._times.parse(text)
+        when = self._clocks.get(clock) or self._times.clock(clock)
+        if date_text != self._last_date:  # rows come in runs of one date
+            self._last_hours = self._times.day(date_text)
+            self._last_date = date_text
+        hours = self._last_hours
+        executed_at = hours[when[0]] + when[1] if when and hours else self._times.parse(text)
         if executed_at is None:
             order = "month-first" if self._date_order == "mdy" else "day-first"
             return RowError(line_no, raw, "bad_time", f"Time {_show(text.strip())}"
