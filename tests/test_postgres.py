@@ -405,3 +405,27 @@ def test_concurrent_multi_batch_transactions_do_not_deadlock(
         assert _count(engine, "SELECT count(*) FROM trades") == len(rows)
     finally:
         engine.dispose()
+
+
+def test_connections_notice_a_network_that_dies_silently(postgres_url: str) -> None:
+    """A cut that sends no reset must not hang a statement for hours: connections carry TCP
+    keepalives and a user timeout (a URL's own values win)."""
+    def parameters(url: str) -> dict[str, str]:
+        engine = make_engine(load_settings({"database_url": url, "source_timezone": "UTC"},
+                                           environ={}))
+        try:
+            raw = engine.raw_connection()
+            try:
+                return dict(raw.driver_connection.info.get_parameters())  # type: ignore[union-attr]
+            finally:
+                raw.close()
+        finally:
+            engine.dispose()
+
+    params = parameters(postgres_url)
+    assert params["keepalives"] == "1"
+    idle, interval, count = (int(params[k]) for k in (
+        "keepalives_idle", "keepalives_interval", "keepalives_count"))
+    assert idle + interval * count <= 120  # seconds until a dead peer is noticed
+    assert 0 < int(params["tcp_user_timeout"]) <= 120_000
+    assert parameters(postgres_url + "?keepalives_idle=7")["keepalives_idle"] == "7"
