@@ -168,3 +168,7 @@ def _validate(settings: Settings) -> None:
             f"database_url: {url!r} is not supported; use sqlite:///PATH "
             "or postgresql+psycopg://USER@HOST/DB"
         )
+    if len(settings.instance_name) > 255:  # import_files.instance; PostgreSQL enforces it
+        raise ConfigError(
+            f"instance_name: {len(settings.instance_name)} characters; use at most 255"
+        )
