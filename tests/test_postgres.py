@@ -429,3 +429,19 @@ def test_connections_notice_a_network_that_dies_silently(postgres_url: str) -> N
     assert idle + interval * count <= 120  # seconds until a dead peer is noticed
     assert 0 < int(params["tcp_user_timeout"]) <= 120_000
     assert parameters(postgres_url + "?keepalives_idle=7")["keepalives_idle"] == "7"
+
+
+def test_instance_name_longer_than_its_column_is_a_configuration_error(
+    postgres_url: str, tmp_path: Path
+) -> None:
+    """An instance name PostgreSQL's checkpoint column cannot hold is refused up front (exit 2)
+    instead of failing every import; 255 characters still work."""
+    path = write_csv(tmp_path / "a.csv", make_rows(2))
+    common = ["--database", postgres_url, "--log-format", "json", "--settle", "0"]
+    refused = _cli("import", str(path), "--instance-name", "é" * 256, *common)
+    assert refused.returncode == 2, refused.stderr
+    assert "instance_name" in refused.stderr
+    assert "255" in refused.stderr
+    accepted = _cli("import", str(path), "--instance-name", "é" * 255, *common)
+    assert accepted.returncode == 0, accepted.stderr
+    assert "inserted=2" in accepted.stdout
