@@ -87,11 +87,10 @@ def _plain_digits(num: str, decimal_comma: bool) -> str | None:
 
 
 def _fits(value: Decimal) -> bool:
-    exponent = value.as_tuple().exponent
+    _, digits, exponent = value.as_tuple()
     if not isinstance(exponent, int):  # NaN or Infinity
         return False
-    digits = len(value.as_tuple().digits)
-    return exponent >= -MAX_FRACTION_DIGITS and digits + exponent <= MAX_INTEGER_DIGITS
+    return exponent >= -MAX_FRACTION_DIGITS and len(digits) + exponent <= MAX_INTEGER_DIGITS
 
 
 def _parse_general(text: str, decimal_comma: bool, letters: bool) -> Decimal | None:
@@ -127,13 +126,13 @@ def parse_decimal(text: str, decimal_comma: bool, money: bool = False) -> Decima
         # A "." there groups thousands ("1.234,50"): leave that to the general path.
         plain = "" if "." in text else text.replace(",", ".")
     whole, dot, frac = plain.partition(".")
-    value: Decimal | None
     # Fast path: plain ASCII digits with at most one "." (Decimal alone would also take
     # "1e5", "NaN", "1_000" and non-ASCII digits, hence the checks).
     if plain.isascii() and whole.isdigit() and (frac.isdigit() or not dot):
-        value = Decimal(plain)
-    else:
-        value = _parse_general(text, decimal_comma, letters=money)
+        if len(frac) > MAX_FRACTION_DIGITS or len(whole.lstrip("0")) > MAX_INTEGER_DIGITS:
+            return None
+        return Decimal(plain)
+    value = _parse_general(text, decimal_comma, letters=money)
     return value if value is not None and _fits(value) else None
 
 
