@@ -305,7 +305,8 @@ class ImportService:
                 text = reader.decode_line(tail, header.encoding).rstrip("\r\n")
                 fields = next(split_lines([text], layout), [])
                 if len(fields) == layout.field_count:
-                    txn.write(reader.Chunk(lines_done + 1, [text], offset + len(tail)), parser)
+                    txn.write(reader.Chunk(lines_done + 1, [text], offset + len(tail),
+                                           tail=tail[-reader.TAIL_BYTES:]), parser)
                     offset, lines_done, tail = offset + len(tail), lines_done + 1, b""
             result.pending_bytes = len(tail)
             # The checkpoint is written even when no line was complete: size and mtime then
@@ -445,6 +446,7 @@ class _Transaction:
         self.rows = 0
         self.started = 0.0
         self.counts = dict.fromkeys(COUNT_KEYS, 0)
+        self.tail: bytes | None = None  # the bytes just before the last batch's end
 
     def _open(self) -> Connection:
         if self.conn is None:
@@ -465,6 +467,7 @@ class _Transaction:
             self.counts[k] += counts[k]
         self.rows += len(batch.texts)
         self.result.lines += len(batch.texts)
+        self.tail = batch.tail
 
     def due(self) -> bool:
         if self.service._dialect != "sqlite":
@@ -478,10 +481,14 @@ class _Transaction:
 
     def commit(self, offset: int, lines_done: int) -> None:
         conn = self._open()
-        head = reader.head_hash(self.f, self.header.data_start,
-                                min(reader.HEAD_BYTES, offset - self.header.data_start), offset)
         service = self.service
         cp = service.load_checkpoint(conn, self.key)
+        if self.tail is None and cp is not None and cp["offset"] == offset:
+            head = cp["head_hash"]  # nothing read: what it vouches for was checked on resume
+        else:
+            head = reader.head_hash(self.f, self.header.data_start,
+                                    min(reader.HEAD_BYTES, offset - self.header.data_start),
+                                    self.tail or b"")
         totals = {k: (cp[k] if cp else 0) + self.counts[k] for k in COUNT_KEYS}
         service._save_checkpoint(conn, self.key, {
             **service._cp_values(self.st, head, offset, lines_done,
@@ -544,7 +551,7 @@ def _batches(chunks: Iterable[reader.Chunk], size: int) -> Iterator[reader.Chunk
         else:
             base = len(acc.texts)
             acc = reader.Chunk(acc.first, acc.texts + chunk.texts, chunk.end,
-                               acc.too_long | {base + i for i in chunk.too_long})
+                               acc.too_long | {base + i for i in chunk.too_long}, chunk.tail)
         if len(acc.texts) >= size:
             yield acc
             acc = None

@@ -58,6 +58,9 @@ class Chunk:
     texts: list[str]
     end: int  # byte offset just after the last line's newline
     too_long: frozenset[int] = frozenset()  # indexes of lines cut to their first bytes
+    # The raw bytes just before ``end`` as they were read (at most TAIL_BYTES): the
+    # checkpoint hashes these, not the file again, which may have been rewritten since.
+    tail: bytes = b""
 
 
 def newline_of(encoding: str) -> bytes:
@@ -104,31 +107,35 @@ def _find_newline(buf: bytes, nl: bytes, start: int) -> int:
     return pos
 
 
-def head_hash(f: BinaryIO, data_start: int, length: int, end: int | None = None) -> str:
+def head_hash(f: BinaryIO, data_start: int, length: int, tail: bytes | None = None) -> str:
     """``LEN:HASH`` of the first LEN bytes after the header; LEN is stored to re-check later.
 
-    With ``end`` (the checkpoint's offset) ``:TAIL``, a hash of the TAIL_BYTES before it,
-    follows: an export saved again over the same file with the same first rows but other
-    lines before the offset must be read from the start, not resumed mid-line.
+    With ``tail`` (the bytes just before the checkpoint's offset, as they were read)
+    ``:TLEN-HASH`` follows: an export saved again over the same file with the same first
+    rows but other lines before the offset must be read from the start, not resumed
+    mid-line.
     """
     f.seek(data_start)
     data = f.read(length)
     digest = hashlib.blake2b(data, digest_size=16).hexdigest()
-    if end is None:
+    if tail is None:
         return f"{len(data)}:{digest}"
-    tail_start = max(data_start, end - TAIL_BYTES)
-    tail = os.pread(f.fileno(), end - tail_start, tail_start)
-    return f"{len(data)}:{digest}:{hashlib.blake2b(tail, digest_size=8).hexdigest()}"
+    return f"{len(data)}:{digest}:{len(tail)}-{hashlib.blake2b(tail, digest_size=8).hexdigest()}"
 
 
-def head_matches(f: BinaryIO, data_start: int, stored: str | None,
-                 end: int | None = None) -> bool:
-    """The file still holds what the checkpoint saw: its head, and its tail before ``end``
-    when the checkpoint has a tail hash (older ones have none)."""
+def head_matches(f: BinaryIO, data_start: int, stored: str | None, end: int) -> bool:
+    """The file still holds what the checkpoint saw: its head, and the bytes before the
+    offset ``end`` when the checkpoint has a tail hash (older ones have none)."""
     if not stored or ":" not in stored:
         return False
-    length = int(stored.split(":", 1)[0])
-    return head_hash(f, data_start, length, end if stored.count(":") == 2 else None) == stored
+    parts = stored.split(":")
+    tail = None
+    if len(parts) == 3:
+        length_text = parts[2].partition("-")[0]
+        if not length_text.isdigit() or int(length_text) > end - data_start:
+            return False
+        tail = os.pread(f.fileno(), int(length_text), end - int(length_text))
+    return head_hash(f, data_start, int(parts[0]), tail) == stored
 
 
 def iter_chunks(
@@ -148,6 +155,7 @@ def iter_chunks(
     number = first_number
     carry = b""
     long_head: bytes | None = None  # inside an over-long line: its first bytes
+    window = b""  # the last bytes read up to pos, contiguous
     remaining = size - start
     while remaining > 0:
         block = os.pread(fd, min(BLOCK_BYTES, remaining), read_at)
@@ -171,15 +179,17 @@ def iter_chunks(
                     if len(raw) > MAX_LINE_BYTES:
                         raws[i] = raw[:200]
                         cut.add(i)
+            seen = buf[max(0, last + step - TAIL_BYTES) : last + step]
+            window = seen if len(seen) == TAIL_BYTES else (window + seen)[-TAIL_BYTES:]
             yield Chunk(number, _decode_lines(raws, encoding), pos + last + step,
-                        frozenset(cut))
+                        frozenset(cut), window)
             number += len(raws)
             pos += last + step
         if len(carry) > MAX_LINE_BYTES:
             if long_head is None:
                 long_head = carry[:200]
             pos += len(carry)
-            carry = b""
+            carry, window = b"", b""
 
 
 def _rfind_newline(buf: bytes, nl: bytes) -> int:
