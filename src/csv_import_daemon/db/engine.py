@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import sqlite3
 import time
-from pathlib import Path
-from typing import Any
-
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
 
 from sqlalchemy import Connection, Engine, create_engine, event, text
 from sqlalchemy.engine import make_url
@@ -16,7 +15,6 @@ from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError, Operati
 
 from csv_import_daemon.config import Settings
 from csv_import_daemon.errors import ConfigError, DatabaseUnavailableError
-
 
 WRITE_OPTION = "csv_import_write"
 
