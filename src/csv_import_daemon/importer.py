@@ -255,8 +255,11 @@ class ImportService:
                     status="refused", last_error=message))
             raise UnknownFormatError(message) from None
 
+        # Nothing but the header read (lines_consumed 1): start at this header's end, which
+        # differs for a new file that reuses the inode (a CRLF header is a byte longer).
         resume = (
             cp is not None and not reread and cp["status"] != "refused"
+            and cp["lines_consumed"] > 1
             and cp["device"] == st.device and cp["inode"] == st.inode
             and cp["offset"] >= header.data_start and st.size >= cp["offset"]
             and reader.head_matches(f, header.data_start, cp["head_hash"],
