@@ -19,7 +19,6 @@ import signal
 import sys
 import threading
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -188,11 +187,11 @@ def kill_at_random_moment(daemon: DaemonProcess, journal: Journal, rng: random.R
 
 
 @pytest.fixture
-def seed() -> Iterator[int]:
+def seed() -> int:
     """The run's seed: CSV_IMPORT_TEST_SEED or a fresh one, printed on failure."""
     value = int(os.environ.get("CSV_IMPORT_TEST_SEED") or random.SystemRandom().randrange(2**32))
     print(f"crash harness seed: CSV_IMPORT_TEST_SEED={value}")
-    yield value
+    return value
 
 
 @pytest.mark.timeout(7200 if RELEASE else 600)
@@ -244,7 +243,8 @@ def _run_harness(tmp_path: Path, url: str, seed: int, kills: int, release: bool)
             drop(watch, name, lines, rng)
         writer.hurry.set()
         writer.join(60)
-        assert not writer.is_alive() and writer.error is None, writer.error
+        assert not writer.is_alive(), "the writer did not finish"
+        assert writer.error is None, writer.error
         with DaemonProcess(watch, url, settle=0.3, log_dir=logs) as daemon:
             daemon.wait_ready(timeout=60)
             _wait_until_quiet(journal, watch, len(corpus.expected))
@@ -275,8 +275,9 @@ def _check_database(journal: Journal, watch: Path, corpus: Corpus, plan: Plan) -
     assert len(trades) == len({t["execution_id"] for t in trades}), "a trade stored twice"
     missing = corpus.expected - set(ledger)
     extra = set(ledger) - corpus.expected
-    assert not missing and not extra, (f"{len(missing)} missing, e.g. {sorted(missing)[:3]}; "
-                                       f"{len(extra)} unexpected, e.g. {sorted(extra)[:3]}")
+    assert (missing, extra) == (set(), set()), (
+        f"{len(missing)} missing, e.g. {sorted(missing)[:3]}; "
+        f"{len(extra)} unexpected, e.g. {sorted(extra)[:3]}")
     assert {t["execution_id"] for t in trades} == corpus.expected
 
     # Each trade names the file and line it came from, and that line really holds it.
