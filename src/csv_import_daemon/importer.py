@@ -239,6 +239,12 @@ class ImportService:
               final_line_ok: bool, progress: Progress | None,
               should_stop: Callable[[], bool] | None) -> None:
         header = reader.read_header(f)
+        if header is None and final_line_ok and st.size:
+            # Quiet and still no line break: a header waiting for its newline waits on,
+            # anything else (megabytes of one line, NUL bytes) is refused below, with why.
+            header = reader.read_header(f, final=True)
+            if header is not None and _is_layout(header.text):
+                header = None
         if header is None:
             result.status = "empty" if st.size == 0 else "pending"
             result.message = ("file is empty; waiting for a header line" if st.size == 0
@@ -513,6 +519,14 @@ class _Transaction:
                 self.tx.rollback()
             self.conn.close()
             self.conn, self.tx = None, None
+
+
+def _is_layout(header_text: str) -> bool:
+    try:
+        sniff_layout(header_text)
+    except UnknownFormatError:
+        return False
+    return True
 
 
 def _as_stored(ex: Execution) -> dict[str, Any]:

@@ -77,8 +77,13 @@ def decode_line(raw: bytes, encoding: str) -> str:
         return raw.decode("cp1252", errors="replace")
 
 
-def read_header(f: BinaryIO) -> Header | None:
-    """The first non-blank line; None while it has no newline yet (still being written)."""
+def read_header(f: BinaryIO, final: bool = False) -> Header | None:
+    """The first non-blank line; None while it has no newline yet (still being written).
+
+    ``final`` (the file has been quiet for the settle period): a first line that never got
+    its newline is returned as it is, so that megabytes without a line break or a file of
+    NUL bytes are refused with a reason rather than awaited forever.
+    """
     f.seek(0)
     head = f.read(HEADER_MAX_BYTES)
     encoding, bom = "utf-8", 0
@@ -91,7 +96,10 @@ def read_header(f: BinaryIO) -> Header | None:
     while True:
         end = _find_newline(head, nl, pos)
         if end < 0:
-            return None
+            if not final or pos >= len(head):
+                return None
+            text = decode_line(head[pos:], encoding).strip("\r\n\t \x00")
+            return Header(text=text, data_start=len(head), encoding=encoding, bom_length=bom)
         text = decode_line(head[pos:end], encoding).strip("\r\n\t \x00")
         if text:
             return Header(text=text, data_start=end + len(nl), encoding=encoding, bom_length=bom)
