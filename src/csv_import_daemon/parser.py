@@ -101,6 +101,9 @@ class Layout:
     field_count: int
     columns: Mapping[str, int]
     has_id: bool
+    # Fields up to the last named column: a value past it (under the header's trailing
+    # comma, or beyond) means a comma inside an unquoted value shifted the row.
+    named_count: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -193,6 +196,7 @@ def sniff_layout(header_line: str) -> Layout:
         field_count=len(names),
         columns=MappingProxyType(columns),
         has_id="execution_id" in columns,
+        named_count=max((i + 1 for i, name in enumerate(names) if name.strip()), default=0),
     )
 
 
@@ -251,7 +255,7 @@ class RowParser:
         width = layout.field_count if all(c in cols for c in _OPTIONAL) else absent + 1
         self._plan = (
             max(required) + 1, layout.field_count + 2, width, layout.has_id,
-            *(cols.get(c, absent) for c in _REQUIRED + _OPTIONAL),
+            *(cols.get(c, absent) for c in _REQUIRED + _OPTIONAL), layout.named_count,
         )
         self._field_count = layout.field_count
         self._decimal_comma = layout.decimal_comma
@@ -274,13 +278,20 @@ class RowParser:
         """
         (min_fields, max_fields, width, has_id, i_instrument, i_action, i_quantity, i_price,
          i_time, i_account, i_id, i_entry_exit, i_position, i_order_id, i_order_name,
-         i_commission, i_connection) = self._plan
+         i_commission, i_connection, named) = self._plan
         count = len(fields)
         if count < min_fields or count > max_fields:
             if not "".join(fields).strip():
                 return RowError(line_no, raw, "blank", "the line is empty")
             return RowError(line_no, raw, "field_count",
                             f"expected {self._field_count} fields, got {count}")
+        if count > named and (fields[-1] or count > named + 1) and "".join(
+                fields[named:]).strip():
+            # Empty trailing fields are fine; a value past the named columns means a comma
+            # inside an unquoted value shifted every column after it.
+            return RowError(line_no, raw, "field_count",
+                            f"expected {self._field_count} fields, got {count}: a value past "
+                            "the last column (a comma inside an unquoted value?)")
         if count < width:
             fields = fields + [""] * (width - count)
         if "\x00" in raw:
