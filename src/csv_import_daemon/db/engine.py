@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sqlite3
 import time
 from collections.abc import Iterator
@@ -36,14 +37,15 @@ def make_engine(settings: Settings) -> Engine:
     if url.get_backend_name() == "sqlite":
         if url.database and url.database != ":memory:":
             # The owner alone may read the journal: it holds account numbers.
-            parent = Path(url.database).expanduser().parent
+            path = Path(url.database).expanduser()
             try:
-                parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+                path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
             except OSError as exc:
                 raise DatabaseUnavailableError(
                     f"cannot use database {url.render_as_string(hide_password=True)}: "
-                    f"cannot create its folder {parent}: {exc.strerror or exc}"
+                    f"cannot create its folder {path.parent}: {exc.strerror or exc}"
                 ) from None
+            _create_owner_only(path)
         kwargs["connect_args"] = {"timeout": settings.busy_timeout}
     else:
         kwargs["pool_pre_ping"] = True
@@ -66,18 +68,32 @@ def make_engine(settings: Settings) -> Engine:
     return engine
 
 
+def _create_owner_only(path: Path) -> None:
+    """Create a new journal file as 0600 (SQLite gives its -wal and -shm files the same
+    mode); an existing one keeps the permissions its owner chose."""
+    try:
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+    except FileExistsError:
+        pass
+    except OSError:
+        pass  # not creatable here: connecting reports it, with SQLite's own words
+
+
+# Constant statements only: no SQL is assembled from values (the settings allow just these).
+_SYNCHRONOUS = {"NORMAL": "PRAGMA synchronous = NORMAL", "FULL": "PRAGMA synchronous = FULL"}
+
+
 def _sqlite_pragmas(engine: Engine, settings: Settings) -> None:
-    busy_ms = int(settings.busy_timeout * 1000)
-    synchronous = settings.sqlite_synchronous
+    synchronous = _SYNCHRONOUS[settings.sqlite_synchronous]
 
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
         # Let SQLAlchemy, not pysqlite, decide when transactions begin (see "begin" below).
         dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
-        cursor.execute(f"PRAGMA busy_timeout = {busy_ms}")
+        # busy_timeout: set by sqlite3.connect(timeout=...) from connect_args above.
         _wal(cursor, settings.busy_timeout)
-        cursor.execute(f"PRAGMA synchronous = {synchronous}")
+        cursor.execute(synchronous)
         cursor.execute("PRAGMA cache_size = -65536")  # 64 MiB page cache for index inserts
         cursor.close()
 
