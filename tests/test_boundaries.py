@@ -1,0 +1,253 @@
+"""Boundaries: odd names, links leading out, a folder that disappears, the journal's file
+permissions, and SQL that is never assembled from strings."""
+
+from __future__ import annotations
+
+import ast
+import os
+import re
+import shutil
+import stat
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from csv_import_daemon.config import load_settings
+from csv_import_daemon.db import migrate
+from csv_import_daemon.db.engine import make_engine
+from daemon_helpers import (
+    DaemonProcess,
+    Journal,
+    csv_text,
+    ids_of,
+    make_rows,
+    sqlite_url,
+    start_daemon,
+    wait_for,
+    write_csv,
+)
+
+SRC = Path(__file__).resolve().parent.parent / "src" / "csv_import_daemon"
+
+
+@pytest.fixture
+def journal(tmp_path: Path) -> Iterator[Journal]:
+    j = Journal(sqlite_url(tmp_path))
+    yield j
+    j.close()
+
+
+def _stop(daemon: DaemonProcess) -> None:
+    assert daemon.stop(30) == 0, daemon.log_text()[-3000:]
+    daemon.events()  # every line on stderr is a JSON event
+
+
+def test_names_with_spaces_unicode_and_newlines(tmp_path: Path, database_url: str) -> None:
+    """A watched folder and files named with spaces, accents, CJK, a newline and bytes that
+    are not UTF-8: every file imported, each checkpoint keyed by its own path."""
+    watch = tmp_path / "Ex ports ü\nnew line"
+    watch.mkdir()
+    names = ["my trades.csv", "Übersicht 日本 €.csv", "line\nbreak.csv", " leading space.csv"]
+    rows = {name: make_rows(2, start=10 * i) for i, name in enumerate(names)}
+    for name, file_rows in rows.items():
+        write_csv(watch / name, file_rows)
+    latin = make_rows(2, start=90)
+    latin_path = os.fsencode(watch) + b"/caf\xe9 latin-1.csv"
+    with open(latin_path, "w", encoding="utf-8") as f:
+        f.write(csv_text(latin))
+    everything = set().union(*map(ids_of, rows.values())) | ids_of(latin)
+    journal = Journal(database_url)
+    try:
+        with start_daemon(watch, database_url) as d:
+            wait_for(journal.ids, everything)
+            paths = {r["path"] for r in journal.rows("SELECT path FROM import_files")}
+            assert {str(watch / name) for name in names} <= paths
+            assert str(watch) + "/caf\\xe9 latin-1.csv" in paths  # undecodable byte kept
+            late = make_rows(1, start=99)
+            with open(watch / "line\nbreak.csv", "a", encoding="utf-8") as f:
+                f.write(csv_text(late, header=False))
+            wait_for(journal.ids, everything | ids_of(late))
+            _stop(d)
+    finally:
+        journal.close()
+
+
+def test_symbolic_links_leading_out_are_not_followed(tmp_path: Path, journal: Journal) -> None:
+    """A link to a file outside, and (recursive) a link to a folder outside, created while
+    the daemon runs, are not read; a later good file is."""
+    watch = tmp_path / "watch"
+    watch.mkdir()
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    secret = write_csv(outside / "secret.csv", make_rows(3, start=0))
+    write_csv(outside / "also-secret.csv", make_rows(3, start=10))
+    with start_daemon(watch, sqlite_url(tmp_path), "--recursive") as d:
+        (watch / "link.csv").symlink_to(secret)
+        (watch / "linked-folder").symlink_to(outside, target_is_directory=True)
+        (watch / "sub").mkdir()
+        (watch / "sub" / "deep-link.csv").symlink_to(secret)
+        good = make_rows(2, start=20)
+        write_csv(watch / "zz-after.csv", good)
+        # Paths are taken in arrival order: once the later file is in, the links were seen.
+        wait_for(journal.ids, ids_of(good))
+        assert [r["path"] for r in journal.rows("SELECT path FROM import_files")] == [
+            str(watch / "zz-after.csv")]
+        _stop(d)
+
+
+def test_watched_folder_removed_and_recreated_is_watched_again(
+    tmp_path: Path, journal: Journal
+) -> None:
+    """The watched folder deleted and made again (a sync tool, a remount): files in the new
+    folder are imported, dropped before and after the daemon notices."""
+    watch = tmp_path / "watch"
+    watch.mkdir()
+    first = make_rows(2, start=0)
+    write_csv(watch / "first.csv", first)
+    with start_daemon(watch, sqlite_url(tmp_path)) as d:
+        wait_for(journal.ids, ids_of(first))
+        shutil.rmtree(watch)
+        watch.mkdir()
+        second = make_rows(2, start=10)
+        write_csv(watch / "second.csv", second)
+        wait_for(journal.ids, ids_of(first + second), timeout=30)
+        third = make_rows(2, start=20)
+        write_csv(watch / "third.csv", third)
+        wait_for(journal.ids, ids_of(first + second + third), timeout=30)
+        more = make_rows(1, start=30)
+        with open(watch / "third.csv", "a", encoding="utf-8") as f:
+            f.write(csv_text(more, header=False))
+        wait_for(journal.ids, ids_of(first + second + third + more), timeout=30)
+        assert d.returncode is None
+        _stop(d)
+
+
+def _mode(path: Path) -> int:
+    return stat.S_IMODE(path.stat().st_mode)
+
+
+def test_new_sqlite_journal_is_readable_by_its_owner_only(tmp_path: Path) -> None:
+    """A journal the daemon creates: folder 0700, database file 0600 and so its WAL and
+    shared-memory files, whatever the umask lets others read."""
+    state = tmp_path / "state" / "csv-import-daemon"
+    watch = tmp_path / "watch"
+    watch.mkdir()
+    url = f"sqlite:///{state / 'journal.sqlite3'}"
+    old = os.umask(0o022)
+    try:
+        with start_daemon(watch, url) as d:
+            write_csv(watch / "a.csv", make_rows(1))
+            journal = Journal(url)
+            try:
+                wait_for(journal.trades, 1)
+            finally:
+                journal.close()
+            assert _mode(state) == 0o700
+            for name in ("journal.sqlite3", "journal.sqlite3-wal", "journal.sqlite3-shm"):
+                if (state / name).exists():
+                    assert _mode(state / name) == 0o600, name
+            _stop(d)
+    finally:
+        os.umask(old)
+
+
+def test_journal_created_by_the_command_line_is_owner_only_too(tmp_path: Path) -> None:
+    """The same through make_engine alone (``import`` and ``db upgrade`` create it too); an
+    existing journal keeps the permissions its owner gave it."""
+    path = tmp_path / "new" / "journal.sqlite3"
+    settings = load_settings({"database_url": f"sqlite:///{path}",
+                              "source_timezone": "UTC"}, environ={})
+    engine = make_engine(settings)
+    try:
+        migrate.upgrade(engine)
+    finally:
+        engine.dispose()
+    assert _mode(path) == 0o600
+    path.chmod(0o640)
+    engine = make_engine(settings)
+    try:
+        migrate.upgrade(engine)
+    finally:
+        engine.dispose()
+    assert _mode(path) == 0o640
+
+
+# -- no SQL assembled from strings -------------------------------------------------------------
+
+_SQL_CALLS = {"execute", "executemany", "executescript", "exec_driver_sql", "text"}
+_SQL_WORDS = re.compile(r"\b(SELECT|INSERT|UPDATE|DELETE|CREATE|DROP|ALTER|PRAGMA|BEGIN|"
+                        r"VALUES|WHERE|FROM)\b")
+# The benchmark only, where identifiers (which cannot be bound parameters) come from the
+# code itself: its throw-away PostgreSQL database is named from secrets.token_hex, its row
+# counts name one of the project's tables, and its naive reference is a sqlite3 shell
+# script for a file it generated.
+_ALLOWED = {
+    ("bench.py", 'f\'CREATE DATABASE "{name}"\''),
+    ("bench.py", 'f\'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)\''),
+    ("bench.py", 'f"SELECT count(*) FROM {table}"'),
+}
+_ALLOWED_PREFIXES = {("bench.py", 'f"CREATE TABLE t ({columns});\\n"')}
+
+
+def _assembled(node: ast.AST) -> bool:
+    """A string built at run time: f-string, %-formatting, concatenation, .format, .join."""
+    if isinstance(node, ast.JoinedStr):
+        return any(isinstance(v, ast.FormattedValue) for v in node.values)
+    if isinstance(node, ast.BinOp) and isinstance(node.op, (ast.Mod, ast.Add)):
+        return True
+    return (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)
+            and node.func.attr in ("format", "join"))
+
+
+def _constant_text(node: ast.AST) -> str:
+    return " ".join(n.value for n in ast.walk(node)
+                    if isinstance(n, ast.Constant) and isinstance(n.value, str))
+
+
+def sql_assembled_from_strings(root: Path) -> list[str]:
+    """Places in ``root`` where SQL text is built at run time, as 'file:line: source'."""
+    found = []
+    for path in sorted(root.rglob("*.py")):
+        source = path.read_text(encoding="utf-8")
+        for node in ast.walk(ast.parse(source)):
+            suspects: list[ast.AST] = []
+            if isinstance(node, ast.Call):
+                name = (node.func.attr if isinstance(node.func, ast.Attribute)
+                        else getattr(node.func, "id", ""))
+                if name in _SQL_CALLS and node.args and _assembled(node.args[0]):
+                    suspects.append(node.args[0])
+            if _assembled(node) and _SQL_WORDS.search(_constant_text(node)):
+                suspects.append(node)
+            for suspect in suspects:
+                snippet = ast.get_source_segment(source, suspect) or ""
+                if (path.name, snippet) not in _ALLOWED and not any(
+                        path.name == name and snippet.startswith(prefix)
+                        for name, prefix in _ALLOWED_PREFIXES):
+                    found.append(f"{path.relative_to(root)}:{suspect.lineno}: {snippet}")
+    return sorted(set(found))
+
+
+def test_no_sql_is_assembled_from_strings() -> None:
+    """No f-string, %-format, concatenation, .format or .join builds SQL in src/: values
+    travel as bound parameters, statements come from SQLAlchemy constructs or constants."""
+    assert sql_assembled_from_strings(SRC) == []
+
+
+def test_the_sql_check_catches_what_it_should(tmp_path: Path) -> None:
+    """The checker itself flags each way of assembling SQL (and passes the safe ones)."""
+    (tmp_path / "bad.py").write_text(
+        "conn.execute(f'SELECT * FROM t WHERE a = {x}')\n"
+        "conn.exec_driver_sql('PRAGMA busy_timeout = %d' % ms)\n"
+        "cursor.execute('DELETE FROM t WHERE id = ' + ident)\n"
+        "q = 'UPDATE t SET a = {}'.format(v)\n"
+        "text(' AND '.join(parts))\n"
+    )
+    (tmp_path / "good.py").write_text(
+        "conn.execute(text('SELECT * FROM t WHERE a = :a'), {'a': x})\n"
+        "conn.exec_driver_sql(COMPILED, rows)\n"
+        "log.info(f'imported {n} rows from {path}')\n"
+    )
+    flagged = sql_assembled_from_strings(tmp_path)
+    assert [f.split(":")[:2] for f in flagged] == [
+        ["bad.py", "1"], ["bad.py", "2"], ["bad.py", "3"], ["bad.py", "4"], ["bad.py", "5"]]
