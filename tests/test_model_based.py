@@ -25,6 +25,7 @@ import codecs
 import os
 import shutil
 import signal
+import sys
 import tempfile
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -50,6 +51,7 @@ from csv_import_daemon.db.engine import make_engine
 from csv_import_daemon.importer import ImportService
 from daemon_helpers import HEADER, DaemonProcess, Journal, wait_for
 
+RELEASE = "--release" in sys.argv  # the pytest timeouts below are fixed at collection
 NAMES = ("a.csv", "b b.csv", "NinjaTrader_Executions_20251031.csv", "Überträge.csv", "e.csv")
 ENCODINGS = ("utf-8", "utf-8-sig", "utf-16")  # utf-16: little-endian with a BOM
 BASE_TIME = datetime(2025, 10, 31, 8, 0, 0)
@@ -418,6 +420,7 @@ def in_process_machine(engine: Engine, cfg: Settings) -> type[FolderMachine]:
     return InProcess
 
 
+@pytest.mark.timeout(3600 if RELEASE else 300)
 def test_import_service_equals_the_model(engine: Engine, settings: Settings,
                                          release: bool) -> None:
     """Random file histories imported in-process: the database equals the model at every
@@ -590,6 +593,7 @@ def daemon_machine(shared: SharedDaemon) -> type[FolderMachine]:
     return WithDaemon
 
 
+@pytest.mark.timeout(3600 if RELEASE else 300)
 def test_daemon_equals_the_model(template_db: Path, tmp_path: Path, release: bool) -> None:
     """Random file histories under the real daemon, with kill -9 and SIGTERM restarts:
     the database equals the model at every quiet point."""
