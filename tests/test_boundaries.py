@@ -96,16 +96,19 @@ def test_symbolic_links_leading_out_are_not_followed(tmp_path: Path, journal: Jo
         _stop(d)
 
 
+@pytest.mark.parametrize("observer", ["inotify", "polling"])
 def test_watched_folder_removed_and_recreated_is_watched_again(
-    tmp_path: Path, journal: Journal
+    tmp_path: Path, journal: Journal, observer: str
 ) -> None:
     """The watched folder deleted and made again (a sync tool, a remount): files in the new
-    folder are imported, dropped before and after the daemon notices."""
+    folder are imported, dropped before and after the daemon notices (inotify: its watch
+    died with the folder and the observer is restarted; polling just lists it again)."""
     watch = tmp_path / "watch"
     watch.mkdir()
     first = make_rows(2, start=0)
     write_csv(watch / "first.csv", first)
-    with start_daemon(watch, sqlite_url(tmp_path)) as d:
+    flags = ["--polling"] if observer == "polling" else []
+    with start_daemon(watch, sqlite_url(tmp_path), *flags) as d:
         wait_for(journal.ids, ids_of(first))
         shutil.rmtree(watch)
         watch.mkdir()
@@ -120,6 +123,7 @@ def test_watched_folder_removed_and_recreated_is_watched_again(
             f.write(csv_text(more, header=False))
         wait_for(journal.ids, ids_of(first + second + third + more), timeout=30)
         assert d.returncode is None
+        assert bool(d.events("observer_restarted")) == (observer == "inotify")
         _stop(d)
 
 
