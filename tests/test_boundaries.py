@@ -44,8 +44,7 @@ def _stop(daemon: DaemonProcess) -> None:
 
 
 def test_names_with_spaces_unicode_and_newlines(tmp_path: Path, database_url: str) -> None:
-    """A watched folder and files named with spaces, accents, CJK, a newline and bytes that
-    are not UTF-8: every file imported, each checkpoint keyed by its own path."""
+    """Folder and file names with spaces, Unicode, newlines and non-UTF-8 bytes import."""
     watch = tmp_path / "Ex ports ü\nnew line"
     watch.mkdir()
     names = ["my trades.csv", "Übersicht 日本 €.csv", "line\nbreak.csv", " leading space.csv"]
@@ -74,8 +73,7 @@ def test_names_with_spaces_unicode_and_newlines(tmp_path: Path, database_url: st
 
 
 def test_symbolic_links_leading_out_are_not_followed(tmp_path: Path, journal: Journal) -> None:
-    """A link to a file outside, and (recursive) a link to a folder outside, created while
-    the daemon runs, are not read; a later good file is."""
+    """Links to files or folders outside, made while running, are not followed."""
     watch = tmp_path / "watch"
     watch.mkdir()
     outside = tmp_path / "outside"
@@ -100,9 +98,7 @@ def test_symbolic_links_leading_out_are_not_followed(tmp_path: Path, journal: Jo
 def test_watched_folder_removed_and_recreated_is_watched_again(
     tmp_path: Path, journal: Journal, observer: str
 ) -> None:
-    """The watched folder deleted and made again (a sync tool, a remount): files in the new
-    folder are imported, dropped before and after the daemon notices (inotify: its watch
-    died with the folder and the observer is restarted; polling just lists it again)."""
+    """A watched folder removed and re-created is watched again (inotify and polling)."""
     watch = tmp_path / "watch"
     watch.mkdir()
     first = make_rows(2, start=0)
@@ -132,8 +128,7 @@ def _mode(path: Path) -> int:
 
 
 def test_new_sqlite_journal_is_readable_by_its_owner_only(tmp_path: Path) -> None:
-    """A journal the daemon creates: folder 0700, database file 0600 and so its WAL and
-    shared-memory files, whatever the umask lets others read."""
+    """A journal the daemon creates is 0600 (with its WAL files) in a 0700 folder."""
     state = tmp_path / "state" / "csv-import-daemon"
     watch = tmp_path / "watch"
     watch.mkdir()
@@ -157,8 +152,7 @@ def test_new_sqlite_journal_is_readable_by_its_owner_only(tmp_path: Path) -> Non
 
 
 def test_journal_created_by_the_command_line_is_owner_only_too(tmp_path: Path) -> None:
-    """The same through make_engine alone (``import`` and ``db upgrade`` create it too); an
-    existing journal keeps the permissions its owner gave it."""
+    """make_engine creates a new journal 0600 and leaves an existing one's mode alone."""
     path = tmp_path / "new" / "journal.sqlite3"
     settings = load_settings({"database_url": f"sqlite:///{path}",
                               "source_timezone": "UTC"}, environ={})
@@ -233,8 +227,7 @@ def sql_assembled_from_strings(root: Path) -> list[str]:
 
 
 def test_no_sql_is_assembled_from_strings() -> None:
-    """No f-string, %-format, concatenation, .format or .join builds SQL in src/: values
-    travel as bound parameters, statements come from SQLAlchemy constructs or constants."""
+    """No f-string, %-format, concatenation, .format or .join builds SQL in src/."""
     assert sql_assembled_from_strings(SRC) == []
 
 

@@ -226,8 +226,7 @@ def test_random_binary_is_refused_with_a_reason(h: Hostile) -> None:
 
 
 def test_megabytes_without_a_line_break_are_refused_once_quiet(h: Hostile) -> None:
-    """Several MB with no line break at all (or only NUL bytes, as a preallocated file):
-    not a header still being written once quiet; refused with a reason."""
+    """MBs without a line break, or only NUL bytes, are refused with a reason once quiet."""
     long_line = h.drop("no-line-break.csv", b"x," * 2_500_000)
     zeros = h.drop("nul-only.csv", b"\x00" * 65_536)
     for path in (long_line, zeros):
@@ -252,8 +251,7 @@ def test_nul_bytes_reject_their_lines_only(h: Hostile) -> None:
 
 
 def test_cp1252_account_names_are_decoded(h: Hostile) -> None:
-    """Windows-1252 bytes in an account name (an older exporter) decode and import; UTF-8
-    lines in the same file stay UTF-8."""
+    """Windows-1252 bytes in an account name decode and import beside UTF-8 lines."""
     latin_id, latin = line_with(210, account="Müller€")
     utf8_id, utf8 = line_with(211, account="Zürich")
     data = (HEADER + "\n").encode() + latin.encode("cp1252") + b"\n" + (utf8 + "\n").encode()
@@ -275,8 +273,7 @@ def test_utf16_file_with_bom_is_decoded_and_imported(h: Hostile) -> None:
 
 
 def test_line_of_several_megabytes_is_rejected_and_the_rest_imported(h: Hostile) -> None:
-    """A 5 MB line is rejected by line number without being held whole; rows around it
-    import."""
+    """A 5 MB line is rejected by line number; the rows around it import."""
     good = [make_row(i) for i in range(230, 232)]
     _, huge = line_with(232, name="N" * 5_000_000)
     path = h.drop("huge-line.csv", lines(good[0].line, huge, good[1].line))
@@ -289,8 +286,9 @@ def test_line_of_several_megabytes_is_rejected_and_the_rest_imported(h: Hostile)
 
 
 def test_thousands_of_fields_and_wrong_field_counts_are_rejected(h: Hostile) -> None:
-    """Too few fields, 5,000 fields, or extra non-empty fields (a comma inside a value)
-    are rejected by line; a trailing empty field is tolerated."""
+    """Too few fields, 5,000 fields or a value past the last column are rejected by line."""
+    # A value past the header's last named column means an unquoted comma shifted the row;
+    # an empty trailing field (the add-on's trailing comma) is fine.
     good = [make_row(i) for i in range(240, 243)]
     few = ",".join(make_row(243).line.split(",")[:10])
     many = ",".join(["x"] * 5000)
@@ -306,8 +304,7 @@ def test_thousands_of_fields_and_wrong_field_counts_are_rejected(h: Hostile) -> 
 
 
 def test_invalid_and_impossible_dates_are_rejected(h: Hostile) -> None:
-    """February 30th, month 13, hour 25, text, year 1800 or 99999, empty: rejected by line
-    with the value shown; the valid row imports."""
+    """Invalid and impossible dates and times are rejected by line, the value shown."""
     good = make_row(250)
     bad_times = ["2/30/2025 10:00:00 AM", "13/13/2025 1:00:00 PM", "1/28/2025 25:00:00",
                  "yesterday", "1/1/1800 1:00:00 AM", "1/1/99999 1:00:00 AM", ""]
@@ -324,9 +321,9 @@ def test_invalid_and_impossible_dates_are_rejected(h: Hostile) -> None:
 def test_zero_negative_and_absurd_numbers_are_rejected_rows_not_failed_batches(
     h: Hostile
 ) -> None:
-    """Quantities and prices that are zero, negative, not numbers or too big for their
-    column are rejected rows; in the same batch the largest values that fit are stored
-    exactly (PostgreSQL NUMERIC(20,8) and INTEGER included)."""
+    """Zero, negative and oversized numbers are rejected rows; the largest that fit store."""
+    # "Absurd" means too big for its column (INTEGER, NUMERIC(20,8)): stored as is, such a
+    # value would fail the whole batch on PostgreSQL; it must be one rejected row instead.
     bad = {
         "quantity 0": {"quantity": "0"}, "quantity -1": {"quantity": "-1"},
         "quantity 2^31": {"quantity": "2147483648"}, "quantity 1.5": {"quantity": "1.5"},
@@ -359,8 +356,7 @@ def test_formula_like_text_is_stored_as_plain_text(h: Hostile) -> None:
 
 
 def test_file_deleted_while_being_read_keeps_the_daemon_going(h: Hostile) -> None:
-    """A large file deleted mid-import: the open file is read to its end, the daemon
-    goes on with the next file."""
+    """A large file deleted mid-import is read to its end; the daemon goes on."""
     path = h.watch.parent / "deleted.csv"
     ids = bulk_file(path, 12)
     os.rename(path, h.watch / "deleted.csv")
@@ -374,8 +370,7 @@ def test_file_deleted_while_being_read_keeps_the_daemon_going(h: Hostile) -> Non
 
 
 def test_file_truncated_while_being_read_is_read_again(h: Hostile) -> None:
-    """A large file cut to its first rows mid-import and then appended: no row twice, the
-    rows it holds and the new ones imported, the checkpoint at its new end."""
+    """A large file cut short mid-import and appended: read again, nothing twice."""
     path = h.watch.parent / "truncated.csv"
     ids = bulk_file(path, 12)
     os.rename(path, h.watch / "truncated.csv")
@@ -398,8 +393,9 @@ def test_file_truncated_while_being_read_is_read_again(h: Hostile) -> None:
 
 def test_truncated_under_the_reader_between_batches(engine: Engine, settings: Settings,
                                                     tmp_path: Path) -> None:
-    """Deterministic twin of the above, in-process: the file shrinks right after a batch
-    commits; this read stops cleanly, the next starts over, nothing twice or garbled."""
+    """In-process: a file cut short right after a batch commit; the next read starts over."""
+    # The deterministic twin of the daemon test above: the cut happens in the progress
+    # callback, between two committed batches of the same read.
     cfg = load_settings({"database_url": settings.database_url, "instance_name": "test-host",
                          "source_timezone": "UTC", "batch_size": 100, "settle": 0.0},
                         environ={})
@@ -446,8 +442,7 @@ def test_big_file_imports_with_bounded_memory(h: Hostile, tmp_path: Path) -> Non
 def test_several_hundred_megabyte_file_imports_with_the_same_memory_bound(
     h: Hostile, tmp_path: Path, release: bool
 ) -> None:
-    """A 400 MB file (--release only) imports whole under the same memory cap as 50 MB:
-    memory does not grow with the file."""
+    """A 400 MB file (--release only) imports under the same memory cap as 50 MB."""
     if not release:
         pytest.skip("several hundred MB: run with --release")
     _import_big_file(h, tmp_path / "bigger.csv", BIG_RELEASE_MB, timeout=3000)
@@ -486,8 +481,7 @@ def hostile_set() -> dict[str, bytes]:
 def test_daemon_survives_every_hostile_file_in_one_folder(
     tmp_path: Path, database_url: str
 ) -> None:
-    """Every hostile file at once in one folder: each gets its logged reason, the good rows
-    among them import, and a good file dropped afterwards is still imported."""
+    """Every hostile file at once: reasons logged, a good file afterwards still imported."""
     watch = tmp_path / "watch"
     watch.mkdir()
     files = hostile_set()

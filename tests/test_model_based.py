@@ -423,8 +423,7 @@ def in_process_machine(engine: Engine, cfg: Settings) -> type[FolderMachine]:
 @pytest.mark.timeout(3600 if RELEASE else 300)
 def test_import_service_equals_the_model(engine: Engine, settings: Settings,
                                          release: bool) -> None:
-    """Random file histories imported in-process: the database equals the model at every
-    quiet point (SQLite and PostgreSQL)."""
+    """Random file histories imported in-process equal the model at every quiet point."""
     machine = _seeded(in_process_machine(engine, settings))
     run_state_machine_as_test(machine, settings=_hypothesis_settings(
         2000 if release else 150, 40 if release else 25))
@@ -433,8 +432,7 @@ def test_import_service_equals_the_model(engine: Engine, settings: Settings,
 def test_export_saved_over_the_same_file_with_rows_inserted_is_read_again(
     engine: Engine, settings: Settings, tmp_path: Path
 ) -> None:
-    """The next day's export saved over the same file (same first rows, new rows in the
-    middle, same inode) is read from the start: no row lost, no mid-line garbage."""
+    """An export saved over the same file with rows inserted is read again, not resumed."""
     rows = [make_row(0, n) for n in range(30)]
     path = tmp_path / "grid.csv"
     path.write_text(HEADER + "\n" + "".join(line + "\n" for _, line in rows[:20]))
@@ -452,8 +450,7 @@ def test_export_saved_over_the_same_file_with_rows_inserted_is_read_again(
 def test_file_rewritten_while_it_is_read_is_not_resumed_mid_line(
     engine: Engine, settings: Settings, tmp_path: Path
 ) -> None:
-    """A file saved over between reading its lines and committing them: the checkpoint
-    vouches for the bytes read, so the next import starts over instead of mid-line."""
+    """A file saved over between reading and committing is not resumed mid-line."""
     rows = [make_row(0, n) for n in range(40)]
     path = tmp_path / "grid.csv"
     path.write_text(HEADER + "\n" + "".join(line + "\n" for _, line in rows[:20]))
@@ -476,8 +473,7 @@ def test_file_rewritten_while_it_is_read_is_not_resumed_mid_line(
 def test_header_only_file_saved_over_with_another_line_ending_is_read_from_its_header(
     engine: Engine, settings: Settings, tmp_path: Path
 ) -> None:
-    """A header-only CRLF file replaced in place (or by a new file reusing its inode) by an
-    LF file with rows: reading starts at the new header's end, not a byte into a row."""
+    """A header-only CRLF file saved over by an LF file is read from the new header's end."""
     rows = [make_row(0, n) for n in range(3)]
     path = tmp_path / "a.csv"
     path.write_bytes(HEADER.encode() + b"\r\n")
@@ -595,8 +591,7 @@ def daemon_machine(shared: SharedDaemon) -> type[FolderMachine]:
 
 @pytest.mark.timeout(3600 if RELEASE else 300)
 def test_daemon_equals_the_model(template_db: Path, tmp_path: Path, release: bool) -> None:
-    """Random file histories under the real daemon, with kill -9 and SIGTERM restarts:
-    the database equals the model at every quiet point."""
+    """Random file histories under the real daemon, with restarts, equal the model."""
     shared = SharedDaemon(tmp_path, template_db)
     try:
         machine = _seeded(daemon_machine(shared))
