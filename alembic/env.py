@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from logging.config import fileConfig
 
+from alembic import context
 from sqlalchemy import Connection
 
-from alembic import context
 from csv_import_daemon.config import load_settings
 from csv_import_daemon.db.engine import make_engine
 from csv_import_daemon.db.models import Base

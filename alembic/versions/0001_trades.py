@@ -8,8 +8,8 @@ Create Date: 2026-11-25
 from __future__ import annotations
 
 import sqlalchemy as sa
-
 from alembic import op
+
 from csv_import_daemon.db.models import LIMITS, ExactDecimal
 
 revision = "0001_trades"

@@ -10,7 +10,6 @@ from __future__ import annotations
 import logging
 
 import sqlalchemy as sa
-
 from alembic import op
 
 revision = "0003_backfill_ledger"
