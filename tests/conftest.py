@@ -22,8 +22,12 @@ REQUIRE_POSTGRES_ENV = "CSV_IMPORT_REQUIRE_POSTGRES"
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
-    parser.addoption("--release", action="store_true", default=False,
-                     help="release checks: more kills and examples, the several-hundred-MB file")
+    parser.addoption(
+        "--release",
+        action="store_true",
+        default=False,
+        help="release checks: more kills and examples, the several-hundred-MB file",
+    )
 
 
 @pytest.fixture(scope="session")
@@ -73,8 +77,12 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
 @pytest.fixture
 def settings(database_url: str) -> Settings:
     return load_settings(
-        {"database_url": database_url, "source_timezone": "America/New_York",
-         "instance_name": "test-host", "settle": 0.0},
+        {
+            "database_url": database_url,
+            "source_timezone": "America/New_York",
+            "instance_name": "test-host",
+            "settle": 0.0,
+        },
         environ={},
     )
 

@@ -30,8 +30,10 @@ from sqlalchemy import Engine, create_engine, text
 
 T = TypeVar("T")
 
-HEADER = ("Instrument,Action,Quantity,Price,Time,ID,E/X,Position,Order ID,Name,Commission,"
-          "Rate,Account,Connection,")
+HEADER = (
+    "Instrument,Action,Quantity,Price,Time,ID,E/X,Position,Order ID,Name,Commission,"
+    "Rate,Account,Connection,"
+)
 DEFAULT_TIMEOUT = 20.0
 POLL = 0.05
 BASE_TIME = datetime(2025, 10, 31, 9, 30, 0)
@@ -40,8 +42,12 @@ BASE_TIME = datetime(2025, 10, 31, 9, 30, 0)
 # -- waiting -------------------------------------------------------------------------------
 
 
-def wait_for(fn: Callable[[], T], expected: T | Callable[[T], bool],
-             timeout: float = DEFAULT_TIMEOUT, what: str = "") -> T:
+def wait_for(
+    fn: Callable[[], T],
+    expected: T | Callable[[T], bool],
+    timeout: float = DEFAULT_TIMEOUT,
+    what: str = "",
+) -> T:
     """Poll ``fn`` every 50 ms until it equals ``expected`` (or satisfies it); return it."""
     check: Callable[[T], bool] = (
         expected if callable(expected) else (lambda v: v == expected)  # type: ignore[assignment]
@@ -50,8 +56,10 @@ def wait_for(fn: Callable[[], T], expected: T | Callable[[T], bool],
     value = fn()
     while not check(value):
         if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout} s waiting for {what or fn}: "
-                                 f"last value {value!r}, expected {expected!r}")
+            raise AssertionError(
+                f"timed out after {timeout} s waiting for {what or fn}: "
+                f"last value {value!r}, expected {expected!r}"
+            )
         time.sleep(POLL)
         value = fn()
     return value
@@ -77,8 +85,10 @@ class Row:
 
 def _clock(dt: datetime) -> str:
     hour = dt.hour % 12 or 12
-    return (f"{dt.month}/{dt.day}/{dt.year} {hour}:{dt.minute:02}:{dt.second:02} "
-            f"{'AM' if dt.hour < 12 else 'PM'}")
+    return (
+        f"{dt.month}/{dt.day}/{dt.year} {hour}:{dt.minute:02}:{dt.second:02} "
+        f"{'AM' if dt.hour < 12 else 'PM'}"
+    )
 
 
 def make_row(index: int, execution_id: str | None = None) -> Row:
@@ -87,8 +97,10 @@ def make_row(index: int, execution_id: str | None = None) -> Row:
     when = BASE_TIME + timedelta(seconds=index)
     action = "Buy" if index % 2 == 0 else "Sell"
     price = 21000 + (index % 400) * 0.25
-    line = (f"MNQ 12-25,{action},1,{price:.2f},{_clock(when)},{eid},Entry,1 L,"
-            f"{uuid.uuid4().hex},Entry,$0.52,1,SIM101,Simulated Data Feed,")
+    line = (
+        f"MNQ 12-25,{action},1,{price:.2f},{_clock(when)},{eid},Entry,1 L,"
+        f"{uuid.uuid4().hex},Entry,$0.52,1,SIM101,Simulated Data Feed,"
+    )
     return Row(eid, line)
 
 
@@ -176,35 +188,41 @@ class NotifyListener:
                 continue
             except OSError:
                 return
-            fields = dict(line.split("=", 1) for line in data.decode().splitlines()
-                          if "=" in line)
+            fields = dict(line.split("=", 1) for line in data.decode().splitlines() if "=" in line)
             with self._cond:
                 self.messages.append(fields)
                 self._cond.notify_all()
 
-    def wait_for(self, key: str, value: str | Callable[[str], bool] | None = None,
-                 timeout: float = DEFAULT_TIMEOUT) -> dict[str, str]:
+    def wait_for(
+        self,
+        key: str,
+        value: str | Callable[[str], bool] | None = None,
+        timeout: float = DEFAULT_TIMEOUT,
+    ) -> dict[str, str]:
         """The first message (received already or within ``timeout``) with ``key`` whose
         value is ``value`` (or satisfies it, or anything when None)."""
+
         def match() -> dict[str, str] | None:
             for msg in self.messages:
-                if key in msg and (value is None or (value(msg[key]) if callable(value)
-                                                     else msg[key] == value)):
+                if key in msg and (
+                    value is None or (value(msg[key]) if callable(value) else msg[key] == value)
+                ):
                     return msg
             return None
 
         with self._cond:
             if not self._cond.wait_for(lambda: match() is not None, timeout):
-                raise AssertionError(f"no notify message with {key}={value or '*'} within "
-                                     f"{timeout} s; got {self.messages!r}")
+                raise AssertionError(
+                    f"no notify message with {key}={value or '*'} within "
+                    f"{timeout} s; got {self.messages!r}"
+                )
             found = match()
             assert found is not None
             return found
 
     def count(self, key: str, value: str | None = None) -> int:
         with self._cond:
-            return sum(1 for m in self.messages
-                       if key in m and (value is None or m[key] == value))
+            return sum(1 for m in self.messages if key in m and (value is None or m[key] == value))
 
     def close(self) -> None:
         self._closed = True
@@ -218,8 +236,15 @@ class NotifyListener:
 class DaemonProcess:
     """``csv-import-daemon run`` in a subprocess; use as a context manager."""
 
-    def __init__(self, watch: Path, database_url: str, *args: str, settle: float = 0.3,
-                 log_dir: Path | None = None, env: dict[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        watch: Path,
+        database_url: str,
+        *args: str,
+        settle: float = 0.3,
+        log_dir: Path | None = None,
+        env: dict[str, str] | None = None,
+    ) -> None:
         self.watch = watch
         self.database_url = database_url
         self.args = list(args)
@@ -230,19 +255,39 @@ class DaemonProcess:
         self.proc: subprocess.Popen[bytes] | None = None
 
     def command(self) -> list[str]:
-        return [sys.executable, "-m", "csv_import_daemon", "run", "--watch", str(self.watch),
-                "--database", self.database_url, "--settle", str(self.settle),
-                "--log-format", "json", "--source-timezone", "UTC",
-                "--instance-name", "test-host", *self.args]
+        return [
+            sys.executable,
+            "-m",
+            "csv_import_daemon",
+            "run",
+            "--watch",
+            str(self.watch),
+            "--database",
+            self.database_url,
+            "--settle",
+            str(self.settle),
+            "--log-format",
+            "json",
+            "--source-timezone",
+            "UTC",
+            "--instance-name",
+            "test-host",
+            *self.args,
+        ]
 
     def start(self) -> DaemonProcess:
-        env = {k: v for k, v in os.environ.items()
-               if not k.startswith(("CSV_IMPORT_", "WATCHDOG_", "NOTIFY_SOCKET"))}
-        env.update({"NOTIFY_SOCKET": self.notify.address, "PYTHONUNBUFFERED": "1",
-                    **self.extra_env})
+        env = {
+            k: v
+            for k, v in os.environ.items()
+            if not k.startswith(("CSV_IMPORT_", "WATCHDOG_", "NOTIFY_SOCKET"))
+        }
+        env.update(
+            {"NOTIFY_SOCKET": self.notify.address, "PYTHONUNBUFFERED": "1", **self.extra_env}
+        )
         with open(self.log_path, "ab") as log:
-            self.proc = subprocess.Popen(self.command(), stdout=subprocess.DEVNULL,
-                                         stderr=log, env=env)
+            self.proc = subprocess.Popen(
+                self.command(), stdout=subprocess.DEVNULL, stderr=log, env=env
+            )
         return self
 
     def wait_ready(self, timeout: float = 30.0) -> dict[str, str]:
@@ -253,11 +298,13 @@ class DaemonProcess:
                 return self.notify.wait_for("READY", "1", timeout=0.2)
             except AssertionError:
                 if self.returncode is not None:
-                    raise AssertionError(f"daemon exited with {self.returncode} before "
-                                         f"READY=1:\n{self.log_text()}") from None
+                    raise AssertionError(
+                        f"daemon exited with {self.returncode} before READY=1:\n{self.log_text()}"
+                    ) from None
                 if time.monotonic() > deadline:
-                    raise AssertionError(f"no READY=1 within {timeout} s:\n"
-                                         f"{self.log_text()}") from None
+                    raise AssertionError(
+                        f"no READY=1 within {timeout} s:\n{self.log_text()}"
+                    ) from None
 
     @property
     def pid(self) -> int:
@@ -300,18 +347,29 @@ class DaemonProcess:
                 out.append(event)
         return out
 
-    def wait_event(self, name: str, predicate: Callable[[dict[str, Any]], bool] | None = None,
-                   timeout: float = DEFAULT_TIMEOUT) -> dict[str, Any]:
-        found = wait_for(lambda: [e for e in self.events(name)
-                                  if predicate is None or predicate(e)],
-                         bool, timeout, what=f"log event {name!r}")
+    def wait_event(
+        self,
+        name: str,
+        predicate: Callable[[dict[str, Any]], bool] | None = None,
+        timeout: float = DEFAULT_TIMEOUT,
+    ) -> dict[str, Any]:
+        found = wait_for(
+            lambda: [e for e in self.events(name) if predicate is None or predicate(e)],
+            bool,
+            timeout,
+            what=f"log event {name!r}",
+        )
         return found[0]
 
     def __enter__(self) -> DaemonProcess:
         return self.start() if self.proc is None else self
 
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
         if self.proc is not None and self.proc.poll() is None:
             self.proc.kill()
             self.proc.wait(10)

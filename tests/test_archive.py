@@ -57,15 +57,20 @@ def quiet_file(path: Path, age: float = 3600) -> Path:
     return path
 
 
-def archiver_for(settings: Settings, service: ImportService,
-                 watches: FakeWatches | None = None) -> Archiver:
+def archiver_for(
+    settings: Settings, service: ImportService, watches: FakeWatches | None = None
+) -> Archiver:
     return Archiver(settings, service, watches or FakeWatches(), clock=lambda: NOW)
 
 
 @pytest.mark.parametrize(
     ("name", "expected"),
-    [(DATED, date(2025, 10, 31)), ("ninjatrader_executions_20250102 (1).CSV", date(2025, 1, 2)),
-     ("NinjaTrader_Executions_20251341.csv", None), ("grid-export.csv", None)],
+    [
+        (DATED, date(2025, 10, 31)),
+        ("ninjatrader_executions_20250102 (1).CSV", date(2025, 1, 2)),
+        ("NinjaTrader_Executions_20251341.csv", None),
+        ("grid-export.csv", None),
+    ],
 )
 def test_date_from_name(name: str, expected: date | None) -> None:
     """The add-on's file name carries the day; an impossible or missing date gives None."""
@@ -106,8 +111,7 @@ def test_move_keeps_the_inode_and_never_replaces(tmp_path: Path) -> None:
     assert moved.read_text() == "mine"
 
 
-def test_move_across_file_systems_copies(tmp_path: Path,
-                                         monkeypatch: pytest.MonkeyPatch) -> None:
+def test_move_across_file_systems_copies(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """EXDEV (another file system): copied next to the target, linked in, source removed."""
     real_link = os.link
     calls: list[Path] = []
@@ -206,9 +210,10 @@ def test_todays_file_is_never_moved(
     tmp_path: Path, archive_settings: Settings, service: ImportService
 ) -> None:
     """A file named for the current day stays, however quiet."""
-    path = quiet_file(Path(shutil.copy(SAMPLES / DATED,
-                                       tmp_path / "NinjaTrader_Executions_20251103.csv")),
-                      age=10 * 3600)
+    path = quiet_file(
+        Path(shutil.copy(SAMPLES / DATED, tmp_path / "NinjaTrader_Executions_20251103.csv")),
+        age=10 * 3600,
+    )
     result = service.import_file(path)
     assert archiver_for(archive_settings, service).consider(path, result) == (None, None)
     assert path.exists()

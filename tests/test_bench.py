@@ -53,10 +53,31 @@ def test_generated_rows_look_like_a_grid_export(tmp_path: Path) -> None:
 def test_benchmark_runs_with_tiny_n_and_reports_every_figure(tmp_path: Path) -> None:
     out = tmp_path / "bench.json"
     proc = subprocess.run(
-        [sys.executable, "-m", "csv_import_daemon.bench", "--rows", "2000", "--appends", "5",
-         "--repeat", "2", "--process-repeat", "1", "--daemon-timeout", "30",
-         "--workdir", str(tmp_path / "work"), "--out", str(out), "--skip", "i"],
-        capture_output=True, text=True, timeout=280, check=False,
+        [
+            sys.executable,
+            "-m",
+            "csv_import_daemon.bench",
+            "--rows",
+            "2000",
+            "--appends",
+            "5",
+            "--repeat",
+            "2",
+            "--process-repeat",
+            "1",
+            "--daemon-timeout",
+            "30",
+            "--workdir",
+            str(tmp_path / "work"),
+            "--out",
+            str(out),
+            "--skip",
+            "i",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=280,
+        check=False,
     )
     assert proc.returncode == 0, proc.stderr[-2000:]
     report = json.loads(out.read_text())

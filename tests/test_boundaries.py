@@ -90,7 +90,8 @@ def test_symbolic_links_leading_out_are_not_followed(tmp_path: Path, journal: Jo
         # Paths are taken in arrival order: once the later file is in, the links were seen.
         wait_for(journal.ids, ids_of(good))
         assert [r["path"] for r in journal.rows("SELECT path FROM import_files")] == [
-            str(watch / "zz-after.csv")]
+            str(watch / "zz-after.csv")
+        ]
         _stop(d)
 
 
@@ -154,8 +155,9 @@ def test_new_sqlite_journal_is_readable_by_its_owner_only(tmp_path: Path) -> Non
 def test_journal_created_by_the_command_line_is_owner_only_too(tmp_path: Path) -> None:
     """make_engine creates a new journal 0600 and leaves an existing one's mode alone."""
     path = tmp_path / "new" / "journal.sqlite3"
-    settings = load_settings({"database_url": f"sqlite:///{path}",
-                              "source_timezone": "UTC"}, environ={})
+    settings = load_settings(
+        {"database_url": f"sqlite:///{path}", "source_timezone": "UTC"}, environ={}
+    )
     engine = make_engine(settings)
     try:
         migrate.upgrade(engine)
@@ -174,15 +176,17 @@ def test_journal_created_by_the_command_line_is_owner_only_too(tmp_path: Path) -
 # -- no SQL assembled from strings -------------------------------------------------------------
 
 _SQL_CALLS = {"execute", "executemany", "executescript", "exec_driver_sql", "text"}
-_SQL_WORDS = re.compile(r"\b(SELECT|INSERT|UPDATE|DELETE|CREATE|DROP|ALTER|PRAGMA|BEGIN|"
-                        r"VALUES|WHERE|FROM)\b")
+_SQL_WORDS = re.compile(
+    r"\b(SELECT|INSERT|UPDATE|DELETE|CREATE|DROP|ALTER|PRAGMA|BEGIN|"
+    r"VALUES|WHERE|FROM)\b"
+)
 # The benchmark only, where identifiers (which cannot be bound parameters) come from the
 # code itself: its throw-away PostgreSQL database is named from secrets.token_hex, its row
 # counts name one of the project's tables, and its naive reference is a sqlite3 shell
 # script for a file it generated.
 _ALLOWED = {
-    ("bench.py", 'f\'CREATE DATABASE "{name}"\''),
-    ("bench.py", 'f\'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)\''),
+    ("bench.py", "f'CREATE DATABASE \"{name}\"'"),
+    ("bench.py", "f'DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)'"),
     ("bench.py", 'f"SELECT count(*) FROM {table}"'),
 }
 _ALLOWED_PREFIXES = {("bench.py", 'f"CREATE TABLE t ({columns});\\n"')}
@@ -194,13 +198,17 @@ def _assembled(node: ast.AST) -> bool:
         return any(isinstance(v, ast.FormattedValue) for v in node.values)
     if isinstance(node, ast.BinOp) and isinstance(node.op, (ast.Mod, ast.Add)):
         return True
-    return (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)
-            and node.func.attr in ("format", "join"))
+    return (
+        isinstance(node, ast.Call)
+        and isinstance(node.func, ast.Attribute)
+        and node.func.attr in ("format", "join")
+    )
 
 
 def _constant_text(node: ast.AST) -> str:
-    return " ".join(n.value for n in ast.walk(node)
-                    if isinstance(n, ast.Constant) and isinstance(n.value, str))
+    return " ".join(
+        n.value for n in ast.walk(node) if isinstance(n, ast.Constant) and isinstance(n.value, str)
+    )
 
 
 def sql_assembled_from_strings(root: Path) -> list[str]:
@@ -211,8 +219,11 @@ def sql_assembled_from_strings(root: Path) -> list[str]:
         for node in ast.walk(ast.parse(source)):
             suspects: list[ast.AST] = []
             if isinstance(node, ast.Call):
-                name = (node.func.attr if isinstance(node.func, ast.Attribute)
-                        else getattr(node.func, "id", ""))
+                name = (
+                    node.func.attr
+                    if isinstance(node.func, ast.Attribute)
+                    else getattr(node.func, "id", "")
+                )
                 if name in _SQL_CALLS and node.args and _assembled(node.args[0]):
                     suspects.append(node.args[0])
             if _assembled(node) and _SQL_WORDS.search(_constant_text(node)):
@@ -220,8 +231,9 @@ def sql_assembled_from_strings(root: Path) -> list[str]:
             for suspect in suspects:
                 snippet = ast.get_source_segment(source, suspect) or ""
                 if (path.name, snippet) not in _ALLOWED and not any(
-                        path.name == name and snippet.startswith(prefix)
-                        for name, prefix in _ALLOWED_PREFIXES):
+                    path.name == name and snippet.startswith(prefix)
+                    for name, prefix in _ALLOWED_PREFIXES
+                ):
                     found.append(f"{path.relative_to(root)}:{suspect.lineno}: {snippet}")
     return sorted(set(found))
 
@@ -247,4 +259,9 @@ def test_the_sql_check_catches_what_it_should(tmp_path: Path) -> None:
     )
     flagged = sql_assembled_from_strings(tmp_path)
     assert [f.split(":")[:2] for f in flagged] == [
-        ["bad.py", "1"], ["bad.py", "2"], ["bad.py", "3"], ["bad.py", "4"], ["bad.py", "5"]]
+        ["bad.py", "1"],
+        ["bad.py", "2"],
+        ["bad.py", "3"],
+        ["bad.py", "4"],
+        ["bad.py", "5"],
+    ]

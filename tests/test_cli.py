@@ -16,8 +16,10 @@ from csv_import_daemon.config import load_settings
 from csv_import_daemon.db import migrate
 from csv_import_daemon.db.engine import make_engine
 
-HEADER = ("Instrument,Action,Quantity,Price,Time,ID,E/X,Position,Order ID,Name,Commission,"
-          "Rate,Account,Connection,")
+HEADER = (
+    "Instrument,Action,Quantity,Price,Time,ID,E/X,Position,Order ID,Name,Commission,"
+    "Rate,Account,Connection,"
+)
 GOOD_SAMPLES = {
     "NinjaTrader_Executions_20251031.csv": 2,
     "grid-export-en-us.csv": 6,
@@ -36,27 +38,53 @@ def home(tmp_path: Path) -> Path:
     return path
 
 
-def cli(home: Path, *args: str, env: dict[str, str] | None = None,
-        command: tuple[str, ...] = (sys.executable, "-m", "csv_import_daemon"),
-        ) -> subprocess.CompletedProcess[str]:
+def cli(
+    home: Path,
+    *args: str,
+    env: dict[str, str] | None = None,
+    command: tuple[str, ...] = (sys.executable, "-m", "csv_import_daemon"),
+) -> subprocess.CompletedProcess[str]:
     """Run the command with a clean environment: no CSV_IMPORT_* unless given."""
-    base = {k: v for k, v in os.environ.items()
-            if not k.startswith("CSV_IMPORT_") and k != "STATE_DIRECTORY"}
+    base = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith("CSV_IMPORT_") and k != "STATE_DIRECTORY"
+    }
     base["XDG_STATE_HOME"] = str(home / "state")
-    return subprocess.run([*command, *args], cwd=home, capture_output=True, text=True,
-                          env={**base, **(env or {})}, check=False, timeout=120)
+    return subprocess.run(
+        [*command, *args],
+        cwd=home,
+        capture_output=True,
+        text=True,
+        env={**base, **(env or {})},
+        check=False,
+        timeout=120,
+    )
 
 
-def cli_all(home: Path, runs: dict[str, tuple[tuple[str, ...], dict[str, str]]],
-            ) -> dict[str, subprocess.CompletedProcess[str]]:
+def cli_all(
+    home: Path,
+    runs: dict[str, tuple[tuple[str, ...], dict[str, str]]],
+) -> dict[str, subprocess.CompletedProcess[str]]:
     """Several independent commands at once (each with its own database), then their results."""
-    base = {k: v for k, v in os.environ.items()
-            if not k.startswith("CSV_IMPORT_") and k != "STATE_DIRECTORY"}
+    base = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith("CSV_IMPORT_") and k != "STATE_DIRECTORY"
+    }
     base["XDG_STATE_HOME"] = str(home / "state")
     started = {
-        name: (args, subprocess.Popen(
-            [sys.executable, "-m", "csv_import_daemon", *args], cwd=home, text=True,
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE, env={**base, **env}))
+        name: (
+            args,
+            subprocess.Popen(
+                [sys.executable, "-m", "csv_import_daemon", *args],
+                cwd=home,
+                text=True,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                env={**base, **env},
+            ),
+        )
         for name, (args, env) in runs.items()
     }
     results = {}
@@ -99,22 +127,25 @@ def test_import_samples_then_again_then_renamed_copies(
     assert first.returncode == 1, first.stderr
     lines = summary(first.stdout)
     for name, rows in GOOD_SAMPLES.items():
-        assert lines[name] == (f"imported inserted={rows} duplicates=0 rejected=0 "
-                               "conflicts=0")
+        assert lines[name] == (f"imported inserted={rows} duplicates=0 rejected=0 conflicts=0")
     assert lines[TRADES_GRID].startswith("refused inserted=0")
     assert "'Trades' export" in lines[TRADES_GRID]
     assert all(isinstance(e["event"], str) for e in json_lines(first.stderr))
-    assert any(e["event"] == "import_failed" and "Trades" in str(e["message"])
-               for e in json_lines(first.stderr))
+    assert any(
+        e["event"] == "import_failed" and "Trades" in str(e["message"])
+        for e in json_lines(first.stderr)
+    )
 
     assert again.returncode == 0, again.stderr
     assert set(summary(again.stdout).values()) == {
-        "unchanged inserted=0 duplicates=0 rejected=0 conflicts=0"}
+        "unchanged inserted=0 duplicates=0 rejected=0 conflicts=0"
+    }
 
     assert copied.returncode == 0, copied.stderr
     assert summary(copied.stdout) == {
         f"copy-{n}": f"imported inserted=0 duplicates={rows} rejected=0 conflicts=0"
-        for n, rows in GOOD_SAMPLES.items()}
+        for n, rows in GOOD_SAMPLES.items()
+    }
 
     status = cli(home, "status", "--json", "--database", database_url)
     assert status.returncode == 0, status.stderr
@@ -130,7 +161,8 @@ def test_rejected_rows_exit_0_reread_and_a_missing_file_exits_1(home: Path) -> N
     good_and_bad.write_text(
         HEADER + "\r\n"
         "MNQ MAR25,Buy,1,21539.50,1/28/2025 10:59:52 AM,G1,Entry,-,,,$0.00,1,Sim101,X,\r\n"
-        "MNQ MAR25,Buy,1,cheap,1/28/2025 10:59:52 AM,B1,Entry,-,,,$0.00,1,Sim101,X,\r\n")
+        "MNQ MAR25,Buy,1,cheap,1/28/2025 10:59:52 AM,B1,Entry,-,,,$0.00,1,Sim101,X,\r\n"
+    )
     database = ("--database", f"sqlite:///{home / 'j.sqlite3'}", "--source-timezone", "UTC")
 
     mixed = cli(home, "import", str(good_and_bad), *database)
@@ -139,12 +171,16 @@ def test_rejected_rows_exit_0_reread_and_a_missing_file_exits_1(home: Path) -> N
 
     assert mixed.returncode == 0, mixed.stderr
     assert summary(mixed.stdout)["mixed.csv"] == (
-        "imported inserted=1 duplicates=0 rejected=1 conflicts=0")
-    assert any(e["event"] == "row_rejected" and e["reason"] == "bad_price"
-               for e in json_lines(mixed.stderr))
+        "imported inserted=1 duplicates=0 rejected=1 conflicts=0"
+    )
+    assert any(
+        e["event"] == "row_rejected" and e["reason"] == "bad_price"
+        for e in json_lines(mixed.stderr)
+    )
     assert reread.returncode == 0, reread.stderr
     assert summary(reread.stdout)["mixed.csv"] == (
-        "imported inserted=0 duplicates=1 rejected=1 conflicts=0")
+        "imported inserted=0 duplicates=1 rejected=1 conflicts=0"
+    )
     assert missing.returncode == 1
     assert "gone.csv: error" in missing.stdout
     assert "vanished" in missing.stdout
@@ -153,14 +189,24 @@ def test_rejected_rows_exit_0_reread_and_a_missing_file_exits_1(home: Path) -> N
 # -- usage and configuration errors: exit 2 ----------------------------------------------------
 
 
-@pytest.mark.parametrize(("args", "env", "message"), [
-    pytest.param(["--date-order", "ymd"], {}, "choose from", id="flag-date-order"),
-    pytest.param(["--source-timezone", "Mars/Olympus"], {},
-                 "not an IANA time zone name; use a name such as America/New_York",
-                 id="timezone"),
-    pytest.param(["--config", "bad.toml"], {}, "unknown setting 'watch_folder'; known settings",
-                 id="toml-key"),
-])
+@pytest.mark.parametrize(
+    ("args", "env", "message"),
+    [
+        pytest.param(["--date-order", "ymd"], {}, "choose from", id="flag-date-order"),
+        pytest.param(
+            ["--source-timezone", "Mars/Olympus"],
+            {},
+            "not an IANA time zone name; use a name such as America/New_York",
+            id="timezone",
+        ),
+        pytest.param(
+            ["--config", "bad.toml"],
+            {},
+            "unknown setting 'watch_folder'; known settings",
+            id="toml-key",
+        ),
+    ],
+)
 def test_configuration_errors_exit_2_saying_what_is_allowed(
     home: Path, args: list[str], env: dict[str, str], message: str
 ) -> None:
@@ -187,7 +233,8 @@ def test_unreachable_database_exits_3_with_a_clear_message(home: Path) -> None:
     (event,) = json_lines(result.stderr)
     assert event["event"] == "database_unavailable"
     assert "cannot use database postgresql+psycopg://nobody:***@127.0.0.1:1/x" in str(
-        event["error"])
+        event["error"]
+    )
     assert "secret" not in result.stderr
     assert result.stdout == ""
 
@@ -207,14 +254,23 @@ def test_an_unmigrated_database_without_migrations_allowed_exits_3_untouched(
 ) -> None:
     """With run_migrations off, an old schema exits 3 naming the fix, and nothing is written."""
     database = home / "j.sqlite3"
-    result = cli(home, "import", str(samples), "--database", f"sqlite:///{database}",
-                 env={"CSV_IMPORT_RUN_MIGRATIONS": "false"})
+    result = cli(
+        home,
+        "import",
+        str(samples),
+        "--database",
+        f"sqlite:///{database}",
+        env={"CSV_IMPORT_RUN_MIGRATIONS": "false"},
+    )
 
     assert result.returncode == 3
     assert "run `csv-import-daemon db upgrade`" in result.stderr
     assert result.stdout == ""
-    engine = make_engine(load_settings({"database_url": f"sqlite:///{database}",
-                                        "source_timezone": "UTC"}, environ={}))
+    engine = make_engine(
+        load_settings(
+            {"database_url": f"sqlite:///{database}", "source_timezone": "UTC"}, environ={}
+        )
+    )
     try:
         assert migrate.current(engine) is None
         assert inspect(engine).get_table_names() == []
@@ -234,23 +290,39 @@ def test_settings_precedence_defaults_toml_environment_flags(home: Path) -> None
     env_db = {"CSV_IMPORT_DATABASE_URL": f"sqlite:///{db['env']}"}
     env_config = {"CSV_IMPORT_CONFIG": str(home / "settings.toml")}
 
-    runs = cli_all(home, {
-        "flag": (("db", "upgrade", "--config", "settings.toml",
-                  "--database", f"sqlite:///{db['flag']}"), env_db),
-        "env": (("db", "upgrade"), {**env_db, **env_config}),
-        "other": (("db", "upgrade", "--config", "other.toml"), env_config),
-        "default": (("db", "upgrade"), {}),
-    })
+    runs = cli_all(
+        home,
+        {
+            "flag": (
+                (
+                    "db",
+                    "upgrade",
+                    "--config",
+                    "settings.toml",
+                    "--database",
+                    f"sqlite:///{db['flag']}",
+                ),
+                env_db,
+            ),
+            "env": (("db", "upgrade"), {**env_db, **env_config}),
+            "other": (("db", "upgrade", "--config", "other.toml"), env_config),
+            "default": (("db", "upgrade"), {}),
+        },
+    )
 
     assert {name: (r.returncode, r.stdout.strip()) for name, r in runs.items()} == {
-        name: (0, migrate.head()) for name in runs}
+        name: (0, migrate.head()) for name in runs
+    }
     assert all(path.exists() for path in db.values())
     assert not (home / "toml").exists()
     default = home / "state" / "csv-import-daemon" / "journal.sqlite3"
     assert default.exists()
     for path in [*db.values(), default]:  # each command created exactly its own database
-        engine = make_engine(load_settings({"database_url": f"sqlite:///{path}",
-                                            "source_timezone": "UTC"}, environ={}))
+        engine = make_engine(
+            load_settings(
+                {"database_url": f"sqlite:///{path}", "source_timezone": "UTC"}, environ={}
+            )
+        )
         assert migrate.current(engine) == migrate.head()
         engine.dispose()
 
@@ -268,9 +340,12 @@ def test_db_upgrade_downgrade_and_current(home: Path, database_url: str) -> None
     ]
 
     assert [(s.returncode, s.stdout.strip()) for s in steps] == [
-        (0, "0002_imported_executions"), (0, "0001_trades")]
-    engine = make_engine(load_settings({"database_url": database_url,
-                                        "source_timezone": "UTC"}, environ={}))
+        (0, "0002_imported_executions"),
+        (0, "0001_trades"),
+    ]
+    engine = make_engine(
+        load_settings({"database_url": database_url, "source_timezone": "UTC"}, environ={})
+    )
     try:
         assert migrate.current(engine) == "0001_trades"
     finally:
@@ -279,8 +354,7 @@ def test_db_upgrade_downgrade_and_current(home: Path, database_url: str) -> None
 
 def test_db_with_an_unknown_revision_exits_2_listing_the_revisions(home: Path) -> None:
     """`db upgrade NONSENSE` is a usage error naming the revisions there are, not a traceback."""
-    result = cli(home, "db", "upgrade", "nonsense", "--database",
-                 f"sqlite:///{home / 'j.sqlite3'}")
+    result = cli(home, "db", "upgrade", "nonsense", "--database", f"sqlite:///{home / 'j.sqlite3'}")
     assert result.returncode == 2
     assert "Can't locate revision identified by 'nonsense'" in result.stderr
     assert "use head, base or one of 0001_trades, 0002_imported_executions" in result.stderr
@@ -306,9 +380,19 @@ def test_python_dash_m_is_the_console_script(home: Path) -> None:
 
 def test_console_log_format_and_level(home: Path, samples: Path) -> None:
     """--log-format console renders text lines; --log-level warning hides info events."""
-    result = cli(home, "import", str(samples), "--database", f"sqlite:///{home / 'j.sqlite3'}",
-                 "--source-timezone", "UTC", "--log-format", "console",
-                 "--log-level", "warning")
+    result = cli(
+        home,
+        "import",
+        str(samples),
+        "--database",
+        f"sqlite:///{home / 'j.sqlite3'}",
+        "--source-timezone",
+        "UTC",
+        "--log-format",
+        "console",
+        "--log-level",
+        "warning",
+    )
 
     assert result.returncode == 1
     lines = result.stderr.splitlines()

@@ -40,9 +40,11 @@ SEGMENTS = 12
 FILES_PER_PROCESS = 6
 READY_TIMEOUT = 60.0
 RUN_TIMEOUT = 120.0
-SUMMARY = re.compile(r"^(?P<file>.+): (?P<status>\w+) inserted=(?P<inserted>\d+) "
-                     r"duplicates=(?P<duplicates>\d+) rejected=(?P<rejected>\d+) "
-                     r"conflicts=(?P<conflicts>\d+)")
+SUMMARY = re.compile(
+    r"^(?P<file>.+): (?P<status>\w+) inserted=(?P<inserted>\d+) "
+    r"duplicates=(?P<duplicates>\d+) rejected=(?P<rejected>\d+) "
+    r"conflicts=(?P<conflicts>\d+)"
+)
 
 # Everything heavy is imported before the barrier so the processes really start together;
 # after it, the module runs exactly as ``python -m csv_import_daemon import ...``.
@@ -62,8 +64,11 @@ runpy.run_module("csv_import_daemon", run_name="__main__", alter_sys=True)
 
 
 def _clean_env() -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items()
-           if not k.startswith(("CSV_IMPORT_", "NOTIFY_SOCKET", "WATCHDOG_"))}
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("CSV_IMPORT_", "NOTIFY_SOCKET", "WATCHDOG_"))
+    }
     env["PYTHONUNBUFFERED"] = "1"
     return env
 
@@ -88,7 +93,7 @@ def _overlapping_files(folder: Path, rows: list[Row]) -> dict[int, list[Path]]:
     each file, and the processes go through their files in different orders. One more
     file, ``shared.csv``, is the very same path for all of them.
     """
-    segments = [rows[i * SEGMENT:(i + 1) * SEGMENT] for i in range(SEGMENTS)]
+    segments = [rows[i * SEGMENT : (i + 1) * SEGMENT] for i in range(SEGMENTS)]
     shared = write_csv(folder / "shared.csv", _shuffled(rows[::7], seed=99))
     plan: dict[int, list[Path]] = {}
     for p in range(PROCESSES):
@@ -106,19 +111,29 @@ def _overlapping_files(folder: Path, rows: list[Row]) -> dict[int, list[Path]]:
 def _release_together(commands: list[list[str]], cwd: Path) -> list[tuple[int, str, str]]:
     """Start every command at the barrier, wait until all are ready, release them at once;
     return (exit code, stdout, stderr) of each."""
-    procs = [subprocess.Popen([sys.executable, "-c", BARRIER, *cmd], cwd=cwd,
-                              stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                              stderr=subprocess.PIPE, env=_clean_env(), text=True)
-             for cmd in commands]
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-c", BARRIER, *cmd],
+            cwd=cwd,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            env=_clean_env(),
+            text=True,
+        )
+        for cmd in commands
+    ]
     try:
         deadline = time.monotonic() + READY_TIMEOUT
         for proc in procs:
             assert proc.stdout is not None
-            ready, _, _ = select.select([proc.stdout], [], [],
-                                        max(0.0, deadline - time.monotonic()))
+            ready, _, _ = select.select(
+                [proc.stdout], [], [], max(0.0, deadline - time.monotonic())
+            )
             line = proc.stdout.readline() if ready else ""
-            assert line == "ready\n", (f"process not ready within {READY_TIMEOUT} s: "
-                                       f"{line!r} {proc.poll()}")
+            assert line == "ready\n", (
+                f"process not ready within {READY_TIMEOUT} s: {line!r} {proc.poll()}"
+            )
         for proc in procs:  # the barrier: every process is blocked on stdin right now
             assert proc.stdin is not None
             proc.stdin.write("go\n")
@@ -152,10 +167,23 @@ def test_four_processes_import_overlapping_files_exactly_once(
     folder.mkdir()
     rows = make_rows(SEGMENT * SEGMENTS)
     plan = _overlapping_files(folder, rows)
-    commands = [["import", *map(str, plan[p]), "--database", database_url,
-                 "--instance-name", f"pc{p}", "--source-timezone", "UTC",
-                 "--log-format", "json", "--settle", "0"]
-                for p in range(PROCESSES)]
+    commands = [
+        [
+            "import",
+            *map(str, plan[p]),
+            "--database",
+            database_url,
+            "--instance-name",
+            f"pc{p}",
+            "--source-timezone",
+            "UTC",
+            "--log-format",
+            "json",
+            "--settle",
+            "0",
+        ]
+        for p in range(PROCESSES)
+    ]
 
     results = _release_together(commands, tmp_path)
 
@@ -165,8 +193,7 @@ def test_four_processes_import_overlapping_files_exactly_once(
         summaries = _summaries(out)
         assert [s["file"] for s in summaries] == [str(f) for f in plan[p]]
         for s in summaries:
-            expected_rows = (len(rows[::7]) if s["file"].endswith("shared.csv")
-                             else 2 * SEGMENT)
+            expected_rows = len(rows[::7]) if s["file"].endswith("shared.csv") else 2 * SEGMENT
             assert s["status"] == "imported"
             assert (s["rejected"], s["conflicts"]) == (0, 0), s
             assert s["inserted"] + s["duplicates"] == expected_rows, s
@@ -176,8 +203,9 @@ def test_four_processes_import_overlapping_files_exactly_once(
     assert journal.trades() == journal.ledger() == len(rows)
     assert journal.scalar("SELECT count(*) FROM import_rejections") == 0
     # One checkpoint per process and file, each at the end of its file.
-    checkpoints = journal.rows("SELECT instance, path, \"offset\", size, inserted, duplicates "
-                               "FROM import_files")
+    checkpoints = journal.rows(
+        'SELECT instance, path, "offset", size, inserted, duplicates FROM import_files'
+    )
     assert len(checkpoints) == PROCESSES * (FILES_PER_PROCESS + 1)
     assert all(c["offset"] == c["size"] for c in checkpoints)
     assert sum(c["inserted"] for c in checkpoints) == len(rows)
@@ -205,8 +233,10 @@ def test_two_daemons_on_one_shared_folder_import_exactly_once(
     watch.mkdir()
     rows = make_rows(900)
     names = ["desk-a", "desk-b"]
-    daemons = [start_daemon(watch, database_url, "--instance-name", name,
-                            log_dir=tmp_path) for name in names]
+    daemons = [
+        start_daemon(watch, database_url, "--instance-name", name, log_dir=tmp_path)
+        for name in names
+    ]
     try:
         first = write_csv(watch / "NinjaTrader_Executions_20251031.csv", rows[:300])
         second = write_csv(watch / "NinjaTrader_Executions_20251103.csv", rows[300:600])
@@ -215,8 +245,11 @@ def test_two_daemons_on_one_shared_folder_import_exactly_once(
             append(first, csv_text(chunk, header=False))
         wait_for(journal.ids, ids_of(rows), what="every row")
         for path in (first, second):
-            wait_for(lambda p=path: _caught_up(journal, p, names), True,
-                     what=f"both checkpoints of {path.name}")
+            wait_for(
+                lambda p=path: _caught_up(journal, p, names),
+                True,
+                what=f"both checkpoints of {path.name}",
+            )
         for d in daemons:
             assert d.stop() == 0, d.log_text()
     finally:
@@ -246,20 +279,27 @@ def test_two_daemons_on_their_own_folders_share_one_database(
         f.mkdir()
     rows = make_rows(600)
     names = ["pc1", "pc2"]
-    daemons = [start_daemon(folder, database_url, "--instance-name", name, log_dir=tmp_path)
-               for folder, name in zip(folders, names, strict=True)]
+    daemons = [
+        start_daemon(folder, database_url, "--instance-name", name, log_dir=tmp_path)
+        for folder, name in zip(folders, names, strict=True)
+    ]
     name = "NinjaTrader_Executions_20251031.csv"
     try:
         # Copy trading: the same fills exported on both PCs, plus each PC's own.
-        paths = [write_csv(folders[0] / name, rows[:200] + rows[200:400]),
-                 write_csv(folders[1] / name, rows[200:400] + rows[400:500])]
+        paths = [
+            write_csv(folders[0] / name, rows[:200] + rows[200:400]),
+            write_csv(folders[1] / name, rows[200:400] + rows[400:500]),
+        ]
         wait_for(journal.ids, ids_of(rows[:500]), what="both folders' files")
         append(paths[0], csv_text(rows[500:550], header=False))
         append(paths[1], csv_text(rows[500:600], header=False))
         wait_for(journal.ids, ids_of(rows), what="the appended rows")
         for path, inst in zip(paths, names, strict=True):
-            wait_for(lambda p=path, i=inst: _caught_up(journal, p, [i]), True,
-                     what=f"checkpoint of {path}")
+            wait_for(
+                lambda p=path, i=inst: _caught_up(journal, p, [i]),
+                True,
+                what=f"checkpoint of {path}",
+            )
         for d in daemons:
             assert d.stop() == 0, d.log_text()
     finally:
@@ -267,12 +307,16 @@ def test_two_daemons_on_their_own_folders_share_one_database(
             d.__exit__(None, None, None)
 
     assert journal.trades() == journal.ledger() == len(rows)
-    all_cps = journal.rows("SELECT instance, path, inserted, duplicates, \"offset\", size "
-                           "FROM import_files")
+    all_cps = journal.rows(
+        'SELECT instance, path, inserted, duplicates, "offset", size FROM import_files'
+    )
     assert sorted((c["instance"], c["path"]) for c in all_cps) == [
-        ("pc1", str(paths[0])), ("pc2", str(paths[1]))]
+        ("pc1", str(paths[0])),
+        ("pc2", str(paths[1])),
+    ]
     assert sum(c["inserted"] for c in all_cps) == len(rows)
-    assert [c["inserted"] + c["duplicates"] for c in sorted(all_cps, key=lambda c: c["path"])
-            ] == [450, 400]
+    assert [c["inserted"] + c["duplicates"] for c in sorted(all_cps, key=lambda c: c["path"])] == [
+        450,
+        400,
+    ]
     assert all(c["offset"] == c["size"] for c in all_cps)
-

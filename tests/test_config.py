@@ -17,8 +17,9 @@ def _toml(tmp_path: Path, body: str, name: str = "settings.toml") -> Path:
     return path
 
 
-def test_defaults_apply_when_nothing_is_configured(monkeypatch: pytest.MonkeyPatch,
-                                                   tmp_path: Path) -> None:
+def test_defaults_apply_when_nothing_is_configured(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
     """With no file, environment or flags, the documented defaults are used."""
     monkeypatch.delenv("STATE_DIRECTORY", raising=False)
     monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "state"))
@@ -42,8 +43,11 @@ def test_default_database_lives_in_systemds_state_directory(
 
 def test_each_layer_overrides_the_one_below(tmp_path: Path) -> None:
     """Given a TOML file, environment and flags that all set values, the higher layer wins each."""
-    config = _toml(tmp_path, 'source_timezone = "Europe/Berlin"\ndate_order = "dmy"\n'
-                             'settle = 1.5\nlog_level = "debug"\n')
+    config = _toml(
+        tmp_path,
+        'source_timezone = "Europe/Berlin"\ndate_order = "dmy"\n'
+        'settle = 1.5\nlog_level = "debug"\n',
+    )
     env = {"CSV_IMPORT_DATE_ORDER": "mdy", "CSV_IMPORT_SETTLE": "2.5"}
 
     s = load_settings({"settle": 3.5, "date_order": None}, environ=env, config_file=config)
@@ -66,8 +70,10 @@ def test_config_file_comes_from_the_environment_unless_given(tmp_path: Path) -> 
 
 def test_toml_keys_may_use_dashes_and_native_types(tmp_path: Path) -> None:
     """`batch-size = 10` and `polling = true` are read like batch_size and polling."""
-    config = _toml(tmp_path, 'batch-size = 10\npolling = true\nwatch-dir = "~/exports"\n'
-                             'sqlite_synchronous = "full"\n')
+    config = _toml(
+        tmp_path,
+        'batch-size = 10\npolling = true\nwatch-dir = "~/exports"\nsqlite_synchronous = "full"\n',
+    )
     s = load_settings(environ={}, config_file=config)
     assert (s.batch_size, s.polling, s.sqlite_synchronous) == (10, True, "FULL")
     assert s.watch_dir == Path("~/exports").expanduser()
@@ -75,9 +81,13 @@ def test_toml_keys_may_use_dashes_and_native_types(tmp_path: Path) -> None:
 
 def test_environment_values_are_coerced_and_empty_ones_ignored() -> None:
     """Environment text becomes booleans and numbers; an empty variable counts as unset."""
-    env = {"CSV_IMPORT_RECURSIVE": "yes", "CSV_IMPORT_RUN_MIGRATIONS": "off",
-           "CSV_IMPORT_RESCAN_INTERVAL": "7", "CSV_IMPORT_SOURCE_TIMEZONE": "",
-           "CSV_IMPORT_LOG_FORMAT": "JSON"}
+    env = {
+        "CSV_IMPORT_RECURSIVE": "yes",
+        "CSV_IMPORT_RUN_MIGRATIONS": "off",
+        "CSV_IMPORT_RESCAN_INTERVAL": "7",
+        "CSV_IMPORT_SOURCE_TIMEZONE": "",
+        "CSV_IMPORT_LOG_FORMAT": "JSON",
+    }
     s = load_settings({"source_timezone": "UTC"}, environ=env)
     assert (s.recursive, s.run_migrations, s.rescan_interval) == (True, False, 7.0)
     assert (s.source_timezone, s.log_format) == ("UTC", "json")
@@ -96,19 +106,32 @@ def test_settings_are_frozen() -> None:
     ("flags", "env", "expected"),
     [
         pytest.param({"date_order": "ymd"}, {}, "use one of auto, mdy, dmy", id="date-order"),
-        pytest.param({}, {"CSV_IMPORT_LOG_LEVEL": "loud"},
-                     "use one of debug, info, warning, error", id="log-level"),
-        pytest.param({"source_timezone": "Mars/Olympus"}, {},
-                     "not an IANA time zone name; use a name such as America/New_York",
-                     id="timezone"),
-        pytest.param({}, {"CSV_IMPORT_POLLING": "maybe"}, "not a boolean; use true or false",
-                     id="boolean"),
+        pytest.param(
+            {},
+            {"CSV_IMPORT_LOG_LEVEL": "loud"},
+            "use one of debug, info, warning, error",
+            id="log-level",
+        ),
+        pytest.param(
+            {"source_timezone": "Mars/Olympus"},
+            {},
+            "not an IANA time zone name; use a name such as America/New_York",
+            id="timezone",
+        ),
+        pytest.param(
+            {}, {"CSV_IMPORT_POLLING": "maybe"}, "not a boolean; use true or false", id="boolean"
+        ),
         pytest.param({}, {"CSV_IMPORT_SETTLE": "soon"}, "is not a number", id="number"),
         pytest.param({"settle": -1}, {}, "must be a positive number", id="negative"),
-        pytest.param({}, {"CSV_IMPORT_BATCH_SIZE": "0"}, "must be a positive number",
-                     id="zero-batch"),
-        pytest.param({"database_url": "mysql://x/y"}, {},
-                     "use sqlite:///PATH or postgresql+psycopg://USER@HOST/DB", id="database"),
+        pytest.param(
+            {}, {"CSV_IMPORT_BATCH_SIZE": "0"}, "must be a positive number", id="zero-batch"
+        ),
+        pytest.param(
+            {"database_url": "mysql://x/y"},
+            {},
+            "use sqlite:///PATH or postgresql+psycopg://USER@HOST/DB",
+            id="database",
+        ),
     ],
 )
 def test_invalid_values_are_refused_saying_what_is_allowed(

@@ -36,8 +36,10 @@ QUIET_TIMEOUT = 180.0  # the final daemon must have caught up by then
 
 def _clock(dt: datetime) -> str:
     hour = dt.hour % 12 or 12
-    return (f"{dt.month}/{dt.day}/{dt.year} {hour}:{dt.minute:02}:{dt.second:02} "
-            f"{'AM' if dt.hour < 12 else 'PM'}")
+    return (
+        f"{dt.month}/{dt.day}/{dt.year} {hour}:{dt.minute:02}:{dt.second:02} "
+        f"{'AM' if dt.hour < 12 else 'PM'}"
+    )
 
 
 @dataclass
@@ -58,9 +60,11 @@ class Corpus:
         action = self.rng.choice(("Buy", "Sell"))
         price = 21000 + self.rng.randrange(4000) / 4
         account = self.rng.choice(("SIM101", "Sim102", "APEX-3"))
-        line = (f"MNQ 12-25,{action},{self.rng.randint(1, 9)},{price:.2f},{_clock(when)},"
-                f"{eid},Entry,1 L,{self.rng.getrandbits(64):016x},Entry,$0.52,1,{account},"
-                "Simulated Data Feed,")
+        line = (
+            f"MNQ 12-25,{action},{self.rng.randint(1, 9)},{price:.2f},{_clock(when)},"
+            f"{eid},Entry,1 L,{self.rng.getrandbits(64):016x},Entry,$0.52,1,{account},"
+            "Simulated Data Feed,"
+        )
         return eid, line
 
     def bad_row(self) -> str:
@@ -114,8 +118,9 @@ class DailyWriter(threading.Thread):
     """The exporter add-on: appends one line at a time (sometimes in two writes) to the
     daily files, flushing each write, the file kept open the whole time."""
 
-    def __init__(self, folder: Path, daily: list[tuple[str, list[str]]], seed: int,
-                 pace: float) -> None:
+    def __init__(
+        self, folder: Path, daily: list[tuple[str, list[str]]], seed: int, pace: float
+    ) -> None:
         super().__init__(name="daily-writer", daemon=True)
         self.folder = folder
         self.daily = daily
@@ -165,8 +170,9 @@ def drop(folder: Path, name: str, lines: list[str], rng: random.Random) -> None:
         (folder / name).write_text(text, encoding="utf-8")
 
 
-def kill_at_random_moment(daemon: DaemonProcess, journal: Journal, rng: random.Random,
-                          stop: threading.Event) -> str:
+def kill_at_random_moment(
+    daemon: DaemonProcess, journal: Journal, rng: random.Random, stop: threading.Event
+) -> str:
     """SIGKILL during start-up, after READY, or just after a batch committed; the mode."""
     mode = rng.choice(("start-up", "ready", "mid-import", "mid-import"))
     if mode == "start-up":
@@ -200,11 +206,11 @@ def test_sigkill_at_random_moments_keeps_exactly_the_unique_set(
 ) -> None:
     """30 random SIGKILLs (200 with --release) under load: exactly the unique set, once."""
     try:
-        _run_harness(tmp_path, database_url, seed, RELEASE_KILLS if release else CI_KILLS,
-                     release)
+        _run_harness(tmp_path, database_url, seed, RELEASE_KILLS if release else CI_KILLS, release)
     except BaseException as exc:
-        raise AssertionError(f"crash harness failed with CSV_IMPORT_TEST_SEED={seed}: "
-                             f"{exc}") from exc
+        raise AssertionError(
+            f"crash harness failed with CSV_IMPORT_TEST_SEED={seed}: {exc}"
+        ) from exc
 
 
 def _run_harness(tmp_path: Path, url: str, seed: int, kills: int, release: bool) -> None:
@@ -218,16 +224,18 @@ def _run_harness(tmp_path: Path, url: str, seed: int, kills: int, release: bool)
     journal = Journal(url)
     stop = threading.Event()  # never set: its wait() paces the kill moments
     # The daily files grow for about as long as the kills last (about 2.5 s per cycle).
-    writer = DailyWriter(watch, plan.daily, seed + 1,
-                         pace=2.5 * kills / (sum(len(x) for _, x in plan.daily) / 20))
+    writer = DailyWriter(
+        watch, plan.daily, seed + 1, pace=2.5 * kills / (sum(len(x) for _, x in plan.daily) / 20)
+    )
     pending_bulk = list(plan.bulk)
     modes: dict[str, int] = {}
     try:
         writer.start()
         for cycle in range(kills):
             batch = str(rng.choice((50, 200, 1000, 5000)))
-            daemon = DaemonProcess(watch, url, settle=0.3, log_dir=logs,
-                                   env={"CSV_IMPORT_BATCH_SIZE": batch})
+            daemon = DaemonProcess(
+                watch, url, settle=0.3, log_dir=logs, env={"CSV_IMPORT_BATCH_SIZE": batch}
+            )
             if pending_bulk and rng.random() < 0.3:
                 drop(watch, *pending_bulk.pop(0), rng)  # backlog found by the start-up scan
             with daemon:  # started here
@@ -258,17 +266,23 @@ def _run_harness(tmp_path: Path, url: str, seed: int, kills: int, release: bool)
 def _wait_until_quiet(journal: Journal, watch: Path, expected_rows: int) -> None:
     def state() -> tuple[int, bool]:
         sizes = {str(p): p.stat().st_size for p in watch.iterdir() if p.suffix == ".csv"}
-        offsets = {r["path"]: r["offset"]
-                   for r in journal.rows("SELECT path, \"offset\" FROM import_files")}
+        offsets = {
+            r["path"]: r["offset"] for r in journal.rows('SELECT path, "offset" FROM import_files')
+        }
         return journal.ledger(), offsets == sizes
 
-    wait_for(state, (expected_rows, True), timeout=QUIET_TIMEOUT,
-             what="ledger rows and checkpoints at every file's end")
+    wait_for(
+        state,
+        (expected_rows, True),
+        timeout=QUIET_TIMEOUT,
+        what="ledger rows and checkpoints at every file's end",
+    )
 
 
 def _check_database(journal: Journal, watch: Path, corpus: Corpus, plan: Plan) -> None:
-    ledger = [r["execution_id"] for r in journal.rows(
-        "SELECT execution_id FROM imported_executions")]
+    ledger = [
+        r["execution_id"] for r in journal.rows("SELECT execution_id FROM imported_executions")
+    ]
     trades = journal.rows("SELECT execution_id, source_file, source_line FROM trades")
     assert len(ledger) == len(set(ledger)), "an execution ID twice in the ledger"
     assert len(trades) == len({t["execution_id"] for t in trades}), "a trade stored twice"
@@ -276,7 +290,8 @@ def _check_database(journal: Journal, watch: Path, corpus: Corpus, plan: Plan) -
     extra = set(ledger) - corpus.expected
     assert (missing, extra) == (set(), set()), (
         f"{len(missing)} missing, e.g. {sorted(missing)[:3]}; "
-        f"{len(extra)} unexpected, e.g. {sorted(extra)[:3]}")
+        f"{len(extra)} unexpected, e.g. {sorted(extra)[:3]}"
+    )
     assert {t["execution_id"] for t in trades} == corpus.expected
 
     # Each trade names the file and line it came from, and that line really holds it.
@@ -291,6 +306,6 @@ def _check_database(journal: Journal, watch: Path, corpus: Corpus, plan: Plan) -
     assert sorted(seen) == want, f"rejections {sorted(seen)} != bad rows {want}"
     assert {r["reason"] for r in rejections} <= {"bad_price"}
 
-    for row in journal.rows("SELECT path, \"offset\", pending_bytes, status FROM import_files"):
+    for row in journal.rows('SELECT path, "offset", pending_bytes, status FROM import_files'):
         size = Path(row["path"]).stat().st_size
         assert (row["offset"], row["pending_bytes"], row["status"]) == (size, 0, "ok"), row

@@ -235,7 +235,8 @@ def test_hidden_temporary_and_outside_symlinked_files_are_ignored(
     with start_daemon(watch, db_url) as d:
         wait_for(journal.ids, ids_of(wanted))
         assert [r["path"] for r in journal.rows("SELECT path FROM import_files")] == [
-            str(watch / "zz-last.csv")]
+            str(watch / "zz-last.csv")
+        ]
         assert d.stop() == 0
 
 
@@ -250,11 +251,11 @@ def test_archive_moves_finished_old_files_and_keeps_tracking_them(
     taken.write_text("someone else's file\n")
     rows = make_rows(3)
     old = write_csv(watch / SAMPLE, rows)
-    today = write_csv(watch / f"NinjaTrader_Executions_{datetime.now(UTC):%Y%m%d}.csv",
-                      make_rows(2, start=10))
+    today = write_csv(
+        watch / f"NinjaTrader_Executions_{datetime.now(UTC):%Y%m%d}.csv", make_rows(2, start=10)
+    )
     moved = archive / "2025-10" / "NinjaTrader_Executions_20251031-1.csv"
-    with start_daemon(watch, db_url, "--archive-dir", str(archive),
-                      "--archive-quiet", "0.5") as d:
+    with start_daemon(watch, db_url, "--archive-dir", str(archive), "--archive-quiet", "0.5") as d:
         wait_for(moved.exists, True)
         assert not old.exists()
         assert taken.read_text() == "someone else's file\n"
@@ -433,13 +434,19 @@ def result(status: str, pending: int = 0, inserted: int = 0) -> ImportResult:
 def run_importer(watch: Path) -> Iterator[Callable[[ScriptedService], ImporterThread]]:
     """Start an ImporterThread on a scripted service; stopped and joined afterwards."""
     threads: list[ImporterThread] = []
-    settings = load_settings({"database_url": "sqlite://", "settle": 0.3,
-                              "source_timezone": "UTC"}, environ={})
+    settings = load_settings(
+        {"database_url": "sqlite://", "settle": 0.3, "source_timezone": "UTC"}, environ={}
+    )
 
     def start(service: ScriptedService) -> ImporterThread:
         queue = PathQueue()
-        thread = ImporterThread(service, queue, DirectoryWatcher(watch, queue),  # type: ignore[arg-type]
-                                settings, None)
+        thread = ImporterThread(
+            service,
+            queue,
+            DirectoryWatcher(watch, queue),  # type: ignore[arg-type]
+            settings,
+            None,
+        )
         thread.start()
         threads.append(thread)
         return thread

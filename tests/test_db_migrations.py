@@ -53,12 +53,24 @@ def import_samples(engine: Engine, settings: Settings, samples: Path) -> None:
 
 
 def trade(execution_id: str, executed_at: datetime, account: str = "Sim101") -> dict[str, Any]:
-    return {"execution_id": execution_id, "account": account, "instrument": "MNQ MAR25",
-            "action": "Buy", "entry_exit": "Entry", "quantity": 1, "price": Decimal("1.25"),
-            "executed_at": executed_at, "commission": None, "order_id": None,
-            "order_name": None, "connection": None, "position_after": None,
-            "source_file": "/old/file.csv", "source_line": 2,
-            "imported_at": datetime(2025, 6, 1, 12, 0, 0)}
+    return {
+        "execution_id": execution_id,
+        "account": account,
+        "instrument": "MNQ MAR25",
+        "action": "Buy",
+        "entry_exit": "Entry",
+        "quantity": 1,
+        "price": Decimal("1.25"),
+        "executed_at": executed_at,
+        "commission": None,
+        "order_id": None,
+        "order_name": None,
+        "connection": None,
+        "position_after": None,
+        "source_file": "/old/file.csv",
+        "source_line": 2,
+        "imported_at": datetime(2025, 6, 1, 12, 0, 0),
+    }
 
 
 def ledger(engine: Engine) -> dict[str, dict[str, Any]]:
@@ -80,7 +92,8 @@ def test_models_match_the_migrations(engine: Engine) -> None:
     """Autogenerate finds no difference between the models and a database migrated to head."""
     with engine.connect() as conn:
         context = MigrationContext.configure(
-            conn, opts={"compare_type": True, "compare_server_default": True})
+            conn, opts={"compare_type": True, "compare_server_default": True}
+        )
         assert compare_metadata(context, Base.metadata) == []
 
         # The comparison is not blind: a column the migrations lack is reported.
@@ -95,8 +108,10 @@ def test_models_match_the_migrations(engine: Engine) -> None:
 def test_ledger_has_one_unique_index_on_execution_id(engine: Engine) -> None:
     """imported_executions: the spec's columns, and uniqueness as one index, no constraint."""
     inspector = inspect(engine)
-    indexes = {ix["name"]: (ix["column_names"], bool(ix["unique"]))
-               for ix in inspector.get_indexes("imported_executions")}
+    indexes = {
+        ix["name"]: (ix["column_names"], bool(ix["unique"]))
+        for ix in inspector.get_indexes("imported_executions")
+    }
     assert indexes == {
         "idx_imported_executions_exec_id": (["execution_id"], True),
         "idx_imported_executions_csv_file": (["csv_filename"], False),
@@ -105,8 +120,13 @@ def test_ledger_has_one_unique_index_on_execution_id(engine: Engine) -> None:
     assert inspector.get_unique_constraints("imported_executions") == []
     columns = {c["name"]: c for c in inspector.get_columns("imported_executions")}
     assert {n: (getattr(c["type"], "length", None), c["nullable"]) for n, c in columns.items()} == {
-        "id": (None, False), "execution_id": (255, False), "csv_filename": (255, False),
-        "import_timestamp": (None, False), "account": (50, True), "instrument": (50, True)}
+        "id": (None, False),
+        "execution_id": (255, False),
+        "csv_filename": (255, False),
+        "import_timestamp": (None, False),
+        "account": (50, True),
+        "instrument": (50, True),
+    }
     assert columns["import_timestamp"]["default"] is not None
 
 
@@ -120,8 +140,9 @@ def test_ledger_timestamp_defaults_to_now(engine: Engine) -> None:
 # -- up, down and up again -------------------------------------------------------------------
 
 
-def test_downgrade_base_then_upgrade_head_with_data(engine: Engine, settings: Settings,
-                                                    samples: Path) -> None:
+def test_downgrade_base_then_upgrade_head_with_data(
+    engine: Engine, settings: Settings, samples: Path
+) -> None:
     """With imported data in every table, `downgrade base` then `upgrade head` works."""
     import_samples(engine, settings, samples)
     assert count(engine, TRADES) == 14
@@ -156,7 +177,8 @@ def test_each_revision_steps_down_and_up_keeping_the_other_data(
     assert (count(engine, LEDGER), count(engine, LEDGER, backfill)) == (14, 14)
 
     again = ImportService(engine, settings).import_file(
-        samples / "grid-export-en-us.csv", reread=True, final_line_ok=True)
+        samples / "grid-export-en-us.csv", reread=True, final_line_ok=True
+    )
     assert (again.inserted, again.duplicates) == (0, 6)
 
 
@@ -168,19 +190,35 @@ def test_backfill_puts_existing_trades_in_the_ledger(
 ) -> None:
     """r3 adds every trade's ID missing from the ledger as BACKFILL at its execution time."""
     migrate.upgrade(bare_engine, R2)
-    at = [datetime(2025, 1, 28, 15, 59, 52), datetime(2025, 1, 29, 9, 0, 1),
-          datetime(2025, 1, 30, 21, 5, 0)]
+    at = [
+        datetime(2025, 1, 28, 15, 59, 52),
+        datetime(2025, 1, 29, 9, 0, 1),
+        datetime(2025, 1, 30, 21, 5, 0),
+    ]
     earlier = datetime(2025, 2, 1, 8, 0, 0)
     with bare_engine.begin() as conn:
-        conn.execute(TRADES.insert(), [trade("T1", at[0]), trade("T2", at[1], "APEX2"),
-                                       trade("T3", at[2])])
-        conn.execute(LEDGER.insert(), [
-            {"execution_id": f"T{n}", "csv_filename": "export.csv",
-             "import_timestamp": earlier, "account": "Sim101", "instrument": "MNQ MAR25"}
-            for n in (1, 2, 3)])
+        conn.execute(
+            TRADES.insert(), [trade("T1", at[0]), trade("T2", at[1], "APEX2"), trade("T3", at[2])]
+        )
+        conn.execute(
+            LEDGER.insert(),
+            [
+                {
+                    "execution_id": f"T{n}",
+                    "csv_filename": "export.csv",
+                    "import_timestamp": earlier,
+                    "account": "Sim101",
+                    "instrument": "MNQ MAR25",
+                }
+                for n in (1, 2, 3)
+            ],
+        )
         conn.execute(LEDGER.delete().where(LEDGER.c.execution_id.in_(["T2", "T3"])))
-        conn.execute(LEDGER.insert().values(execution_id="ONLY-IN-LEDGER",
-                                            csv_filename="old.csv", import_timestamp=earlier))
+        conn.execute(
+            LEDGER.insert().values(
+                execution_id="ONLY-IN-LEDGER", csv_filename="old.csv", import_timestamp=earlier
+            )
+        )
     caplog.set_level(logging.INFO, logger="csv_import_daemon.migrations")
 
     migrate.upgrade(bare_engine, R3)
@@ -203,8 +241,9 @@ def test_backfill_downgrade_deletes_only_backfill_rows(bare_engine: Engine) -> N
     at = datetime(2025, 1, 28, 15, 59, 52)
     with bare_engine.begin() as conn:
         conn.execute(TRADES.insert(), [trade("K1", at), trade("B1", at)])
-        conn.execute(LEDGER.insert().values(execution_id="K1", csv_filename="kept.csv",
-                                            import_timestamp=at))
+        conn.execute(
+            LEDGER.insert().values(execution_id="K1", csv_filename="kept.csv", import_timestamp=at)
+        )
     migrate.upgrade(bare_engine, R3)
     assert set(ledger(bare_engine)) == {"K1", "B1"}
 
@@ -222,19 +261,32 @@ def _env(**extra: str) -> dict[str, str]:
     return {**env, **extra}
 
 
-def test_alembic_command_from_the_repository_root(database_url: str, bare_engine: Engine,
-                                                  tmp_path: Path) -> None:
+def test_alembic_command_from_the_repository_root(
+    database_url: str, bare_engine: Engine, tmp_path: Path
+) -> None:
     """`alembic upgrade head` at the repository root uses CSV_IMPORT_DATABASE_URL or the TOML."""
     alembic = Path(sys.executable).with_name("alembic")
-    up = subprocess.run([str(alembic), "upgrade", "head"], cwd=REPO, capture_output=True,
-                        text=True, env=_env(CSV_IMPORT_DATABASE_URL=database_url), check=False)
+    up = subprocess.run(
+        [str(alembic), "upgrade", "head"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        env=_env(CSV_IMPORT_DATABASE_URL=database_url),
+        check=False,
+    )
     assert up.returncode == 0, up.stderr
     assert migrate.current(bare_engine) == R3
 
     config = tmp_path / "settings.toml"
     config.write_text(f'database_url = "{database_url}"\n')
-    current = subprocess.run([str(alembic), "current"], cwd=REPO, capture_output=True,
-                             text=True, env=_env(CSV_IMPORT_CONFIG=str(config)), check=False)
+    current = subprocess.run(
+        [str(alembic), "current"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        env=_env(CSV_IMPORT_CONFIG=str(config)),
+        check=False,
+    )
     assert current.returncode == 0, current.stderr
     assert f"{R3} (head)" in current.stdout
 
@@ -250,8 +302,11 @@ def test_migrations_ship_inside_the_wheel(tmp_path: Path) -> None:
     shutil.copytree(REPO / "alembic", source / "alembic", ignore=ignore)
     wheels = tmp_path / "wheels"
     build = subprocess.run(
-        [sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(wheels),
-         str(source)], capture_output=True, text=True, check=False)
+        [sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(wheels), str(source)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     assert build.returncode == 0, build.stderr
     (wheel,) = wheels.glob("csv_import_daemon-*.whl")
     installed = tmp_path / "site"
@@ -273,8 +328,14 @@ def test_migrations_ship_inside_the_wheel(tmp_path: Path) -> None:
         "print(migrate.script_location())\n"
         "print(migrate.current(engine))\n"
     )
-    run = subprocess.run([sys.executable, "-c", script], cwd=tmp_path, capture_output=True,
-                         text=True, env=_env(PYTHONPATH=str(installed)), check=False)
+    run = subprocess.run(
+        [sys.executable, "-c", script],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        env=_env(PYTHONPATH=str(installed)),
+        check=False,
+    )
     assert run.returncode == 0, run.stderr
     module, location, revision = run.stdout.split()
     assert module == str(installed / "csv_import_daemon" / "__init__.py")

@@ -66,26 +66,37 @@ class Hostile:
 
     def event(self, name: str, path: Path, **fields: Any) -> dict[str, Any]:
         """The first log event ``name`` about ``path`` with these field values."""
-        return self.daemon.wait_event(name, lambda e: e.get("file") == str(path) and all(
-            e.get(k) == v for k, v in fields.items()))
+        return self.daemon.wait_event(
+            name,
+            lambda e: e.get("file") == str(path) and all(e.get(k) == v for k, v in fields.items()),
+        )
 
     def rejections(self, path: Path) -> list[tuple[int, str]]:
-        return [(r["line"], r["reason"]) for r in self.journal.rows(
-            "SELECT line, reason FROM import_rejections WHERE source_file = :f ORDER BY line",
-            f=str(path))]
+        return [
+            (r["line"], r["reason"])
+            for r in self.journal.rows(
+                "SELECT line, reason FROM import_rejections WHERE source_file = :f ORDER BY line",
+                f=str(path),
+            )
+        ]
 
     def rejected_lines_logged(self, path: Path) -> list[tuple[int, str]]:
-        return sorted((e["line"], e["reason"]) for e in self.daemon.events("row_rejected")
-                      if e["file"] == str(path))
+        return sorted(
+            (e["line"], e["reason"])
+            for e in self.daemon.events("row_rejected")
+            if e["file"] == str(path)
+        )
 
     def count_from(self, path: Path) -> int:
-        return int(self.journal.scalar("SELECT count(*) FROM trades WHERE source_file = :f",
-                                       f=str(path)))
+        return int(
+            self.journal.scalar("SELECT count(*) FROM trades WHERE source_file = :f", f=str(path))
+        )
 
     def stored(self, ids: set[str]) -> set[str]:
         """Which of ``ids`` the trades table holds."""
         query = text("SELECT execution_id FROM trades WHERE execution_id IN :ids").bindparams(
-            bindparam("ids", expanding=True))
+            bindparam("ids", expanding=True)
+        )
         wanted, found = sorted(ids), set()
         with self.journal.engine.connect() as conn:
             for i in range(0, len(wanted), 500):
@@ -93,8 +104,7 @@ class Hostile:
         return found
 
     def trade(self, execution_id: str) -> dict[str, Any]:
-        found = self.journal.rows("SELECT * FROM trades WHERE execution_id = :e",
-                                  e=execution_id)
+        found = self.journal.rows("SELECT * FROM trades WHERE execution_id = :e", e=execution_id)
         assert len(found) == 1, found
         return found[0]
 
@@ -121,10 +131,12 @@ def _new_postgres_database() -> tuple[str, Engine] | None:
     return url, admin
 
 
-@pytest.fixture(scope="module", params=["sqlite",
-                                        pytest.param("postgres", marks=pytest.mark.postgres)])
-def hostile(request: pytest.FixtureRequest,
-            tmp_path_factory: pytest.TempPathFactory) -> Iterator[Hostile]:
+@pytest.fixture(
+    scope="module", params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
+)
+def hostile(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Hostile]:
     """One daemon per database for the module's tests, stopped cleanly at the end."""
     root = tmp_path_factory.mktemp(f"hostile-{request.param}")
     watch = root / "watch"
@@ -168,8 +180,17 @@ def line_with(index: int, **columns: str) -> tuple[str, str]:
     """A good row with some columns replaced: (execution ID, line)."""
     row = make_row(index)
     fields = row.line.split(",")
-    names = {"instrument": 0, "action": 1, "quantity": 2, "price": 3, "time": 4, "id": 5,
-             "name": 9, "commission": 10, "account": 12}
+    names = {
+        "instrument": 0,
+        "action": 1,
+        "quantity": 2,
+        "price": 3,
+        "time": 4,
+        "id": 5,
+        "name": 9,
+        "commission": 10,
+        "account": 12,
+    }
     for key, value in columns.items():
         fields[names[key]] = value
     return row.execution_id, ",".join(fields)
@@ -182,15 +203,20 @@ def lines(*texts: str) -> bytes:
 def bulk_file(path: Path, megabytes: int) -> set[str]:
     """A file of ``megabytes`` MB of distinct good rows, written fast; their IDs."""
     tag = uuid.uuid4().hex[:8]
-    template = ("MNQ 12-25,Buy,1,21000.25,10/31/2025 9:30:00 AM,{tag}{i:024d},Entry,1 L,,Entry,"
-                "$0.52,1,SIM101,Simulated Data Feed,\n")
+    template = (
+        "MNQ 12-25,Buy,1,21000.25,10/31/2025 9:30:00 AM,{tag}{i:024d},Entry,1 L,,Entry,"
+        "$0.52,1,SIM101,Simulated Data Feed,\n"
+    )
     per_row = len(template.format(tag=tag, i=0))
     count = megabytes * 1_000_000 // per_row
     with open(path, "w", encoding="utf-8") as f:
         f.write(HEADER + "\n")
         for start in range(0, count, 50_000):
-            f.write("".join(template.format(tag=tag, i=i)
-                            for i in range(start, min(count, start + 50_000))))
+            f.write(
+                "".join(
+                    template.format(tag=tag, i=i) for i in range(start, min(count, start + 50_000))
+                )
+            )
     return {f"{tag}{i:024d}" for i in range(count)}
 
 
@@ -238,13 +264,13 @@ def test_nul_bytes_reject_their_lines_only(h: Hostile) -> None:
     """A NUL inside a row and a line of NULs are rejected by line; the other rows import."""
     good = [make_row(i) for i in range(200, 203)]
     bad_id, bad = line_with(203, account="SIM\x00101")
-    path = h.drop("nul.csv", lines(good[0].line, bad, "\x00" * 300, good[1].line,
-                                   good[2].line))
+    path = h.drop("nul.csv", lines(good[0].line, bad, "\x00" * 300, good[1].line, good[2].line))
     wait_for(lambda: h.stored(ids_of(good)), ids_of(good))
     wait_for(lambda: h.rejections(path), [(3, "bad_text"), (4, "field_count")])
     assert h.rejected_lines_logged(path) == [(3, "bad_text"), (4, "field_count")]
-    raw = h.journal.rows("SELECT raw, detail FROM import_rejections WHERE source_file = :f "
-                         "AND line = 3", f=str(path))[0]
+    raw = h.journal.rows(
+        "SELECT raw, detail FROM import_rejections WHERE source_file = :f AND line = 3", f=str(path)
+    )[0]
     assert "\x00" not in raw["raw"]
     assert "Account contains a NUL character" in raw["detail"]
     assert bad_id not in h.journal.ids()
@@ -280,8 +306,9 @@ def test_line_of_several_megabytes_is_rejected_and_the_rest_imported(h: Hostile)
     wait_for(lambda: h.stored(ids_of(good)), ids_of(good))
     assert h.rejections(path) == [(3, "line_too_long")]
     assert h.rejected_lines_logged(path) == [(3, "line_too_long")]
-    raw = h.journal.rows("SELECT raw FROM import_rejections WHERE source_file = :f",
-                         f=str(path))[0]["raw"]
+    raw = h.journal.rows("SELECT raw FROM import_rejections WHERE source_file = :f", f=str(path))[
+        0
+    ]["raw"]
     assert len(raw) <= 4096
 
 
@@ -293,44 +320,59 @@ def test_thousands_of_fields_and_wrong_field_counts_are_rejected(h: Hostile) -> 
     few = ",".join(make_row(243).line.split(",")[:10])
     many = ",".join(["x"] * 5000)
     _, shifted = line_with(244, name="Stop,1")  # unquoted comma: every column after shifts
-    path = h.drop("field-counts.csv", lines(good[0].line, few, many, shifted,
-                                            good[1].line, good[2].line + ","))
+    path = h.drop(
+        "field-counts.csv",
+        lines(good[0].line, few, many, shifted, good[1].line, good[2].line + ","),
+    )
     wait_for(lambda: h.stored(ids_of(good)), ids_of(good))
-    wait_for(lambda: h.rejections(path), [(3, "field_count"), (4, "field_count"),
-                                           (5, "field_count")])
-    details = {e["line"]: e["detail"] for e in h.daemon.events("row_rejected")
-               if e["file"] == str(path)}
+    wait_for(
+        lambda: h.rejections(path), [(3, "field_count"), (4, "field_count"), (5, "field_count")]
+    )
+    details = {
+        e["line"]: e["detail"] for e in h.daemon.events("row_rejected") if e["file"] == str(path)
+    }
     assert details[4] == "expected 15 fields, got 5000"
 
 
 def test_invalid_and_impossible_dates_are_rejected(h: Hostile) -> None:
     """Invalid and impossible dates and times are rejected by line, the value shown."""
     good = make_row(250)
-    bad_times = ["2/30/2025 10:00:00 AM", "13/13/2025 1:00:00 PM", "1/28/2025 25:00:00",
-                 "yesterday", "1/1/1800 1:00:00 AM", "1/1/99999 1:00:00 AM", ""]
+    bad_times = [
+        "2/30/2025 10:00:00 AM",
+        "13/13/2025 1:00:00 PM",
+        "1/28/2025 25:00:00",
+        "yesterday",
+        "1/1/1800 1:00:00 AM",
+        "1/1/99999 1:00:00 AM",
+        "",
+    ]
     bad = [line_with(251 + i, time=t)[1] for i, t in enumerate(bad_times)]
     path = h.drop("dates.csv", lines(good.line, *bad))
     wait_for(lambda: h.stored({good.execution_id}), {good.execution_id})
     want = [(3 + i, "bad_time") for i in range(len(bad_times))]
     wait_for(lambda: h.rejections(path), want)
-    details = {e["line"]: e["detail"] for e in h.daemon.events("row_rejected")
-               if e["file"] == str(path)}
+    details = {
+        e["line"]: e["detail"] for e in h.daemon.events("row_rejected") if e["file"] == str(path)
+    }
     assert "'2/30/2025 10:00:00 AM'" in details[3]
 
 
-def test_zero_negative_and_absurd_numbers_are_rejected_rows_not_failed_batches(
-    h: Hostile
-) -> None:
+def test_zero_negative_and_absurd_numbers_are_rejected_rows_not_failed_batches(h: Hostile) -> None:
     """Zero, negative and oversized numbers are rejected rows; the largest that fit store."""
     # "Absurd" means too big for its column (INTEGER, NUMERIC(20,8)): stored as is, such a
     # value would fail the whole batch on PostgreSQL; it must be one rejected row instead.
     bad = {
-        "quantity 0": {"quantity": "0"}, "quantity -1": {"quantity": "-1"},
-        "quantity 2^31": {"quantity": "2147483648"}, "quantity 1.5": {"quantity": "1.5"},
-        "price 0": {"price": "0"}, "price -5": {"price": "-5"},
+        "quantity 0": {"quantity": "0"},
+        "quantity -1": {"quantity": "-1"},
+        "quantity 2^31": {"quantity": "2147483648"},
+        "quantity 1.5": {"quantity": "1.5"},
+        "price 0": {"price": "0"},
+        "price -5": {"price": "-5"},
         "price 13 digits": {"price": "1000000000000"},
-        "price 9 decimals": {"price": "1.123456789"}, "price 1e308": {"price": "1e308"},
-        "price NaN": {"price": "NaN"}, "price Infinity": {"price": "Infinity"},
+        "price 9 decimals": {"price": "1.123456789"},
+        "price 1e308": {"price": "1e308"},
+        "price NaN": {"price": "NaN"},
+        "price Infinity": {"price": "Infinity"},
         "commission 17 digits": {"commission": "$99999999999999999"},
     }
     bad_lines = [line_with(260 + i, **cols)[1] for i, cols in enumerate(bad.values())]
@@ -386,19 +428,28 @@ def test_file_truncated_while_being_read_is_read_again(h: Hostile) -> None:
         f.write(csv_text(more, header=False))
     wait_for(lambda: h.stored(kept | ids_of(more)), kept | ids_of(more), timeout=120)
     assert h.count_from(path) <= len(ids | ids_of(more))
-    wait_for(lambda: (h.journal.checkpoint(path) or {}).get("offset"), path.stat().st_size,
-             timeout=60)
+    wait_for(
+        lambda: (h.journal.checkpoint(path) or {}).get("offset"), path.stat().st_size, timeout=60
+    )
     assert h.rejections(path) == []
 
 
-def test_truncated_under_the_reader_between_batches(engine: Engine, settings: Settings,
-                                                    tmp_path: Path) -> None:
+def test_truncated_under_the_reader_between_batches(
+    engine: Engine, settings: Settings, tmp_path: Path
+) -> None:
     """In-process: a file cut short right after a batch commit; the next read starts over."""
     # The deterministic twin of the daemon test above: the cut happens in the progress
     # callback, between two committed batches of the same read.
-    cfg = load_settings({"database_url": settings.database_url, "instance_name": "test-host",
-                         "source_timezone": "UTC", "batch_size": 100, "settle": 0.0},
-                        environ={})
+    cfg = load_settings(
+        {
+            "database_url": settings.database_url,
+            "instance_name": "test-host",
+            "source_timezone": "UTC",
+            "batch_size": 100,
+            "settle": 0.0,
+        },
+        environ={},
+    )
     rows = make_rows(450)
     path = tmp_path / "shrinking.csv"
     path.write_text(csv_text(rows))
@@ -491,11 +542,11 @@ def test_daemon_survives_every_hostile_file_in_one_folder(
     try:
         with start_daemon(watch, database_url, "--log-level", "debug") as d:
             refused = {"h-binary.csv", "h-no-newline.csv"}
-            wait_for(lambda: {Path(e["file"]).name for e in d.events("import_refused")},
-                     refused)
-            wait_for(lambda: {Path(e["file"]).name for e in d.events("row_rejected")},
-                     {"h-nul.csv", "h-huge-line.csv", "h-fields.csv", "h-dates.csv",
-                      "h-numbers.csv"})
+            wait_for(lambda: {Path(e["file"]).name for e in d.events("import_refused")}, refused)
+            wait_for(
+                lambda: {Path(e["file"]).name for e in d.events("row_rejected")},
+                {"h-nul.csv", "h-huge-line.csv", "h-fields.csv", "h-dates.csv", "h-numbers.csv"},
+            )
             wait_for(journal.trades, 3)  # the Latin-1, UTF-16 and formula rows
             good = make_rows(5, start=500)
             (watch / "after-all.csv").write_text(csv_text(good))

@@ -29,8 +29,10 @@ from csv_import_daemon.importer import (
     path_key,
 )
 
-HEADER = ("Instrument,Action,Quantity,Price,Time,ID,E/X,Position,Order ID,Name,Commission,"
-          "Rate,Account,Connection,")
+HEADER = (
+    "Instrument,Action,Quantity,Price,Time,ID,E/X,Position,Order ID,Name,Commission,"
+    "Rate,Account,Connection,"
+)
 NO_ID_HEADER = "Instrument,Action,Quantity,Price,Time,E/X,Position,Name,Commission,Account,"
 SAMPLE_COUNTS = {
     "grid-export-en-us.csv": 6,
@@ -40,17 +42,35 @@ SAMPLE_COUNTS = {
 }
 
 
-def row(execution_id: str, *, account: str = "Sim101", instrument: str = "MNQ MAR25",
-        action: str = "Buy", quantity: str = "1", price: str = "21539.50",
-        time: str = "1/28/2025 10:59:52 AM", commission: str = "$0.00",
-        order_id: str = "", name: str = "Entry", connection: str = "Sim") -> str:
+def row(
+    execution_id: str,
+    *,
+    account: str = "Sim101",
+    instrument: str = "MNQ MAR25",
+    action: str = "Buy",
+    quantity: str = "1",
+    price: str = "21539.50",
+    time: str = "1/28/2025 10:59:52 AM",
+    commission: str = "$0.00",
+    order_id: str = "",
+    name: str = "Entry",
+    connection: str = "Sim",
+) -> str:
     """One line of an en-US grid export (the HEADER layout)."""
-    return (f"{instrument},{action},{quantity},{price},{time},{execution_id},Entry,-,"
-            f"{order_id},{name},{commission},1,{account},{connection},")
+    return (
+        f"{instrument},{action},{quantity},{price},{time},{execution_id},Entry,-,"
+        f"{order_id},{name},{commission},1,{account},{connection},"
+    )
 
 
-def no_id_row(*, account: str = "Sim101", action: str = "Buy", price: str = "21539.50",
-              time: str = "1/28/2025 10:59:52 AM", name: str = "Entry") -> str:
+def no_id_row(
+    *,
+    account: str = "Sim101",
+    action: str = "Buy",
+    price: str = "21539.50",
+    time: str = "1/28/2025 10:59:52 AM",
+    name: str = "Entry",
+) -> str:
     """One line of a grid export with the ID column hidden (the NO_ID_HEADER layout)."""
     return f"MNQ MAR25,{action},1,{price},{time},Entry,-,{name},$0.00,{account},"
 
@@ -99,21 +119,27 @@ def service(engine: Engine, settings: Settings) -> ImportService:
 
 
 def import_all(service: ImportService, folder: Path, **kwargs: Any) -> dict[str, ImportResult]:
-    return {p.name: service.import_file(p, final_line_ok=True, **kwargs)
-            for p in sorted(folder.iterdir())}
+    return {
+        p.name: service.import_file(p, final_line_ok=True, **kwargs)
+        for p in sorted(folder.iterdir())
+    }
 
 
 # -- the sample files ------------------------------------------------------------------
 
 
-def test_samples_into_an_empty_database(service: ImportService, engine: Engine,
-                                        samples: Path) -> None:
+def test_samples_into_an_empty_database(
+    service: ImportService, engine: Engine, samples: Path
+) -> None:
     """Grid export adds 6, European 2, no-ID 4, daily file 2; the Trades grid is refused."""
     results = import_all(service, samples)
 
     assert {n: r.inserted for n, r in results.items() if n in SAMPLE_COUNTS} == SAMPLE_COUNTS
-    assert all(r.status == "imported" and counts(r)[1:] == (0, 0, 0)
-               for n, r in results.items() if n in SAMPLE_COUNTS)
+    assert all(
+        r.status == "imported" and counts(r)[1:] == (0, 0, 0)
+        for n, r in results.items()
+        if n in SAMPLE_COUNTS
+    )
     refused = results["trades-grid-not-executions.csv"]
     assert refused.status == "refused"
     assert "'Trades' export" in refused.message
@@ -122,15 +148,18 @@ def test_samples_into_an_empty_database(service: ImportService, engine: Engine,
     assert len(ledger_ids(engine)) == 14
 
 
-def test_importing_the_samples_again_changes_nothing(service: ImportService, engine: Engine,
-                                                     samples: Path) -> None:
+def test_importing_the_samples_again_changes_nothing(
+    service: ImportService, engine: Engine, samples: Path
+) -> None:
     """A second import of unchanged files reports each as unchanged and adds nothing."""
     import_all(service, samples)
 
     again = import_all(service, samples)
 
     assert {n: r.status for n, r in again.items()} == {
-        **dict.fromkeys(SAMPLE_COUNTS, "unchanged"), "trades-grid-not-executions.csv": "refused"}
+        **dict.fromkeys(SAMPLE_COUNTS, "unchanged"),
+        "trades-grid-not-executions.csv": "refused",
+    }
     assert all(counts(r) == (0, 0, 0, 0) for r in again.values())
     assert len(trades(engine)) == 14
 
@@ -148,56 +177,182 @@ def test_renamed_copies_of_the_samples_are_all_duplicates(
     results = import_all(service, copies)
 
     assert {n.removeprefix("renamed-"): counts(r) for n, r in results.items()} == {
-        n: (0, rows, 0, 0) for n, rows in SAMPLE_COUNTS.items()}
+        n: (0, rows, 0, 0) for n, rows in SAMPLE_COUNTS.items()
+    }
     assert len(trades(engine)) == 14
 
 
-def test_grid_export_rows_are_stored_exactly(service: ImportService, engine: Engine,
-                                             samples: Path) -> None:
+def test_grid_export_rows_are_stored_exactly(
+    service: ImportService, engine: Engine, samples: Path
+) -> None:
     """Every value of the en-US grid export is stored as written, times in UTC, IDs as text."""
     path = samples / "grid-export-en-us.csv"
     service.import_file(path, final_line_ok=True)
     stored = trades(engine)
 
-    def expect(eid: str, account: str, instrument: str, action: str, entry_exit: str,
-               quantity: int, price: str, at: str, commission: str, order_id: str | None,
-               order_name: str | None, position: str, line: int) -> None:
+    def expect(
+        eid: str,
+        account: str,
+        instrument: str,
+        action: str,
+        entry_exit: str,
+        quantity: int,
+        price: str,
+        at: str,
+        commission: str,
+        order_id: str | None,
+        order_name: str | None,
+        position: str,
+        line: int,
+    ) -> None:
         got = stored[eid]
-        assert {k: got[k] for k in (
-            "account", "instrument", "action", "entry_exit", "quantity", "price",
-            "executed_at", "commission", "order_id", "order_name", "connection",
-            "position_after", "source_file", "source_line")} == {
-            "account": account, "instrument": instrument, "action": action,
-            "entry_exit": entry_exit, "quantity": quantity, "price": Decimal(price),
-            "executed_at": datetime.fromisoformat(at), "commission": Decimal(commission),
-            "order_id": order_id, "order_name": order_name, "connection": "ATF NinjaTrader",
-            "position_after": position, "source_file": path_key(path), "source_line": line,
+        assert {
+            k: got[k]
+            for k in (
+                "account",
+                "instrument",
+                "action",
+                "entry_exit",
+                "quantity",
+                "price",
+                "executed_at",
+                "commission",
+                "order_id",
+                "order_name",
+                "connection",
+                "position_after",
+                "source_file",
+                "source_line",
+            )
+        } == {
+            "account": account,
+            "instrument": instrument,
+            "action": action,
+            "entry_exit": entry_exit,
+            "quantity": quantity,
+            "price": Decimal(price),
+            "executed_at": datetime.fromisoformat(at),
+            "commission": Decimal(commission),
+            "order_id": order_id,
+            "order_name": order_name,
+            "connection": "ATF NinjaTrader",
+            "position_after": position,
+            "source_file": path_key(path),
+            "source_line": line,
         }
         assert isinstance(got["price"], Decimal)
         assert isinstance(got["commission"], Decimal)
 
     order_a, order_b = "258aa78f1aaa420ea8de80a4c1292789", "123698bff44045ef81f45b6a59a61be6"
-    expect("e6c4685b7fa74bb6a8af5cacebc76cb7", "Sim101", "MNQ MAR25", "Buy", "Entry", 9,
-           "21539.50", "2025-01-28 15:59:52", "0", order_a, "158012701254", "9 L", 2)
-    expect("14a8742a4ded432980180c537a8bdf0c", "Sim101", "MNQ MAR25", "Buy", "Entry", 1,
-           "21539.75", "2025-01-28 15:59:52", "0", order_a, "158012701254", "10 L", 3)
-    expect("51ffcc4bd918474cac55756c91676067", "Sim101", "MNQ MAR25", "Sell", "Exit", 6,
-           "21535.75", "2025-01-28 16:01:29", "0", order_b, "P||4524", "4 L", 4)
-    expect("685964c1846d4f38abd3f9f69ba6179a", "Sim101", "MNQ MAR25", "Sell", "Exit", 4,
-           "21535.50", "2025-01-28 16:01:29", "0", order_b, "P||4524", "-", 5)
-    expect("158012701257", "APEX1279810000026", "NQ MAR25", "Buy", "Entry", 1,
-           "21539.75", "2025-01-28 15:59:51", "1.55", None, None, "-", 6)
-    expect("158015081194", "APEX1279810000027", "NQ MAR25", "Buy", "Entry", 1,
-           "21538.75", "2025-01-28 15:59:51", "1.55", None, None, "-", 7)
+    expect(
+        "e6c4685b7fa74bb6a8af5cacebc76cb7",
+        "Sim101",
+        "MNQ MAR25",
+        "Buy",
+        "Entry",
+        9,
+        "21539.50",
+        "2025-01-28 15:59:52",
+        "0",
+        order_a,
+        "158012701254",
+        "9 L",
+        2,
+    )
+    expect(
+        "14a8742a4ded432980180c537a8bdf0c",
+        "Sim101",
+        "MNQ MAR25",
+        "Buy",
+        "Entry",
+        1,
+        "21539.75",
+        "2025-01-28 15:59:52",
+        "0",
+        order_a,
+        "158012701254",
+        "10 L",
+        3,
+    )
+    expect(
+        "51ffcc4bd918474cac55756c91676067",
+        "Sim101",
+        "MNQ MAR25",
+        "Sell",
+        "Exit",
+        6,
+        "21535.75",
+        "2025-01-28 16:01:29",
+        "0",
+        order_b,
+        "P||4524",
+        "4 L",
+        4,
+    )
+    expect(
+        "685964c1846d4f38abd3f9f69ba6179a",
+        "Sim101",
+        "MNQ MAR25",
+        "Sell",
+        "Exit",
+        4,
+        "21535.50",
+        "2025-01-28 16:01:29",
+        "0",
+        order_b,
+        "P||4524",
+        "-",
+        5,
+    )
+    expect(
+        "158012701257",
+        "APEX1279810000026",
+        "NQ MAR25",
+        "Buy",
+        "Entry",
+        1,
+        "21539.75",
+        "2025-01-28 15:59:51",
+        "1.55",
+        None,
+        None,
+        "-",
+        6,
+    )
+    expect(
+        "158015081194",
+        "APEX1279810000027",
+        "NQ MAR25",
+        "Buy",
+        "Entry",
+        1,
+        "21538.75",
+        "2025-01-28 15:59:51",
+        "1.55",
+        None,
+        None,
+        "-",
+        7,
+    )
     assert set(stored) == {
-        "e6c4685b7fa74bb6a8af5cacebc76cb7", "14a8742a4ded432980180c537a8bdf0c",
-        "51ffcc4bd918474cac55756c91676067", "685964c1846d4f38abd3f9f69ba6179a",
-        "158012701257", "158015081194"}
+        "e6c4685b7fa74bb6a8af5cacebc76cb7",
+        "14a8742a4ded432980180c537a8bdf0c",
+        "51ffcc4bd918474cac55756c91676067",
+        "685964c1846d4f38abd3f9f69ba6179a",
+        "158012701257",
+        "158015081194",
+    }
     with engine.connect() as conn:  # the ledger names the file (audit trail)
-        entry = conn.execute(select(LEDGER).where(
-            LEDGER.c.execution_id == "158012701257")).mappings().one()
+        entry = (
+            conn.execute(select(LEDGER).where(LEDGER.c.execution_id == "158012701257"))
+            .mappings()
+            .one()
+        )
     assert (entry["csv_filename"], entry["account"], entry["instrument"]) == (
-        "grid-export-en-us.csv", "APEX1279810000026", "NQ MAR25")
+        "grid-export-en-us.csv",
+        "APEX1279810000026",
+        "NQ MAR25",
+    )
 
 
 def test_european_daily_and_no_id_samples_are_stored_exactly(
@@ -209,40 +364,63 @@ def test_european_daily_and_no_id_samples_are_stored_exactly(
 
     eu = stored["601743f828ce41728b67d8c9ba4a56ab"]
     assert (eu["price"], eu["commission"], eu["executed_at"], eu["action"], eu["account"]) == (
-        Decimal("7200.75"), Decimal("0.62"), datetime(2026, 4, 27, 10, 5, 2), "Sell",
-        "Playback101")
+        Decimal("7200.75"),
+        Decimal("0.62"),
+        datetime(2026, 4, 27, 10, 5, 2),
+        "Sell",
+        "Playback101",
+    )
     assert stored["9b1f0c3e5d2a4e7f8a6b3c1d0e9f8a7b"]["price"] == Decimal("7196.25")
 
     daily = stored["7f3a9c2e1b4d4f6a8c0e2b4d6f8a0c2e"]
-    assert (daily["instrument"], daily["price"], daily["commission"], daily["executed_at"],
-            daily["connection"], daily["account"]) == (
-        "MNQ 12-25", Decimal("21482.50"), Decimal("0.52"), datetime(2025, 10, 31, 13, 30, 15),
-        "Apex Trader Funding", "APEX1279810000057")
+    assert (
+        daily["instrument"],
+        daily["price"],
+        daily["commission"],
+        daily["executed_at"],
+        daily["connection"],
+        daily["account"],
+    ) == (
+        "MNQ 12-25",
+        Decimal("21482.50"),
+        Decimal("0.52"),
+        datetime(2025, 10, 31, 13, 30, 15),
+        "Apex Trader Funding",
+        "APEX1279810000057",
+    )
     assert stored["2c4e6a8b0d1f3a5c7e9b1d3f5a7c9e0b"]["order_name"] == "Target1"
 
-    no_id = sorted((t["source_line"], t["executed_at"], t["action"], t["quantity"], t["price"])
-                   for eid, t in stored.items() if t["account"] == "TAKEPROFIT385029293")
+    no_id = sorted(
+        (t["source_line"], t["executed_at"], t["action"], t["quantity"], t["price"])
+        for eid, t in stored.items()
+        if t["account"] == "TAKEPROFIT385029293"
+    )
     assert no_id == [
         (2, datetime(2026, 10, 8, 22, 7, 25), "Buy", 1, Decimal("29783.25")),
         (3, datetime(2026, 10, 8, 22, 7, 25), "Buy", 1, Decimal("29783.25")),
         (4, datetime(2026, 10, 8, 22, 4, 13), "Buy", 1, Decimal("29761.75")),
         (5, datetime(2026, 10, 8, 22, 3, 7), "Sell", 4, Decimal("29767.00")),
     ]
-    assert all(eid.startswith("nt-") for eid, t in stored.items()
-               if t["account"] == "TAKEPROFIT385029293")
+    assert all(
+        eid.startswith("nt-") for eid, t in stored.items() if t["account"] == "TAKEPROFIT385029293"
+    )
 
 
-def test_money_ids_and_prices_are_stored_exactly(service: ImportService, engine: Engine,
-                                                tmp_path: Path) -> None:
+def test_money_ids_and_prices_are_stored_exactly(
+    service: ImportService, engine: Engine, tmp_path: Path
+) -> None:
     """`$$0.52`, `($1.50)`, empty commission; 12-digit IDs stay text; 8-decimal prices exact."""
-    path = write_csv(tmp_path / "money.csv", [
-        row("m1", commission="$$0.52"),
-        row("m2", commission="($1.50)"),
-        row("m3", commission=""),
-        row("m4", commission="4.04", price='"20,015.00"'),
-        row("158012701257", price="0.00000001"),
-        row("000158012701", price="123456789012.12345678"),
-    ])
+    path = write_csv(
+        tmp_path / "money.csv",
+        [
+            row("m1", commission="$$0.52"),
+            row("m2", commission="($1.50)"),
+            row("m3", commission=""),
+            row("m4", commission="4.04", price='"20,015.00"'),
+            row("158012701257", price="0.00000001"),
+            row("000158012701", price="123456789012.12345678"),
+        ],
+    )
     result = service.import_file(path, final_line_ok=True)
     stored = trades(engine)
 
@@ -251,7 +429,9 @@ def test_money_ids_and_prices_are_stored_exactly(service: ImportService, engine:
     assert stored["m2"]["commission"] == Decimal("-1.50")
     assert stored["m3"]["commission"] is None
     assert (stored["m4"]["commission"], stored["m4"]["price"]) == (
-        Decimal("4.04"), Decimal("20015.00"))
+        Decimal("4.04"),
+        Decimal("20015.00"),
+    )
     assert stored["158012701257"]["price"] == Decimal("0.00000001")
     assert stored["000158012701"]["price"] == Decimal("123456789012.12345678")
     assert {"158012701257", "000158012701"} <= ledger_ids(engine)
@@ -273,19 +453,18 @@ def test_same_id_with_other_content_is_a_conflict_and_the_stored_row_wins(
     assert counts(result) == (0, 1, 0, 1)
     assert trades(engine)["X1"]["price"] == Decimal("100.25")
     (conflict,) = rejections(engine, second)
-    assert (conflict["reason"], conflict["line"], conflict["execution_id"]) == (
-        "conflict", 2, "X1")
+    assert (conflict["reason"], conflict["line"], conflict["execution_id"]) == ("conflict", 2, "X1")
     assert conflict["raw"] == row("X1", price="101.00")
     assert "price: stored 100.25" in conflict["detail"]
     assert "new 101.00" in conflict["detail"]
     assert checkpoint(engine, second)["conflicts"] == 1
 
 
-def test_same_id_twice_in_one_file(service: ImportService, engine: Engine,
-                                   tmp_path: Path) -> None:
+def test_same_id_twice_in_one_file(service: ImportService, engine: Engine, tmp_path: Path) -> None:
     """Within one file a repeated identical row is a duplicate, a changed one a conflict."""
-    path = write_csv(tmp_path / "twice.csv", [
-        row("R1"), row("R1"), row("R1", account="Other"), row("R2")])
+    path = write_csv(
+        tmp_path / "twice.csv", [row("R1"), row("R1"), row("R1", account="Other"), row("R2")]
+    )
 
     result = service.import_file(path, final_line_ok=True)
 
@@ -294,8 +473,9 @@ def test_same_id_twice_in_one_file(service: ImportService, engine: Engine,
     assert [(r["line"], r["reason"]) for r in rejections(engine, path)] == [(4, "conflict")]
 
 
-def test_a_deleted_trade_is_not_resurrected(service: ImportService, engine: Engine,
-                                            samples: Path, tmp_path: Path) -> None:
+def test_a_deleted_trade_is_not_resurrected(
+    service: ImportService, engine: Engine, samples: Path, tmp_path: Path
+) -> None:
     """A trade deleted from `trades` stays deleted after --reread and after a renamed copy."""
     path = samples / "grid-export-en-us.csv"
     service.import_file(path, final_line_ok=True)
@@ -318,10 +498,14 @@ def test_copy_trade_fills_in_several_accounts_are_all_kept(
     service: ImportService, engine: Engine, tmp_path: Path
 ) -> None:
     """The same fill copied to three accounts (own IDs, same content) gives three trades."""
-    with_ids = write_csv(tmp_path / "copy-ids.csv", [
-        row(f"C{n}", account=f"APEX{n}") for n in range(3)])
-    without_ids = write_csv(tmp_path / "copy-no-ids.csv", [
-        no_id_row(account=f"LUCID{n}") for n in range(3)], header=NO_ID_HEADER)
+    with_ids = write_csv(
+        tmp_path / "copy-ids.csv", [row(f"C{n}", account=f"APEX{n}") for n in range(3)]
+    )
+    without_ids = write_csv(
+        tmp_path / "copy-no-ids.csv",
+        [no_id_row(account=f"LUCID{n}") for n in range(3)],
+        header=NO_ID_HEADER,
+    )
 
     assert service.import_file(with_ids, final_line_ok=True).inserted == 3
     assert service.import_file(without_ids, final_line_ok=True).inserted == 3
@@ -347,8 +531,9 @@ def test_overlapping_exports_give_the_union_exactly_once(
     assert set(trades(engine)) == {r.split(",")[5] for r in monday + tuesday + wednesday}
 
 
-def test_a_file_without_ids_reread_gives_the_same_ids(service: ImportService, engine: Engine,
-                                                      samples: Path, tmp_path: Path) -> None:
+def test_a_file_without_ids_reread_gives_the_same_ids(
+    service: ImportService, engine: Engine, samples: Path, tmp_path: Path
+) -> None:
     """Re-reading a file without IDs, or a copy, yields the same stand-in IDs: 0 inserted."""
     path = samples / "grid-export-no-id-column.csv"
     service.import_file(path, final_line_ok=True)
@@ -381,8 +566,9 @@ def test_genuine_identical_fills_in_a_file_without_ids_are_all_kept(
     assert len(trades(engine)) == 4
 
 
-def test_stand_in_ids_do_not_depend_on_batch_size(engine: Engine, settings: Settings,
-                                                  tmp_path: Path) -> None:
+def test_stand_in_ids_do_not_depend_on_batch_size(
+    engine: Engine, settings: Settings, tmp_path: Path
+) -> None:
     """Identical fills split over several batches still get the IDs a single batch gives."""
     lines = [no_id_row()] * 3 + [no_id_row(price="1.25")] * 2
     small = write_csv(tmp_path / "small-batches.csv", lines, header=NO_ID_HEADER)
@@ -424,7 +610,8 @@ def test_bad_rows_are_recorded_and_the_rest_of_the_file_imports(
     assert set(trades(engine)) == {"G1", "G2"}
     got = rejections(engine, path)
     assert [(r["line"], r["raw"], r["reason"]) for r in got] == [
-        (line, text, reason) for line, (text, reason) in bad.items()]
+        (line, text, reason) for line, (text, reason) in bad.items()
+    ]
     assert all(r["source_file"] == path_key(path) and r["detail"] for r in got)
     assert "account is 60 characters; the column holds at most 50" in got[2]["detail"]
     assert checkpoint(engine, path)["rejected"] == len(bad)
@@ -443,8 +630,9 @@ def test_rejections_are_recorded_once_when_a_file_is_reread(
     assert len(rejections(engine, path)) == 1
 
 
-def test_blank_lines_are_skipped_silently(service: ImportService, engine: Engine,
-                                          tmp_path: Path) -> None:
+def test_blank_lines_are_skipped_silently(
+    service: ImportService, engine: Engine, tmp_path: Path
+) -> None:
     """Empty lines and lines of bare delimiters are neither trades nor rejections."""
     path = write_csv(tmp_path / "blank.csv", ["", row("G1"), ",,,,,,,,,,,,,,", "", row("G2")])
     result = service.import_file(path, final_line_ok=True)
@@ -452,18 +640,32 @@ def test_blank_lines_are_skipped_silently(service: ImportService, engine: Engine
     assert rejections(engine, path) == []
 
 
-_VALID_LINES = [row("P1").encode(), row("P2", price="1,5").encode(),
-                no_id_row().encode(), HEADER.encode()]
+_VALID_LINES = [
+    row("P1").encode(),
+    row("P2", price="1,5").encode(),
+    no_id_row().encode(),
+    HEADER.encode(),
+]
 _counter = itertools.count()
 
 
-@hypothesis_settings(max_examples=50, deadline=None, database=None,
-                     suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(tail=st.lists(st.one_of(st.binary(max_size=60), st.sampled_from(_VALID_LINES),
-                               st.sampled_from([b"\n", b"\r\n", b"\r", b",", b'"', b"\x00",
-                                                b"\xff\xfe", b"\xe9"])),
-                     max_size=12).map(b"".join),
-       final_line_ok=st.booleans())
+@hypothesis_settings(
+    max_examples=50,
+    deadline=None,
+    database=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
+)
+@given(
+    tail=st.lists(
+        st.one_of(
+            st.binary(max_size=60),
+            st.sampled_from(_VALID_LINES),
+            st.sampled_from([b"\n", b"\r\n", b"\r", b",", b'"', b"\x00", b"\xff\xfe", b"\xe9"]),
+        ),
+        max_size=12,
+    ).map(b"".join),
+    final_line_ok=st.booleans(),
+)
 def test_arbitrary_bytes_after_a_header_never_raise(
     service: ImportService, engine: Engine, tmp_path: Path, tail: bytes, final_line_ok: bool
 ) -> None:
@@ -489,8 +691,9 @@ def test_arbitrary_bytes_after_a_header_never_raise(
 # -- incremental reading ------------------------------------------------------------------
 
 
-def test_appended_lines_are_the_only_ones_read(service: ImportService, engine: Engine,
-                                               tmp_path: Path) -> None:
+def test_appended_lines_are_the_only_ones_read(
+    service: ImportService, engine: Engine, tmp_path: Path
+) -> None:
     """After lines are appended, only the new lines are read; the offset follows the file."""
     path = write_csv(tmp_path / "grow.csv", [row("A1"), row("A2")])
     first = service.import_file(path, final_line_ok=True)
@@ -524,8 +727,11 @@ def test_unterminated_last_line_waits_until_it_may_be_final(
     assert waiting.pending_bytes == len(row("U2"))
     assert waiting.offset == size - len(row("U2"))
     assert checkpoint(engine, path)["pending_bytes"] == 0  # read by `settled` since
-    assert (still.status, still.pending_bytes, counts(still)) == ("pending", len(row("U2")),
-                                                                 (0, 0, 0, 0))
+    assert (still.status, still.pending_bytes, counts(still)) == (
+        "pending",
+        len(row("U2")),
+        (0, 0, 0, 0),
+    )
     assert counts(settled) == (1, 0, 0, 0)
     assert (settled.offset, settled.pending_bytes) == (size, 0)
     assert after.status == "unchanged"
@@ -548,7 +754,11 @@ def test_lines_after_a_settled_final_line_keep_their_numbers(
     service.import_file(path, final_line_ok=True)
 
     assert {k: t["source_line"] for k, t in trades(engine).items()} == {
-        "S1": 2, "S2": 3, "S3": 4, "S4": 5}
+        "S1": 2,
+        "S2": 3,
+        "S3": 4,
+        "S4": 5,
+    }
     assert checkpoint(engine, path)["lines_consumed"] == 5
 
 
@@ -588,8 +798,9 @@ def test_unterminated_short_line_stays_pending_even_when_final(
     assert rejections(engine, path) == []
 
 
-def test_a_truncated_file_is_read_from_the_start(service: ImportService, engine: Engine,
-                                                 tmp_path: Path) -> None:
+def test_a_truncated_file_is_read_from_the_start(
+    service: ImportService, engine: Engine, tmp_path: Path
+) -> None:
     """A file that shrank is read again from the start; dedup absorbs the rows already stored."""
     path = write_csv(tmp_path / "cut.csv", [row("T1"), row("T2"), row("T3")])
     service.import_file(path, final_line_ok=True)
@@ -612,8 +823,20 @@ def test_a_file_rewritten_in_place_is_read_from_the_start(
     inode = path.stat().st_ino
 
     with open(path, "r+b") as f:  # same inode, new content
-        f.write((HEADER + "\r\n" + row("W0") + "\r\n" + row("W1") + "\r\n" + row("W2")
-                 + "\r\n" + row("W3") + "\r\n").encode())
+        f.write(
+            (
+                HEADER
+                + "\r\n"
+                + row("W0")
+                + "\r\n"
+                + row("W1")
+                + "\r\n"
+                + row("W2")
+                + "\r\n"
+                + row("W3")
+                + "\r\n"
+            ).encode()
+        )
     result = service.import_file(path, final_line_ok=True)
 
     assert path.stat().st_ino == inode
@@ -632,16 +855,18 @@ def test_an_export_saved_over_itself_with_rows_inserted_midway_is_read_again(
 
     later = [row(f"A{n:02d}", account="APEX1") for n in range(15, 18)]
     with open(path, "r+b") as f:  # saved again over the same file: same inode, longer
-        f.write(("\r\n".join([HEADER, *account_1, *later, *account_2, row("B05")])
-                 + "\r\n").encode())
+        f.write(
+            ("\r\n".join([HEADER, *account_1, *later, *account_2, row("B05")]) + "\r\n").encode()
+        )
     result = service.import_file(path, final_line_ok=True)
 
     assert counts(result) == (4, 20, 0, 0)
     assert {"A15", "A16", "A17", "B05"} <= set(trades(engine))
 
 
-def test_a_file_renamed_in_place_keeps_its_checkpoint(service: ImportService, engine: Engine,
-                                                      tmp_path: Path) -> None:
+def test_a_file_renamed_in_place_keeps_its_checkpoint(
+    service: ImportService, engine: Engine, tmp_path: Path
+) -> None:
     """A file renamed (same inode) is recognised: unchanged, and later appends read once."""
     path = write_csv(tmp_path / "before.csv", [row("N1")])
     service.import_file(path, final_line_ok=True)
@@ -677,8 +902,10 @@ def test_an_unambiguous_date_anywhere_settles_the_whole_file(
     service: ImportService, engine: Engine, tmp_path: Path
 ) -> None:
     """Ambiguous first rows follow the order shown by a later unambiguous row of the file."""
-    path = write_csv(tmp_path / "late.csv", [
-        row("L1", time="03/02/2025 15:00:00"), row("L2", time="13/02/2025 15:00:00")])
+    path = write_csv(
+        tmp_path / "late.csv",
+        [row("L1", time="03/02/2025 15:00:00"), row("L2", time="13/02/2025 15:00:00")],
+    )
     service.import_file(path, final_line_ok=True)
     assert trades(engine)["L1"]["executed_at"] == datetime(2025, 2, 3, 20, 0, 0)
 
@@ -687,8 +914,10 @@ def test_the_daily_file_name_decides_when_the_content_is_ambiguous(
     service: ImportService, engine: Engine, tmp_path: Path
 ) -> None:
     """`03/02/2025` in NinjaTrader_Executions_20250203 is 3 Feb; in ..._20250302 it is 2 Mar."""
-    for name, execution_id in (("NinjaTrader_Executions_20250203.csv", "F1"),
-                               ("NinjaTrader_Executions_20250302.csv", "F2")):
+    for name, execution_id in (
+        ("NinjaTrader_Executions_20250203.csv", "F1"),
+        ("NinjaTrader_Executions_20250302.csv", "F2"),
+    ):
         path = write_csv(tmp_path / name, [row(execution_id, time="03/02/2025 15:00:00")])
         service.import_file(path, final_line_ok=True)
     stored = trades(engine)
@@ -702,11 +931,11 @@ def test_the_configured_date_order_is_the_last_fallback(
     """With ambiguous content and no dated name, --date-order decides (auto means month-first)."""
     for configured in ("auto", "mdy", "dmy"):
         service = ImportService(engine, dataclasses.replace(settings, date_order=configured))
-        path = write_csv(tmp_path / f"export-{configured}.csv",
-                         [row(configured, time="03/02/2025 15:00:00")])
+        path = write_csv(
+            tmp_path / f"export-{configured}.csv", [row(configured, time="03/02/2025 15:00:00")]
+        )
         service.import_file(path, final_line_ok=True)
-        assert checkpoint(engine, path)["date_order"] == (
-            "dmy" if configured == "dmy" else "mdy")
+        assert checkpoint(engine, path)["date_order"] == ("dmy" if configured == "dmy" else "mdy")
     assert {k: t["executed_at"] for k, t in trades(engine).items()} == {
         "auto": datetime(2025, 3, 2, 20, 0, 0),
         "mdy": datetime(2025, 3, 2, 20, 0, 0),
@@ -714,8 +943,9 @@ def test_the_configured_date_order_is_the_last_fallback(
     }
 
 
-def test_the_content_beats_the_configured_date_order(engine: Engine, settings: Settings,
-                                                     samples: Path) -> None:
+def test_the_content_beats_the_configured_date_order(
+    engine: Engine, settings: Settings, samples: Path
+) -> None:
     """A day-first file is read day-first even when month-first is configured."""
     service = ImportService(engine, dataclasses.replace(settings, date_order="mdy"))
     service.import_file(samples / "grid-export-eu-semicolon.csv", final_line_ok=True)
@@ -737,8 +967,9 @@ def test_an_empty_file_waits_for_its_header(service: ImportService, tmp_path: Pa
     assert service.import_file(partial).status == "pending"
 
 
-def test_a_vanished_file_is_an_error_result_not_an_exception(service: ImportService,
-                                                             tmp_path: Path) -> None:
+def test_a_vanished_file_is_an_error_result_not_an_exception(
+    service: ImportService, tmp_path: Path
+) -> None:
     """A path that does not exist gives an `error` result saying the file vanished."""
     result = service.import_file(tmp_path / "gone.csv")
     assert result.status == "error"
@@ -761,8 +992,9 @@ def test_an_unknown_file_is_refused_naming_what_it_looks_like(
     assert checkpoint(engine, path)["status"] == "refused"
 
 
-def test_lf_line_endings_and_a_bom_are_read_like_crlf(service: ImportService, engine: Engine,
-                                                      tmp_path: Path) -> None:
+def test_lf_line_endings_and_a_bom_are_read_like_crlf(
+    service: ImportService, engine: Engine, tmp_path: Path
+) -> None:
     """LF-only files and a UTF-8 BOM give the same trades as the CRLF grid export."""
     path = tmp_path / "lf.csv"
     path.write_bytes(b"\xef\xbb\xbf" + (HEADER + "\n" + row("LF1") + "\n").encode())
@@ -771,8 +1003,9 @@ def test_lf_line_endings_and_a_bom_are_read_like_crlf(service: ImportService, en
     assert trades(engine)["LF1"]["source_line"] == 2
 
 
-def test_a_file_name_that_is_not_utf8_is_imported(service: ImportService, engine: Engine,
-                                                  tmp_path: Path) -> None:
+def test_a_file_name_that_is_not_utf8_is_imported(
+    service: ImportService, engine: Engine, tmp_path: Path
+) -> None:
     """A file whose name is not valid UTF-8 is imported under an escaped path key."""
     path = Path(os.fsdecode(bytes(tmp_path) + b"/caf\xe9.csv"))
     write_csv(path, [row("NAME1")])

@@ -62,17 +62,21 @@ TABLES = ("trades", "imported_executions", "import_rejections", "import_files")
 
 def _clock(dt: datetime) -> str:
     hour = dt.hour % 12 or 12
-    return (f"{dt.month}/{dt.day}/{dt.year} {hour}:{dt.minute:02}:{dt.second:02} "
-            f"{'AM' if dt.hour < 12 else 'PM'}")
+    return (
+        f"{dt.month}/{dt.day}/{dt.year} {hour}:{dt.minute:02}:{dt.second:02} "
+        f"{'AM' if dt.hour < 12 else 'PM'}"
+    )
 
 
 def make_row(example: int, n: int) -> tuple[str, str]:
     """Row ``n`` of an example: (execution ID, line); IDs start with the example number."""
     eid = f"{example:06d}{n:06d}{'c0ffee' * 4}"[:32]
     account = ("SIM101", "Sim-Account 2", "APEX-77")[n % 3]
-    line = (f"MNQ 12-25,{('Buy', 'Sell')[n % 2]},{1 + n % 7},{21000 + n * 0.25:.2f},"
-            f"{_clock(BASE_TIME + timedelta(seconds=n))},{eid},Entry,1 L,"
-            f"{n * 7919:x},Entry,$0.52,1,{account},Simulated Data Feed,")
+    line = (
+        f"MNQ 12-25,{('Buy', 'Sell')[n % 2]},{1 + n % 7},{21000 + n * 0.25:.2f},"
+        f"{_clock(BASE_TIME + timedelta(seconds=n))},{eid},Entry,1 L,"
+        f"{n * 7919:x},Entry,$0.52,1,{account},Simulated Data Feed,"
+    )
     return eid, line
 
 
@@ -168,10 +172,16 @@ class FolderMachine(RuleBasedStateMachine):
     # -- rules -----------------------------------------------------------------------------
 
     @precondition(lambda self: len(self.files) < len(NAMES))
-    @rule(data=st.data(), count=st.integers(0, 12), encoding=st.sampled_from(ENCODINGS),
-          crlf=st.booleans(), by_rename=st.booleans())
-    def create(self, data: st.DataObject, count: int, encoding: str, crlf: bool,
-               by_rename: bool) -> None:
+    @rule(
+        data=st.data(),
+        count=st.integers(0, 12),
+        encoding=st.sampled_from(ENCODINGS),
+        crlf=st.booleans(),
+        by_rename=st.booleans(),
+    )
+    def create(
+        self, data: st.DataObject, count: int, encoding: str, crlf: bool, by_rename: bool
+    ) -> None:
         name = data.draw(st.sampled_from([n for n in NAMES if n not in self.files]))
         self.gone.pop(name, None)
         model = FileModel(encoding, "\r\n" if crlf else "\n")
@@ -182,8 +192,9 @@ class FolderMachine(RuleBasedStateMachine):
     @precondition(lambda self: any(m.half is None for m in self.files.values()))
     @rule(data=st.data(), count=st.integers(1, 6))
     def append_lines(self, data: st.DataObject, count: int) -> None:
-        name = data.draw(st.sampled_from(sorted(n for n, m in self.files.items()
-                                                if m.half is None)))
+        name = data.draw(
+            st.sampled_from(sorted(n for n, m in self.files.items() if m.half is None))
+        )
         model = self.files[name]
         rows = [self.new_row() for _ in range(count)]
         text_ = "".join(line + model.newline for _, line in rows)
@@ -195,13 +206,15 @@ class FolderMachine(RuleBasedStateMachine):
         model.rows.extend(rows)
         self.append_bytes(name, model.encode(text_))
 
-    @precondition(lambda self: any(m.half is None and m.has_header
-                                   for m in self.files.values()))
+    @precondition(lambda self: any(m.half is None and m.has_header for m in self.files.values()))
     @rule(data=st.data(), complete=st.booleans())
     def append_half_line(self, data: st.DataObject, complete: bool) -> None:
         """Half a line: cut before its last field, or complete but for the newline."""
-        name = data.draw(st.sampled_from(sorted(n for n, m in self.files.items()
-                                                if m.half is None and m.has_header)))
+        name = data.draw(
+            st.sampled_from(
+                sorted(n for n, m in self.files.items() if m.half is None and m.has_header)
+            )
+        )
         model = self.files[name]
         eid, line = self.new_row()
         cut = len(line) if complete else data.draw(st.integers(1, line.rindex(",")))
@@ -213,22 +226,22 @@ class FolderMachine(RuleBasedStateMachine):
     @precondition(lambda self: any(m.half is not None for m in self.files.values()))
     @rule(data=st.data())
     def finish_half_line(self, data: st.DataObject) -> None:
-        name = data.draw(st.sampled_from(sorted(n for n, m in self.files.items()
-                                                if m.half is not None)))
+        name = data.draw(
+            st.sampled_from(sorted(n for n, m in self.files.items() if m.half is not None))
+        )
         model = self.files[name]
         half = model.half
         assert half is not None
         model.half = None
         model.rows.append((half.eid, half.line))
         self.maybe.discard(half.eid)
-        self.append_bytes(name, model.encode(half.line[half.cut:] + model.newline))
+        self.append_bytes(name, model.encode(half.line[half.cut :] + model.newline))
 
     @precondition(lambda self: any(m.has_header for m in self.files.values()))
     @rule(data=st.data(), new=st.integers(0, 3), by_rename=st.booleans())
     def rewrite_shuffled(self, data: st.DataObject, new: int, by_rename: bool) -> None:
         """The file written again with its rows (and maybe a few new ones) in any order."""
-        name = data.draw(st.sampled_from(sorted(n for n, m in self.files.items()
-                                                if m.has_header)))
+        name = data.draw(st.sampled_from(sorted(n for n, m in self.files.items() if m.has_header)))
         model = self.files[name]
         self.drop_half(model)
         rows = model.rows + [self.new_row() for _ in range(new)]
@@ -240,8 +253,9 @@ class FolderMachine(RuleBasedStateMachine):
     def export_again_with_rows_inserted(self, data: st.DataObject, new: int) -> None:
         """Next day's grid export over the same name: the same first rows, new rows in the
         middle (the grid groups by account), written in place."""
-        name = data.draw(st.sampled_from(sorted(n for n, m in self.files.items()
-                                                if m.has_header and m.rows)))
+        name = data.draw(
+            st.sampled_from(sorted(n for n, m in self.files.items() if m.has_header and m.rows))
+        )
         model = self.files[name]
         self.drop_half(model)
         at = data.draw(st.integers(0, len(model.rows)))
@@ -342,7 +356,7 @@ class FolderMachine(RuleBasedStateMachine):
             key = str(self.path(name))
             size = self.path(name).stat().st_size
             half = model.half
-            ends = {size} if half is None else {size - len(model.encode(half.line[:half.cut]))}
+            ends = {size} if half is None else {size - len(model.encode(half.line[: half.cut]))}
             if half is not None and half.complete:
                 ends.add(size)  # read as final once quiet
             cp = checkpoints.get(key)
@@ -355,24 +369,38 @@ class FolderMachine(RuleBasedStateMachine):
         assert problem is None, problem
 
 
-def _read_database(engine: Engine) -> tuple[set[str], Trades, list[dict[str, Any]],
-                                             dict[str, Any]]:
+def _read_database(engine: Engine) -> tuple[set[str], Trades, list[dict[str, Any]], dict[str, Any]]:
     with engine.connect() as conn:
-        ledger = set(conn.execute(text("SELECT execution_id FROM imported_executions"))
-                     .scalars())
-        trades = {r.execution_id: (r.instrument, r.account, r.quantity, Decimal(str(r.price)))
-                  for r in conn.execute(text(
-                      "SELECT execution_id, instrument, account, quantity, price FROM trades"))}
-        rejections = [dict(r._mapping) for r in conn.execute(
-            text("SELECT source_file, line, reason, detail FROM import_rejections"))]
-        checkpoints = {r.path: dict(r._mapping) for r in conn.execute(
-            text('SELECT path, "offset", pending_bytes, status FROM import_files'))}
+        ledger = set(conn.execute(text("SELECT execution_id FROM imported_executions")).scalars())
+        trades = {
+            r.execution_id: (r.instrument, r.account, r.quantity, Decimal(str(r.price)))
+            for r in conn.execute(
+                text("SELECT execution_id, instrument, account, quantity, price FROM trades")
+            )
+        }
+        rejections = [
+            dict(r._mapping)
+            for r in conn.execute(
+                text("SELECT source_file, line, reason, detail FROM import_rejections")
+            )
+        ]
+        checkpoints = {
+            r.path: dict(r._mapping)
+            for r in conn.execute(
+                text('SELECT path, "offset", pending_bytes, status FROM import_files')
+            )
+        }
     return ledger, trades, rejections, checkpoints
 
 
 def _hypothesis_settings(examples: int, steps: int) -> settings:
-    return settings(max_examples=examples, stateful_step_count=steps, deadline=None,
-                    suppress_health_check=list(HealthCheck), print_blob=True)
+    return settings(
+        max_examples=examples,
+        stateful_step_count=steps,
+        deadline=None,
+        suppress_health_check=list(HealthCheck),
+        print_blob=True,
+    )
 
 
 def _seeded(machine: type[RuleBasedStateMachine]) -> type[RuleBasedStateMachine]:
@@ -410,8 +438,7 @@ def in_process_machine(engine: Engine, cfg: Settings) -> type[FolderMachine]:
                 result = self.service.import_file(self.path(name), final_line_ok=final_lines)
                 assert result.status not in ("error", "refused"), result.as_dict()
 
-        def database(self) -> tuple[set[str], Trades, list[dict[str, Any]],
-                                    dict[str, Any]]:
+        def database(self) -> tuple[set[str], Trades, list[dict[str, Any]], dict[str, Any]]:
             return _read_database(engine)
 
         def clean_up(self) -> None:
@@ -421,12 +448,12 @@ def in_process_machine(engine: Engine, cfg: Settings) -> type[FolderMachine]:
 
 
 @pytest.mark.timeout(3600 if RELEASE else 300)
-def test_import_service_equals_the_model(engine: Engine, settings: Settings,
-                                         release: bool) -> None:
+def test_import_service_equals_the_model(engine: Engine, settings: Settings, release: bool) -> None:
     """Random file histories imported in-process equal the model at every quiet point."""
     machine = _seeded(in_process_machine(engine, settings))
-    run_state_machine_as_test(machine, settings=_hypothesis_settings(
-        2000 if release else 150, 40 if release else 25))
+    run_state_machine_as_test(
+        machine, settings=_hypothesis_settings(2000 if release else 150, 40 if release else 25)
+    )
 
 
 def test_export_saved_over_the_same_file_with_rows_inserted_is_read_again(
@@ -496,8 +523,14 @@ def test_header_only_file_saved_over_with_another_line_ending_is_read_from_its_h
 def template_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A migrated SQLite file copied for each example (migrating each time is slow)."""
     path = tmp_path_factory.mktemp("template") / "journal.sqlite3"
-    cfg = load_settings({"database_url": f"sqlite:///{path}", "instance_name": "test-host",
-                         "source_timezone": "UTC"}, environ={})
+    cfg = load_settings(
+        {
+            "database_url": f"sqlite:///{path}",
+            "instance_name": "test-host",
+            "source_timezone": "UTC",
+        },
+        environ={},
+    )
     eng = make_engine(cfg)
     migrate.upgrade(eng)
     eng.dispose()
@@ -582,8 +615,7 @@ def daemon_machine(shared: SharedDaemon) -> type[FolderMachine]:
                 log = shared.daemon.log_text()[-4000:] if shared.daemon else ""
                 raise AssertionError(f"{exc}\n{log}") from None
 
-        def database(self) -> tuple[set[str], Trades, list[dict[str, Any]],
-                                    dict[str, Any]]:
+        def database(self) -> tuple[set[str], Trades, list[dict[str, Any]], dict[str, Any]]:
             return _read_database(shared.journal.engine)
 
     return WithDaemon
@@ -595,7 +627,8 @@ def test_daemon_equals_the_model(template_db: Path, tmp_path: Path, release: boo
     shared = SharedDaemon(tmp_path, template_db)
     try:
         machine = _seeded(daemon_machine(shared))
-        run_state_machine_as_test(machine, settings=_hypothesis_settings(
-            100 if release else 12, 30 if release else 20))
+        run_state_machine_as_test(
+            machine, settings=_hypothesis_settings(100 if release else 12, 30 if release else 20)
+        )
     finally:
         shared.close()

@@ -26,8 +26,13 @@ def listener(tmp_path: Path) -> Iterator[tuple[str, socket.socket]]:
 
 @pytest.mark.parametrize(
     ("value", "expected"),
-    [("@abstract", "\0abstract"), ("/run/systemd/notify", "/run/systemd/notify"),
-     ("", None), ("vsock:2:1234", None), ("relative/path", None)],
+    [
+        ("@abstract", "\0abstract"),
+        ("/run/systemd/notify", "/run/systemd/notify"),
+        ("", None),
+        ("vsock:2:1234", None),
+        ("relative/path", None),
+    ],
 )
 def test_socket_address(value: str, expected: str | None) -> None:
     """'@' means the abstract namespace; absolute paths pass; anything else disables."""

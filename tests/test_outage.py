@@ -77,8 +77,9 @@ class CuttableProxy:
         listener.listen(64)
         self.port = listener.getsockname()[1]
         self._listener = listener
-        threading.Thread(target=self._accept, args=(listener,), name="proxy-accept",
-                         daemon=True).start()
+        threading.Thread(
+            target=self._accept, args=(listener,), name="proxy-accept", daemon=True
+        ).start()
 
     def _accept(self, listener: socket.socket) -> None:
         while True:
@@ -99,8 +100,9 @@ class CuttableProxy:
                     return
                 self._sockets |= {client, upstream}
             for src, dst in ((client, upstream), (upstream, client)):
-                threading.Thread(target=self._pump, args=(src, dst), name="proxy-pump",
-                                 daemon=True).start()
+                threading.Thread(
+                    target=self._pump, args=(src, dst), name="proxy-pump", daemon=True
+                ).start()
 
     def _pump(self, src: socket.socket, dst: socket.socket) -> None:
         try:
@@ -158,8 +160,11 @@ class CuttableProxy:
 
     def url(self, database_url: str) -> str:
         """``database_url`` with host and port replaced by this proxy."""
-        return make_url(database_url).set(host="127.0.0.1", port=self.port).render_as_string(
-            hide_password=False)
+        return (
+            make_url(database_url)
+            .set(host="127.0.0.1", port=self.port)
+            .render_as_string(hide_password=False)
+        )
 
 
 @pytest.fixture
@@ -179,9 +184,7 @@ def _refused(port: int) -> bool:
 
 
 @pytest.mark.postgres
-def test_proxy_forwards_cuts_refuses_and_restores(
-    proxy: CuttableProxy, postgres_url: str
-) -> None:
+def test_proxy_forwards_cuts_refuses_and_restores(proxy: CuttableProxy, postgres_url: str) -> None:
     """The test's own proxy: queries pass, a cut kills the session and refuses, restore heals."""
     journal = Journal(proxy.url(postgres_url))
     try:
@@ -202,8 +205,9 @@ def test_proxy_forwards_cuts_refuses_and_restores(
 def wide_rows(count: int) -> list[Row]:
     """Rows with a 200-character order name: fewer rows fill the 1 MiB blocks."""
     rows = make_rows(count)
-    return [Row(r.execution_id, r.line.replace(",Entry,$0.52,", f",{'n' * 200},$0.52,"))
-            for r in rows]
+    return [
+        Row(r.execution_id, r.line.replace(",Entry,$0.52,", f",{'n' * 200},$0.52,")) for r in rows
+    ]
 
 
 def _statuses(d: DaemonProcess) -> list[str]:
@@ -212,9 +216,11 @@ def _statuses(d: DaemonProcess) -> list[str]:
 
 def _wait_status(d: DaemonProcess, needle: str, after: int = 0) -> int:
     """Wait for a STATUS= containing ``needle`` among those from index ``after``; its index."""
+
     def find() -> int | None:
         statuses = _statuses(d)
         return next((i for i in range(after, len(statuses)) if needle in statuses[i]), None)
+
     found = wait_for(find, lambda i: i is not None, what=f"STATUS= with {needle!r}")
     assert found is not None
     return found
@@ -264,11 +270,10 @@ def test_daemon_survives_a_postgres_network_cut_mid_file(
     watch = tmp_path / "watch"
     watch.mkdir()
     rows = wide_rows(BIG + 300)
-    small, big, late = rows[:100], rows[100:BIG + 100], rows[BIG + 100:]
+    small, big, late = rows[:100], rows[100 : BIG + 100], rows[BIG + 100 :]
     journal = Journal(postgres_url)  # straight to the server, not through the proxy
     try:
-        with start_daemon(watch, proxy.url(postgres_url), log_dir=tmp_path,
-                          env=OUTAGE_ENV) as d:
+        with start_daemon(watch, proxy.url(postgres_url), log_dir=tmp_path, env=OUTAGE_ENV) as d:
             a = write_csv(watch / "a.csv", small)
             wait_for(journal.ids, ids_of(small), what="the first file")
             b = write_csv(watch / "b.csv", big)
@@ -297,8 +302,11 @@ def test_daemon_survives_a_postgres_network_cut_mid_file(
             _wait_status(d, "idle", after=down)
             d.wait_event("database_available")
             for f in (a, b, c):
-                wait_for(lambda f=f: (journal.checkpoint(f) or {}).get("offset"),
-                         f.stat().st_size, what=f"checkpoint of {f.name}")
+                wait_for(
+                    lambda f=f: (journal.checkpoint(f) or {}).get("offset"),
+                    f.stat().st_size,
+                    what=f"checkpoint of {f.name}",
+                )
             assert d.stop() == 0, d.log_text()
         assert not d.events("import_crashed"), d.log_text()  # every failure was an outage
         _assert_files_complete(journal, [a, b, c], rows)
@@ -316,7 +324,7 @@ def test_daemon_survives_a_sqlite_lock_longer_than_its_busy_timeout(tmp_path: Pa
     watch.mkdir()
     url = sqlite_url(tmp_path)
     rows = wide_rows(BIG + 300)
-    small, big, late = rows[:100], rows[100:BIG + 100], rows[BIG + 100:]
+    small, big, late = rows[:100], rows[100 : BIG + 100], rows[BIG + 100 :]
     journal = Journal(url)
     try:
         with start_daemon(watch, url, log_dir=tmp_path, env=OUTAGE_ENV) as d:
@@ -342,8 +350,11 @@ def test_daemon_survives_a_sqlite_lock_longer_than_its_busy_timeout(tmp_path: Pa
             _wait_status(d, "idle", after=down)
             d.wait_event("database_available")
             for f in (a, b, c):
-                wait_for(lambda f=f: (journal.checkpoint(f) or {}).get("offset"),
-                         f.stat().st_size, what=f"checkpoint of {f.name}")
+                wait_for(
+                    lambda f=f: (journal.checkpoint(f) or {}).get("offset"),
+                    f.stat().st_size,
+                    what=f"checkpoint of {f.name}",
+                )
             assert d.stop() == 0, d.log_text()
         assert not d.events("import_crashed"), d.log_text()  # every failure was an outage
         _assert_files_complete(journal, [a, b, c], rows)
@@ -370,12 +381,16 @@ def test_database_retry_backoff_doubles_up_to_its_cap(tmp_path: Path) -> None:
     """Waits while the database is down: 0.5 s doubling to DB_RETRY_MAX, never more."""
     (tmp_path / "w").mkdir()
     path = write_csv(tmp_path / "w" / "a.csv", make_rows(1))
-    settings = load_settings({"database_url": "sqlite://", "source_timezone": "UTC"},
-                             environ={})
+    settings = load_settings({"database_url": "sqlite://", "source_timezone": "UTC"}, environ={})
     queue = PathQueue()
     service = _AlwaysDown(failures=10)
-    thread = ImporterThread(service, queue, DirectoryWatcher(tmp_path / "w", queue),  # type: ignore[arg-type]
-                            settings, None)
+    thread = ImporterThread(
+        service,
+        queue,
+        DirectoryWatcher(tmp_path / "w", queue),  # type: ignore[arg-type]
+        settings,
+        None,
+    )
     waits: list[float] = []
     statuses: list[str] = []
 
@@ -388,25 +403,43 @@ def test_database_retry_backoff_doubles_up_to_its_cap(tmp_path: Path) -> None:
     result = thread._import(path)
     assert result is not None
     assert result.inserted == 1
-    assert waits == [0.5, 1.0, 2.0, 4.0, 8.0, 16.0, daemon_module.DB_RETRY_MAX,
-                     daemon_module.DB_RETRY_MAX, daemon_module.DB_RETRY_MAX,
-                     daemon_module.DB_RETRY_MAX]
-    assert all(s.startswith("database unavailable, retrying: cannot use database "
-                            "sqlite:////nonexistent/journal.sqlite3: connection refused")
-               for s in statuses)
+    assert waits == [
+        0.5,
+        1.0,
+        2.0,
+        4.0,
+        8.0,
+        16.0,
+        daemon_module.DB_RETRY_MAX,
+        daemon_module.DB_RETRY_MAX,
+        daemon_module.DB_RETRY_MAX,
+        daemon_module.DB_RETRY_MAX,
+    ]
+    assert all(
+        s.startswith(
+            "database unavailable, retrying: cannot use database "
+            "sqlite:////nonexistent/journal.sqlite3: connection refused"
+        )
+        for s in statuses
+    )
     assert thread.db_error is None
 
 
 # -- the one-shot import ----------------------------------------------------------------------
 
 
-def _cli(*args: str, env: dict[str, str] | None = None,
-         timeout: float = 120) -> subprocess.CompletedProcess[str]:
+def _cli(
+    *args: str, env: dict[str, str] | None = None, timeout: float = 120
+) -> subprocess.CompletedProcess[str]:
     clean = {k: v for k, v in os.environ.items() if not k.startswith("CSV_IMPORT_")}
-    return subprocess.run([sys.executable, "-m", "csv_import_daemon", *args,
-                           "--log-format", "json"],
-                          env={**clean, **(env or {})}, capture_output=True, text=True,
-                          timeout=timeout, check=False)
+    return subprocess.run(
+        [sys.executable, "-m", "csv_import_daemon", *args, "--log-format", "json"],
+        env={**clean, **(env or {})},
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
 
 
 def _assert_clean_failure(proc: subprocess.CompletedProcess[str], *needles: str) -> None:
@@ -445,8 +478,7 @@ def test_one_shot_import_with_sqlite_locked_exits_3_and_writes_nothing(tmp_path:
     blocker = sqlite3.connect(tmp_path / "journal.sqlite3", isolation_level=None)
     try:
         blocker.execute("BEGIN EXCLUSIVE")
-        proc = _cli("import", str(path), "--database", url,
-                    env={"CSV_IMPORT_BUSY_TIMEOUT": "0.5"})
+        proc = _cli("import", str(path), "--database", url, env={"CSV_IMPORT_BUSY_TIMEOUT": "0.5"})
     finally:
         blocker.execute("ROLLBACK")
         blocker.close()
@@ -468,17 +500,33 @@ def test_one_shot_import_cut_mid_file_keeps_only_whole_batches(
     rows = wide_rows(BIG)
     path = write_csv(tmp_path / "big.csv", rows)
     journal = Journal(postgres_url)
-    args = ["import", str(path), "--database", proxy.url(postgres_url), "--settle", "0",
-            "--source-timezone", "UTC", "--instance-name", "pc1"]
+    args = [
+        "import",
+        str(path),
+        "--database",
+        proxy.url(postgres_url),
+        "--settle",
+        "0",
+        "--source-timezone",
+        "UTC",
+        "--instance-name",
+        "pc1",
+    ]
     clean = {k: v for k, v in os.environ.items() if not k.startswith("CSV_IMPORT_")}
     try:
         importer = subprocess.Popen(
             [sys.executable, "-m", "csv_import_daemon", *args, "--log-format", "json"],
-            env={**clean, **OUTAGE_ENV}, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-            text=True)
+            env={**clean, **OUTAGE_ENV},
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
         try:
-            wait_for(lambda: journal.scalar("SELECT to_regclass('trades') IS NOT NULL"), True,
-                     what="the migrated schema")
+            wait_for(
+                lambda: journal.scalar("SELECT to_regclass('trades') IS NOT NULL"),
+                True,
+                what="the migrated schema",
+            )
             _wait_mid_import(journal, 0)
             proxy.hold()
             proxy.cut()
@@ -487,8 +535,9 @@ def test_one_shot_import_cut_mid_file_keeps_only_whole_batches(
             if importer.poll() is None:
                 importer.kill()
                 importer.wait(10)
-        _assert_clean_failure(subprocess.CompletedProcess(args, importer.returncode, out, err),
-                              "cannot use database")
+        _assert_clean_failure(
+            subprocess.CompletedProcess(args, importer.returncode, out, err), "cannot use database"
+        )
         committed = journal.trades()
         assert 0 < committed < len(rows)
         cp = journal.checkpoint(path)

@@ -62,8 +62,15 @@ TABLES = {
 
 @pytest.fixture
 def pg_settings(postgres_url: str) -> Settings:
-    return load_settings({"database_url": postgres_url, "source_timezone": "America/New_York",
-                          "instance_name": "pg-host", "settle": 0.0}, environ={})
+    return load_settings(
+        {
+            "database_url": postgres_url,
+            "source_timezone": "America/New_York",
+            "instance_name": "pg-host",
+            "settle": 0.0,
+        },
+        environ={},
+    )
 
 
 @pytest.fixture
@@ -76,8 +83,14 @@ def pg_engine(pg_settings: Settings) -> Iterator[Engine]:
 
 def _cli(*args: str) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("CSV_IMPORT_")}
-    return subprocess.run([sys.executable, "-m", "csv_import_daemon", *args], env=env,
-                          capture_output=True, text=True, timeout=120, check=False)
+    return subprocess.run(
+        [sys.executable, "-m", "csv_import_daemon", *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
 
 
 def _count(engine: Engine, sql: str, **params: Any) -> int:
@@ -102,11 +115,11 @@ def test_each_migration_steps_up_and_down_with_postgres_types(pg_settings: Setti
         for money in ("price", "commission"):
             assert (cols[money].precision, cols[money].scale) == (20, 8)
         assert {name: cols[name].length for name in LIMITS} == LIMITS
-        ledger = {c["name"]: c["type"] for c in inspect(engine).get_columns(
-            "imported_executions")}
+        ledger = {c["name"]: c["type"] for c in inspect(engine).get_columns("imported_executions")}
         assert ledger["execution_id"].length == LIMITS["execution_id"]
-        uniques = {i["name"] for i in inspect(engine).get_indexes("imported_executions")
-                   if i["unique"]}
+        uniques = {
+            i["name"] for i in inspect(engine).get_indexes("imported_executions") if i["unique"]
+        }
         assert uniques == {"idx_imported_executions_exec_id"}
 
         for rev in [R2, R1, None]:
@@ -115,9 +128,14 @@ def test_each_migration_steps_up_and_down_with_postgres_types(pg_settings: Setti
             assert set(inspect(engine).get_table_names()) - {"alembic_version"} == TABLES[rev]
         # No sequence (SERIAL ids) or type outlives its table on PostgreSQL.
         with engine.connect() as conn:
-            left = set(conn.execute(text(
-                "SELECT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
-                "WHERE n.nspname = 'public' AND c.relkind IN ('S', 'r', 'i')")).scalars())
+            left = set(
+                conn.execute(
+                    text(
+                        "SELECT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
+                        "WHERE n.nspname = 'public' AND c.relkind IN ('S', 'r', 'i')"
+                    )
+                ).scalars()
+            )
         assert left == {"alembic_version", "alembic_version_pkc"}
         migrate.upgrade(engine)
         assert migrate.is_current(engine)
@@ -137,14 +155,16 @@ def test_db_commands_and_one_shot_import_and_status_on_postgres(
 
     up = _cli("db", "upgrade", *common)
     assert (up.returncode, up.stdout.strip()) == (0, R3), up.stderr
-    first = _cli("import", str(folder), "--source-timezone", "America/New_York",
-                 "--settle", "0", *common)
+    first = _cli(
+        "import", str(folder), "--source-timezone", "America/New_York", "--settle", "0", *common
+    )
     assert first.returncode == 0, first.stderr
     lines = {Path(line.split(": ")[0]).name: line for line in first.stdout.splitlines()}
     for name, count in GOOD_SAMPLES.items():
         assert f": imported inserted={count} duplicates=0 rejected=0" in lines[name]
-    again = _cli("import", str(folder), "--source-timezone", "America/New_York",
-                 "--settle", "0", *common)
+    again = _cli(
+        "import", str(folder), "--source-timezone", "America/New_York", "--settle", "0", *common
+    )
     assert again.returncode == 0, again.stderr
     assert all(": unchanged inserted=0" in line for line in again.stdout.splitlines())
 
@@ -152,19 +172,28 @@ def test_db_commands_and_one_shot_import_and_status_on_postgres(
     assert status.returncode == 0, status.stderr
     report = json.loads(status.stdout)
     total = sum(GOOD_SAMPLES.values())
-    assert (report["schema_revision"], report["trades"], report["ledger"],
-            report["rejections"]) == (R3, total, total, 0)
+    assert (
+        report["schema_revision"],
+        report["trades"],
+        report["ledger"],
+        report["rejections"],
+    ) == (R3, total, total, 0)
     assert {Path(f["path"]).name: f["inserted"] for f in report["files"]} == GOOD_SAMPLES
 
     # Exact values through NUMERIC and TIMESTAMP: 9:30:15 AM New York is 13:30:15 UTC.
     journal = Journal(postgres_url)
     try:
-        row = journal.rows("SELECT price, commission, executed_at FROM trades "
-                           "WHERE execution_id = '7f3a9c2e1b4d4f6a8c0e2b4d6f8a0c2e'")[0]
+        row = journal.rows(
+            "SELECT price, commission, executed_at FROM trades "
+            "WHERE execution_id = '7f3a9c2e1b4d4f6a8c0e2b4d6f8a0c2e'"
+        )[0]
     finally:
         journal.close()
-    assert row == {"price": Decimal("21482.50000000"), "commission": Decimal("0.52000000"),
-                   "executed_at": datetime(2025, 10, 31, 13, 30, 15)}
+    assert row == {
+        "price": Decimal("21482.50000000"),
+        "commission": Decimal("0.52000000"),
+        "executed_at": datetime(2025, 10, 31, 13, 30, 15),
+    }
     down = _cli("db", "downgrade", "base", *common)
     assert (down.returncode, down.stdout.strip()) == (0, "base"), down.stderr
 
@@ -189,8 +218,11 @@ def test_daemon_on_postgres_imports_drops_and_appends_once(
             wait_for(journal.ids, ids_of(rows[:39]), what="the appended lines")
             append(path, rows[39].line[30:] + "\n")
             wait_for(journal.ids, ids_of(rows), what="the line finished later")
-            wait_for(lambda: (journal.checkpoint(path) or {}).get("offset"),
-                     path.stat().st_size, what="the checkpoint at the end")
+            wait_for(
+                lambda: (journal.checkpoint(path) or {}).get("offset"),
+                path.stat().st_size,
+                what="the checkpoint at the end",
+            )
             assert d.stop() == 0, d.log_text()
         assert journal.trades() == journal.ledger() == len(rows)
         cp = journal.checkpoint(path)
@@ -205,19 +237,39 @@ def test_daemon_on_postgres_imports_drops_and_appends_once(
 # -- values PostgreSQL would refuse ---------------------------------------------------------------
 
 
-_COLUMN_OF = {"execution_id": "ID", "account": "Account", "instrument": "Instrument",
-              "action": "Action", "entry_exit": "E/X", "order_id": "Order ID",
-              "order_name": "Name", "connection": "Connection", "position_after": "Position"}
+_COLUMN_OF = {
+    "execution_id": "ID",
+    "account": "Account",
+    "instrument": "Instrument",
+    "action": "Action",
+    "entry_exit": "E/X",
+    "order_id": "Order ID",
+    "order_name": "Name",
+    "connection": "Connection",
+    "position_after": "Position",
+}
 _FIELDS = HEADER.split(",")
 
 
 def _line(n: int, **values: str) -> str:
     """One execution line; ``values`` override columns by their header name."""
-    base = {"Instrument": "MNQ 12-25", "Action": "Buy", "Quantity": "1", "Price": "21000.25",
-            "Time": f"10/31/2025 9:{30 + n // 60:02}:{n % 60:02} AM", "ID": f"pgid{n:04}",
-            "E/X": "Entry", "Position": "1 L", "Order ID": f"ord{n}", "Name": "Entry",
-            "Commission": "$0.52", "Rate": "1", "Account": "SIM101",
-            "Connection": "Simulated Data Feed", "": ""}
+    base = {
+        "Instrument": "MNQ 12-25",
+        "Action": "Buy",
+        "Quantity": "1",
+        "Price": "21000.25",
+        "Time": f"10/31/2025 9:{30 + n // 60:02}:{n % 60:02} AM",
+        "ID": f"pgid{n:04}",
+        "E/X": "Entry",
+        "Position": "1 L",
+        "Order ID": f"ord{n}",
+        "Name": "Entry",
+        "Commission": "$0.52",
+        "Rate": "1",
+        "Account": "SIM101",
+        "Connection": "Simulated Data Feed",
+        "": "",
+    }
     base.update(values)
     return ",".join(base[f] for f in _FIELDS)
 
@@ -248,18 +300,29 @@ def test_values_that_do_not_fit_are_rejected_rows_not_a_failed_batch(
         (_line(34, Quantity="2147483648"), "bad_quantity"),  # INTEGER overflow
     ]
     path = tmp_path / "NinjaTrader_Executions_20251031.csv"
-    path.write_text("\n".join([HEADER, *good[:3], *too_long, *(b for b, _ in bad), *good[3:]])
-                    + "\n", encoding="utf-8")
+    path.write_text(
+        "\n".join([HEADER, *good[:3], *too_long, *(b for b, _ in bad), *good[3:]]) + "\n",
+        encoding="utf-8",
+    )
 
     result = ImportService(pg_engine, pg_settings).import_file(path, final_line_ok=True)
 
     assert (result.status, result.inserted, result.rejected) == (
-        "imported", len(good), len(too_long) + len(bad))
+        "imported",
+        len(good),
+        len(too_long) + len(bad),
+    )
     with pg_engine.connect() as conn:
-        stored = {r.execution_id: r for r in conn.execute(text(
-            "SELECT execution_id, account, price, commission, order_name FROM trades"))}
-        rejections = {r.line: r for r in conn.execute(text(
-            "SELECT line, reason, detail, raw FROM import_rejections"))}
+        stored = {
+            r.execution_id: r
+            for r in conn.execute(
+                text("SELECT execution_id, account, price, commission, order_name FROM trades")
+            )
+        }
+        rejections = {
+            r.line: r
+            for r in conn.execute(text("SELECT line, reason, detail, raw FROM import_rejections"))
+        }
     assert set(stored) == {f"pgid{n:04}" for n in range(6)}
     assert stored["pgid0001"].account == "€" * 50
     assert stored["pgid0002"].account == "💹" * 50
@@ -274,7 +337,7 @@ def test_values_that_do_not_fit_are_rejected_rows_not_a_failed_batch(
     nul = rejections[5 + len(too_long)]
     assert "\x00" not in nul.raw
     assert "has\\x00nul" in nul.raw
-    assert _count(pg_engine, "SELECT \"offset\" FROM import_files") == path.stat().st_size
+    assert _count(pg_engine, 'SELECT "offset" FROM import_files') == path.stat().st_size
 
 
 # -- RETURNING counts ------------------------------------------------------------------------------
@@ -297,14 +360,17 @@ def test_returning_counts_exactly_the_new_ids_across_pages(
     assert _count(pg_engine, "SELECT count(*) FROM trades") == 2500
     assert _count(pg_engine, "SELECT count(*) FROM imported_executions") == 2500
     # Each trade came from the first file that carried it.
-    assert _count(pg_engine, "SELECT count(*) FROM imported_executions "
-                             "WHERE csv_filename = 'evens.csv'") == 1250
+    assert (
+        _count(
+            pg_engine, "SELECT count(*) FROM imported_executions WHERE csv_filename = 'evens.csv'"
+        )
+        == 1250
+    )
 
 
 @pytest.mark.parametrize("other_ends", ["commit", "rollback"])
 def test_returning_waits_for_another_writers_uncommitted_id(
-    pg_engine: Engine, pg_settings: Settings, postgres_url: str, tmp_path: Path,
-    other_ends: str
+    pg_engine: Engine, pg_settings: Settings, postgres_url: str, tmp_path: Path, other_ends: str
 ) -> None:
     """Another writer holds an uncommitted ledger row for an ID in our batch: the import
     waits for it; if it commits, that ID is a duplicate, if it rolls back, ours is inserted."""
@@ -315,24 +381,32 @@ def test_returning_waits_for_another_writers_uncommitted_id(
 
     def run() -> None:
         try:
-            done.append(ImportService(pg_engine, pg_settings).import_file(
-                path, final_line_ok=True))
+            done.append(ImportService(pg_engine, pg_settings).import_file(path, final_line_ok=True))
         except BaseException as exc:  # reported by the assertion below
             done.append(exc)
 
     try:
         with other.connect() as conn:
             tx = conn.begin()
-            conn.execute(text(
-                "INSERT INTO imported_executions (execution_id, csv_filename, "
-                "import_timestamp) VALUES (:id, 'other-pc.csv', now())"),
-                {"id": rows[1].execution_id})
+            conn.execute(
+                text(
+                    "INSERT INTO imported_executions (execution_id, csv_filename, "
+                    "import_timestamp) VALUES (:id, 'other-pc.csv', now())"
+                ),
+                {"id": rows[1].execution_id},
+            )
             importer = threading.Thread(target=run)
             importer.start()
-            wait_for(lambda: _count(pg_engine, "SELECT count(*) FROM pg_stat_activity "
-                                               "WHERE datname = current_database() "
-                                               "AND wait_event_type = 'Lock'"),
-                     1, what="the import waiting on the other writer's row")
+            wait_for(
+                lambda: _count(
+                    pg_engine,
+                    "SELECT count(*) FROM pg_stat_activity "
+                    "WHERE datname = current_database() "
+                    "AND wait_event_type = 'Lock'",
+                ),
+                1,
+                what="the import waiting on the other writer's row",
+            )
             assert not done
             if other_ends == "commit":
                 tx.commit()
@@ -360,13 +434,18 @@ def test_concurrent_multi_batch_transactions_do_not_deadlock(
     statement batches: each holds its first batch's rows when the other reaches them, and
     neither import fails with a deadlock."""
     monkeypatch.setattr(importer_module, "WRITE_ROWS", 1)  # one 1 MiB block per statement
-    rows = [Row(r.execution_id, r.line.replace(",Entry,$0.52,", f",{'n' * 200},$0.52,"))
-            for r in make_rows(6000)]  # wide rows: 2.5 MB, three blocks per file
+    rows = [
+        Row(r.execution_id, r.line.replace(",Entry,$0.52,", f",{'n' * 200},$0.52,"))
+        for r in make_rows(6000)
+    ]  # wide rows: 2.5 MB, three blocks per file
     halves = rows[:3000], rows[3000:]
-    files = [write_csv(tmp_path / "pc1.csv", halves[0] + halves[1]),
-             write_csv(tmp_path / "pc2.csv", halves[1] + halves[0])]
-    engine = make_engine(load_settings({"database_url": postgres_url,
-                                        "source_timezone": "UTC"}, environ={}))
+    files = [
+        write_csv(tmp_path / "pc1.csv", halves[0] + halves[1]),
+        write_csv(tmp_path / "pc2.csv", halves[1] + halves[0]),
+    ]
+    engine = make_engine(
+        load_settings({"database_url": postgres_url, "source_timezone": "UTC"}, environ={})
+    )
     migrate.upgrade(engine)
     original = ImportService._write_rows
     barrier = threading.Barrier(2, timeout=30)
@@ -383,12 +462,18 @@ def test_concurrent_multi_batch_transactions_do_not_deadlock(
     results: dict[int, ImportResult | BaseException] = {}
 
     def run(n: int) -> None:
-        settings = load_settings({"database_url": postgres_url, "source_timezone": "UTC",
-                                  "instance_name": f"pc{n}", "batch_size": 10**9,
-                                  "commit_seconds": 1000}, environ={})
+        settings = load_settings(
+            {
+                "database_url": postgres_url,
+                "source_timezone": "UTC",
+                "instance_name": f"pc{n}",
+                "batch_size": 10**9,
+                "commit_seconds": 1000,
+            },
+            environ={},
+        )
         try:
-            results[n] = ImportService(engine, settings).import_file(files[n],
-                                                                     final_line_ok=True)
+            results[n] = ImportService(engine, settings).import_file(files[n], final_line_ok=True)
         except BaseException as exc:  # reported by the assertion below
             results[n] = exc
 
@@ -410,9 +495,11 @@ def test_concurrent_multi_batch_transactions_do_not_deadlock(
 def test_connections_notice_a_network_that_dies_silently(postgres_url: str) -> None:
     """A cut that sends no reset must not hang a statement for hours: connections carry TCP
     keepalives and a user timeout (a URL's own values win)."""
+
     def parameters(url: str) -> dict[str, str]:
-        engine = make_engine(load_settings({"database_url": url, "source_timezone": "UTC"},
-                                           environ={}))
+        engine = make_engine(
+            load_settings({"database_url": url, "source_timezone": "UTC"}, environ={})
+        )
         try:
             raw = engine.raw_connection()
             try:
@@ -424,8 +511,9 @@ def test_connections_notice_a_network_that_dies_silently(postgres_url: str) -> N
 
     params = parameters(postgres_url)
     assert params["keepalives"] == "1"
-    idle, interval, count = (int(params[k]) for k in (
-        "keepalives_idle", "keepalives_interval", "keepalives_count"))
+    idle, interval, count = (
+        int(params[k]) for k in ("keepalives_idle", "keepalives_interval", "keepalives_count")
+    )
     assert idle + interval * count <= 120  # seconds until a dead peer is noticed
     assert 0 < int(params["tcp_user_timeout"]) <= 120_000
     assert parameters(postgres_url + "?keepalives_idle=7")["keepalives_idle"] == "7"

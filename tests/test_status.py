@@ -13,8 +13,10 @@ from csv_import_daemon.db.engine import make_engine
 from csv_import_daemon.importer import ImportService, path_key
 from csv_import_daemon.status import collect_status, render_status
 
-HEADER = ("Instrument,Action,Quantity,Price,Time,ID,E/X,Position,Order ID,Name,Commission,"
-          "Rate,Account,Connection,")
+HEADER = (
+    "Instrument,Action,Quantity,Price,Time,ID,E/X,Position,Order ID,Name,Commission,"
+    "Rate,Account,Connection,"
+)
 
 
 def _import_samples(engine: Engine, settings: Settings, samples: Path) -> ImportService:
@@ -31,8 +33,14 @@ def test_status_of_an_empty_unmigrated_database_is_all_zero(settings: Settings) 
         report = collect_status(engine)
     finally:
         engine.dispose()
-    assert report == {"schema_revision": None, "trades": 0, "ledger": 0, "rejections": 0,
-                      "files": [], "recent_rejections": []}
+    assert report == {
+        "schema_revision": None,
+        "trades": 0,
+        "ledger": 0,
+        "rejections": 0,
+        "files": [],
+        "recent_rejections": [],
+    }
 
 
 def test_status_counts_trades_ledger_and_each_file(
@@ -70,8 +78,10 @@ def test_status_lists_recent_rejections_newest_first_up_to_the_limit(
 ) -> None:
     """Rejected rows appear in status with file, line, reason and detail, newest first."""
     path = tmp_path / "bad.csv"
-    rows = [f"MNQ MAR25,Buy,1,oops{n},1/28/2025 10:59:52 AM,id{n},Entry,-,,,$0.00,1,Sim101,X,"
-            for n in range(3)]
+    rows = [
+        f"MNQ MAR25,Buy,1,oops{n},1/28/2025 10:59:52 AM,id{n},Entry,-,,,$0.00,1,Sim101,X,"
+        for n in range(3)
+    ]
     path.write_text("\r\n".join([HEADER, *rows]) + "\r\n")
     ImportService(engine, settings).import_file(path, final_line_ok=True)
 
@@ -80,7 +90,9 @@ def test_status_lists_recent_rejections_newest_first_up_to_the_limit(
     assert report["rejections"] == 3
     recent = report["recent_rejections"]
     assert [(r["file"], r["line"], r["reason"]) for r in recent] == [
-        (path_key(path), 4, "bad_price"), (path_key(path), 3, "bad_price")]
+        (path_key(path), 4, "bad_price"),
+        (path_key(path), 3, "bad_price"),
+    ]
     assert "oops2" in recent[0]["detail"]
     assert recent[0]["at"].endswith("Z")
 

@@ -62,10 +62,19 @@ def running(root: Path) -> Iterator[tuple[DirectoryWatcher, PathQueue]]:
 
 @pytest.mark.parametrize(
     ("name", "wanted"),
-    [("a.csv", True), ("A.CSV", True), ("NinjaTrader_Executions_20251031.csv", True),
-     (".hidden.csv", False), ("~$open.csv", False), (".~lock.a.csv#", False),
-     ("a.csv.tmp", False), ("a.csv~", False), ("a.txt", False), (".csv", False),
-     ("a.csv.part", False)],
+    [
+        ("a.csv", True),
+        ("A.CSV", True),
+        ("NinjaTrader_Executions_20251031.csv", True),
+        (".hidden.csv", False),
+        ("~$open.csv", False),
+        (".~lock.a.csv#", False),
+        ("a.csv.tmp", False),
+        ("a.csv~", False),
+        ("a.txt", False),
+        (".csv", False),
+        ("a.csv.part", False),
+    ],
 )
 def test_candidate_names(name: str, wanted: bool) -> None:
     """*.csv in any case; hidden, Office/LibreOffice lock and temporary files are not."""
@@ -151,8 +160,9 @@ def test_scan_includes_watched_archive_months_not_the_rest(root: Path, tmp_path:
     assert w.is_archived(month / "old.csv")
 
 
-def test_event_storm_queues_a_file_once(running: tuple[DirectoryWatcher, PathQueue],
-                                        root: Path) -> None:
+def test_event_storm_queues_a_file_once(
+    running: tuple[DirectoryWatcher, PathQueue], root: Path
+) -> None:
     """Fifty appends while nobody takes the path leave it queued once."""
     _, queue = running
     path = root / "busy.csv"
@@ -164,8 +174,9 @@ def test_event_storm_queues_a_file_once(running: tuple[DirectoryWatcher, PathQue
     assert drain_until(queue, sentinel) == [path, sentinel]
 
 
-def test_own_reads_do_not_wake_the_daemon(running: tuple[DirectoryWatcher, PathQueue],
-                                          root: Path) -> None:
+def test_own_reads_do_not_wake_the_daemon(
+    running: tuple[DirectoryWatcher, PathQueue], root: Path
+) -> None:
     """Opening and reading a file (as the importer does) queues nothing."""
     _, queue = running
     path = root / "quiet.csv"
@@ -231,8 +242,9 @@ def test_polling_observer_sees_changes(root: Path) -> None:
         w.stop()
 
 
-def test_dead_observer_is_noticed_and_restarted(running: tuple[DirectoryWatcher, PathQueue],
-                                                root: Path) -> None:
+def test_dead_observer_is_noticed_and_restarted(
+    running: tuple[DirectoryWatcher, PathQueue], root: Path
+) -> None:
     """is_alive() turns False when the observer thread dies; restart() brings events back."""
     w, queue = running
     assert w.is_alive()
@@ -247,8 +259,7 @@ def test_dead_observer_is_noticed_and_restarted(running: tuple[DirectoryWatcher,
     assert queue.get(TIMEOUT) == root / "after.csv"
 
 
-def test_inotify_limit_falls_back_to_polling(root: Path,
-                                            monkeypatch: pytest.MonkeyPatch) -> None:
+def test_inotify_limit_falls_back_to_polling(root: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """When inotify watches run out, the watcher polls instead of failing."""
 
     class Exhausted:

@@ -74,8 +74,9 @@ def path_key(path: Path) -> str:
 def month_folders(archive_dir: Path) -> list[Path]:
     """The existing ``YYYY-MM`` folders of the archive."""
     try:
-        return sorted(p for p in archive_dir.iterdir()
-                      if p.is_dir() and MONTH_DIR_RE.fullmatch(p.name))
+        return sorted(
+            p for p in archive_dir.iterdir() if p.is_dir() and MONTH_DIR_RE.fullmatch(p.name)
+        )
     except OSError:
         return []
 
@@ -135,8 +136,13 @@ def _rename_if_free(src: Path, folder: Path) -> Path:
 class Archiver:
     """Decides, after each import, whether a file is due to move, and moves it."""
 
-    def __init__(self, settings: Settings, service: ImportService, watches: Watches,
-                 clock: Callable[[], float] = time.time) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        service: ImportService,
+        watches: Watches,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
         if settings.archive_dir is None:
             raise ValueError("archiving needs settings.archive_dir")
         self.archive_dir = Path(os.path.abspath(settings.archive_dir))
@@ -180,8 +186,9 @@ class Archiver:
 
     def _last_execution_day(self, path: Path) -> date | None:
         with self.service.engine.connect() as conn:
-            last = conn.scalar(select(func.max(Trade.executed_at))
-                               .where(Trade.source_file == path_key(path)))
+            last = conn.scalar(
+                select(func.max(Trade.executed_at)).where(Trade.source_file == path_key(path))
+            )
         if last is None:
             return None
         return last.replace(tzinfo=UTC).astimezone(self.tz).date()
@@ -199,7 +206,11 @@ class Archiver:
             self.service.move_checkpoint(path, new, archived=True)
         except (OperationalError, DBAPIError) as exc:
             # The file has moved; its next import adopts the checkpoint by device and inode.
-            log.warning("archive_checkpoint_deferred", file=path_key(path),
-                        archived_to=path_key(new), error=str(getattr(exc, "orig", exc)))
+            log.warning(
+                "archive_checkpoint_deferred",
+                file=path_key(path),
+                archived_to=path_key(new),
+                error=str(getattr(exc, "orig", exc)),
+            )
         log.info("archive", file=path_key(path), archived_to=path_key(new), day=day.isoformat())
         return new

@@ -60,8 +60,10 @@ FIGURES: dict[str, str] = {
     "i": "i_cold_import_postgres",
 }
 
-HEADER = ("Instrument,Action,Quantity,Price,Time,ID,E/X,Position,Order ID,Name,Commission,"
-          "Rate,Account,Connection,")
+HEADER = (
+    "Instrument,Action,Quantity,Price,Time,ID,E/X,Position,Order ID,Name,Commission,"
+    "Rate,Account,Connection,"
+)
 POSTGRES_ENV = "CSV_IMPORT_TEST_POSTGRES_URL"
 REFERENCE_COMMIT_EVERY = 10_000
 MIB = 1024 * 1024
@@ -127,8 +129,7 @@ class ExecutionGenerator:
         self.day = day
         self._day_text = f"{day.month}/{day.day}/{day.year}"
         # The front contract: the next quarterly month, rolled in the expiry month.
-        quarter = min((day.month - 1) // 3 + (1 if day.month % 3 == 0 and day.day > 10 else 0),
-                      4)
+        quarter = min((day.month - 1) // 3 + (1 if day.month % 3 == 0 and day.day > 10 else 0), 4)
         year = day.year + (1 if quarter == 4 else 0)
         code = _MONTH_CODES[quarter % 4]
         self._names = [f"{inst.root} {code}{year % 100:02d}" for inst in _INSTRUMENTS]
@@ -162,8 +163,9 @@ class ExecutionGenerator:
                 side = -1 if pos > 0 else 1
                 qty = rng.randint(1, abs(pos))
                 entry, name = False, rng.choice(_EXIT_NAMES)
-            self.prices[i] = max(inst.tick_cents * 40,
-                                 self.prices[i] + inst.tick_cents * rng.randint(-8, 8))
+            self.prices[i] = max(
+                inst.tick_cents * 40, self.prices[i] + inst.tick_cents * rng.randint(-8, 8)
+            )
             order_id = f"{rng.getrandbits(128):032x}"
             when = self._time_text()
             fills = min(qty, rng.choice((1, 1, 1, 2, 3)))
@@ -234,15 +236,23 @@ def child_env(extra: dict[str, str] | None = None) -> dict[str, str]:
     return env
 
 
-def run_child(argv: Sequence[str], workdir: Path, label: str,
-              env: dict[str, str] | None = None, stdin: str | None = None) -> ChildRun:
+def run_child(
+    argv: Sequence[str],
+    workdir: Path,
+    label: str,
+    env: dict[str, str] | None = None,
+    stdin: str | None = None,
+) -> ChildRun:
     """Run ``argv``; wall time from spawn to reap, peak RSS of exactly that child (wait4)."""
     out_path = workdir / f"{label}.stdout"
     err_path = workdir / f"{label}.stderr"
     with open(out_path, "wb") as out, open(err_path, "wb") as err:
         started = time.perf_counter()
         proc = subprocess.Popen(
-            list(argv), stdout=out, stderr=err, env=env or child_env(),
+            list(argv),
+            stdout=out,
+            stderr=err,
+            env=env or child_env(),
             stdin=subprocess.PIPE if stdin is not None else subprocess.DEVNULL,
         )
         if stdin is not None and proc.stdin is not None:
@@ -252,9 +262,14 @@ def run_child(argv: Sequence[str], workdir: Path, label: str,
         seconds = time.perf_counter() - started
         proc.returncode = os.waitstatus_to_exitcode(status)
     stderr = err_path.read_text(errors="replace").strip().splitlines()
-    return ChildRun(seconds, proc.returncode, int(usage.ru_maxrss),
-                    usage.ru_utime + usage.ru_stime,
-                    out_path.read_text(errors="replace"), "\n".join(stderr[-5:]))
+    return ChildRun(
+        seconds,
+        proc.returncode,
+        int(usage.ru_maxrss),
+        usage.ru_utime + usage.ru_stime,
+        out_path.read_text(errors="replace"),
+        "\n".join(stderr[-5:]),
+    )
 
 
 def cli(*args: str) -> list[str]:
@@ -297,8 +312,7 @@ def sync_disks() -> None:
 
 def db_bytes(db: Path) -> int:
     """The database file plus its WAL, as they stand."""
-    return sum(Path(f"{db}{s}").stat().st_size for s in ("", "-wal")
-               if Path(f"{db}{s}").exists())
+    return sum(Path(f"{db}{s}").stat().st_size for s in ("", "-wal") if Path(f"{db}{s}").exists())
 
 
 def unlink_db(db: Path) -> None:
@@ -334,13 +348,17 @@ def naive_reference(path: Path, db: Path, tz: zoneinfo.ZoneInfo) -> int:
     conn = sqlite3.connect(db)
     conn.execute("PRAGMA journal_mode = WAL")
     conn.execute("PRAGMA synchronous = NORMAL")
-    ledger_sql = ("INSERT OR IGNORE INTO imported_executions "
-                  "(execution_id, csv_filename, import_timestamp, account, instrument) "
-                  "VALUES (?, ?, ?, ?, ?)")
-    trades_sql = ("INSERT OR IGNORE INTO trades (execution_id, account, instrument, action, "
-                  "entry_exit, quantity, price, executed_at, commission, order_id, order_name, "
-                  "connection, position_after, source_file, source_line, imported_at) "
-                  "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
+    ledger_sql = (
+        "INSERT OR IGNORE INTO imported_executions "
+        "(execution_id, csv_filename, import_timestamp, account, instrument) "
+        "VALUES (?, ?, ?, ?, ?)"
+    )
+    trades_sql = (
+        "INSERT OR IGNORE INTO trades (execution_id, account, instrument, action, "
+        "entry_exit, quantity, price, executed_at, commission, order_id, order_name, "
+        "connection, position_after, source_file, source_line, imported_at) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+    )
     name, source = path.name, str(path)
     rows = 0
     ledger: list[tuple[Any, ...]] = []
@@ -360,13 +378,34 @@ def naive_reference(path: Path, db: Path, tz: zoneinfo.ZoneInfo) -> int:
         for number, row in enumerate(reader, start=2):
             if len(row) < 14:
                 continue
-            executed = (datetime.strptime(row[4], "%m/%d/%Y %I:%M:%S %p")
-                        .replace(tzinfo=tz).astimezone(UTC).replace(tzinfo=None))
+            executed = (
+                datetime.strptime(row[4], "%m/%d/%Y %I:%M:%S %p")
+                .replace(tzinfo=tz)
+                .astimezone(UTC)
+                .replace(tzinfo=None)
+            )
             commission = str(Decimal(row[10].replace("$", "").replace(",", "")))
             ledger.append((row[5], name, now, row[12], row[0]))
-            trades.append((row[5], row[12], row[0], row[1], row[6], int(row[2]),
-                           str(Decimal(row[3])), str(executed), commission, row[8], row[9],
-                           row[13], row[7], source, number, now))
+            trades.append(
+                (
+                    row[5],
+                    row[12],
+                    row[0],
+                    row[1],
+                    row[6],
+                    int(row[2]),
+                    str(Decimal(row[3])),
+                    str(executed),
+                    commission,
+                    row[8],
+                    row[9],
+                    row[13],
+                    row[7],
+                    source,
+                    number,
+                    now,
+                )
+            )
             rows += 1
             if len(ledger) >= REFERENCE_COMMIT_EVERY:
                 flush()
@@ -379,9 +418,11 @@ def naive_reference(path: Path, db: Path, tz: zoneinfo.ZoneInfo) -> int:
 
 def shell_import_script(path: Path) -> str:
     columns = ", ".join(f"c{k} TEXT" for k in range(1, 16))
-    return (f"CREATE TABLE t ({columns});\n"
-            "CREATE UNIQUE INDEX t_id ON t (c6);\n"
-            f".import --csv --skip 1 '{path}' t\n")
+    return (
+        f"CREATE TABLE t ({columns});\n"
+        "CREATE UNIQUE INDEX t_id ON t (c6);\n"
+        f".import --csv --skip 1 '{path}' t\n"
+    )
 
 
 # -- the benchmark -------------------------------------------------------------------------
@@ -419,13 +460,29 @@ class Bench:
             record = {"status": "error", "error": f"{type(exc).__name__}: {exc}"}
         self.figures[key] = record
         if record["status"] != "measured":
-            print(f"bench: ({letter}) {record['status']}: {record.get('error', '')}",
-                  file=sys.stderr, flush=True)
+            print(
+                f"bench: ({letter}) {record['status']}: {record.get('error', '')}",
+                file=sys.stderr,
+                flush=True,
+            )
 
-    def import_cli(self, path: Path, db_url: str | None, label: str,
-                   *extra: str, env: dict[str, str] | None = None) -> ChildRun:
-        args = ["import", str(path), "--source-timezone", self.tzname, "--log-format", "json",
-                *extra]
+    def import_cli(
+        self,
+        path: Path,
+        db_url: str | None,
+        label: str,
+        *extra: str,
+        env: dict[str, str] | None = None,
+    ) -> ChildRun:
+        args = [
+            "import",
+            str(path),
+            "--source-timezone",
+            self.tzname,
+            "--log-format",
+            "json",
+            *extra,
+        ]
         if db_url is not None:
             args += ["--database", db_url]
         return run_child(cli(*args), self.workdir, label, env=env)
@@ -433,16 +490,21 @@ class Bench:
     def settings(self, db: Path) -> Any:
         from csv_import_daemon.config import load_settings  # noqa: PLC0415
 
-        return load_settings({"database_url": f"sqlite:///{db}", "source_timezone": self.tzname},
-                             environ={})
+        return load_settings(
+            {"database_url": f"sqlite:///{db}", "source_timezone": self.tzname}, environ={}
+        )
 
     # the parts
 
     def generate(self) -> dict[str, Any]:
         started = time.perf_counter()
         size = write_csv(self.csv, self.gen, self.rows)
-        return {"rows": self.rows, "bytes": size, "seconds": time.perf_counter() - started,
-                "path": str(self.csv)}
+        return {
+            "rows": self.rows,
+            "bytes": size,
+            "seconds": time.perf_counter() - started,
+            "path": str(self.csv),
+        }
 
     def cold_import(self) -> dict[str, Any]:
         unlink_db(self.db_a)
@@ -452,15 +514,24 @@ class Bench:
         stored = count_rows(self.db_a, "trades"), count_rows(self.db_a, "imported_executions")
         if stored != (self.rows, self.rows):
             raise CliFailed(f"cold import stored {stored} trades/ledger rows, not {self.rows}")
-        return {"rows": self.rows, "seconds": run.seconds, "rows_per_s": self.rows / run.seconds,
-                "cpu_seconds": run.cpu_seconds, "maxrss_mib": run.maxrss_kib / 1024,
-                "summary": summary, "db_bytes": db_bytes(self.db_a)}
+        return {
+            "rows": self.rows,
+            "seconds": run.seconds,
+            "rows_per_s": self.rows / run.seconds,
+            "cpu_seconds": run.cpu_seconds,
+            "maxrss_mib": run.maxrss_kib / 1024,
+            "summary": summary,
+            "db_bytes": db_bytes(self.db_a),
+        }
 
     def reference(self) -> dict[str, Any]:
         db = self.workdir / "b_reference.sqlite3"
         unlink_db(db)
-        run = run_child(cli("db", "upgrade", "--database", f"sqlite:///{db}",
-                            "--log-level", "warning"), self.workdir, "b_upgrade")
+        run = run_child(
+            cli("db", "upgrade", "--database", f"sqlite:///{db}", "--log-level", "warning"),
+            self.workdir,
+            "b_upgrade",
+        )
         if run.returncode != 0:
             raise CliFailed(f"db upgrade: exit {run.returncode}: {run.stderr_tail}")
         sync_disks()
@@ -470,10 +541,14 @@ class Bench:
         stored = count_rows(db, "trades"), count_rows(db, "imported_executions")
         if rows != self.rows or stored != (rows, rows):
             raise CliFailed(f"reference read {rows} rows and stored {stored}")
-        record: dict[str, Any] = {"rows": rows, "seconds": seconds, "rows_per_s": rows / seconds,
-                                  "cpu_seconds": cpu,
-                                  "db_bytes": db_bytes(db),
-                                  "pragmas": "journal_mode=WAL synchronous=NORMAL, default cache"}
+        record: dict[str, Any] = {
+            "rows": rows,
+            "seconds": seconds,
+            "rows_per_s": rows / seconds,
+            "cpu_seconds": cpu,
+            "db_bytes": db_bytes(db),
+            "pragmas": "journal_mode=WAL synchronous=NORMAL, default cache",
+        }
         unlink_db(db)
         return record
 
@@ -483,29 +558,39 @@ class Bench:
             raise Unavailable("no sqlite3 command-line shell on PATH")
         db = self.workdir / "c_shell.sqlite3"
         unlink_db(db)
-        run = run_child([shell, str(db)], self.workdir, "c_shell",
-                        stdin=shell_import_script(self.csv))
+        run = run_child(
+            [shell, str(db)], self.workdir, "c_shell", stdin=shell_import_script(self.csv)
+        )
         if run.returncode != 0 or run.stderr_tail:
             raise CliFailed(f"sqlite3 .import: exit {run.returncode}: {run.stderr_tail}")
         stored = count_rows(db, "t")
         if stored != self.rows:
             raise CliFailed(f"sqlite3 .import stored {stored} rows, not {self.rows}")
-        version = subprocess.run([shell, "--version"], capture_output=True, text=True,
-                                 check=False).stdout.split()[:1]
-        record = {"rows": stored, "seconds": run.seconds, "rows_per_s": stored / run.seconds,
-                  "cpu_seconds": run.cpu_seconds,
-                  "sqlite3_shell": version[0] if version else "?",
-                  "db_bytes": db_bytes(db)}
+        version = subprocess.run(
+            [shell, "--version"], capture_output=True, text=True, check=False
+        ).stdout.split()[:1]
+        record = {
+            "rows": stored,
+            "seconds": run.seconds,
+            "rows_per_s": stored / run.seconds,
+            "cpu_seconds": run.cpu_seconds,
+            "sqlite3_shell": version[0] if version else "?",
+            "db_bytes": db_bytes(db),
+        }
         unlink_db(db)
         return record
 
     def reread(self) -> dict[str, Any]:
         run = self.import_cli(self.csv, f"sqlite:///{self.db_a}", "d_reread", "--reread")
-        summary = expect(run, "reread", inserted=0, duplicates=self.rows, rejected=0,
-                         conflicts=0)
-        return {"rows": self.rows, "seconds": run.seconds, "rows_per_s": self.rows / run.seconds,
-                "cpu_seconds": run.cpu_seconds, "maxrss_mib": run.maxrss_kib / 1024,
-                "summary": summary}
+        summary = expect(run, "reread", inserted=0, duplicates=self.rows, rejected=0, conflicts=0)
+        return {
+            "rows": self.rows,
+            "seconds": run.seconds,
+            "rows_per_s": self.rows / run.seconds,
+            "cpu_seconds": run.cpu_seconds,
+            "maxrss_mib": run.maxrss_kib / 1024,
+            "summary": summary,
+        }
 
     def unchanged(self) -> dict[str, Any]:
         process_s: list[float] = []
@@ -550,8 +635,9 @@ class Bench:
             "file_rows_after": self.rows,
         }
 
-    def in_process(self, before_each: Callable[[], None], status: str,
-                   **counts: int) -> dict[str, Any]:
+    def in_process(
+        self, before_each: Callable[[], None], status: str, **counts: int
+    ) -> dict[str, Any]:
         """Time ImportService.import_file in this process: one engine, as the daemon holds."""
         from csv_import_daemon.db.engine import make_engine  # noqa: PLC0415
         from csv_import_daemon.importer import ImportService  # noqa: PLC0415
@@ -571,8 +657,7 @@ class Bench:
                     times.append((time.perf_counter() - started) * 1000)
                     got = result.as_dict()
                     if result.status != status or any(got[k] != v for k, v in counts.items()):
-                        raise CliFailed(f"in-process import: expected {status} {counts}, "
-                                        f"got {got}")
+                        raise CliFailed(f"in-process import: expected {status} {counts}, got {got}")
             finally:
                 engine.dispose()
         # The first call opens the engine's connection; the daemon keeps one open.
@@ -591,10 +676,14 @@ class Bench:
         unlink_db(db)
         path.unlink()
         full, quarter = self.rss_a_kib / 1024, run.maxrss_kib / 1024
-        return {"rows": self.rows_initial, "maxrss_mib": full,
-                "quarter_rows": quarter_rows, "quarter_maxrss_mib": quarter,
-                "growth": full / quarter,
-                "flat_means": "maxrss(N) <= 1.25 x maxrss(N/4)"}
+        return {
+            "rows": self.rows_initial,
+            "maxrss_mib": full,
+            "quarter_rows": quarter_rows,
+            "quarter_maxrss_mib": quarter,
+            "growth": full / quarter,
+            "flat_means": "maxrss(N) <= 1.25 x maxrss(N/4)",
+        }
 
     def daemon_latency(self) -> dict[str, Any]:
         return DaemonLatency(self).run()
@@ -617,8 +706,9 @@ class Bench:
             try:
                 target = server.set(database=name)
                 # The URL travels in the environment: a password stays out of `ps`.
-                env = child_env({"CSV_IMPORT_DATABASE_URL":
-                                 target.render_as_string(hide_password=False)})
+                env = child_env(
+                    {"CSV_IMPORT_DATABASE_URL": target.render_as_string(hide_password=False)}
+                )
                 run = self.import_cli(self.csv, None, "i_postgres", env=env)
                 summary = expect(run, "postgres cold import", inserted=self.rows, rejected=0)
                 check = create_engine(target)
@@ -634,16 +724,22 @@ class Bench:
                     conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
         finally:
             admin.dispose()
-        return {"rows": self.rows, "seconds": run.seconds, "rows_per_s": self.rows / run.seconds,
-                "maxrss_mib": run.maxrss_kib / 1024, "summary": summary,
-                "server": server.render_as_string(hide_password=True)}
+        return {
+            "rows": self.rows,
+            "seconds": run.seconds,
+            "rows_per_s": self.rows / run.seconds,
+            "maxrss_mib": run.maxrss_kib / 1024,
+            "summary": summary,
+            "server": server.render_as_string(hide_password=True),
+        }
 
     # the whole run
 
     def run(self) -> dict[str, Any]:
         started = time.perf_counter()
-        print(f"bench: generating {self.rows:,} executions in {self.csv}", file=sys.stderr,
-              flush=True)
+        print(
+            f"bench: generating {self.rows:,} executions in {self.csv}", file=sys.stderr, flush=True
+        )
         data = self.generate()
         self.rows_initial = self.rows
         needs_a = any(x not in self.skip for x in "adefh")
@@ -651,8 +747,10 @@ class Bench:
             # d, e, f and h start from the database (a) makes: make it, untimed.
             self.skip.discard("a")
             self.figure("a", self.cold_import)
-            self.figures[FIGURES["a"]] = {"status": "skipped",
-                                          "setup": self.figures[FIGURES["a"]]["status"]}
+            self.figures[FIGURES["a"]] = {
+                "status": "skipped",
+                "setup": self.figures[FIGURES["a"]]["status"],
+            }
             self.skip.add("a")
         else:
             self.figure("a", self.cold_import)
@@ -740,14 +838,28 @@ class DaemonLatency:
         write_csv(path, self.gen, initial)
         notify = NotifyListener()
         err_path = self.bench.workdir / "g_daemon.stderr"
-        argv = cli("run", "--watch", str(self.dir), "--database", f"sqlite:///{self.db}",
-                   "--settle", str(args.settle), "--source-timezone", self.bench.tzname,
-                   "--log-format", "json")
+        argv = cli(
+            "run",
+            "--watch",
+            str(self.dir),
+            "--database",
+            f"sqlite:///{self.db}",
+            "--settle",
+            str(args.settle),
+            "--source-timezone",
+            self.bench.tzname,
+            "--log-format",
+            "json",
+        )
         try:
             with open(err_path, "wb") as err:
-                proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=err,
-                                        stdin=subprocess.DEVNULL,
-                                        env=child_env({"NOTIFY_SOCKET": str(notify.path)}))
+                proc = subprocess.Popen(
+                    argv,
+                    stdout=subprocess.DEVNULL,
+                    stderr=err,
+                    stdin=subprocess.DEVNULL,
+                    env=child_env({"NOTIFY_SOCKET": str(notify.path)}),
+                )
             try:
                 ready_s = self._wait_ready(proc, notify, err_path, args.daemon_timeout)
                 initial_s = self._wait_rows(proc, initial, args.daemon_timeout, err_path)
@@ -758,14 +870,19 @@ class DaemonLatency:
             notify.close()
         seen = list(latencies.values())
         record: dict[str, Any] = {
-            "appends": args.appends, "seen": len(seen), "missing": missing,
+            "appends": args.appends,
+            "seen": len(seen),
+            "missing": missing,
             "median_ms": statistics.median(seen) if seen else None,
             "p95_ms": percentile(seen, 95) if seen else None,
             "max_ms": max(seen) if seen else None,
             "min_ms": min(seen) if seen else None,
             "gaps_ms": "uniform 20-100, appends independent of the daemon's progress",
-            "poll_ms": 2, "settle_s": args.settle,
-            "ready_s": ready_s, "initial_rows": initial, "initial_import_s": initial_s,
+            "poll_ms": 2,
+            "settle_s": args.settle,
+            "ready_s": ready_s,
+            "initial_rows": initial,
+            "initial_import_s": initial_s,
             **stopped,
             "notify_messages": notify.count,
         }
@@ -773,16 +890,18 @@ class DaemonLatency:
             record["error"] = f"{missing} of {args.appends} appends not committed in time"
         return record
 
-    def _wait_ready(self, proc: subprocess.Popen[bytes], notify: NotifyListener,
-                    err_path: Path, timeout: float) -> float:
+    def _wait_ready(
+        self, proc: subprocess.Popen[bytes], notify: NotifyListener, err_path: Path, timeout: float
+    ) -> float:
         started = time.perf_counter()
         deadline = started + timeout
         while not notify.ready.wait(0.05):
             code = proc.poll()
             if code is not None:
                 tail = err_path.read_text(errors="replace").strip().splitlines()[-3:]
-                raise Unavailable(f"`csv-import-daemon run` exited {code} before READY=1: "
-                                  + " | ".join(tail))
+                raise Unavailable(
+                    f"`csv-import-daemon run` exited {code} before READY=1: " + " | ".join(tail)
+                )
             if time.perf_counter() > deadline:
                 raise Unavailable(f"no READY=1 from the daemon within {timeout:g} s")
         return notify.ready_at - started
@@ -792,8 +911,9 @@ class DaemonLatency:
         conn.execute("PRAGMA busy_timeout = 1000")
         return conn
 
-    def _wait_rows(self, proc: subprocess.Popen[bytes], rows: int, timeout: float,
-                   err_path: Path) -> float:
+    def _wait_rows(
+        self, proc: subprocess.Popen[bytes], rows: int, timeout: float, err_path: Path
+    ) -> float:
         started = time.perf_counter()
         deadline = started + timeout
         while time.perf_counter() < deadline:
@@ -807,14 +927,12 @@ class DaemonLatency:
             time.sleep(0.01)
         raise CliFailed(f"the daemon did not import the initial {rows} rows in {timeout:g} s")
 
-    def _appends(self, path: Path, count: int, deadline_s: float
-                 ) -> tuple[dict[str, float], int]:
+    def _appends(self, path: Path, count: int, deadline_s: float) -> tuple[dict[str, float], int]:
         """Append ``count`` lines at random 20-100 ms gaps; poll the ledger every 2 ms."""
         written: dict[str, float] = {}
         latencies: dict[str, float] = {}
         conn = self._connect()
-        last_id = conn.execute("SELECT coalesce(max(id), 0) FROM imported_executions"
-                               ).fetchone()[0]
+        last_id = conn.execute("SELECT coalesce(max(id), 0) FROM imported_executions").fetchone()[0]
         pending = list(self.gen.lines(count))
         next_at = time.perf_counter()
         final_deadline: float | None = None
@@ -832,7 +950,8 @@ class DaemonLatency:
                     try:
                         rows = conn.execute(
                             "SELECT id, execution_id FROM imported_executions WHERE id > ?",
-                            (last_id,)).fetchall()
+                            (last_id,),
+                        ).fetchall()
                     except sqlite3.OperationalError:
                         rows = []
                     seen_at = time.perf_counter()
@@ -884,13 +1003,21 @@ def checks(figures: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
     c = _value(f["c"], "rows_per_s")
     rows: list[dict[str, Any]] = []
 
-    def add(name: str, value: float | None, unit: str, target: str,
-            ok: Callable[[float], bool] | None) -> None:
+    def add(
+        name: str, value: float | None, unit: str, target: str, ok: Callable[[float], bool] | None
+    ) -> None:
         letters = [ch for ch in name.split(" ", maxsplit=1)[0] if ch in FIGURES]
         missing = [f[x].get("status", "-") for x in letters if f[x].get("status") != "measured"]
-        rows.append({"figure": name, "value": value, "unit": unit, "target": target,
-                     "ok": None if value is None or ok is None else ok(value),
-                     "status": missing[0] if missing else "measured"})
+        rows.append(
+            {
+                "figure": name,
+                "value": value,
+                "unit": unit,
+                "target": target,
+                "ok": None if value is None or ok is None else ok(value),
+                "status": missing[0] if missing else "measured",
+            }
+        )
 
     add("(a) cold import, SQLite", a, "rows/s", "", None)
     add("(b) naive reference", b, "rows/s", "", None)
@@ -901,23 +1028,48 @@ def checks(figures: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
     a_cpu, b_cpu, c_cpu = (_value(f[x], "cpu_seconds") for x in "abc")
     add("(a)/(b) on CPU time", b_cpu / a_cpu if a_cpu and b_cpu else None, "x", "", None)
     add("(a)/(c) on CPU time", c_cpu / a_cpu if a_cpu and c_cpu else None, "x", "", None)
-    add("(d) --reread, all duplicates", _value(f["d"], "rows_per_s"), "rows/s",
-        ">= 150,000", lambda v: v >= 150_000)
-    add("(e) unchanged file, in-process", _value(f["e"], "in_process_ms"), "ms", "<= 50",
-        lambda v: v <= 50)
+    add(
+        "(d) --reread, all duplicates",
+        _value(f["d"], "rows_per_s"),
+        "rows/s",
+        ">= 150,000",
+        lambda v: v >= 150_000,
+    )
+    add(
+        "(e) unchanged file, in-process",
+        _value(f["e"], "in_process_ms"),
+        "ms",
+        "<= 50",
+        lambda v: v <= 50,
+    )
     add("(e) unchanged file, process", _value(f["e"], "process_ms"), "ms", "", None)
-    add("(f) one row appended, in-process", _value(f["f"], "in_process_ms"), "ms", "<= 20",
-        lambda v: v <= 20)
+    add(
+        "(f) one row appended, in-process",
+        _value(f["f"], "in_process_ms"),
+        "ms",
+        "<= 20",
+        lambda v: v <= 20,
+    )
     add("(f) one row appended, process", _value(f["f"], "process_ms"), "ms", "", None)
     g_missing = bool(f["g"].get("missing"))
-    add("(g) daemon latency, median", _value(f["g"], "median_ms"), "ms", "<= 150",
-        lambda v: v <= 150 and not g_missing)
-    add("(g) daemon latency, p95", _value(f["g"], "p95_ms"), "ms", "<= 500",
-        lambda v: v <= 500 and not g_missing)
-    add("(h) peak RSS at N", _value(f["h"], "maxrss_mib"), "MiB", "<= 150",
-        lambda v: v <= 150)
-    add("(h) peak RSS N / N/4", _value(f["h"], "growth"), "x", "flat (<= 1.25)",
-        lambda v: v <= 1.25)
+    add(
+        "(g) daemon latency, median",
+        _value(f["g"], "median_ms"),
+        "ms",
+        "<= 150",
+        lambda v: v <= 150 and not g_missing,
+    )
+    add(
+        "(g) daemon latency, p95",
+        _value(f["g"], "p95_ms"),
+        "ms",
+        "<= 500",
+        lambda v: v <= 500 and not g_missing,
+    )
+    add("(h) peak RSS at N", _value(f["h"], "maxrss_mib"), "MiB", "<= 150", lambda v: v <= 150)
+    add(
+        "(h) peak RSS N / N/4", _value(f["h"], "growth"), "x", "flat (<= 1.25)", lambda v: v <= 1.25
+    )
     add("(i) cold import, PostgreSQL", _value(f["i"], "rows_per_s"), "rows/s", "", None)
     return rows
 
@@ -943,9 +1095,11 @@ def render_table(report: dict[str, Any]) -> str:
         lines.append(f"{row['figure']:36} {value:>18}  {row['target']:>15}  {ok}")
     meta_ = report["meta"]
     lines.append("-" * 78)
-    lines.append(f"N = {meta_['rows']:,} rows ({meta_['file_bytes'] / MIB:,.0f} MiB), "
-                 f"{meta_['cpus']} CPUs, SQLite {meta_['sqlite_library']}, "
-                 f"total {meta_['total_seconds']:.0f} s")
+    lines.append(
+        f"N = {meta_['rows']:,} rows ({meta_['file_bytes'] / MIB:,.0f} MiB), "
+        f"{meta_['cpus']} CPUs, SQLite {meta_['sqlite_library']}, "
+        f"total {meta_['total_seconds']:.0f} s"
+    )
     for key, fig in figures.items():
         if fig.get("status") not in ("measured", "skipped") or fig.get("error"):
             lines.append(f"{key}: {fig.get('status')}: {fig.get('error', '')}")
@@ -955,16 +1109,26 @@ def render_table(report: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def meta(args: argparse.Namespace, data: dict[str, Any], tzname: str,
-         total: float) -> dict[str, Any]:
+def meta(
+    args: argparse.Namespace, data: dict[str, Any], tzname: str, total: float
+) -> dict[str, Any]:
     from csv_import_daemon import __version__  # noqa: PLC0415
 
-    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True,
-                            text=True, check=False, cwd=Path(__file__).parent).stdout.strip()
+    commit = subprocess.run(
+        ["git", "rev-parse", "--short", "HEAD"],
+        capture_output=True,
+        text=True,
+        check=False,
+        cwd=Path(__file__).parent,
+    ).stdout.strip()
     # An editable install runs the working tree: say whether it differed from the commit.
-    dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"],
-                           capture_output=True, text=True, check=False,
-                           cwd=Path(__file__).parent).stdout.strip()
+    dirty = subprocess.run(
+        ["git", "status", "--porcelain", "--untracked-files=no"],
+        capture_output=True,
+        text=True,
+        check=False,
+        cwd=Path(__file__).parent,
+    ).stdout.strip()
     cpu = ""
     with contextlib.suppress(OSError):
         for line in Path("/proc/cpuinfo").read_text().splitlines():
@@ -972,14 +1136,22 @@ def meta(args: argparse.Namespace, data: dict[str, Any], tzname: str,
                 cpu = line.split(":", 1)[1].strip()
                 break
     return {
-        "rows": args.rows, "seed": args.seed, "file_bytes": data["bytes"],
-        "generate_seconds": data["seconds"], "source_timezone": tzname,
+        "rows": args.rows,
+        "seed": args.seed,
+        "file_bytes": data["bytes"],
+        "generate_seconds": data["seconds"],
+        "source_timezone": tzname,
         "when": datetime.now(UTC).isoformat(timespec="seconds"),
-        "version": __version__, "git_commit": commit or None,
+        "version": __version__,
+        "git_commit": commit or None,
         "git_dirty": bool(dirty) if commit else None,
-        "python": platform.python_version(), "sqlite_library": sqlite3.sqlite_version,
-        "platform": platform.platform(), "cpu": cpu, "cpus": os.cpu_count(),
-        "skipped": sorted(args.skip), "total_seconds": total,
+        "python": platform.python_version(),
+        "sqlite_library": sqlite3.sqlite_version,
+        "platform": platform.platform(),
+        "cpu": cpu,
+        "cpus": os.cpu_count(),
+        "skipped": sorted(args.skip),
+        "total_seconds": total,
     }
 
 
@@ -996,27 +1168,43 @@ def _skip_list(values: list[str]) -> set[str]:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m csv_import_daemon.bench",
-                                description=__doc__.split("\n")[0] if __doc__ else None)
+    p = argparse.ArgumentParser(
+        prog="python -m csv_import_daemon.bench",
+        description=__doc__.split("\n")[0] if __doc__ else None,
+    )
     p.add_argument("--rows", type=int, default=1_000_000, help="executions N (1,000,000)")
-    p.add_argument("--out", type=Path,
-                   help="JSON results (default bench-results/bench-<timestamp>.json)")
-    p.add_argument("--postgres", metavar="URL",
-                   help=f"PostgreSQL server for (i) (default: ${POSTGRES_ENV})")
-    p.add_argument("--skip", action="append", default=[], metavar="LETTERS",
-                   help="figures to skip, e.g. --skip g,i")
+    p.add_argument(
+        "--out", type=Path, help="JSON results (default bench-results/bench-<timestamp>.json)"
+    )
+    p.add_argument(
+        "--postgres", metavar="URL", help=f"PostgreSQL server for (i) (default: ${POSTGRES_ENV})"
+    )
+    p.add_argument(
+        "--skip",
+        action="append",
+        default=[],
+        metavar="LETTERS",
+        help="figures to skip, e.g. --skip g,i",
+    )
     p.add_argument("--seed", type=int, default=20250128)
     p.add_argument("--source-timezone", default="America/New_York")
     p.add_argument("--appends", type=int, default=200, help="appends for (g) (200)")
     p.add_argument("--settle", type=float, default=0.5, help="the daemon's --settle for (g)")
     p.add_argument("--daemon-initial-rows", type=int, default=100)
-    p.add_argument("--daemon-timeout", type=float, default=60.0,
-                   help="seconds to wait for READY=1 and the initial import")
-    p.add_argument("--append-deadline", type=float, default=10.0,
-                   help="seconds one append may take before (g) gives up")
+    p.add_argument(
+        "--daemon-timeout",
+        type=float,
+        default=60.0,
+        help="seconds to wait for READY=1 and the initial import",
+    )
+    p.add_argument(
+        "--append-deadline",
+        type=float,
+        default=10.0,
+        help="seconds one append may take before (g) gives up",
+    )
     p.add_argument("--repeat", type=int, default=5, help="in-process repetitions for (e), (f)")
-    p.add_argument("--process-repeat", type=int, default=3,
-                   help="process repetitions for (e), (f)")
+    p.add_argument("--process-repeat", type=int, default=3, help="process repetitions for (e), (f)")
     p.add_argument("--workdir", type=Path, help="scratch folder (default: a new temp dir)")
     p.add_argument("--keep", action="store_true", help="keep the scratch folder")
     return p
@@ -1036,7 +1224,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (zoneinfo.ZoneInfoNotFoundError, ValueError):
         parser.error(f"unknown time zone {args.source_timezone!r}")
     out: Path = args.out or Path("bench-results") / (
-        f"bench-{datetime.now(UTC).strftime('%Y%m%dT%H%M%SZ')}.json")
+        f"bench-{datetime.now(UTC).strftime('%Y%m%dT%H%M%SZ')}.json"
+    )
     if args.workdir:
         args.workdir.mkdir(parents=True, exist_ok=True)
         workdir = args.workdir.resolve()

@@ -29,8 +29,11 @@ log = get_logger("csv_import_daemon.cli")
 
 def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--config", type=Path, help="TOML settings file (or CSV_IMPORT_CONFIG)")
-    p.add_argument("--database", dest="database_url", help="SQLAlchemy URL (sqlite:///PATH "
-                   "or postgresql+psycopg://USER@HOST/DB)")
+    p.add_argument(
+        "--database",
+        dest="database_url",
+        help="SQLAlchemy URL (sqlite:///PATH or postgresql+psycopg://USER@HOST/DB)",
+    )
     p.add_argument("--log-format", choices=["auto", "json", "console"])
     p.add_argument("--log-level", choices=["debug", "info", "warning", "error"])
     p.add_argument("--instance-name", help="checkpoint owner name (default: host name)")
@@ -50,24 +53,39 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--source-timezone", help="IANA zone of the trading PC (default: host's)")
     p.add_argument("--date-order", choices=["auto", "mdy", "dmy"])
     p.add_argument("--reread", action="store_true", help="read files again from the start")
-    p.add_argument("--settle", type=float, help="seconds a file must be quiet before an "
-                   "unterminated last line counts (default 5)")
+    p.add_argument(
+        "--settle",
+        type=float,
+        help="seconds a file must be quiet before an unterminated last line counts (default 5)",
+    )
     _common(p)
 
     p = sub.add_parser("run", help="watch a folder and import continuously")
     p.add_argument("--watch", dest="watch_dir", type=Path, help="folder to watch")
     p.add_argument("--source-timezone")
     p.add_argument("--date-order", choices=["auto", "mdy", "dmy"])
-    p.add_argument("--polling", action="store_const", const=True,
-                   help="poll instead of inotify (network shares, Docker, WSL)")
+    p.add_argument(
+        "--polling",
+        action="store_const",
+        const=True,
+        help="poll instead of inotify (network shares, Docker, WSL)",
+    )
     p.add_argument("--recursive", action="store_const", const=True)
     p.add_argument("--rescan-interval", type=float, help="seconds between full rescans")
-    p.add_argument("--settle", type=float, help="quiet seconds before a final unterminated "
-                   "line is read (default 5)")
+    p.add_argument(
+        "--settle",
+        type=float,
+        help="quiet seconds before a final unterminated line is read (default 5)",
+    )
     p.add_argument("--archive-dir", type=Path, help="move finished files here (off if unset)")
     p.add_argument("--archive-quiet", type=float, help="quiet seconds before archiving")
-    p.add_argument("--no-migrate", dest="run_migrations", action="store_const", const=False,
-                   help="do not run migrations at start")
+    p.add_argument(
+        "--no-migrate",
+        dest="run_migrations",
+        action="store_const",
+        const=False,
+        help="do not run migrations at start",
+    )
     _common(p)
 
     p = sub.add_parser("status", help="counts, checkpoints and recent rejections")
@@ -89,9 +107,20 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 _SETTING_FLAGS = (
-    "database_url", "watch_dir", "source_timezone", "date_order", "polling", "recursive",
-    "rescan_interval", "settle", "archive_dir", "archive_quiet", "run_migrations",
-    "log_format", "log_level", "instance_name",
+    "database_url",
+    "watch_dir",
+    "source_timezone",
+    "date_order",
+    "polling",
+    "recursive",
+    "rescan_interval",
+    "settle",
+    "archive_dir",
+    "archive_quiet",
+    "run_migrations",
+    "log_format",
+    "log_level",
+    "instance_name",
 )
 
 
@@ -179,9 +208,13 @@ def _expand(paths: list[Path]) -> list[Path]:
 
 
 def _summary_line(s: dict[str, Any]) -> str:
-    parts = [f"{s['file']}: {s['status']}", f"inserted={s['inserted']}",
-             f"duplicates={s['duplicates']}", f"rejected={s['rejected']}",
-             f"conflicts={s['conflicts']}"]
+    parts = [
+        f"{s['file']}: {s['status']}",
+        f"inserted={s['inserted']}",
+        f"duplicates={s['duplicates']}",
+        f"rejected={s['rejected']}",
+        f"conflicts={s['conflicts']}",
+    ]
     if s.get("pending_bytes"):
         parts.append(f"pending_bytes={s['pending_bytes']}")
     if s.get("message"):
@@ -201,8 +234,9 @@ class _ProgressBar:
             return
         width = 30
         filled = int(width * done / total) if total else width
-        sys.stderr.write(f"\r{self.name} [{'#' * filled}{'.' * (width - filled)}] "
-                         f"{done * 100 // max(total, 1)}%")
+        sys.stderr.write(
+            f"\r{self.name} [{'#' * filled}{'.' * (width - filled)}] {done * 100 // max(total, 1)}%"
+        )
         sys.stderr.flush()
         self.shown = True
 

@@ -58,8 +58,14 @@ class ImporterThread(threading.Thread):
     timers, so nothing runs while nothing changes.
     """
 
-    def __init__(self, service: ImportService, queue: PathQueue, watcher: DirectoryWatcher,
-                 settings: Settings, archiver: Archiver | None) -> None:
+    def __init__(
+        self,
+        service: ImportService,
+        queue: PathQueue,
+        watcher: DirectoryWatcher,
+        settings: Settings,
+        archiver: Archiver | None,
+    ) -> None:
         super().__init__(name="importer", daemon=True)
         self.service = service
         self.queue = queue
@@ -125,8 +131,7 @@ class ImporterThread(threading.Thread):
     # -- one file --------------------------------------------------------------------------
 
     def _process(self, path: Path) -> None:
-        if (not self.watcher.accepts(path) or self._still_settled(path)
-                or self._backing_off(path)):
+        if not self.watcher.accepts(path) or self._still_settled(path) or self._backing_off(path):
             return
         self.current = path
         try:
@@ -141,8 +146,9 @@ class ImporterThread(threading.Thread):
         backoff = 0.5
         while True:
             try:
-                result = self.service.import_file(path, progress=self._progress,
-                                                  should_stop=self.stopping.is_set)
+                result = self.service.import_file(
+                    path, progress=self._progress, should_stop=self.stopping.is_set
+                )
             except _Cancelled:
                 log.info("import_interrupted", file=path_key(path))
                 return None
@@ -150,8 +156,12 @@ class ImporterThread(threading.Thread):
                 # Unreachable, locked or read-only: every file would fail, so wait here and
                 # keep this path; the rest of the queue waits behind it.
                 self.db_error = describe_db_error(self.service.engine, exc)
-                log.warning("database_unavailable", file=path_key(path), error=self.db_error,
-                            retry_in=backoff)
+                log.warning(
+                    "database_unavailable",
+                    file=path_key(path),
+                    error=self.db_error,
+                    retry_in=backoff,
+                )
                 if self.stopping.wait(backoff):
                     return None
                 backoff = min(backoff * 2, DB_RETRY_MAX)
@@ -236,8 +246,11 @@ class ImporterThread(threading.Thread):
     def _backing_off(self, path: Path) -> bool:
         """An unreadable file waiting for its retry timer, unchanged since (not even its
         permissions): a rescan does not cut the backoff short, a real change does."""
-        return (path in self._due and path in self._failed_as
-                and self._failed_as[path] == _stat_version(path))
+        return (
+            path in self._due
+            and path in self._failed_as
+            and self._failed_as[path] == _stat_version(path)
+        )
 
     def _still_settled(self, path: Path) -> bool:
         """An incomplete last line already judged and the file unchanged: only a stat
@@ -275,8 +288,10 @@ class ImporterThread(threading.Thread):
             return f"database unavailable, retrying: {self.db_error}; {waiting} files waiting"
         if self.current is not None:
             return f"importing {self.current.name}; {waiting} more files queued"
-        return (f"idle; {self.files_imported} imports, {self.rows_inserted} new rows "
-                f"since start; {waiting} files waiting")
+        return (
+            f"idle; {self.files_imported} imports, {self.rows_inserted} new rows "
+            f"since start; {waiting} files waiting"
+        )
 
 
 class Daemon:
@@ -311,8 +326,10 @@ class Daemon:
     def _check_folders(self) -> tuple[Path, Path | None]:
         s = self.settings
         if s.watch_dir is None:
-            raise ConfigError("watch_dir: no folder to watch; use --watch DIR, watch_dir in the "
-                              "configuration file or CSV_IMPORT_WATCH_DIR")
+            raise ConfigError(
+                "watch_dir: no folder to watch; use --watch DIR, watch_dir in the "
+                "configuration file or CSV_IMPORT_WATCH_DIR"
+            )
         root = Path(os.path.abspath(s.watch_dir))
         if not root.is_dir():
             raise ConfigError(f"watch_dir: {root} is not an existing folder")
@@ -320,8 +337,10 @@ class Daemon:
             return root, None
         archive = Path(os.path.abspath(s.archive_dir))
         if archive == root or root.is_relative_to(archive):
-            raise ConfigError(f"archive_dir: {archive} must not be the watched folder or "
-                              "contain it; use a folder beside it")
+            raise ConfigError(
+                f"archive_dir: {archive} must not be the watched folder or "
+                "contain it; use a folder beside it"
+            )
         try:
             archive.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
@@ -341,11 +360,19 @@ class Daemon:
         except ConfigError as exc:
             log.error("configuration_error", error=str(exc))
             return ExitCode.USAGE
-        log.info("start", version=__version__, pid=os.getpid(), watch_dir=str(root),
-                 archive_dir=str(archive) if archive else None,
-                 database=engine.url.render_as_string(hide_password=True),
-                 polling=s.polling, recursive=s.recursive, settle=s.settle,
-                 rescan_interval=s.rescan_interval, instance=s.instance_name)
+        log.info(
+            "start",
+            version=__version__,
+            pid=os.getpid(),
+            watch_dir=str(root),
+            archive_dir=str(archive) if archive else None,
+            database=engine.url.render_as_string(hide_password=True),
+            polling=s.polling,
+            recursive=s.recursive,
+            settle=s.settle,
+            rescan_interval=s.rescan_interval,
+            instance=s.instance_name,
+        )
         try:
             return self._run_with(engine, root, archive)
         finally:
@@ -369,8 +396,9 @@ class Daemon:
 
         service = ImportService(engine, s)
         queue = PathQueue()
-        watcher = DirectoryWatcher(root, queue, recursive=s.recursive, polling=s.polling,
-                                   archive_dir=archive)
+        watcher = DirectoryWatcher(
+            root, queue, recursive=s.recursive, polling=s.polling, archive_dir=archive
+        )
         archiver = None
         if archive is not None:
             for folder in month_folders(archive):
@@ -395,14 +423,17 @@ class Daemon:
             importer.join(STOP_JOIN)
             if importer.is_alive():
                 log.warning("importer_still_busy", waited_s=STOP_JOIN)
-        log.info("stop", exit_code=int(code), imports=importer.files_imported,
-                 inserted=importer.rows_inserted)
+        log.info(
+            "stop",
+            exit_code=int(code),
+            imports=importer.files_imported,
+            inserted=importer.rows_inserted,
+        )
         return code
 
     # -- the main loop ---------------------------------------------------------------------
 
-    def _serve(self, queue: PathQueue, watcher: DirectoryWatcher,
-               importer: ImporterThread) -> int:
+    def _serve(self, queue: PathQueue, watcher: DirectoryWatcher, importer: ImporterThread) -> int:
         s = self.settings
         backlog = self._rescan(queue, watcher, "start-up")
         observer = "polling" if watcher.polling else "inotify"
@@ -429,8 +460,11 @@ class Daemon:
                 try:
                     watcher.restart()
                 except OSError as exc:
-                    log.error("observer_restart_failed", error=exc.strerror or str(exc),
-                              retry_in=observer_retry)
+                    log.error(
+                        "observer_restart_failed",
+                        error=exc.strerror or str(exc),
+                        retry_in=observer_retry,
+                    )
                     next_observer_try = now + observer_retry
                     observer_retry = min(observer_retry * 2, OBSERVER_RETRY_MAX)
                 else:
@@ -455,8 +489,13 @@ class Daemon:
         queued = sum(queue.put(p) for p in paths)
         # The periodic rescan is routine: keep an idle daemon's log quiet.
         emit = log.debug if reason == "periodic" else log.info
-        emit("rescan", reason=reason, files=len(paths), queued=queued,
-             duration_ms=round((time.perf_counter() - started) * 1000, 1))
+        emit(
+            "rescan",
+            reason=reason,
+            files=len(paths),
+            queued=queued,
+            duration_ms=round((time.perf_counter() - started) * 1000, 1),
+        )
         return queued
 
 

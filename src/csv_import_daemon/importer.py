@@ -81,10 +81,15 @@ class ImportResult:
 
     def as_dict(self) -> dict[str, Any]:
         return {
-            "file": self.path, "status": self.status, "inserted": self.inserted,
-            "duplicates": self.duplicates, "rejected": self.rejected,
-            "conflicts": self.conflicts, "offset": self.offset,
-            "pending_bytes": self.pending_bytes, "duration_ms": round(self.duration_ms, 1),
+            "file": self.path,
+            "status": self.status,
+            "inserted": self.inserted,
+            "duplicates": self.duplicates,
+            "rejected": self.rejected,
+            "conflicts": self.conflicts,
+            "offset": self.offset,
+            "pending_bytes": self.pending_bytes,
+            "duration_ms": round(self.duration_ms, 1),
             **({"message": self.message} if self.message else {}),
         }
 
@@ -122,9 +127,13 @@ class ImportService:
     # -- checkpoints -------------------------------------------------------------------
 
     def load_checkpoint(self, conn: Connection, key: str) -> dict[str, Any] | None:
-        row = conn.execute(
-            select(FILES).where(FILES.c.instance == self.instance, FILES.c.path == key)
-        ).mappings().first()
+        row = (
+            conn.execute(
+                select(FILES).where(FILES.c.instance == self.instance, FILES.c.path == key)
+            )
+            .mappings()
+            .first()
+        )
         return dict(row) if row else None
 
     def _save_checkpoint(self, conn: Connection, key: str, values: dict[str, Any]) -> None:
@@ -137,8 +146,9 @@ class ImportService:
         """Carry a file's checkpoint to its new path (after a rename or an archive move)."""
         with writing(self.engine) as conn:
             conn.execute(
-                FILES.delete().where(FILES.c.instance == self.instance,
-                                     FILES.c.path == path_key(new))
+                FILES.delete().where(
+                    FILES.c.instance == self.instance, FILES.c.path == path_key(new)
+                )
             )
             values: dict[str, Any] = {"path": path_key(new), "updated_at": _now()}
             if archived:
@@ -149,18 +159,27 @@ class ImportService:
                 .values(**values)
             )
 
-    def _adopt_renamed(self, conn: Connection, key: str, st: reader.FileStat
-                       ) -> dict[str, Any] | None:
+    def _adopt_renamed(
+        self, conn: Connection, key: str, st: reader.FileStat
+    ) -> dict[str, Any] | None:
         """A file renamed within the folder keeps its checkpoint (same device and inode)."""
-        rows = conn.execute(
-            select(FILES).where(FILES.c.instance == self.instance,
-                                FILES.c.device == st.device, FILES.c.inode == st.inode)
-        ).mappings().all()
+        rows = (
+            conn.execute(
+                select(FILES).where(
+                    FILES.c.instance == self.instance,
+                    FILES.c.device == st.device,
+                    FILES.c.inode == st.inode,
+                )
+            )
+            .mappings()
+            .all()
+        )
         for row in rows:
             old = os.fsdecode(row["path"].encode("utf-8", "backslashreplace"))
             if not os.path.exists(old):
-                conn.execute(FILES.delete().where(FILES.c.instance == self.instance,
-                                                  FILES.c.path == key))
+                conn.execute(
+                    FILES.delete().where(FILES.c.instance == self.instance, FILES.c.path == key)
+                )
                 conn.execute(FILES.update().where(FILES.c.id == row["id"]).values(path=key))
                 return {**dict(row), "path": key}
         return None
@@ -197,9 +216,16 @@ class ImportService:
         result.duration_ms = (time.perf_counter() - started) * 1000
         return result
 
-    def _import(self, path: Path, key: str, result: ImportResult, reread: bool,
-                final_line_ok: bool | None, progress: Progress | None,
-                should_stop: Callable[[], bool] | None) -> None:
+    def _import(
+        self,
+        path: Path,
+        key: str,
+        result: ImportResult,
+        reread: bool,
+        final_line_ok: bool | None,
+        progress: Progress | None,
+        should_stop: Callable[[], bool] | None,
+    ) -> None:
         try:
             f = open(path, "rb")  # noqa: SIM115 - closed in the finally below
         except FileNotFoundError:
@@ -217,27 +243,39 @@ class ImportService:
                 age = time.time() - st.mtime_ns / 1e9
                 final_line_ok = age >= self.settings.settle
             if (
-                cp is not None and not reread
+                cp is not None
+                and not reread
                 and (cp["device"], cp["inode"], cp["size"], cp["mtime_ns"])
                 == (st.device, st.inode, st.size, st.mtime_ns)
                 and not (cp["pending_bytes"] and final_line_ok)
             ):
                 result.offset, result.pending_bytes = cp["offset"], cp["pending_bytes"]
-                result.status = "refused" if cp["status"] == "refused" else (
-                    "pending" if cp["pending_bytes"] else "unchanged")
+                result.status = (
+                    "refused"
+                    if cp["status"] == "refused"
+                    else ("pending" if cp["pending_bytes"] else "unchanged")
+                )
                 result.message = cp["last_error"] or ""
                 return
-            self._read(f, path, key, st, cp, result, reread, final_line_ok, progress,
-                       should_stop)
+            self._read(f, path, key, st, cp, result, reread, final_line_ok, progress, should_stop)
         except OSError as exc:
             raise FileReadError(f"{key}: read failed: {exc.strerror or exc}") from None
         finally:
             f.close()
 
-    def _read(self, f: BinaryIO, path: Path, key: str, st: reader.FileStat,
-              cp: dict[str, Any] | None, result: ImportResult, reread: bool,
-              final_line_ok: bool, progress: Progress | None,
-              should_stop: Callable[[], bool] | None) -> None:
+    def _read(
+        self,
+        f: BinaryIO,
+        path: Path,
+        key: str,
+        st: reader.FileStat,
+        cp: dict[str, Any] | None,
+        result: ImportResult,
+        reread: bool,
+        final_line_ok: bool,
+        progress: Progress | None,
+        should_stop: Callable[[], bool] | None,
+    ) -> None:
         header = reader.read_header(f)
         if header is None and final_line_ok and st.size:
             # Quiet and still no line break: a header waiting for its newline waits on,
@@ -247,8 +285,11 @@ class ImportService:
                 header = None
         if header is None:
             result.status = "empty" if st.size == 0 else "pending"
-            result.message = ("file is empty; waiting for a header line" if st.size == 0
-                              else "header line not complete yet")
+            result.message = (
+                "file is empty; waiting for a header line"
+                if st.size == 0
+                else "header line not complete yet"
+            )
             result.pending_bytes = st.size
             return
         try:
@@ -256,30 +297,47 @@ class ImportService:
         except UnknownFormatError as exc:
             message = f"{key}: {exc}"
             with writing(self.engine) as conn:
-                self._save_checkpoint(conn, key, self._cp_values(
-                    st, None, header.data_start, 1, 0, None, header.encoding,
-                    status="refused", last_error=message))
+                self._save_checkpoint(
+                    conn,
+                    key,
+                    self._cp_values(
+                        st,
+                        None,
+                        header.data_start,
+                        1,
+                        0,
+                        None,
+                        header.encoding,
+                        status="refused",
+                        last_error=message,
+                    ),
+                )
             raise UnknownFormatError(message) from None
 
         # Nothing but the header read (lines_consumed 1): start at this header's end, which
         # differs for a new file that reuses the inode (a CRLF header is a byte longer).
         resume = (
-            cp is not None and not reread and cp["status"] != "refused"
+            cp is not None
+            and not reread
+            and cp["status"] != "refused"
             and cp["lines_consumed"] > 1
-            and cp["device"] == st.device and cp["inode"] == st.inode
-            and cp["offset"] >= header.data_start and st.size >= cp["offset"]
-            and reader.head_matches(f, header.data_start, cp["head_hash"],
-                                    cp["offset"])
+            and cp["device"] == st.device
+            and cp["inode"] == st.inode
+            and cp["offset"] >= header.data_start
+            and st.size >= cp["offset"]
+            and reader.head_matches(f, header.data_start, cp["head_hash"], cp["offset"])
         )
         start = cp["offset"] if resume and cp else header.data_start
         number = cp["lines_consumed"] + 1 if resume and cp else 2
         # A final line settled before its newline came: what follows it up to the newline
         # is the rest of that line, so it keeps that line's number.
         nl = reader.newline_of(header.encoding)
-        unterminated = start > header.data_start and reader.tail_after(
-            f, start - len(nl), start) != nl
+        unterminated = (
+            start > header.data_start and reader.tail_after(f, start - len(nl), start) != nl
+        )
         date_order = self._settle_date_order(
-            f, path, header, layout, cp["date_order"] if resume and cp else None)
+            f, path, header, layout, cp["date_order"] if resume and cp else None
+        )
         parser = RowParser(layout, date_order, self.settings.tz)
         if not layout.has_id and start > header.data_start:
             # Stand-in IDs count identical earlier rows; replay them without importing.
@@ -289,8 +347,9 @@ class ImportService:
                     parser.parse(fields, chunk.first + i, chunk.texts[i])
                 replayed = chunk.end
             if unterminated:  # the settled final line counts too
-                text = reader.decode_line(reader.tail_after(f, replayed, start),
-                                          header.encoding).rstrip("\r")
+                text = reader.decode_line(
+                    reader.tail_after(f, replayed, start), header.encoding
+                ).rstrip("\r")
                 parser.parse(next(split_lines([text], layout), []), number - 1, text)
 
         offset, lines_done = start, number - 1
@@ -314,8 +373,15 @@ class ImportService:
                 text = reader.decode_line(tail, header.encoding).rstrip("\r\n")
                 fields = next(split_lines([text], layout), [])
                 if len(fields) == layout.field_count:
-                    txn.write(reader.Chunk(lines_done + 1, [text], offset + len(tail),
-                                           tail=tail[-reader.TAIL_BYTES:]), parser)
+                    txn.write(
+                        reader.Chunk(
+                            lines_done + 1,
+                            [text],
+                            offset + len(tail),
+                            tail=tail[-reader.TAIL_BYTES :],
+                        ),
+                        parser,
+                    )
                     offset, lines_done, tail = offset + len(tail), lines_done + 1, b""
             result.pending_bytes = len(tail)
             # The checkpoint is written even when no line was complete: size and mtime then
@@ -327,11 +393,15 @@ class ImportService:
             txn.close()
         result.offset = offset
         if result.pending_bytes and result.status == "imported":
-            result.status = "pending" if not (result.inserted or result.duplicates
-                                               or result.rejected) else "imported"
+            result.status = (
+                "pending"
+                if not (result.inserted or result.duplicates or result.rejected)
+                else "imported"
+            )
 
-    def _settle_date_order(self, f: BinaryIO, path: Path, header: reader.Header,
-                           layout: Layout, settled: str | None) -> DateOrder:
+    def _settle_date_order(
+        self, f: BinaryIO, path: Path, header: reader.Header, layout: Layout, settled: str | None
+    ) -> DateOrder:
         """Checkpoint, then an unambiguous date in the content, then the name, then config."""
         if settled in ("mdy", "dmy"):
             return settled  # type: ignore[return-value]
@@ -349,24 +419,46 @@ class ImportService:
                 if b > 12 >= a:
                     return "mdy"
         order = date_order_from_times(first_times) or date_order_from_filename(
-            path.name, first_times)
+            path.name, first_times
+        )
         if order:
             return order
         return "dmy" if self.settings.date_order == "dmy" else "mdy"
 
-    def _cp_values(self, st: reader.FileStat, head: str | None, offset: int, lines: int,
-                   pending: int, date_order: str | None, encoding: str, **extra: Any
-                   ) -> dict[str, Any]:
+    def _cp_values(
+        self,
+        st: reader.FileStat,
+        head: str | None,
+        offset: int,
+        lines: int,
+        pending: int,
+        date_order: str | None,
+        encoding: str,
+        **extra: Any,
+    ) -> dict[str, Any]:
         return {
-            "device": st.device, "inode": st.inode, "size": st.size, "mtime_ns": st.mtime_ns,
-            "head_hash": head, "offset": offset, "lines_consumed": lines,
-            "pending_bytes": pending, "date_order": date_order, "encoding": encoding,
-            "inserted": 0, "duplicates": 0, "rejected": 0, "conflicts": 0,
-            "status": "ok", "last_error": None, **extra,
+            "device": st.device,
+            "inode": st.inode,
+            "size": st.size,
+            "mtime_ns": st.mtime_ns,
+            "head_hash": head,
+            "offset": offset,
+            "lines_consumed": lines,
+            "pending_bytes": pending,
+            "date_order": date_order,
+            "encoding": encoding,
+            "inserted": 0,
+            "duplicates": 0,
+            "rejected": 0,
+            "conflicts": 0,
+            "status": "ok",
+            "last_error": None,
+            **extra,
         }
 
-    def _parse_batch(self, batch: reader.Chunk, parser: RowParser, layout: Layout
-                     ) -> tuple[list[Execution], list[RowError]]:
+    def _parse_batch(
+        self, batch: reader.Chunk, parser: RowParser, layout: Layout
+    ) -> tuple[list[Execution], list[RowError]]:
         executions: list[Execution] = []
         errors: list[RowError] = []
         texts = batch.texts
@@ -374,8 +466,14 @@ class ImportService:
         for i, fields in enumerate(split_lines(texts, layout)):
             number = batch.first + i
             if i in batch.too_long:
-                errors.append(RowError(number, texts[i], "line_too_long",
-                                       f"line longer than {reader.MAX_LINE_BYTES} bytes"))
+                errors.append(
+                    RowError(
+                        number,
+                        texts[i],
+                        "line_too_long",
+                        f"line longer than {reader.MAX_LINE_BYTES} bytes",
+                    )
+                )
                 continue
             parsed = parse(fields, number, texts[i])
             if type(parsed) is RowError:
@@ -387,8 +485,15 @@ class ImportService:
                 executions.append(parsed)  # type: ignore[arg-type]
         return executions, errors
 
-    def _write_rows(self, conn: Connection, key: str, name: str, executions: list[Execution],
-                    errors: list[RowError], batch: reader.Chunk) -> dict[str, int]:
+    def _write_rows(
+        self,
+        conn: Connection,
+        key: str,
+        name: str,
+        executions: list[Execution],
+        errors: list[RowError],
+        batch: reader.Chunk,
+    ) -> dict[str, int]:
         now = _now()
         conflict_ids: dict[int, str] = {}
         counts = {"inserted": 0, "duplicates": 0, "rejected": len(errors), "conflicts": 0}
@@ -415,25 +520,49 @@ class ImportService:
                 counts["duplicates"] += 1
                 continue
             counts["conflicts"] += 1
-            detail = "; ".join(f"{k}: stored {theirs[k]!s}, new {getattr(ex, k)!s}"
-                               for k in diff) if theirs else ""
-            errors.append(RowError(ex.line, batch.texts[ex.line - batch.first], "conflict",
-                                   f"execution ID {ex.execution_id} already stored with "
-                                   f"other content; the stored row wins ({detail})"))
+            detail = (
+                "; ".join(f"{k}: stored {theirs[k]!s}, new {getattr(ex, k)!s}" for k in diff)
+                if theirs
+                else ""
+            )
+            errors.append(
+                RowError(
+                    ex.line,
+                    batch.texts[ex.line - batch.first],
+                    "conflict",
+                    f"execution ID {ex.execution_id} already stored with "
+                    f"other content; the stored row wins ({detail})",
+                )
+            )
             conflict_ids[ex.line] = ex.execution_id
-            log.warning("execution_conflict", file=key, line=ex.line,
-                        execution_id=ex.execution_id, detail=detail)
+            log.warning(
+                "execution_conflict",
+                file=key,
+                line=ex.line,
+                execution_id=ex.execution_id,
+                detail=detail,
+            )
         if errors:
             conn.execute(
                 self._insert(REJECTIONS).on_conflict_do_nothing(index_elements=["fingerprint"]),
-                [{"fingerprint": _fingerprint(key, e.line, e.raw, e.reason),
-                  "source_file": key, "line": e.line, "raw": _clean_raw(e.raw),
-                  "reason": e.reason, "detail": _clean_raw(e.detail),
-                  "execution_id": conflict_ids.get(e.line) if e.reason == "conflict" else None,
-                  "created_at": now}
-                 for e in errors],
+                [
+                    {
+                        "fingerprint": _fingerprint(key, e.line, e.raw, e.reason),
+                        "source_file": key,
+                        "line": e.line,
+                        "raw": _clean_raw(e.raw),
+                        "reason": e.reason,
+                        "detail": _clean_raw(e.detail),
+                        "execution_id": conflict_ids.get(e.line)
+                        if e.reason == "conflict"
+                        else None,
+                        "created_at": now,
+                    }
+                    for e in errors
+                ],
             )
         return counts
+
 
 class _Transaction:
     """One write transaction spanning several batches of one file.
@@ -444,9 +573,18 @@ class _Transaction:
     the checkpoint is saved in the same transaction just before each commit.
     """
 
-    def __init__(self, service: ImportService, key: str, path: Path, st: reader.FileStat,
-                 header: reader.Header, layout: Layout, date_order: str, f: BinaryIO,
-                 result: ImportResult) -> None:
+    def __init__(
+        self,
+        service: ImportService,
+        key: str,
+        path: Path,
+        st: reader.FileStat,
+        header: reader.Header,
+        layout: Layout,
+        date_order: str,
+        f: BinaryIO,
+        result: ImportResult,
+    ) -> None:
         self.service, self.key, self.st, self.header = service, key, st, header
         self.layout, self.date_order, self.f, self.result = layout, date_order, f, result
         self.name = os.fsencode(path.name).decode("utf-8", "backslashreplace")[:255]
@@ -468,8 +606,9 @@ class _Transaction:
     def write(self, batch: reader.Chunk, parser: RowParser) -> None:
         executions, errors = self.service._parse_batch(batch, parser, self.layout)
         for err in errors:
-            log.warning("row_rejected", file=self.key, line=err.line, reason=err.reason,
-                        detail=err.detail)
+            log.warning(
+                "row_rejected", file=self.key, line=err.line, reason=err.reason, detail=err.detail
+            )
         conn = self._open()
         counts = self.service._write_rows(conn, self.key, self.name, executions, errors, batch)
         for k in COUNT_KEYS:
@@ -485,8 +624,10 @@ class _Transaction:
             # deadlock. PostgreSQL commits cheaply, so one batch per transaction.
             return True
         settings = self.service.settings
-        return (self.rows >= settings.batch_size
-                or time.monotonic() - self.started >= settings.commit_seconds)
+        return (
+            self.rows >= settings.batch_size
+            or time.monotonic() - self.started >= settings.commit_seconds
+        )
 
     def commit(self, offset: int, lines_done: int) -> None:
         conn = self._open()
@@ -495,16 +636,29 @@ class _Transaction:
         if self.tail is None and cp is not None and cp["offset"] == offset:
             head = cp["head_hash"]  # nothing read: what it vouches for was checked on resume
         else:
-            head = reader.head_hash(self.f, self.header.data_start,
-                                    min(reader.HEAD_BYTES, offset - self.header.data_start),
-                                    self.tail or b"")
+            head = reader.head_hash(
+                self.f,
+                self.header.data_start,
+                min(reader.HEAD_BYTES, offset - self.header.data_start),
+                self.tail or b"",
+            )
         totals = {k: (cp[k] if cp else 0) + self.counts[k] for k in COUNT_KEYS}
-        service._save_checkpoint(conn, self.key, {
-            **service._cp_values(self.st, head, offset, lines_done,
-                                 max(0, self.st.size - offset), self.date_order,
-                                 self.header.encoding),
-            **totals,
-        })
+        service._save_checkpoint(
+            conn,
+            self.key,
+            {
+                **service._cp_values(
+                    self.st,
+                    head,
+                    offset,
+                    lines_done,
+                    max(0, self.st.size - offset),
+                    self.date_order,
+                    self.header.encoding,
+                ),
+                **totals,
+            },
+        )
         self.tx.commit()
         self.close()
         # Counted only once committed: nothing is reported as imported that is not.
@@ -535,13 +689,17 @@ def _as_stored(ex: Execution) -> dict[str, Any]:
 
 def _too_long(ex: Execution) -> str | None:
     # One cheap comparison chain first: almost every row passes it.
-    if (len(ex.execution_id) <= _ID_MAX and len(ex.account) <= _ACCOUNT_MAX
-            and len(ex.instrument) <= _INSTRUMENT_MAX and len(ex.action) <= _ACTION_MAX
-            and len(ex.order_name or "") <= _ORDER_NAME_MAX
-            and len(ex.order_id or "") <= _ORDER_ID_MAX
-            and len(ex.connection or "") <= _CONNECTION_MAX
-            and len(ex.position_after or "") <= _POSITION_MAX
-            and len(ex.entry_exit or "") <= _ENTRY_EXIT_MAX):
+    if (
+        len(ex.execution_id) <= _ID_MAX
+        and len(ex.account) <= _ACCOUNT_MAX
+        and len(ex.instrument) <= _INSTRUMENT_MAX
+        and len(ex.action) <= _ACTION_MAX
+        and len(ex.order_name or "") <= _ORDER_NAME_MAX
+        and len(ex.order_id or "") <= _ORDER_ID_MAX
+        and len(ex.connection or "") <= _CONNECTION_MAX
+        and len(ex.position_after or "") <= _POSITION_MAX
+        and len(ex.entry_exit or "") <= _ENTRY_EXIT_MAX
+    ):
         return None
     for name, limit in LIMITS.items():
         value = getattr(ex, name, None)
@@ -550,13 +708,21 @@ def _too_long(ex: Execution) -> str | None:
     return None
 
 
-_ID_MAX, _ACCOUNT_MAX, _INSTRUMENT_MAX = (LIMITS["execution_id"], LIMITS["account"],
-                                          LIMITS["instrument"])
-_ACTION_MAX, _ORDER_NAME_MAX, _ORDER_ID_MAX = (LIMITS["action"], LIMITS["order_name"],
-                                               LIMITS["order_id"])
-_CONNECTION_MAX, _POSITION_MAX, _ENTRY_EXIT_MAX = (LIMITS["connection"],
-                                                   LIMITS["position_after"],
-                                                   LIMITS["entry_exit"])
+_ID_MAX, _ACCOUNT_MAX, _INSTRUMENT_MAX = (
+    LIMITS["execution_id"],
+    LIMITS["account"],
+    LIMITS["instrument"],
+)
+_ACTION_MAX, _ORDER_NAME_MAX, _ORDER_ID_MAX = (
+    LIMITS["action"],
+    LIMITS["order_name"],
+    LIMITS["order_id"],
+)
+_CONNECTION_MAX, _POSITION_MAX, _ENTRY_EXIT_MAX = (
+    LIMITS["connection"],
+    LIMITS["position_after"],
+    LIMITS["entry_exit"],
+)
 
 
 def _batches(chunks: Iterable[reader.Chunk], size: int) -> Iterator[reader.Chunk]:
@@ -567,8 +733,13 @@ def _batches(chunks: Iterable[reader.Chunk], size: int) -> Iterator[reader.Chunk
             acc = chunk
         else:
             base = len(acc.texts)
-            acc = reader.Chunk(acc.first, acc.texts + chunk.texts, chunk.end,
-                               acc.too_long | {base + i for i in chunk.too_long}, chunk.tail)
+            acc = reader.Chunk(
+                acc.first,
+                acc.texts + chunk.texts,
+                chunk.end,
+                acc.too_long | {base + i for i in chunk.too_long},
+                chunk.tail,
+            )
         if len(acc.texts) >= size:
             yield acc
             acc = None

@@ -10,12 +10,17 @@ import structlog
 
 from csv_import_daemon.config import LogFormat, LogLevel
 
-_LEVELS = {"debug": logging.DEBUG, "info": logging.INFO,
-           "warning": logging.WARNING, "error": logging.ERROR}
+_LEVELS = {
+    "debug": logging.DEBUG,
+    "info": logging.INFO,
+    "warning": logging.WARNING,
+    "error": logging.ERROR,
+}
 
 
-def configure_logging(log_format: LogFormat = "auto", level: LogLevel = "info",
-                      stream: TextIO | None = None) -> None:
+def configure_logging(
+    log_format: LogFormat = "auto", level: LogLevel = "info", stream: TextIO | None = None
+) -> None:
     """Route every event to stderr; stdout stays for command results."""
     out = stream or sys.stderr
     use_json = log_format == "json" or (log_format == "auto" and not out.isatty())

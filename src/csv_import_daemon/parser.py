@@ -61,13 +61,31 @@ _HEADER_NAMES: dict[str, tuple[str, ...]] = {
     "trade_validation": ("tradevalidation", "trade validation"),
 }
 _REQUIRED = ("instrument", "action", "quantity", "price", "time", "account")
-_OPTIONAL = ("execution_id", "entry_exit", "position", "order_id", "order_name", "commission",
-             "connection")
+_OPTIONAL = (
+    "execution_id",
+    "entry_exit",
+    "position",
+    "order_id",
+    "order_name",
+    "commission",
+    "connection",
+)
 _LABELS = {
-    "instrument": "Instrument", "action": "Action", "quantity": "Quantity", "price": "Price",
-    "time": "Time", "execution_id": "ID", "entry_exit": "E/X", "position": "Position",
-    "order_id": "Order ID", "order_name": "Name", "commission": "Commission", "rate": "Rate",
-    "account": "Account", "connection": "Connection", "trade_validation": "TradeValidation",
+    "instrument": "Instrument",
+    "action": "Action",
+    "quantity": "Quantity",
+    "price": "Price",
+    "time": "Time",
+    "execution_id": "ID",
+    "entry_exit": "E/X",
+    "position": "Position",
+    "order_id": "Order ID",
+    "order_name": "Name",
+    "commission": "Commission",
+    "rate": "Rate",
+    "account": "Account",
+    "connection": "Connection",
+    "trade_validation": "TradeValidation",
 }
 _EXPECTED = (
     "expected an Executions export with columns Instrument, Action, Quantity, Price, Time, "
@@ -75,14 +93,42 @@ _EXPECTED = (
     "(Account Performance > Display: Executions > Export)"
 )
 # Trade Performance "Trades" grid headers, English and French, accents and punctuation removed.
-_TRADES_HEADERS = frozenset({
-    "tradenumber", "ndetrade", "nodetrade", "numerodetrade", "marketpos", "posmarche",
-    "qty", "qte", "entryprice", "exitprice", "prixdentree", "prixdesortie", "entrytime",
-    "exittime", "heuredentree", "heuredesortie", "strategy", "strategie", "entryname",
-    "exitname", "cumnetprofit", "mae", "mfe", "etd", "bars",
-})
+_TRADES_HEADERS = frozenset(
+    {
+        "tradenumber",
+        "ndetrade",
+        "nodetrade",
+        "numerodetrade",
+        "marketpos",
+        "posmarche",
+        "qty",
+        "qte",
+        "entryprice",
+        "exitprice",
+        "prixdentree",
+        "prixdesortie",
+        "entrytime",
+        "exittime",
+        "heuredentree",
+        "heuredesortie",
+        "strategy",
+        "strategie",
+        "entryname",
+        "exitname",
+        "cumnetprofit",
+        "mae",
+        "mfe",
+        "etd",
+        "bars",
+    }
+)
 _ENTRY_EXIT: dict[str, str | None] = {
-    "": None, "E": "Entry", "e": "Entry", "X": "Exit", "x": "Exit", "Entry": "Entry",
+    "": None,
+    "E": "Entry",
+    "e": "Entry",
+    "X": "Exit",
+    "x": "Exit",
+    "Entry": "Entry",
     "Exit": "Exit",
 }
 # Cache-miss marker, compared by identity.
@@ -254,8 +300,12 @@ class RowParser:
         absent = layout.field_count + 2
         width = layout.field_count if all(c in cols for c in _OPTIONAL) else absent + 1
         self._plan = (
-            max(required) + 1, layout.field_count + 2, width, layout.has_id,
-            *(cols.get(c, absent) for c in _REQUIRED + _OPTIONAL), layout.named_count,
+            max(required) + 1,
+            layout.field_count + 2,
+            width,
+            layout.has_id,
+            *(cols.get(c, absent) for c in _REQUIRED + _OPTIONAL),
+            layout.named_count,
         )
         self._field_count = layout.field_count
         self._decimal_comma = layout.decimal_comma
@@ -276,22 +326,43 @@ class RowParser:
 
         ``raw`` is the line as read; it is checked for NUL characters and kept in errors.
         """
-        (min_fields, max_fields, width, has_id, i_instrument, i_action, i_quantity, i_price,
-         i_time, i_account, i_id, i_entry_exit, i_position, i_order_id, i_order_name,
-         i_commission, i_connection, named) = self._plan
+        (
+            min_fields,
+            max_fields,
+            width,
+            has_id,
+            i_instrument,
+            i_action,
+            i_quantity,
+            i_price,
+            i_time,
+            i_account,
+            i_id,
+            i_entry_exit,
+            i_position,
+            i_order_id,
+            i_order_name,
+            i_commission,
+            i_connection,
+            named,
+        ) = self._plan
         count = len(fields)
         if count < min_fields or count > max_fields:
             if not "".join(fields).strip():
                 return RowError(line_no, raw, "blank", "the line is empty")
-            return RowError(line_no, raw, "field_count",
-                            f"expected {self._field_count} fields, got {count}")
-        if count > named and (fields[-1] or count > named + 1) and "".join(
-                fields[named:]).strip():
+            return RowError(
+                line_no, raw, "field_count", f"expected {self._field_count} fields, got {count}"
+            )
+        if count > named and (fields[-1] or count > named + 1) and "".join(fields[named:]).strip():
             # Empty trailing fields are fine; a value past the named columns means a comma
             # inside an unquoted value shifted every column after it.
-            return RowError(line_no, raw, "field_count",
-                            f"expected {self._field_count} fields, got {count}: a value past "
-                            "the last column (a comma inside an unquoted value?)")
+            return RowError(
+                line_no,
+                raw,
+                "field_count",
+                f"expected {self._field_count} fields, got {count}: a value past "
+                "the last column (a comma inside an unquoted value?)",
+            )
         if count < width:
             fields = fields + [""] * (width - count)
         if "\x00" in raw:
@@ -311,8 +382,12 @@ class RowParser:
         except KeyError:
             parsed_quantity = parse_quantity(text.strip(), self._decimal_comma)
             if parsed_quantity is None:
-                return RowError(line_no, raw, "bad_quantity", f"Quantity {_show(text.strip())}"
-                                " is not a positive whole number")
+                return RowError(
+                    line_no,
+                    raw,
+                    "bad_quantity",
+                    f"Quantity {_show(text.strip())} is not a positive whole number",
+                )
             quantity = self._remember(self._quantities, text, parsed_quantity)
 
         text = fields[i_price]
@@ -321,8 +396,12 @@ class RowParser:
         except KeyError:
             parsed_price = parse_decimal(text.strip(), self._decimal_comma)
             if parsed_price is None or parsed_price <= 0:
-                return RowError(line_no, raw, "bad_price", f"Price {_show(text.strip())}"
-                                " is not a positive decimal number")
+                return RowError(
+                    line_no,
+                    raw,
+                    "bad_price",
+                    f"Price {_show(text.strip())} is not a positive decimal number",
+                )
             price = self._remember(self._prices, text, parsed_price)
 
         # Time, fast path inlined: both halves of "1/28/2025 10:59:52 AM" come from caches.
@@ -336,8 +415,12 @@ class RowParser:
         executed_at = hours[when[0]] + when[1] if when and hours else self._times.parse(text)
         if executed_at is None:
             order = "month-first" if self._date_order == "mdy" else "day-first"
-            return RowError(line_no, raw, "bad_time", f"Time {_show(text.strip())}"
-                            f" is not a valid {order} date and time")
+            return RowError(
+                line_no,
+                raw,
+                "bad_time",
+                f"Time {_show(text.strip())} is not a valid {order} date and time",
+            )
 
         text = fields[i_commission]
         try:
@@ -347,8 +430,12 @@ class RowParser:
             if commission is _UNKNOWN:
                 commission = parse_decimal(text.strip(), self._decimal_comma, money=True)
                 if commission is None:
-                    return RowError(line_no, raw, "bad_commission",
-                                    f"Commission {_show(text.strip())} is not a money amount")
+                    return RowError(
+                        line_no,
+                        raw,
+                        "bad_commission",
+                        f"Commission {_show(text.strip())} is not a money amount",
+                    )
             self._remember(self._money, text, commission)
 
         text = fields[i_entry_exit]
@@ -361,11 +448,19 @@ class RowParser:
         connection = fields[i_connection].strip() or None
         position = fields[i_position].strip() or None
         if not execution_id:
-            execution_id = self._stand_in_id((
-                account, instrument, action, entry_exit or "", str(quantity),
-                format(price.normalize(), "f"), executed_at.isoformat(), order_id or "",
-                order_name or "",
-            ))
+            execution_id = self._stand_in_id(
+                (
+                    account,
+                    instrument,
+                    action,
+                    entry_exit or "",
+                    str(quantity),
+                    format(price.normalize(), "f"),
+                    executed_at.isoformat(),
+                    order_id or "",
+                    order_name or "",
+                )
+            )
         # A frozen dataclass's __init__ costs ~2 us for 14 fields (an object.__setattr__
         # each), half the per-row budget: fill the mutable twin with the same slots, then
         # relabel it, which CPython allows for identical slot layouts.
@@ -407,8 +502,9 @@ class RowParser:
         if not "".join(fields).strip():
             return RowError(line_no, raw, "blank", "the line is empty")
         labels = ("Instrument", "Account", "Action")
-        empty = next((label for label, value in zip(labels, values, strict=True) if not value),
-                     "ID")
+        empty = next(
+            (label for label, value in zip(labels, values, strict=True) if not value), "ID"
+        )
         return RowError(line_no, raw, "missing_value", f"{empty} is empty")
 
     def _nul_error(self, fields: list[str], line_no: int, raw: str) -> RowError:

@@ -189,8 +189,9 @@ def iter_chunks(
                         cut.add(i)
             seen = buf[max(0, last + step - TAIL_BYTES) : last + step]
             window = seen if len(seen) == TAIL_BYTES else (window + seen)[-TAIL_BYTES:]
-            yield Chunk(number, _decode_lines(raws, encoding), pos + last + step,
-                        frozenset(cut), window)
+            yield Chunk(
+                number, _decode_lines(raws, encoding), pos + last + step, frozenset(cut), window
+            )
             number += len(raws)
             pos += last + step
         if len(carry) > MAX_LINE_BYTES:

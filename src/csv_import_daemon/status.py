@@ -17,32 +17,57 @@ REJECTIONS: Table = ImportRejection.__table__  # type: ignore[assignment]
 def collect_status(engine: Engine, limit: int = 20) -> dict[str, Any]:
     revision = migrate.current(engine)
     if not inspect(engine).has_table("imported_executions"):
-        return {"schema_revision": revision, "trades": 0, "ledger": 0, "rejections": 0,
-                "files": [], "recent_rejections": []}
+        return {
+            "schema_revision": revision,
+            "trades": 0,
+            "ledger": 0,
+            "rejections": 0,
+            "files": [],
+            "recent_rejections": [],
+        }
     with engine.connect() as conn:
         trades = conn.scalar(select(func.count()).select_from(Trade)) or 0
         ledger = conn.scalar(select(func.count()).select_from(ImportedExecution)) or 0
         rejections = conn.scalar(select(func.count()).select_from(ImportRejection)) or 0
         files = [
             {
-                "instance": r.instance, "path": r.path, "status": r.status,
-                "offset": r.offset, "size": r.size, "pending_bytes": r.pending_bytes,
-                "lines": r.lines_consumed, "date_order": r.date_order,
-                "inserted": r.inserted, "duplicates": r.duplicates, "rejected": r.rejected,
-                "conflicts": r.conflicts, "last_error": r.last_error,
-                "archived_to": r.archived_to, "updated_at": r.updated_at.isoformat() + "Z",
+                "instance": r.instance,
+                "path": r.path,
+                "status": r.status,
+                "offset": r.offset,
+                "size": r.size,
+                "pending_bytes": r.pending_bytes,
+                "lines": r.lines_consumed,
+                "date_order": r.date_order,
+                "inserted": r.inserted,
+                "duplicates": r.duplicates,
+                "rejected": r.rejected,
+                "conflicts": r.conflicts,
+                "last_error": r.last_error,
+                "archived_to": r.archived_to,
+                "updated_at": r.updated_at.isoformat() + "Z",
             }
             for r in conn.execute(select(FILES).order_by(FILES.c.path))
         ]
         recent = [
-            {"file": r.source_file, "line": r.line, "reason": r.reason, "detail": r.detail,
-             "execution_id": r.execution_id, "at": r.created_at.isoformat() + "Z"}
-            for r in conn.execute(
-                select(REJECTIONS).order_by(REJECTIONS.c.id.desc()).limit(limit)
-            )
+            {
+                "file": r.source_file,
+                "line": r.line,
+                "reason": r.reason,
+                "detail": r.detail,
+                "execution_id": r.execution_id,
+                "at": r.created_at.isoformat() + "Z",
+            }
+            for r in conn.execute(select(REJECTIONS).order_by(REJECTIONS.c.id.desc()).limit(limit))
         ]
-    return {"schema_revision": revision, "trades": trades, "ledger": ledger,
-            "rejections": rejections, "files": files, "recent_rejections": recent}
+    return {
+        "schema_revision": revision,
+        "trades": trades,
+        "ledger": ledger,
+        "rejections": rejections,
+        "files": files,
+        "recent_rejections": recent,
+    }
 
 
 def render_status(report: dict[str, Any]) -> str:
@@ -64,6 +89,8 @@ def render_status(report: dict[str, Any]) -> str:
             lines.append(f"      {f['last_error']}")
     if report["recent_rejections"]:
         lines += ["", "recent rejections:"]
-        lines += [f"  {r['file']}:{r['line']} {r['reason']}: {r['detail']}"
-                  for r in report["recent_rejections"]]
+        lines += [
+            f"  {r['file']}:{r['line']} {r['reason']}: {r['detail']}"
+            for r in report["recent_rejections"]
+        ]
     return "\n".join(lines)

@@ -38,8 +38,13 @@ log = get_logger(__name__)
 # Only these reach the handler; with inotify the kernel is not even asked for the rest, so
 # the opens and no-write closes of our own reads never wake the daemon.
 EVENT_FILTER: list[type[FileSystemEvent]] = [
-    FileCreatedEvent, FileModifiedEvent, FileAttribEvent, FileMovedEvent, FileClosedEvent,
-    DirCreatedEvent, DirMovedEvent,
+    FileCreatedEvent,
+    FileModifiedEvent,
+    FileAttribEvent,
+    FileMovedEvent,
+    FileClosedEvent,
+    DirCreatedEvent,
+    DirMovedEvent,
 ]
 POLLING_INTERVAL = 1.0  # seconds between directory polls with --polling
 _INOTIFY_LIMITS = (errno.ENOSPC, errno.EMFILE, errno.ENFILE, errno.ENOSYS)
@@ -134,8 +139,15 @@ class _QueueingHandler(FileSystemEventHandler):
 class DirectoryWatcher:
     """The observer on the watched folder (and archive month folders), restartable."""
 
-    def __init__(self, root: Path, queue: PathQueue, *, recursive: bool = False,
-                 polling: bool = False, archive_dir: Path | None = None) -> None:
+    def __init__(
+        self,
+        root: Path,
+        queue: PathQueue,
+        *,
+        recursive: bool = False,
+        polling: bool = False,
+        archive_dir: Path | None = None,
+    ) -> None:
         self.root = Path(os.path.abspath(root))
         self.queue = queue
         self.recursive = recursive
@@ -169,8 +181,9 @@ class DirectoryWatcher:
         if not self.wants(path):
             return False
         real = os.path.realpath(path)
-        return any(real == r or real.startswith(r.rstrip(os.sep) + os.sep)
-                   for r in self._real_roots)
+        return any(
+            real == r or real.startswith(r.rstrip(os.sep) + os.sep) for r in self._real_roots
+        )
 
     def is_archived(self, path: Path) -> bool:
         return self.archive_dir is not None and path.is_relative_to(self.archive_dir)
@@ -197,8 +210,7 @@ class DirectoryWatcher:
             except OSError:
                 continue
             if is_dir:
-                if (recursive and not entry.name.startswith(".")
-                        and path != self.archive_dir):
+                if recursive and not entry.name.startswith(".") and path != self.archive_dir:
                     yield from self._list(path, recursive)
             elif is_candidate_name(entry.name):
                 yield path
@@ -214,8 +226,9 @@ class DirectoryWatcher:
             self._extra.append(folder)
             observer = self._observer
         if observer is not None:
-            observer.schedule(self._handler, str(folder), recursive=False,
-                              event_filter=EVENT_FILTER)
+            observer.schedule(
+                self._handler, str(folder), recursive=False, event_filter=EVENT_FILTER
+            )
 
     def start(self) -> None:
         """Start an observer on every watched folder; inotify limits fall back to polling."""
@@ -224,24 +237,30 @@ class DirectoryWatcher:
         except OSError as exc:
             if self.polling or exc.errno not in _INOTIFY_LIMITS:
                 raise
-            log.warning("inotify_unavailable", error=str(exc), fallback="polling",
-                        hint="raise fs.inotify.max_user_watches / max_user_instances "
-                        "or set polling = true")
+            log.warning(
+                "inotify_unavailable",
+                error=str(exc),
+                fallback="polling",
+                hint="raise fs.inotify.max_user_watches / max_user_instances or set polling = true",
+            )
             self.polling = True
             self._start()
 
     def _start(self) -> None:
-        observer: BaseObserver = (PollingObserver(timeout=POLLING_INTERVAL) if self.polling
-                                  else Observer())
+        observer: BaseObserver = (
+            PollingObserver(timeout=POLLING_INTERVAL) if self.polling else Observer()
+        )
         observer.daemon = True
         with self._lock:
             extra = list(self._extra)
         try:
-            observer.schedule(self._handler, str(self.root), recursive=self.recursive,
-                              event_filter=EVENT_FILTER)
+            observer.schedule(
+                self._handler, str(self.root), recursive=self.recursive, event_filter=EVENT_FILTER
+            )
             for folder in extra:
-                observer.schedule(self._handler, str(folder), recursive=False,
-                                  event_filter=EVENT_FILTER)
+                observer.schedule(
+                    self._handler, str(folder), recursive=False, event_filter=EVENT_FILTER
+                )
             observer.start()
         except BaseException:
             _stop_quietly(observer)

@@ -52,9 +52,14 @@ def make_engine(settings: Settings) -> Engine:
         # A network that dies without a reset (a cable, a VPN) would otherwise hang a
         # statement for hours: probe an idle connection after 30 s, give up after three
         # missed probes or 60 s of unacknowledged data. Values in the URL win.
-        defaults = {"connect_timeout": 10, "keepalives": 1, "keepalives_idle": 30,
-                    "keepalives_interval": 10, "keepalives_count": 3,
-                    "tcp_user_timeout": 60_000}
+        defaults = {
+            "connect_timeout": 10,
+            "keepalives": 1,
+            "keepalives_idle": 30,
+            "keepalives_interval": 10,
+            "keepalives_count": 3,
+            "tcp_user_timeout": 60_000,
+        }
         kwargs["connect_args"] = {k: v for k, v in defaults.items() if k not in url.query}
     try:
         engine = create_engine(url, **kwargs)

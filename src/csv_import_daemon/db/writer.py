@@ -27,9 +27,22 @@ LEDGER: Table = ImportedExecution.__table__  # type: ignore[assignment]
 
 LEDGER_COLUMNS = ("execution_id", "csv_filename", "import_timestamp", "account", "instrument")
 TRADE_COLUMNS = (
-    "execution_id", "account", "instrument", "action", "entry_exit", "quantity", "price",
-    "executed_at", "commission", "order_id", "order_name", "connection", "position_after",
-    "source_file", "source_line", "imported_at",
+    "execution_id",
+    "account",
+    "instrument",
+    "action",
+    "entry_exit",
+    "quantity",
+    "price",
+    "executed_at",
+    "commission",
+    "order_id",
+    "order_name",
+    "connection",
+    "position_after",
+    "source_file",
+    "source_line",
+    "imported_at",
 )
 CONFLICT_FIELDS = ("account", "instrument", "action", "quantity", "price", "executed_at")
 _LOOKUP_CHUNK = 500
@@ -63,13 +76,15 @@ class BatchWriter:
         self._insert = sqlite.insert if self.sqlite else postgresql.insert
         cols = [TRADES.c.execution_id, *(TRADES.c[k] for k in CONFLICT_FIELDS)]
         self._stored = select(*cols).where(
-            TRADES.c.execution_id.in_(bindparam("ids", expanding=True)))
+            TRADES.c.execution_id.in_(bindparam("ids", expanding=True))
+        )
         if self.sqlite:
             ids = func.json_each(bindparam("ids_json")).table_valued("value")
             lookup = (
                 select(LEDGER.c.execution_id, *(TRADES.c[k] for k in CONFLICT_FIELDS))
-                .select_from(LEDGER.outerjoin(
-                    TRADES, TRADES.c.execution_id == LEDGER.c.execution_id))
+                .select_from(
+                    LEDGER.outerjoin(TRADES, TRADES.c.execution_id == LEDGER.c.execution_id)
+                )
                 .where(LEDGER.c.execution_id.in_(select(ids.c.value)))
             )
             # One JSON parameter carries the whole batch's IDs: no chunking, no per-ID
@@ -89,8 +104,14 @@ class BatchWriter:
             raise RuntimeError(f"unexpected parameter order for {table.name}")
         return str(compiled)
 
-    def insert(self, conn: Connection, batch: Sequence[Execution], csv_filename: str,
-               source_file: str, now: datetime) -> tuple[set[str], dict[str, Stored]]:
+    def insert(
+        self,
+        conn: Connection,
+        batch: Sequence[Execution],
+        csv_filename: str,
+        source_file: str,
+        now: datetime,
+    ) -> tuple[set[str], dict[str, Stored]]:
         """Insert the batch (unique IDs, sorted).
 
         Returns the IDs really inserted, and for every other ID its stored trade's
@@ -101,45 +122,100 @@ class BatchWriter:
             return set(), {}
         if self.sqlite:
             return self._insert_sqlite(conn, batch, csv_filename, source_file, now)
-        stmt = (self._insert(LEDGER).on_conflict_do_nothing(index_elements=["execution_id"])
-                .returning(LEDGER.c.execution_id))
-        inserted = set(conn.execute(stmt, [
-            {"execution_id": ex.execution_id, "csv_filename": csv_filename,
-             "import_timestamp": now, "account": ex.account, "instrument": ex.instrument}
-            for ex in batch]).scalars())
+        stmt = (
+            self._insert(LEDGER)
+            .on_conflict_do_nothing(index_elements=["execution_id"])
+            .returning(LEDGER.c.execution_id)
+        )
+        inserted = set(
+            conn.execute(
+                stmt,
+                [
+                    {
+                        "execution_id": ex.execution_id,
+                        "csv_filename": csv_filename,
+                        "import_timestamp": now,
+                        "account": ex.account,
+                        "instrument": ex.instrument,
+                    }
+                    for ex in batch
+                ],
+            ).scalars()
+        )
         if inserted:
             conn.execute(
                 self._insert(TRADES).on_conflict_do_nothing(index_elements=["execution_id"]),
-                [{"execution_id": ex.execution_id, "account": ex.account,
-                  "instrument": ex.instrument, "action": ex.action,
-                  "entry_exit": ex.entry_exit, "quantity": ex.quantity, "price": ex.price,
-                  "executed_at": ex.executed_at, "commission": ex.commission,
-                  "order_id": ex.order_id, "order_name": ex.order_name,
-                  "connection": ex.connection, "position_after": ex.position_after,
-                  "source_file": source_file, "source_line": ex.line, "imported_at": now}
-                 for ex in batch if ex.execution_id in inserted])
+                [
+                    {
+                        "execution_id": ex.execution_id,
+                        "account": ex.account,
+                        "instrument": ex.instrument,
+                        "action": ex.action,
+                        "entry_exit": ex.entry_exit,
+                        "quantity": ex.quantity,
+                        "price": ex.price,
+                        "executed_at": ex.executed_at,
+                        "commission": ex.commission,
+                        "order_id": ex.order_id,
+                        "order_name": ex.order_name,
+                        "connection": ex.connection,
+                        "position_after": ex.position_after,
+                        "source_file": source_file,
+                        "source_line": ex.line,
+                        "imported_at": now,
+                    }
+                    for ex in batch
+                    if ex.execution_id in inserted
+                ],
+            )
         others = [ex.execution_id for ex in batch if ex.execution_id not in inserted]
         stored: dict[str, Stored] = dict.fromkeys(others)
         if others:
             stored.update(self._stored_pg(conn, others))
         return inserted, stored
 
-    def _insert_sqlite(self, conn: Connection, batch: Sequence[Execution], csv_filename: str,
-                       source_file: str, now: datetime) -> tuple[set[str], dict[str, Stored]]:
+    def _insert_sqlite(
+        self,
+        conn: Connection,
+        batch: Sequence[Execution],
+        csv_filename: str,
+        source_file: str,
+        now: datetime,
+    ) -> tuple[set[str], dict[str, Stored]]:
         stored = self._lookup_sqlite(conn, [ex.execution_id for ex in batch])
         new = [ex for ex in batch if ex.execution_id not in stored]
         if not new:
             return set(), stored
         stamp = _sqlite_time(now)
         to_time = _sqlite_time
-        conn.exec_driver_sql(self._ledger_sql, [
-            (ex.execution_id, csv_filename, stamp, ex.account, ex.instrument) for ex in new])
-        conn.exec_driver_sql(self._trades_sql, [
-            (ex.execution_id, ex.account, ex.instrument, ex.action, ex.entry_exit, ex.quantity,
-             _decimal_text(ex.price), to_time(ex.executed_at), _money_text(ex.commission),
-             ex.order_id, ex.order_name, ex.connection, ex.position_after, source_file,
-             ex.line, stamp)
-            for ex in new])
+        conn.exec_driver_sql(
+            self._ledger_sql,
+            [(ex.execution_id, csv_filename, stamp, ex.account, ex.instrument) for ex in new],
+        )
+        conn.exec_driver_sql(
+            self._trades_sql,
+            [
+                (
+                    ex.execution_id,
+                    ex.account,
+                    ex.instrument,
+                    ex.action,
+                    ex.entry_exit,
+                    ex.quantity,
+                    _decimal_text(ex.price),
+                    to_time(ex.executed_at),
+                    _money_text(ex.commission),
+                    ex.order_id,
+                    ex.order_name,
+                    ex.connection,
+                    ex.position_after,
+                    source_file,
+                    ex.line,
+                    stamp,
+                )
+                for ex in new
+            ],
+        )
         return {ex.execution_id for ex in new}, stored
 
     def _lookup_sqlite(self, conn: Connection, ids: list[str]) -> dict[str, Stored]:
@@ -149,9 +225,14 @@ class BatchWriter:
             if row[1] is None:
                 out[row[0]] = None
             else:
-                out[row[0]] = {"account": row[1], "instrument": row[2], "action": row[3],
-                               "quantity": row[4], "price": Decimal(row[5]),
-                               "executed_at": fromiso(row[6])}
+                out[row[0]] = {
+                    "account": row[1],
+                    "instrument": row[2],
+                    "action": row[3],
+                    "quantity": row[4],
+                    "price": Decimal(row[5]),
+                    "executed_at": fromiso(row[6]),
+                }
         return out
 
     def _stored_pg(self, conn: Connection, ids: Sequence[str]) -> dict[str, Stored]:
