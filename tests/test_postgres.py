@@ -131,7 +131,8 @@ def test_each_migration_steps_up_and_down_with_postgres_types(pg_settings: Setti
             left = set(
                 conn.execute(
                     text(
-                        "SELECT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
+                        "SELECT c.relname FROM pg_class c "
+                        "JOIN pg_namespace n ON n.oid = c.relnamespace "
                         "WHERE n.nspname = 'public' AND c.relkind IN ('S', 'r', 'i')"
                     )
                 ).scalars()
