@@ -23,7 +23,8 @@ from csv_import_daemon.archive import (
     move_no_replace,
 )
 from csv_import_daemon.config import Settings
-from csv_import_daemon.importer import ImportResult, ImportService
+from csv_import_daemon.importer import ImportService
+from csv_import_daemon.result import ImportResult
 
 SAMPLES = Path(__file__).parent / "samples"
 DATED = "NinjaTrader_Executions_20251031.csv"

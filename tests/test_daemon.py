@@ -24,7 +24,7 @@ from sqlalchemy.exc import OperationalError
 from csv_import_daemon import daemon as daemon_module
 from csv_import_daemon.config import load_settings
 from csv_import_daemon.daemon import ImporterThread
-from csv_import_daemon.importer import ImportResult
+from csv_import_daemon.result import ImportResult, ImportStatus
 from csv_import_daemon.watcher import DirectoryWatcher, PathQueue
 from daemon_helpers import (
     HEADER,
@@ -427,7 +427,9 @@ class ScriptedService:
 
 
 def result(status: str, pending: int = 0, inserted: int = 0) -> ImportResult:
-    return ImportResult(path="", status=status, pending_bytes=pending, inserted=inserted)
+    return ImportResult(
+        path="", status=ImportStatus(status), pending_bytes=pending, inserted=inserted
+    )
 
 
 @pytest.fixture

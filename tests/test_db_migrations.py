@@ -22,7 +22,8 @@ from csv_import_daemon.config import Settings
 from csv_import_daemon.db import migrate
 from csv_import_daemon.db.engine import make_engine
 from csv_import_daemon.db.models import Base
-from csv_import_daemon.importer import LEDGER, TRADES, ImportService
+from csv_import_daemon.db.tables import LEDGER, TRADES
+from csv_import_daemon.importer import ImportService
 
 REPO = Path(__file__).resolve().parent.parent
 R1, R2, R3 = "0001_trades", "0002_imported_executions", "0003_backfill_ledger"

@@ -19,15 +19,10 @@ from sqlalchemy import Engine, select
 
 from csv_import_daemon import reader
 from csv_import_daemon.config import Settings
-from csv_import_daemon.importer import (
-    FILES,
-    LEDGER,
-    REJECTIONS,
-    TRADES,
-    ImportResult,
-    ImportService,
-    path_key,
-)
+from csv_import_daemon.db.tables import FILES, LEDGER, REJECTIONS, TRADES
+from csv_import_daemon.importer import ImportService
+from csv_import_daemon.paths import path_key
+from csv_import_daemon.result import ImportResult
 
 HEADER = (
     "Instrument,Action,Quantity,Price,Time,ID,E/X,Position,Order ID,Name,Commission,"

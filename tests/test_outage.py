@@ -34,7 +34,7 @@ from sqlalchemy.exc import OperationalError
 from csv_import_daemon import daemon as daemon_module
 from csv_import_daemon.config import load_settings
 from csv_import_daemon.daemon import ImporterThread
-from csv_import_daemon.importer import ImportResult
+from csv_import_daemon.result import ImportResult
 from csv_import_daemon.watcher import DirectoryWatcher, PathQueue
 from daemon_helpers import (
     DaemonProcess,

@@ -28,7 +28,8 @@ from csv_import_daemon.config import Settings, load_settings
 from csv_import_daemon.db import migrate
 from csv_import_daemon.db.engine import make_engine
 from csv_import_daemon.db.models import LIMITS
-from csv_import_daemon.importer import ImportResult, ImportService
+from csv_import_daemon.importer import ImportService
+from csv_import_daemon.result import ImportResult
 from daemon_helpers import (
     HEADER,
     Journal,

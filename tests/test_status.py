@@ -10,7 +10,8 @@ from sqlalchemy import Engine
 from csv_import_daemon.config import Settings
 from csv_import_daemon.db import migrate
 from csv_import_daemon.db.engine import make_engine
-from csv_import_daemon.importer import ImportService, path_key
+from csv_import_daemon.importer import ImportService
+from csv_import_daemon.paths import path_key
 from csv_import_daemon.status import collect_status, render_status
 
 HEADER = (

@@ -28,9 +28,11 @@ from sqlalchemy.exc import DBAPIError, OperationalError
 from csv_import_daemon.config import Settings
 from csv_import_daemon.db.models import Trade
 from csv_import_daemon.logs import get_logger
+from csv_import_daemon.paths import date_from_name, path_key
 
 if TYPE_CHECKING:
-    from csv_import_daemon.importer import ImportResult, ImportService
+    from csv_import_daemon.importer import ImportService
+    from csv_import_daemon.result import ImportResult
 
 log = get_logger(__name__)
 
@@ -39,7 +41,6 @@ log = get_logger(__name__)
 # Today's calendar file is never moved whatever this says.
 TRADING_DAY_ROLLOVER = clock_time(0, 0)
 MONTH_DIR_RE = re.compile(r"\d{4}-\d{2}")
-_NAME_DATE_RE = re.compile(r"ninjatrader_executions_(\d{4})(\d{2})(\d{2})", re.IGNORECASE)
 _MAX_SUFFIX = 10_000
 _NO_HARD_LINKS = (errno.EPERM, errno.ENOTSUP, errno.EOPNOTSUPP, errno.EMLINK, errno.ENOSYS)
 
@@ -48,27 +49,11 @@ class Watches(Protocol):
     def watch(self, folder: Path) -> None: ...
 
 
-def date_from_name(name: str) -> date | None:
-    """The date in a ``NinjaTrader_Executions_YYYYMMDD`` file name, if it has a valid one."""
-    m = _NAME_DATE_RE.search(name)
-    if m is None:
-        return None
-    try:
-        return date(int(m.group(1)), int(m.group(2)), int(m.group(3)))
-    except ValueError:
-        return None
-
-
 def current_trading_day(now: datetime, rollover: clock_time = TRADING_DAY_ROLLOVER) -> date:
     """The trading day an aware local time ``now`` belongs to."""
     if rollover != clock_time(0, 0) and now.time() >= rollover:
         return now.date() + timedelta(days=1)
     return now.date()
-
-
-def path_key(path: Path) -> str:
-    """The checkpoint key of a path (as ``importer.path_key``; kept here to import light)."""
-    return os.fsencode(path).decode("utf-8", "backslashreplace")
 
 
 def month_folders(archive_dir: Path) -> list[Path]:

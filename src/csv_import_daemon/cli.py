@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Engine
-from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.exc import DBAPIError
 
 from csv_import_daemon import __version__
 from csv_import_daemon.config import Settings, load_settings
@@ -21,6 +21,7 @@ from csv_import_daemon.errors import (
     CsvImportError,
     DatabaseUnavailableError,
     ExitCode,
+    exit_code_for,
 )
 from csv_import_daemon.logs import configure_logging, get_logger
 
@@ -149,36 +150,22 @@ def main(argv: Sequence[str] | None = None) -> int:
             engine.dispose()
     except ConfigError as exc:
         log.error("configuration_error", error=str(exc))
-        return ExitCode.USAGE
+        return exit_code_for(exc)
     except DatabaseUnavailableError as exc:
         log.error("database_unavailable", error=str(exc))
-        return ExitCode.DATABASE_UNAVAILABLE
-    except (OperationalError, DBAPIError) as exc:
+        return exit_code_for(exc)
+    except DBAPIError as exc:  # OperationalError included
         log.error("database_error", error=describe_db_error(engine, exc))
-        return ExitCode.DATABASE_UNAVAILABLE
+        return exit_code_for(exc)
     except CsvImportError as exc:
         log.error("error", error=str(exc))
-        return ExitCode.FILE_FAILED
-
-
-def prepare_database(engine: Engine, settings: Settings) -> None:
-    """Connect, then bring the schema to head (or insist it is there)."""
-    check_connection(engine)
-    if migrate.is_current(engine):
-        return
-    if not settings.run_migrations:
-        raise DatabaseUnavailableError(
-            f"database schema is at {migrate.current(engine)}, not {migrate.head()}; "
-            "run `csv-import-daemon db upgrade` or allow migrations at start"
-        )
-    migrate.upgrade(engine)
-    log.info("migrated", revision=migrate.head())
+        return exit_code_for(exc)
 
 
 def _import(engine: Engine, settings: Settings, paths: list[Path], reread: bool) -> int:
     from csv_import_daemon.importer import ImportService  # noqa: PLC0415
 
-    prepare_database(engine, settings)
+    migrate.prepare_database(engine, settings)
     service = ImportService(engine, settings)
     failed = False
     files = _expand(paths)

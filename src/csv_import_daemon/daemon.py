@@ -25,13 +25,15 @@ from sqlalchemy.exc import DBAPIError, OperationalError
 
 from csv_import_daemon import __version__
 from csv_import_daemon.archive import Archiver, month_folders
-from csv_import_daemon.cli import prepare_database
 from csv_import_daemon.config import Settings
 from csv_import_daemon.db.engine import describe_db_error, make_engine
+from csv_import_daemon.db.migrate import prepare_database
 from csv_import_daemon.errors import ConfigError, DatabaseUnavailableError, ExitCode
-from csv_import_daemon.importer import ImportResult, ImportService, path_key
+from csv_import_daemon.importer import ImportService
 from csv_import_daemon.logs import get_logger
 from csv_import_daemon.notify import Notifier, watchdog_interval
+from csv_import_daemon.paths import path_key
+from csv_import_daemon.result import ImportResult
 from csv_import_daemon.watcher import DirectoryWatcher, PathQueue
 
 log = get_logger(__name__)

@@ -33,3 +33,14 @@ class FileReadError(CsvImportError):
 
 class DatabaseUnavailableError(CsvImportError):
     """The database cannot be reached; nothing was written."""
+
+
+def exit_code_for(exc: BaseException) -> ExitCode:
+    """The process exit code for an error that ends a command (one mapping for all)."""
+    from sqlalchemy.exc import DBAPIError  # noqa: PLC0415 - keeps this module dependency-free
+
+    if isinstance(exc, ConfigError):
+        return ExitCode.USAGE
+    if isinstance(exc, DatabaseUnavailableError | DBAPIError):
+        return ExitCode.DATABASE_UNAVAILABLE
+    return ExitCode.FILE_FAILED

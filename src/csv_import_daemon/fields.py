@@ -14,6 +14,8 @@ from datetime import date, datetime, timedelta, tzinfo
 from decimal import Decimal
 from typing import Literal
 
+from csv_import_daemon.paths import date_from_name
+
 DateOrder = Literal["mdy", "dmy"]
 
 # The database stores money and prices as NUMERIC(20, 8): more digits would be rounded there.
@@ -150,7 +152,6 @@ def parse_quantity(text: str, decimal_comma: bool) -> int | None:
 
 # --- dates and times -------------------------------------------------------------------
 
-_FILENAME_DATE_RE = re.compile(r"ninjatrader_executions_(\d{8})", re.IGNORECASE)
 _DATE_RE = re.compile(r"(\d{1,4})([/.\-])(\d{1,2})\2(\d{1,4})", re.ASCII)
 _DATETIME_RE = re.compile(
     r"(?P<date>\d{1,4}([/.\-])\d{1,2}\2\d{1,4})(?:T|\s+)"
@@ -217,13 +218,8 @@ def date_order_from_filename(name: str, time_values: Iterable[str]) -> DateOrder
     the calendar date in the evening session. None when the name carries no date, when no
     time value parses, or when both orders (or neither) match.
     """
-    match = _FILENAME_DATE_RE.search(name)
-    if match is None:
-        return None
-    digits = match[1]
-    try:
-        named = date(int(digits[:4]), int(digits[4:6]), int(digits[6:]))
-    except ValueError:
+    named = date_from_name(name)
+    if named is None:
         return None
     one_day = timedelta(days=1)
     for value in time_values:

@@ -12,12 +12,11 @@ import os
 import re
 import time
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, BinaryIO
 
-from sqlalchemy import Connection, Engine, Table, select
+from sqlalchemy import Connection, Engine, select
 from sqlalchemy.dialects import postgresql, sqlite
 
 from csv_import_daemon import reader
@@ -25,11 +24,8 @@ from csv_import_daemon.config import Settings
 from csv_import_daemon.db.engine import WRITE_OPTION, writing
 from csv_import_daemon.db.models import (
     LIMITS,
-    ImportedExecution,
-    ImportFile,
-    ImportRejection,
-    Trade,
 )
+from csv_import_daemon.db.tables import FILES, REJECTIONS
 from csv_import_daemon.db.writer import CONFLICT_FIELDS, BatchWriter
 from csv_import_daemon.errors import FileReadError, UnknownFormatError
 from csv_import_daemon.logs import get_logger
@@ -44,13 +40,11 @@ from csv_import_daemon.parser import (
     sniff_layout,
     split_lines,
 )
+from csv_import_daemon.paths import path_key
+from csv_import_daemon.result import ImportResult, ImportStatus
 
 log = get_logger(__name__)
 
-TRADES: Table = Trade.__table__  # type: ignore[assignment]
-LEDGER: Table = ImportedExecution.__table__  # type: ignore[assignment]
-FILES: Table = ImportFile.__table__  # type: ignore[assignment]
-REJECTIONS: Table = ImportRejection.__table__  # type: ignore[assignment]
 
 _DATE_RE = re.compile(rb"(\d{1,2})[/.-](\d{1,2})[/.-](\d{4})")
 RAW_LIMIT = 4096
@@ -60,43 +54,6 @@ COUNT_KEYS = ("inserted", "duplicates", "rejected", "conflicts")
 WRITE_ROWS = 20_000
 
 Progress = Callable[[int, int], None]
-
-
-@dataclass(slots=True)
-class ImportResult:
-    """What one call did to one file; ``status`` is the headline."""
-
-    path: str
-    status: str = "imported"  # imported | unchanged | pending | empty | refused | error
-    inserted: int = 0
-    duplicates: int = 0
-    rejected: int = 0
-    conflicts: int = 0
-    offset: int = 0
-    pending_bytes: int = 0
-    lines: int = 0
-    duration_ms: float = 0.0
-    message: str = ""
-    conflict_ids: list[str] = field(default_factory=list)
-
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "file": self.path,
-            "status": self.status,
-            "inserted": self.inserted,
-            "duplicates": self.duplicates,
-            "rejected": self.rejected,
-            "conflicts": self.conflicts,
-            "offset": self.offset,
-            "pending_bytes": self.pending_bytes,
-            "duration_ms": round(self.duration_ms, 1),
-            **({"message": self.message} if self.message else {}),
-        }
-
-
-def path_key(path: Path) -> str:
-    """A text key for any path, even one whose name is not valid UTF-8."""
-    return os.fsencode(path).decode("utf-8", "backslashreplace")
 
 
 def _now() -> datetime:
@@ -210,9 +167,9 @@ class ImportService:
         try:
             self._import(path, key, result, reread, final_line_ok, progress, should_stop)
         except UnknownFormatError as exc:
-            result.status, result.message = "refused", str(exc)
+            result.status, result.message = ImportStatus.REFUSED, str(exc)
         except FileReadError as exc:
-            result.status, result.message = "error", str(exc)
+            result.status, result.message = ImportStatus.ERROR, str(exc)
         result.duration_ms = (time.perf_counter() - started) * 1000
         return result
 
@@ -251,9 +208,9 @@ class ImportService:
             ):
                 result.offset, result.pending_bytes = cp["offset"], cp["pending_bytes"]
                 result.status = (
-                    "refused"
-                    if cp["status"] == "refused"
-                    else ("pending" if cp["pending_bytes"] else "unchanged")
+                    ImportStatus.REFUSED
+                    if cp["status"] == ImportStatus.REFUSED
+                    else (ImportStatus.PENDING if cp["pending_bytes"] else ImportStatus.UNCHANGED)
                 )
                 result.message = cp["last_error"] or ""
                 return
@@ -284,7 +241,7 @@ class ImportService:
             if header is not None and _is_layout(header.text):
                 header = None
         if header is None:
-            result.status = "empty" if st.size == 0 else "pending"
+            result.status = ImportStatus.EMPTY if st.size == 0 else ImportStatus.PENDING
             result.message = (
                 "file is empty; waiting for a header line"
                 if st.size == 0
@@ -319,7 +276,7 @@ class ImportService:
         resume = (
             cp is not None
             and not reread
-            and cp["status"] != "refused"
+            and cp["status"] != ImportStatus.REFUSED
             and cp["lines_consumed"] > 1
             and cp["device"] == st.device
             and cp["inode"] == st.inode
@@ -365,7 +322,7 @@ class ImportService:
                     if progress:
                         progress(offset, st.size)
                     if stop:
-                        result.status, result.offset = "interrupted", offset
+                        result.status, result.offset = ImportStatus.INTERRUPTED, offset
                         return
 
             tail = reader.tail_after(f, offset, st.size)
@@ -392,11 +349,11 @@ class ImportService:
         finally:
             txn.close()
         result.offset = offset
-        if result.pending_bytes and result.status == "imported":
+        if result.pending_bytes and result.status == ImportStatus.IMPORTED:
             result.status = (
-                "pending"
+                ImportStatus.PENDING
                 if not (result.inserted or result.duplicates or result.rejected)
-                else "imported"
+                else ImportStatus.IMPORTED
             )
 
     def _settle_date_order(

@@ -4,14 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import Engine, Table, func, inspect, select
+from sqlalchemy import Engine, func, inspect, select
 
 from csv_import_daemon.db import migrate
-from csv_import_daemon.db.models import ImportedExecution, ImportFile, ImportRejection, Trade
-
-# Core tables: a plain Connection returns rows of columns, not ORM objects.
-FILES: Table = ImportFile.__table__  # type: ignore[assignment]
-REJECTIONS: Table = ImportRejection.__table__  # type: ignore[assignment]
+from csv_import_daemon.db.models import ImportedExecution, ImportRejection, Trade
+from csv_import_daemon.db.tables import FILES, REJECTIONS
 
 
 def collect_status(engine: Engine, limit: int = 20) -> dict[str, Any]:

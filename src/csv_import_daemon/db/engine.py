@@ -20,10 +20,6 @@ from csv_import_daemon.errors import ConfigError, DatabaseUnavailableError
 WRITE_OPTION = "csv_import_write"
 
 
-def is_sqlite(engine: Engine) -> bool:
-    return engine.dialect.name == "sqlite"
-
-
 def make_engine(settings: Settings) -> Engine:
     """Build the engine for ``settings.database_url``; nothing is connected yet."""
     try:

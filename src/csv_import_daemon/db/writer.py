@@ -19,11 +19,8 @@ from typing import Any
 from sqlalchemy import Connection, DateTime, Engine, Table, bindparam, func, select
 from sqlalchemy.dialects import postgresql, sqlite
 
-from csv_import_daemon.db.models import ImportedExecution, Trade
+from csv_import_daemon.db.tables import LEDGER, TRADES
 from csv_import_daemon.parser import Execution
-
-TRADES: Table = Trade.__table__  # type: ignore[assignment]
-LEDGER: Table = ImportedExecution.__table__  # type: ignore[assignment]
 
 LEDGER_COLUMNS = ("execution_id", "csv_filename", "import_timestamp", "account", "instrument")
 TRADE_COLUMNS = (

@@ -1,0 +1,12 @@
+"""The Core table objects of the models, for statements on a plain ``Connection``."""
+
+from __future__ import annotations
+
+from sqlalchemy import Table
+
+from csv_import_daemon.db.models import ImportedExecution, ImportFile, ImportRejection, Trade
+
+TRADES: Table = Trade.__table__  # type: ignore[assignment]
+LEDGER: Table = ImportedExecution.__table__  # type: ignore[assignment]
+FILES: Table = ImportFile.__table__  # type: ignore[assignment]
+REJECTIONS: Table = ImportRejection.__table__  # type: ignore[assignment]
