@@ -172,10 +172,10 @@ def test_finished_old_file_moves_with_its_checkpoint(
     again = service.import_file(expected)
     assert again.status == "unchanged"
     with service.engine.connect() as conn:
-        checkpoint = service.load_checkpoint(conn, str(expected))
-        assert service.load_checkpoint(conn, str(path)) is None
+        checkpoint = service.checkpoints.load(conn, str(expected))
+        assert service.checkpoints.load(conn, str(path)) is None
     assert checkpoint is not None
-    assert checkpoint["archived_to"] == str(expected)
+    assert checkpoint.archived_to == str(expected)
 
 
 def test_line_appended_after_the_move_is_imported(

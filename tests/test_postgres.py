@@ -30,6 +30,7 @@ from csv_import_daemon.db.engine import make_engine
 from csv_import_daemon.db.models import LIMITS
 from csv_import_daemon.importer import ImportService
 from csv_import_daemon.result import ImportResult
+from csv_import_daemon.transaction import Transaction
 from daemon_helpers import (
     HEADER,
     Journal,
@@ -449,18 +450,18 @@ def test_concurrent_multi_batch_transactions_do_not_deadlock(
         load_settings({"database_url": postgres_url, "source_timezone": "UTC"}, environ={})
     )
     migrate.upgrade(engine)
-    original = ImportService._write_rows
+    original = Transaction._write_rows
     barrier = threading.Barrier(2, timeout=30)
     first = threading.local()
 
-    def gated(self: ImportService, *args: Any, **kwargs: Any) -> Any:
+    def gated(self: Transaction, *args: Any, **kwargs: Any) -> Any:
         counts = original(self, *args, **kwargs)
         if not getattr(first, "done", False):
             first.done = True
             barrier.wait()  # both now hold the row locks of their first statement batch
         return counts
 
-    monkeypatch.setattr(ImportService, "_write_rows", gated)
+    monkeypatch.setattr(Transaction, "_write_rows", gated)
     results: dict[int, ImportResult | BaseException] = {}
 
     def run(n: int) -> None:

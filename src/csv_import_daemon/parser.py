@@ -293,6 +293,7 @@ class RowParser:
     """
 
     def __init__(self, layout: Layout, date_order: DateOrder, tz: tzinfo) -> None:
+        self.layout = layout
         cols = layout.columns
         required = [cols[c] for c in _REQUIRED] + ([cols["execution_id"]] if layout.has_id else [])
         # Absent optional columns read a padding field past any real one, so the hot path

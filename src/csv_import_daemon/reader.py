@@ -6,15 +6,13 @@ line, so a checkpoint can be trusted by the next reader whatever happened in bet
 
 from __future__ import annotations
 
-import hashlib
 import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import BinaryIO
 
-# Identity hashes this many bytes after the header: every export shares its header line.
-HEAD_BYTES = 1024
-TAIL_BYTES = 1024  # and this many just before the offset: a rewrite must not be resumed
+# The bytes kept just before a chunk's end, for the checkpoint's tail hash (identity.py).
+TAIL_BYTES = 1024
 BLOCK_BYTES = 1 << 20
 # A longer line cannot be an execution; it is rejected without holding it all in memory.
 MAX_LINE_BYTES = 1 << 20
@@ -47,7 +45,6 @@ class Header:
     text: str
     data_start: int  # byte offset just after the header line's newline
     encoding: str
-    bom_length: int
 
 
 @dataclass(slots=True)
@@ -99,10 +96,10 @@ def read_header(f: BinaryIO, final: bool = False) -> Header | None:
             if not final or pos >= len(head):
                 return None
             text = decode_line(head[pos:], encoding).strip("\r\n\t \x00")
-            return Header(text=text, data_start=len(head), encoding=encoding, bom_length=bom)
+            return Header(text=text, data_start=len(head), encoding=encoding)
         text = decode_line(head[pos:end], encoding).strip("\r\n\t \x00")
         if text:
-            return Header(text=text, data_start=end + len(nl), encoding=encoding, bom_length=bom)
+            return Header(text=text, data_start=end + len(nl), encoding=encoding)
         pos = end + len(nl)
 
 
@@ -113,37 +110,6 @@ def _find_newline(buf: bytes, nl: bytes, start: int) -> int:
     while step == 2 and pos >= 0 and (pos - start) % 2:
         pos = buf.find(nl, pos + 1)
     return pos
-
-
-def head_hash(f: BinaryIO, data_start: int, length: int, tail: bytes | None = None) -> str:
-    """``LEN:HASH`` of the first LEN bytes after the header; LEN is stored to re-check later.
-
-    With ``tail`` (the bytes just before the checkpoint's offset, as they were read)
-    ``:TLEN-HASH`` follows: an export saved again over the same file with the same first
-    rows but other lines before the offset must be read from the start, not resumed
-    mid-line.
-    """
-    f.seek(data_start)
-    data = f.read(length)
-    digest = hashlib.blake2b(data, digest_size=16).hexdigest()
-    if tail is None:
-        return f"{len(data)}:{digest}"
-    return f"{len(data)}:{digest}:{len(tail)}-{hashlib.blake2b(tail, digest_size=8).hexdigest()}"
-
-
-def head_matches(f: BinaryIO, data_start: int, stored: str | None, end: int) -> bool:
-    """The file still holds what the checkpoint saw: its head, and the bytes before the
-    offset ``end`` when the checkpoint has a tail hash (older ones have none)."""
-    if not stored or ":" not in stored:
-        return False
-    parts = stored.split(":")
-    tail = None
-    if len(parts) == 3:
-        length_text = parts[2].partition("-")[0]
-        if not length_text.isdigit() or int(length_text) > end - data_start:
-            return False
-        tail = os.pread(f.fileno(), int(length_text), end - int(length_text))
-    return head_hash(f, data_start, int(parts[0]), tail) == stored
 
 
 def iter_chunks(

@@ -1,0 +1,172 @@
+"""Checkpoints: how far one instance has read each file, as a typed value and its store.
+
+A checkpoint is loaded once per import and passed down; a new one is saved in the same
+transaction as the rows it vouches for, so the two can never disagree.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Connection, Engine, select
+from sqlalchemy.dialects import postgresql, sqlite
+
+from csv_import_daemon.db.engine import writing
+from csv_import_daemon.db.tables import FILES
+from csv_import_daemon.paths import path_key, path_of_key
+from csv_import_daemon.reader import FileStat
+
+COUNT_FIELDS = ("inserted", "duplicates", "rejected", "conflicts")
+
+
+def utc_now() -> datetime:
+    """Naive UTC, as every DateTime column stores it."""
+    return datetime.now(UTC).replace(tzinfo=None)
+
+
+@dataclass(frozen=True, slots=True)
+class Counts:
+    """Rows by outcome; added up per batch, per transaction and per file."""
+
+    inserted: int = 0
+    duplicates: int = 0
+    rejected: int = 0
+    conflicts: int = 0
+
+    def __add__(self, other: Counts) -> Counts:
+        return Counts(
+            self.inserted + other.inserted,
+            self.duplicates + other.duplicates,
+            self.rejected + other.rejected,
+            self.conflicts + other.conflicts,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Checkpoint:
+    """One row of ``import_files``: the file's identity and version when it was last read,
+    where reading stopped, and what it has given so far."""
+
+    path: str
+    stat: FileStat
+    head_hash: str | None = None
+    offset: int = 0
+    lines_consumed: int = 0
+    pending_bytes: int = 0
+    date_order: str | None = None
+    encoding: str | None = None
+    totals: Counts = Counts()
+    status: str = "ok"  # ok | refused
+    last_error: str | None = None
+    archived_to: str | None = None
+
+    @property
+    def refused(self) -> bool:
+        return self.status == "refused"
+
+    def same_version(self, st: FileStat) -> bool:
+        """Same identity, size and mtime: nothing can have changed since it was read."""
+        return self.stat == st
+
+    @classmethod
+    def from_row(cls, row: Any) -> Checkpoint:
+        m = row._mapping
+        return cls(
+            path=m["path"],
+            stat=FileStat(m["device"] or 0, m["inode"] or 0, m["size"], m["mtime_ns"]),
+            head_hash=m["head_hash"],
+            offset=m["offset"],
+            lines_consumed=m["lines_consumed"],
+            pending_bytes=m["pending_bytes"],
+            date_order=m["date_order"],
+            encoding=m["encoding"],
+            totals=Counts(*(m[k] for k in COUNT_FIELDS)),
+            status=m["status"],
+            last_error=m["last_error"],
+            archived_to=m["archived_to"],
+        )
+
+    def values(self) -> dict[str, Any]:
+        """The row's columns (without the owning instance)."""
+        return {
+            "path": self.path,
+            "device": self.stat.device,
+            "inode": self.stat.inode,
+            "size": self.stat.size,
+            "mtime_ns": self.stat.mtime_ns,
+            "head_hash": self.head_hash,
+            "offset": self.offset,
+            "lines_consumed": self.lines_consumed,
+            "pending_bytes": self.pending_bytes,
+            "date_order": self.date_order,
+            "encoding": self.encoding,
+            **dataclasses.asdict(self.totals),
+            "status": self.status,
+            "last_error": self.last_error,
+            "archived_to": self.archived_to,
+        }
+
+
+class CheckpointStore:
+    """Loads and saves one instance's checkpoints; ``save`` joins the caller's transaction."""
+
+    def __init__(self, engine: Engine, instance: str) -> None:
+        self.engine = engine
+        self.instance = instance
+        self._insert = sqlite.insert if engine.dialect.name == "sqlite" else postgresql.insert
+
+    def load(self, conn: Connection, key: str) -> Checkpoint | None:
+        row = conn.execute(
+            select(FILES).where(FILES.c.instance == self.instance, FILES.c.path == key)
+        ).first()
+        return Checkpoint.from_row(row) if row else None
+
+    def find_by_identity(self, conn: Connection, st: FileStat) -> list[Checkpoint]:
+        rows = conn.execute(
+            select(FILES).where(
+                FILES.c.instance == self.instance,
+                FILES.c.device == st.device,
+                FILES.c.inode == st.inode,
+            )
+        )
+        return [Checkpoint.from_row(row) for row in rows]
+
+    def save(self, conn: Connection, cp: Checkpoint) -> None:
+        values = {**cp.values(), "instance": self.instance, "updated_at": utc_now()}
+        stmt = self._insert(FILES).values(**values)
+        update = {k: stmt.excluded[k] for k in values if k not in ("instance", "path")}
+        conn.execute(stmt.on_conflict_do_update(index_elements=["instance", "path"], set_=update))
+
+    def _rekey(self, conn: Connection, old: str, new: str, archived: bool) -> None:
+        conn.execute(FILES.delete().where(FILES.c.instance == self.instance, FILES.c.path == new))
+        values: dict[str, Any] = {"path": new, "updated_at": utc_now()}
+        if archived:
+            values["archived_to"] = new
+        conn.execute(
+            FILES.update()
+            .where(FILES.c.instance == self.instance, FILES.c.path == old)
+            .values(**values)
+        )
+
+    def move(self, old: Path, new: Path, *, archived: bool = False) -> None:
+        """Carry a file's checkpoint to its new path (after a rename or an archive move)."""
+        with writing(self.engine) as conn:
+            self._rekey(conn, path_key(old), path_key(new), archived)
+
+    def adopt_renamed(self, key: str, st: FileStat) -> Checkpoint | None:
+        """A file renamed within the folder keeps its checkpoint (same device and inode,
+        old path gone). A plain read finds it; a write transaction opens only to move it."""
+        with self.engine.connect() as conn:
+            candidates = self.find_by_identity(conn, st)
+        for cp in candidates:
+            if os.path.exists(path_of_key(cp.path)):
+                continue
+            with writing(self.engine) as conn:
+                self._rekey(conn, cp.path, key, archived=False)
+            return dataclasses.replace(cp, path=key)
+        return None
