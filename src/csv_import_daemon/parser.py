@@ -321,7 +321,9 @@ class RowParser:
         self._money: dict[str, Decimal | None] = dict.fromkeys(EMPTY_MONEY)
         self._occurrences: dict[str, int] = {}
 
-    def parse(self, fields: list[str], line_no: int, raw: str) -> Execution | RowError:
+    def parse(  # noqa: PLR0911, PLR0912, PLR0915 - per-row hot loop, flat on purpose
+        self, fields: list[str], line_no: int, raw: str
+    ) -> Execution | RowError:
         """One row's fields (from ``split_lines``) -> Execution, or RowError saying why not.
 
         ``raw`` is the line as read; it is checked for NUL characters and kept in errors.
