@@ -567,3 +567,20 @@ def test_stop_interrupts_a_large_import_between_batches(watch: Path, run_importe
     assert event["status"] == "interrupted"
     assert event["inserted"] > 0
     assert thread.files_imported == 0  # the rest is read at the next start
+
+
+def test_finished_paths_leave_no_state_behind(
+    watch: Path, run_importer: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A path that failed once and then imported keeps no per-path state (no timer, no
+    backoff), so a long run over many files does not collect them."""
+    monkeypatch.setattr(importer_thread_module, "FILE_RETRY_FIRST", 0.1)
+    path = write_csv(watch / "u.csv", make_rows(1))
+    service = ScriptedService(result("error"), result("imported", inserted=1))
+    thread = run_importer(service)
+    thread.queue.put(path)
+    wait_for(lambda: thread.rows_inserted, 1, timeout=5)
+    wait_for(lambda: thread.current, None, timeout=5)
+    wait_for(lambda: dict(thread._paths), {}, timeout=5)
+    assert thread.timers == 0
+    assert thread.waiting == 0
