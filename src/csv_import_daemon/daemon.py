@@ -22,7 +22,7 @@ from pathlib import Path
 from types import FrameType
 
 from sqlalchemy import Engine
-from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.exc import DBAPIError
 
 from csv_import_daemon import __version__
 from csv_import_daemon.archive import Archiver, month_folders
@@ -144,7 +144,7 @@ class Daemon:
         except DatabaseUnavailableError as exc:
             log.error("database_unavailable", error=str(exc))
             return ExitCode.DATABASE_UNAVAILABLE
-        except (OperationalError, DBAPIError) as exc:
+        except DBAPIError as exc:  # OperationalError included
             log.error("database_unavailable", error=describe_db_error(engine, exc))
             return ExitCode.DATABASE_UNAVAILABLE
         if self.stop_requested:
