@@ -20,10 +20,11 @@ from typing import Any
 import pytest
 from sqlalchemy import create_engine
 from sqlalchemy.exc import OperationalError
+from structlog.testing import capture_logs
 
-from csv_import_daemon import daemon as daemon_module
+from csv_import_daemon import importer_thread as importer_thread_module
 from csv_import_daemon.config import load_settings
-from csv_import_daemon.daemon import ImporterThread
+from csv_import_daemon.importer_thread import ImporterThread
 from csv_import_daemon.result import ImportResult, ImportStatus
 from csv_import_daemon.watcher import DirectoryWatcher, PathQueue
 from daemon_helpers import (
@@ -413,13 +414,18 @@ class ScriptedService:
         self.outcomes = list(outcomes)
         self.calls: list[float] = []
 
-    def import_file(self, path: Path, *, progress: Any = None, **_: Any) -> ImportResult:
+    def import_file(
+        self, path: Path, *, progress: Any = None, should_stop: Any = None, **_: Any
+    ) -> ImportResult:
         self.calls.append(time.monotonic())
         outcome = self.outcomes.pop(0) if len(self.outcomes) > 1 else self.outcomes[0]
         if outcome == "batches":  # a large file: commits batch after batch until stopped
-            while True:
-                progress(1, 2)
-                time.sleep(0.01)
+            done = 0
+            while not should_stop():
+                done += 1
+                progress(done, done + 1)
+                time.sleep(0.01)  # one batch's work
+            return ImportResult(path=str(path), status=ImportStatus.INTERRUPTED, inserted=done)
         if isinstance(outcome, BaseException):
             raise outcome
         assert isinstance(outcome, ImportResult)
@@ -507,7 +513,7 @@ def test_unreadable_file_is_retried_with_backoff(
     watch: Path, run_importer: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A file that cannot be read yet comes back later, with growing delays."""
-    monkeypatch.setattr(daemon_module, "FILE_RETRY_FIRST", 0.1)
+    monkeypatch.setattr(importer_thread_module, "FILE_RETRY_FIRST", 0.1)
     path = write_csv(watch / "u.csv", make_rows(1))
     locked = result("error")
     service = ScriptedService(locked, locked, result("imported", inserted=1))
@@ -523,7 +529,7 @@ def test_rescan_does_not_cut_a_backoff_short_but_a_change_does(
     watch: Path, run_importer: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Re-queued by a rescan while waiting to retry: skipped; after a chmod: tried now."""
-    monkeypatch.setattr(daemon_module, "FILE_RETRY_FIRST", 30.0)
+    monkeypatch.setattr(importer_thread_module, "FILE_RETRY_FIRST", 30.0)
     path = write_csv(watch / "u.csv", make_rows(1))
     service = ScriptedService(result("error"), result("imported", inserted=1))
     thread = run_importer(service)
@@ -546,12 +552,35 @@ def test_vanished_file_is_not_retried(watch: Path, run_importer: Any) -> None:
 
 
 def test_stop_interrupts_a_large_import_between_batches(watch: Path, run_importer: Any) -> None:
-    """stop() ends an import at the next batch boundary and the thread exits."""
+    """stop() ends an import at the next batch boundary through should_stop; the thread logs
+    the interrupted result with its committed counts and exits."""
     path = write_csv(watch / "big.csv", make_rows(1))
     service = ScriptedService("batches")  # type: ignore[arg-type]
+    with capture_logs() as logs:
+        thread = run_importer(service)
+        thread.queue.put(path)
+        wait_for(lambda: thread.current, path, timeout=5)
+        thread.stop()
+        thread.join(5)
+    assert not thread.is_alive()
+    (event,) = [e for e in logs if e["event"] == "import_interrupted"]
+    assert event["status"] == "interrupted"
+    assert event["inserted"] > 0
+    assert thread.files_imported == 0  # the rest is read at the next start
+
+
+def test_finished_paths_leave_no_state_behind(
+    watch: Path, run_importer: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A path that failed once and then imported keeps no per-path state (no timer, no
+    backoff), so a long run over many files does not collect them."""
+    monkeypatch.setattr(importer_thread_module, "FILE_RETRY_FIRST", 0.1)
+    path = write_csv(watch / "u.csv", make_rows(1))
+    service = ScriptedService(result("error"), result("imported", inserted=1))
     thread = run_importer(service)
     thread.queue.put(path)
-    wait_for(lambda: thread.current, path, timeout=5)
-    thread.stop()
-    thread.join(2)
-    assert not thread.is_alive()
+    wait_for(lambda: thread.rows_inserted, 1, timeout=5)
+    wait_for(lambda: thread.current, None, timeout=5)
+    wait_for(lambda: dict(thread._paths), {}, timeout=5)
+    assert thread.timers == 0
+    assert thread.waiting == 0

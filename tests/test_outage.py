@@ -31,9 +31,9 @@ from sqlalchemy import create_engine
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import OperationalError
 
-from csv_import_daemon import daemon as daemon_module
+from csv_import_daemon import importer_thread as importer_thread_module
 from csv_import_daemon.config import load_settings
-from csv_import_daemon.daemon import ImporterThread
+from csv_import_daemon.importer_thread import ImporterThread
 from csv_import_daemon.result import ImportResult
 from csv_import_daemon.watcher import DirectoryWatcher, PathQueue
 from daemon_helpers import (
@@ -312,7 +312,7 @@ def test_daemon_survives_a_postgres_network_cut_mid_file(
         _assert_files_complete(journal, [a, b, c], rows)
         retries = [e["retry_in"] for e in d.events("database_unavailable")]
         assert retries == sorted(retries)
-        assert all(0 < r <= daemon_module.DB_RETRY_MAX for r in retries)
+        assert all(0 < r <= importer_thread_module.DB_RETRY_MAX for r in retries)
     finally:
         journal.close()
 
@@ -410,10 +410,10 @@ def test_database_retry_backoff_doubles_up_to_its_cap(tmp_path: Path) -> None:
         4.0,
         8.0,
         16.0,
-        daemon_module.DB_RETRY_MAX,
-        daemon_module.DB_RETRY_MAX,
-        daemon_module.DB_RETRY_MAX,
-        daemon_module.DB_RETRY_MAX,
+        importer_thread_module.DB_RETRY_MAX,
+        importer_thread_module.DB_RETRY_MAX,
+        importer_thread_module.DB_RETRY_MAX,
+        importer_thread_module.DB_RETRY_MAX,
     ]
     assert all(
         s.startswith(

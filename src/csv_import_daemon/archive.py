@@ -29,10 +29,11 @@ from csv_import_daemon.config import Settings
 from csv_import_daemon.db.models import Trade
 from csv_import_daemon.logs import get_logger
 from csv_import_daemon.paths import date_from_name, path_key
+from csv_import_daemon.result import ImportResult, ImportStatus
+from csv_import_daemon.settle import seconds_until_settled
 
 if TYPE_CHECKING:
     from csv_import_daemon.importer import ImportService
-    from csv_import_daemon.result import ImportResult
 
 log = get_logger(__name__)
 
@@ -42,6 +43,7 @@ log = get_logger(__name__)
 TRADING_DAY_ROLLOVER = clock_time(0, 0)
 MONTH_DIR_RE = re.compile(r"\d{4}-\d{2}")
 _MAX_SUFFIX = 10_000
+_FINISHED = frozenset({ImportStatus.IMPORTED, ImportStatus.UNCHANGED})  # may be archived
 _NO_HARD_LINKS = (errno.EPERM, errno.ENOTSUP, errno.EOPNOTSUPP, errno.EMLINK, errno.ENOSYS)
 
 
@@ -141,7 +143,7 @@ class Archiver:
 
     def consider(self, path: Path, result: ImportResult) -> tuple[Path | None, float | None]:
         """Archive ``path`` if it is due: (new path or None, seconds until it may be due)."""
-        if result.status not in ("imported", "unchanged") or result.pending_bytes:
+        if result.status not in _FINISHED or result.pending_bytes:
             return None, None
         try:
             st = os.stat(path)
@@ -153,9 +155,9 @@ class Archiver:
         now = datetime.fromtimestamp(self.clock(), self.tz)
         if day is None or day >= now.date() or day >= current_trading_day(now):
             return None, None  # today's (or an undated) file; the periodic rescan looks again
-        age = self.clock() - st.st_mtime_ns / 1e9
-        if age < self.quiet:
-            return None, self.quiet - age
+        quiet_left = seconds_until_settled(st.st_mtime_ns, self.quiet, self.clock())
+        if quiet_left > 0:
+            return None, quiet_left
         return self._move(path, day), None
 
     def _day_of(self, path: Path, size: int, mtime_ns: int) -> date | None:

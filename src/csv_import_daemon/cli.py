@@ -24,6 +24,7 @@ from csv_import_daemon.errors import (
     exit_code_for,
 )
 from csv_import_daemon.logs import configure_logging, get_logger
+from csv_import_daemon.result import FAILED
 
 log = get_logger("csv_import_daemon.cli")
 
@@ -135,34 +136,40 @@ def main(argv: Sequence[str] | None = None) -> int:
         return ExitCode.USAGE
     configure_logging(settings.log_format, settings.log_level)
     try:
-        if args.command == "run":
-            from csv_import_daemon.daemon import run  # noqa: PLC0415 - watchdog only here
+        return _dispatch(args, settings)
+    except CsvImportError as exc:
+        event = next((e for cls, e in _FATAL_EVENTS.items() if isinstance(exc, cls)), "error")
+        log.error(event, error=str(exc))
+        return exit_code_for(exc)
 
-            return run(settings)
-        engine = make_engine(settings)
-        try:
-            if args.command == "import":
-                return _import(engine, settings, args.paths, args.reread)
-            if args.command == "status":
-                return _status(engine, settings, args.json, args.limit)
-            return _db(engine, args)
-        finally:
-            engine.dispose()
-    except ConfigError as exc:
-        log.error("configuration_error", error=str(exc))
-        return exit_code_for(exc)
-    except DatabaseUnavailableError as exc:
-        log.error("database_unavailable", error=str(exc))
-        return exit_code_for(exc)
+
+# The event that names an error ending a command (anything else is logged as "error").
+_FATAL_EVENTS: dict[type[CsvImportError], str] = {
+    ConfigError: "configuration_error",
+    DatabaseUnavailableError: "database_unavailable",
+}
+
+
+def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
+    if args.command == "run":
+        from csv_import_daemon.daemon import run  # noqa: PLC0415 - watchdog only here
+
+        return run(settings)
+    engine = make_engine(settings)
+    try:
+        if args.command == "import":
+            return _import(engine, settings, args.paths, reread=args.reread)
+        if args.command == "status":
+            return _status(engine, as_json=args.json, limit=args.limit)
+        return _db(engine, args)
     except DBAPIError as exc:  # OperationalError included
         log.error("database_error", error=describe_db_error(engine, exc))
         return exit_code_for(exc)
-    except CsvImportError as exc:
-        log.error("error", error=str(exc))
-        return exit_code_for(exc)
+    finally:
+        engine.dispose()
 
 
-def _import(engine: Engine, settings: Settings, paths: list[Path], reread: bool) -> int:
+def _import(engine: Engine, settings: Settings, paths: list[Path], *, reread: bool) -> int:
     from csv_import_daemon.importer import ImportService  # noqa: PLC0415
 
     migrate.prepare_database(engine, settings)
@@ -175,7 +182,7 @@ def _import(engine: Engine, settings: Settings, paths: list[Path], reread: bool)
         if bar:
             bar.done()
         summary = result.as_dict()
-        if result.status in ("refused", "error"):
+        if result.status in FAILED:
             failed = True
             log.error("import_failed", **summary)
         else:
@@ -232,7 +239,7 @@ class _ProgressBar:
             sys.stderr.write("\n")
 
 
-def _status(engine: Engine, settings: Settings, as_json: bool, limit: int) -> int:
+def _status(engine: Engine, *, as_json: bool, limit: int) -> int:
     from csv_import_daemon.status import collect_status, render_status  # noqa: PLC0415
 
     check_connection(engine)

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import logging
 import sys
-from typing import Any, TextIO
+from typing import TextIO
 
 import structlog
+from structlog.typing import FilteringBoundLogger, Processor
 
 from csv_import_daemon.config import LogFormat, LogLevel
 
@@ -24,7 +25,7 @@ def configure_logging(
     """Route every event to stderr; stdout stays for command results."""
     out = stream or sys.stderr
     use_json = log_format == "json" or (log_format == "auto" and not out.isatty())
-    renderer: Any = (
+    renderer: Processor = (
         structlog.processors.JSONRenderer()
         if use_json
         else structlog.dev.ConsoleRenderer(colors=out.isatty())
@@ -62,5 +63,8 @@ def configure_logging(
     logging.getLogger("csv_import_daemon").setLevel(_LEVELS[level])
 
 
-def get_logger(name: str) -> Any:
-    return structlog.get_logger(name)
+def get_logger(name: str) -> FilteringBoundLogger:
+    """A logger for module ``name``: a lazy proxy, so it may be taken at import time, before
+    ``configure_logging`` ran; each call then goes through the configured level filter."""
+    logger: FilteringBoundLogger = structlog.get_logger(name)
+    return logger

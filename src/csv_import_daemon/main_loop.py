@@ -1,0 +1,111 @@
+"""The main thread's periodic duties, one ``step(now)`` at a time.
+
+Each step pings the systemd watchdog when due, checks that the importer thread lives,
+restarts a dead observer (with backoff), runs requested and periodic rescans and updates
+``STATUS=``. The time comes in as an argument, so tests step the loop with a fake clock
+instead of sleeping; the daemon calls ``step(time.monotonic())`` every ``tick`` seconds.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Protocol
+
+from csv_import_daemon.backoff import Backoff
+from csv_import_daemon.config import Settings
+from csv_import_daemon.errors import ExitCode
+from csv_import_daemon.logs import get_logger
+from csv_import_daemon.notify import Notifier
+from csv_import_daemon.watcher import DirectoryWatcher, PathQueue
+
+log = get_logger(__name__)
+
+TICK = 0.5  # seconds between main-loop steps
+OBSERVER_RETRY = 5.0  # first delay before restarting a dead observer again; doubles
+OBSERVER_RETRY_MAX = 300.0  # cap, so an unmounted share is not a log line every 5 s
+
+
+class Importer(Protocol):
+    """What the main loop needs of the importer thread."""
+
+    def is_alive(self) -> bool: ...
+
+    def describe(self) -> str: ...
+
+
+def rescan(queue: PathQueue, watcher: DirectoryWatcher, reason: str) -> int:
+    """Queue every file the folder holds; how many were not queued already."""
+    started = time.perf_counter()
+    paths = watcher.scan()
+    queued = sum(queue.put(p) for p in paths)
+    # The periodic rescan is routine: keep an idle daemon's log quiet.
+    emit = log.debug if reason == "periodic" else log.info
+    emit(
+        "rescan",
+        reason=reason,
+        files=len(paths),
+        queued=queued,
+        duration_ms=round((time.perf_counter() - started) * 1000, 1),
+    )
+    return queued
+
+
+class MainLoop:
+    """The due times of the periodic duties, and ``step`` to do those that are due."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        notifier: Notifier,
+        queue: PathQueue,
+        watcher: DirectoryWatcher,
+        importer: Importer,
+        ping: float | None,
+        now: float,
+    ) -> None:
+        self.notifier = notifier
+        self.queue = queue
+        self.watcher = watcher
+        self.importer = importer
+        self.ping = ping  # seconds between WATCHDOG=1; None when systemd does not ask
+        self.tick = min(TICK, ping) if ping else TICK
+        self.rescan_interval = settings.rescan_interval
+        self.next_rescan = now + self.rescan_interval if self.rescan_interval > 0 else None
+        self.next_ping = now
+        self.next_observer_try = now
+        self.observer_backoff = Backoff(OBSERVER_RETRY, OBSERVER_RETRY_MAX)
+        self.last_status = ""
+
+    def step(self, now: float) -> int | None:
+        """Do what is due at monotonic time ``now``; an exit code when the daemon must end."""
+        if self.ping is not None and now >= self.next_ping:
+            self.notifier.watchdog()
+            self.next_ping = now + self.ping
+        if not self.importer.is_alive():
+            log.error("importer_died")
+            return ExitCode.FILE_FAILED
+        if not self.watcher.is_alive() and now >= self.next_observer_try:
+            self._restart_observer(now)
+        if self.queue.take_scan_request():
+            rescan(self.queue, self.watcher, "requested")
+        if self.next_rescan is not None and now >= self.next_rescan:
+            rescan(self.queue, self.watcher, "periodic")
+            self.next_rescan = now + self.rescan_interval
+        status = self.importer.describe()
+        if status != self.last_status:
+            self.notifier.status(status)
+            self.last_status = status
+        return None
+
+    def _restart_observer(self, now: float) -> None:
+        try:
+            self.watcher.restart()
+        except OSError as exc:
+            delay = self.observer_backoff.next()
+            log.error("observer_restart_failed", error=exc.strerror or str(exc), retry_in=delay)
+            self.next_observer_try = now + delay
+        else:
+            log.warning("observer_restarted")
+            self.observer_backoff.reset()
+            self.queue.request_scan()  # events were lost while it was down
