@@ -35,6 +35,7 @@ from csv_import_daemon.paths import path_key
 from csv_import_daemon.plan import ReadPlan
 from csv_import_daemon.reader import FileStat, Header
 from csv_import_daemon.result import ImportResult, ImportStatus
+from csv_import_daemon.settle import seconds_until_settled
 from csv_import_daemon.transaction import Transaction, Writers, batches
 
 _DATE_RE = re.compile(rb"(\d{1,2})[/.-](\d{1,2})[/.-](\d{4})")
@@ -93,8 +94,7 @@ class ImportService:
 
         ``final_line_ok``: may a last line without newline be read as final? None means
         "if the file has been unchanged for the settle period".
-        ``progress(offset, size)`` is called after each commit; an exception raised from it
-        stops the import with everything before it committed.
+        ``progress(offset, size)`` is called after each commit (a terminal's progress bar).
         ``should_stop()`` is asked after each batch; when it says yes, what was written so
         far is committed and the result's status is INTERRUPTED.
         """
@@ -125,7 +125,9 @@ class ImportService:
                 prior = self.checkpoints.adopt_renamed(key, st)
             final_ok = request.final_line_ok
             if final_ok is None:
-                final_ok = time.time() - st.mtime_ns / 1e9 >= self.settings.settle
+                final_ok = (
+                    seconds_until_settled(st.mtime_ns, self.settings.settle, time.time()) == 0
+                )
             if (
                 prior is not None
                 and not request.reread
