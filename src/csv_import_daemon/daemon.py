@@ -21,12 +21,13 @@ from pathlib import Path
 from types import FrameType
 
 from sqlalchemy import Engine
-from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.exc import DBAPIError, OperationalError, SQLAlchemyError
 
 from csv_import_daemon import __version__
 from csv_import_daemon.archive import Archiver, month_folders
-from csv_import_daemon.config import Settings
+from csv_import_daemon.config import Settings, settings_in_force
 from csv_import_daemon.db.engine import describe_db_error, make_engine
+from csv_import_daemon.db.heartbeat import Heartbeat, Identity
 from csv_import_daemon.db.migrate import prepare_database
 from csv_import_daemon.errors import ConfigError, DatabaseUnavailableError, ExitCode
 from csv_import_daemon.importer import ImportService
@@ -90,6 +91,8 @@ class ImporterThread(threading.Thread):
         self.db_error: str | None = None
         self.files_imported = 0
         self.rows_inserted = 0
+        # Set by the daemon; beaten only from this thread, the one database writer.
+        self.heartbeat: Heartbeat | None = None
 
     def stop(self) -> None:
         """Stop after the current batch; wakes the thread if it waits for work."""
@@ -103,6 +106,7 @@ class ImporterThread(threading.Thread):
 
     def run(self) -> None:
         while not self.stopping.is_set():
+            self._beat()
             path = self._next()
             if path is None:
                 continue
@@ -111,6 +115,28 @@ class ImporterThread(threading.Thread):
             except Exception as exc:  # the thread must outlive any one file's surprise
                 log.exception("import_crashed", file=path_key(path), error=str(exc))
                 self._retry_later(path)
+        self._beat(stopped=True)
+
+    # -- heartbeat (issue 11) ----------------------------------------------------------------
+
+    def _beat(self, *, stopped: bool = False) -> None:
+        """Write the heartbeat when due; an outage only delays it (imports report that)."""
+        if self.heartbeat is None:
+            return
+        try:
+            if stopped:
+                self.heartbeat.stopped()
+            else:
+                self.heartbeat.beat()
+        except SQLAlchemyError as exc:
+            log.debug("heartbeat_failed", error=str(exc).splitlines()[0])
+
+    def _heartbeat_wait(self, timeout: float | None) -> float | None:
+        """Wake for the next heartbeat even when no file is due."""
+        if self.heartbeat is None:
+            return timeout
+        due = self.heartbeat.due_in()
+        return due if timeout is None else min(timeout, due)
 
     # -- timers ----------------------------------------------------------------------------
 
@@ -128,7 +154,7 @@ class ImporterThread(threading.Thread):
                 del self._due[path]
                 self.queue.put(path)
         timeout = self._heap[0][0] - now if self._heap else None
-        return self.queue.get(timeout)
+        return self.queue.get(self._heartbeat_wait(timeout))
 
     # -- one file --------------------------------------------------------------------------
 
@@ -184,6 +210,7 @@ class ImporterThread(threading.Thread):
             # reporting an outage for the rest of a large file.
             log.info("database_available")
             self.db_error = None
+        self._beat()  # between committed batches: a long import still shows as running
         if self.stopping.is_set():
             raise _Cancelled
 
@@ -369,6 +396,7 @@ class Daemon:
             watch_dir=str(root),
             archive_dir=str(archive) if archive else None,
             database=engine.url.render_as_string(hide_password=True),
+            **settings_in_force(s),
             polling=s.polling,
             recursive=s.recursive,
             settle=s.settle,
@@ -407,6 +435,14 @@ class Daemon:
                 watcher.watch(folder)
             archiver = Archiver(s, service, watcher)
         importer = ImporterThread(service, queue, watcher, s, archiver)
+        importer.heartbeat = Heartbeat(
+            engine,
+            Identity(
+                instance=s.instance_name,
+                config_file=str(s.config_file) if s.config_file else None,
+                watch_dir=str(root),
+            ),
+        )
         importer.start()
         try:
             watcher.start()

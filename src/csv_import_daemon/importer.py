@@ -343,7 +343,7 @@ class ImportService:
             result.pending_bytes = len(tail)
             # The checkpoint is written even when no line was complete: size and mtime then
             # make the next unchanged look cost only a stat.
-            txn.commit(offset, lines_done)
+            txn.commit(offset, lines_done, final=True)
             if progress and result.lines:
                 progress(offset, st.size)
         finally:
@@ -586,7 +586,9 @@ class _Transaction:
             or time.monotonic() - self.started >= settings.commit_seconds
         )
 
-    def commit(self, offset: int, lines_done: int) -> None:
+    def commit(self, offset: int, lines_done: int, *, final: bool = False) -> None:
+        """``final``: the read reached the end; otherwise the checkpoint says "reading" and
+        the bytes after it are unread (``status`` shows them as unread, not pending)."""
         conn = self._open()
         service = self.service
         cp = service.load_checkpoint(conn, self.key)
@@ -612,6 +614,7 @@ class _Transaction:
                     max(0, self.st.size - offset),
                     self.date_order,
                     self.header.encoding,
+                    status="ok" if final else "reading",
                 ),
                 **totals,
             },
