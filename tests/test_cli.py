@@ -136,9 +136,7 @@ def test_import_samples_then_again_then_renamed_copies(
     assert "'Trades' export" in lines[TRADES_GRID]
     assert all(isinstance(e["event"], str) for e in json_lines(first.stderr))
     assert any(
-        e["event"] == "import_refused"
-        and e["level"] == "warning"
-        and "Trades" in str(e["message"])
+        e["event"] == "import_refused" and e["level"] == "warning" and "Trades" in str(e["message"])
         for e in json_lines(first.stderr)
     )
 
