@@ -17,7 +17,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import Engine, create_engine, func, select as sql_select, text
+from sqlalchemy import Engine, create_engine, func, text
+from sqlalchemy import select as sql_select
 
 from csv_import_daemon import __version__
 from csv_import_daemon.cli import build_parser
@@ -26,7 +27,7 @@ from csv_import_daemon.db.tables import FILES, TRADES
 from csv_import_daemon.errors import ConfigError
 from csv_import_daemon.importer import ImportService
 from csv_import_daemon.status import collect_status
-from daemon_helpers import HEADER, csv_text, make_rows, start_daemon, wait_for, write_csv
+from daemon_helpers import csv_text, make_rows, start_daemon, wait_for, write_csv
 
 REPO = Path(__file__).resolve().parent.parent
 SAMPLE = REPO / "tests" / "samples" / "grid-export-en-us.csv"
@@ -231,7 +232,7 @@ def test_toml_values_of_the_wrong_type_are_errors_naming_the_key(
     config.write_text(line + "\n")
     with pytest.raises(ConfigError, match=re.escape(says)) as info:
         load_settings(environ={}, config_file=config)
-    assert line.split(" = ")[0] in str(info.value)
+    assert line.split(" = ", maxsplit=1)[0] in str(info.value)
 
 
 # -- 4. paths -----------------------------------------------------------------------------------
@@ -271,11 +272,14 @@ def test_a_closed_pipe_ends_status_quietly(home: Path) -> None:
         stderr=subprocess.PIPE,
         env=clean_env(home),
     )
-    assert proc.stdout is not None and proc.stderr is not None
+    assert proc.stdout is not None
+    assert proc.stderr is not None
     proc.stdout.close()  # nobody reads: the first write fails with EPIPE
     stderr = proc.stderr.read().decode()
+    proc.stderr.close()
     assert proc.wait(60) == 141
-    assert "Traceback" not in stderr and "BrokenPipe" not in stderr
+    assert "Traceback" not in stderr
+    assert "BrokenPipe" not in stderr
 
 
 def test_version_names_the_program(home: Path) -> None:
@@ -321,9 +325,13 @@ def _emitted_events() -> dict[str, set[str]]:
     found: dict[str, set[str]] = {}
 
     def levels_of(node: ast.AST, aliases: dict[str, set[str]]) -> set[str]:
-        if isinstance(node, ast.Attribute) and node.attr in levels:
-            if isinstance(node.value, ast.Name) and node.value.id == "log":
-                return {"error" if node.attr == "exception" else node.attr}
+        if (
+            isinstance(node, ast.Attribute)
+            and node.attr in levels
+            and isinstance(node.value, ast.Name)
+            and node.value.id == "log"
+        ):
+            return {"error" if node.attr == "exception" else node.attr}
         if isinstance(node, ast.IfExp):
             return levels_of(node.body, aliases) | levels_of(node.orelse, aliases)
         if isinstance(node, ast.Name):
@@ -378,7 +386,7 @@ def test_status_tells_the_unread_rest_of_a_file_from_a_half_line(
     engine: Engine, settings: Settings, tmp_path: Path
 ) -> None:
     """An import stopped mid-file shows unread_bytes; only a waiting last line is pending."""
-    big = write_csv(tmp_path / "big.csv", make_rows(50))
+    big = write_csv(tmp_path / "big.csv", make_rows(20_000))  # several 1 MB read blocks
     half = tmp_path / "half.csv"
     half.write_text(csv_text(make_rows(2, start=100)) + "MNQ MAR25,Buy,1")
     refused = tmp_path / "refused.csv"
@@ -431,7 +439,8 @@ def test_downgrade_that_would_drop_rows_refuses_without_yes(home: Path) -> None:
 
     assert refused.returncode == 2
     (event,) = events(refused.stderr)
-    assert "would drop trades (6 rows)" in event["error"]
+    assert "would drop import_files (1 rows)" in event["error"]
+    assert "drop trades (6 rows)" in event["error"]
     assert "drop imported_executions (6 rows)" in event["error"]
     assert "--yes" in event["error"]
     assert (confirmed.returncode, confirmed.stdout) == (0, "base\n")
@@ -526,7 +535,7 @@ def test_a_multi_file_import_ends_with_one_total_line(home: Path) -> None:
     assert last == "total: 2 files (imported=2) inserted=6 duplicates=6 rejected=0 conflicts=0"
 
 
-# -- 9. the example configuration and the README ----------------------------------------------------
+# -- 9. the example configuration and the README -----------------------------------------
 
 
 def test_the_example_configuration_names_every_key_and_loads_as_the_defaults(

@@ -23,7 +23,11 @@ COUNTS = ("inserted", "duplicates", "rejected", "conflicts")
 def register(sub: Any) -> None:
     p = sub.add_parser("import", help="import files once and exit")
     p.add_argument(
-        "paths", nargs="+", type=Path, metavar="PATH", help="CSV files, or folders of *.csv"
+        "paths",
+        nargs="+",
+        type=Path,
+        metavar="PATH",
+        help="CSV files, or folders of *.csv (default: none, required)",
     )
     p.add_argument(
         "--reread", action="store_true", help="read files again from the start (default: off)"

@@ -8,6 +8,7 @@ page cache the import fills anyway).
 
 from __future__ import annotations
 
+import shutil
 import sys
 from pathlib import Path
 from types import TracebackType
@@ -62,8 +63,10 @@ class RowProgress:
             desc=path.name[:40],
             file=sys.stderr,
             leave=True,
-            dynamic_ncols=True,
-            disable=None if not force else False,
+            # A terminal that reports no size (0x0) would get no bar at all.
+            ncols=shutil.get_terminal_size().columns,
+            nrows=shutil.get_terminal_size().lines,
+            disable=False,
         )
         return cls(path, bar)
 
