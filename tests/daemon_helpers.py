@@ -282,7 +282,13 @@ class DaemonProcess:
             if not k.startswith(("CSV_IMPORT_", "WATCHDOG_", "NOTIFY_SOCKET"))
         }
         env.update(
-            {"NOTIFY_SOCKET": self.notify.address, "PYTHONUNBUFFERED": "1", **self.extra_env}
+            {
+                "NOTIFY_SOCKET": self.notify.address,
+                "PYTHONUNBUFFERED": "1",
+                # No user configuration file is discovered unless a test puts one there.
+                "XDG_CONFIG_HOME": str(self.watch.parent / "no-user-config"),
+                **self.extra_env,
+            }
         )
         with open(self.log_path, "ab") as log:
             self.proc = subprocess.Popen(

@@ -51,6 +51,7 @@ def cli(
         if not k.startswith("CSV_IMPORT_") and k != "STATE_DIRECTORY"
     }
     base["XDG_STATE_HOME"] = str(home / "state")
+    base["XDG_CONFIG_HOME"] = str(home / "config")  # no user configuration file but the test's
     return subprocess.run(
         [*command, *args],
         cwd=home,
@@ -73,6 +74,7 @@ def cli_all(
         if not k.startswith("CSV_IMPORT_") and k != "STATE_DIRECTORY"
     }
     base["XDG_STATE_HOME"] = str(home / "state")
+    base["XDG_CONFIG_HOME"] = str(home / "config")  # no user configuration file but the test's
     started = {
         name: (
             args,
@@ -98,6 +100,8 @@ def summary(stdout: str) -> dict[str, str]:
     """File name -> its summary line, from `import` output."""
     out = {}
     for line in stdout.splitlines():
+        if line.startswith("total: "):
+            continue
         path, _, rest = line.partition(": ")
         out[Path(path).name] = rest
     return out
@@ -132,7 +136,7 @@ def test_import_samples_then_again_then_renamed_copies(
     assert "'Trades' export" in lines[TRADES_GRID]
     assert all(isinstance(e["event"], str) for e in json_lines(first.stderr))
     assert any(
-        e["event"] == "import_failed" and "Trades" in str(e["message"])
+        e["event"] == "import_refused" and e["level"] == "warning" and "Trades" in str(e["message"])
         for e in json_lines(first.stderr)
     )
 
@@ -239,11 +243,12 @@ def test_unreachable_database_exits_3_with_a_clear_message(home: Path) -> None:
     assert result.stdout == ""
 
 
-def test_sqlite_file_in_a_folder_that_cannot_be_created_exits_3(home: Path) -> None:
-    """A SQLite path whose folder cannot be made is an unavailable database, not a traceback."""
+def test_default_journal_folder_that_cannot_be_created_exits_3(home: Path) -> None:
+    """The default state folder that cannot be made is an unavailable database, not a traceback."""
     blocker = home / "not-a-folder"
     blocker.write_text("")
-    result = cli(home, "import", "x.csv", "--database", f"sqlite:///{blocker}/j.sqlite3")
+    (home / "x.csv").write_text(HEADER + "\r\n")
+    result = cli(home, "import", "x.csv", env={"XDG_STATE_HOME": str(blocker)})
     assert result.returncode == 3
     assert "cannot create its folder" in result.stderr
     assert "Traceback" not in result.stderr
@@ -289,6 +294,8 @@ def test_settings_precedence_defaults_toml_environment_flags(home: Path) -> None
     (home / "other.toml").write_text(f'database_url = "sqlite:///{db["other"]}"\n')
     env_db = {"CSV_IMPORT_DATABASE_URL": f"sqlite:///{db['env']}"}
     env_config = {"CSV_IMPORT_CONFIG": str(home / "settings.toml")}
+    for path in db.values():  # an explicitly given journal's folder must exist
+        path.parent.mkdir()
 
     runs = cli_all(
         home,
@@ -370,12 +377,14 @@ def test_python_dash_m_is_the_console_script(home: Path) -> None:
     database = ("--database", f"sqlite:///{home / 'j.sqlite3'}")
 
     helps = [cli(home, "--help"), cli(home, "--help", command=script)]
+    upgraded = cli(home, "db", "upgrade", "0001_trades", *database, command=script)
     current = cli(home, "db", "current", *database, command=script)
 
     assert helps[0].returncode == helps[1].returncode == 0
     assert helps[0].stdout == helps[1].stdout
     assert "usage: csv-import-daemon" in helps[0].stdout
-    assert (current.returncode, current.stdout) == (0, "base\n")
+    assert upgraded.returncode == 0, upgraded.stderr
+    assert (current.returncode, current.stdout) == (0, "0001_trades\n")
 
 
 def test_console_log_format_and_level(home: Path, samples: Path) -> None:
@@ -398,6 +407,6 @@ def test_console_log_format_and_level(home: Path, samples: Path) -> None:
     lines = result.stderr.splitlines()
     assert lines
     assert not any(line.startswith("{") for line in lines)
-    assert any("import_failed" in line for line in lines)
+    assert any("import_refused" in line for line in lines)
     assert not any("migrated" in line for line in lines)
     assert len(summary(result.stdout)) == 5  # results still on stdout

@@ -27,7 +27,8 @@ from csv_import_daemon.importer import ImportService
 
 REPO = Path(__file__).resolve().parent.parent
 R1, R2, R3 = "0001_trades", "0002_imported_executions", "0003_backfill_ledger"
-TABLES = {"trades", "import_files", "import_rejections", "imported_executions"}
+R6 = "0006_daemon_instances"
+TABLES = {"trades", "import_files", "import_rejections", "imported_executions", "daemon_instances"}
 
 
 @pytest.fixture
@@ -84,7 +85,7 @@ def ledger(engine: Engine) -> dict[str, dict[str, Any]]:
 
 def test_upgrade_to_head_creates_every_table(engine: Engine) -> None:
     """A migrated database is at head and has trades, checkpoints, rejections and the ledger."""
-    assert migrate.current(engine) == migrate.head() == R3
+    assert migrate.current(engine) == migrate.head() == R6
     assert migrate.is_current(engine)
     assert tables(engine) == TABLES
 
@@ -153,7 +154,7 @@ def test_downgrade_base_then_upgrade_head_with_data(
     assert tables(engine) == set()
 
     migrate.upgrade(engine)
-    assert migrate.current(engine) == R3
+    assert migrate.current(engine) == R6
     assert count(engine, TRADES) == 0
     import_samples(engine, settings, samples)
     assert count(engine, TRADES) == count(engine, LEDGER) == 14
@@ -172,7 +173,7 @@ def test_each_revision_steps_down_and_up_keeping_the_other_data(
     assert (count(engine, LEDGER), count(engine, LEDGER, backfill)) == (14, 0)
 
     migrate.downgrade(engine, R1)  # r2 down: the ledger goes, trades stay
-    assert tables(engine) == TABLES - {"imported_executions"}
+    assert tables(engine) == TABLES - {"imported_executions", "daemon_instances"}
     assert count(engine, TRADES) == 14
     migrate.upgrade(engine)  # r2 + r3 up: the ledger is rebuilt from trades
     assert (count(engine, LEDGER), count(engine, LEDGER, backfill)) == (14, 14)
@@ -233,7 +234,8 @@ def test_backfill_puts_existing_trades_in_the_ledger(
         "ONLY-IN-LEDGER": ("old.csv", earlier, None),
     }
     assert rows["T2"]["instrument"] == "MNQ MAR25"
-    assert "backfilled 2 execution IDs" in caplog.text
+    (record,) = [r for r in caplog.records if r.getMessage() == "backfilled"]
+    assert getattr(record, "count", None) == 2  # an identifier as the event, the count a field
 
 
 def test_backfill_downgrade_deletes_only_backfill_rows(bare_engine: Engine) -> None:
@@ -276,7 +278,7 @@ def test_alembic_command_from_the_repository_root(
         check=False,
     )
     assert up.returncode == 0, up.stderr
-    assert migrate.current(bare_engine) == R3
+    assert migrate.current(bare_engine) == R6
 
     config = tmp_path / "settings.toml"
     config.write_text(f'database_url = "{database_url}"\n')
@@ -289,7 +291,7 @@ def test_alembic_command_from_the_repository_root(
         check=False,
     )
     assert current.returncode == 0, current.stderr
-    assert f"{R3} (head)" in current.stdout
+    assert f"{R6} (head)" in current.stdout
 
 
 def test_migrations_ship_inside_the_wheel(tmp_path: Path) -> None:
@@ -315,7 +317,7 @@ def test_migrations_ship_inside_the_wheel(tmp_path: Path) -> None:
         names = set(zf.namelist())
         zf.extractall(installed)
     assert "csv_import_daemon/migrations/env.py" in names
-    assert {f"csv_import_daemon/migrations/versions/{r}.py" for r in (R1, R2, R3)} <= names
+    assert {f"csv_import_daemon/migrations/versions/{r}.py" for r in (R1, R2, R3, R6)} <= names
 
     script = (
         "import csv_import_daemon\n"
@@ -341,4 +343,4 @@ def test_migrations_ship_inside_the_wheel(tmp_path: Path) -> None:
     module, location, revision = run.stdout.split()
     assert module == str(installed / "csv_import_daemon" / "__init__.py")
     assert location == str(installed / "csv_import_daemon" / "migrations")
-    assert revision == R3
+    assert revision == R6

@@ -35,6 +35,11 @@ def test_status_of_an_empty_unmigrated_database_is_all_zero(settings: Settings) 
     finally:
         engine.dispose()
     assert report == {
+        "status_schema": 1,
+        "settings": {"database": engine.url.render_as_string(hide_password=True)},
+        "daemon_running": False,
+        "daemons": [],
+        "last_import_at": None,
         "schema_revision": None,
         "trades": 0,
         "ledger": 0,

@@ -35,7 +35,8 @@ def upgrade() -> None:
         ),
         {"tag": BACKFILL},
     )
-    log.info("backfilled %d execution IDs from trades into imported_executions", result.rowcount)
+    # An identifier as the event name, the number as a field (logs are JSON events).
+    log.info("backfilled", extra={"count": result.rowcount, "table": "imported_executions"})
 
 
 def downgrade() -> None:

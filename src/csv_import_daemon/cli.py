@@ -1,21 +1,23 @@
-"""Command line entry points: import, run, status and db."""
+"""Command line entry point: one parser built from command modules, one error path.
+
+Each command lives in a module with ``register(subparsers)``, which adds its parser and
+sets ``handler(args, settings) -> exit code``. A new command is a new module named in
+``COMMAND_MODULES``.
+"""
 
 from __future__ import annotations
 
 import argparse
-import json
+import importlib
+import os
 import sys
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine
 from sqlalchemy.exc import DBAPIError
 
 from csv_import_daemon import __version__
-from csv_import_daemon.config import Settings, load_settings
-from csv_import_daemon.db import migrate
-from csv_import_daemon.db.engine import check_connection, describe_db_error, make_engine
+from csv_import_daemon.config import CONFIG_ENV, ENV_PREFIX, load_settings
 from csv_import_daemon.errors import (
     ConfigError,
     CsvImportError,
@@ -24,89 +26,16 @@ from csv_import_daemon.errors import (
     exit_code_for,
 )
 from csv_import_daemon.logs import configure_logging, get_logger
-from csv_import_daemon.result import FAILED
 
 log = get_logger("csv_import_daemon.cli")
 
-
-def _common(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--config", type=Path, help="TOML settings file (or CSV_IMPORT_CONFIG)")
-    p.add_argument(
-        "--database",
-        dest="database_url",
-        help="SQLAlchemy URL (sqlite:///PATH or postgresql+psycopg://USER@HOST/DB)",
-    )
-    p.add_argument("--log-format", choices=["auto", "json", "console"])
-    p.add_argument("--log-level", choices=["debug", "info", "warning", "error"])
-    p.add_argument("--instance-name", help="checkpoint owner name (default: host name)")
-
-
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="csv-import-daemon",
-        description="Import NinjaTrader 8 execution CSV exports into a journal database, "
-        "each execution exactly once.",
-    )
-    parser.add_argument("--version", action="version", version=__version__)
-    sub = parser.add_subparsers(dest="command", required=True)
-
-    p = sub.add_parser("import", help="import files once and exit")
-    p.add_argument("paths", nargs="+", type=Path, metavar="PATH")
-    p.add_argument("--source-timezone", help="IANA zone of the trading PC (default: host's)")
-    p.add_argument("--date-order", choices=["auto", "mdy", "dmy"])
-    p.add_argument("--reread", action="store_true", help="read files again from the start")
-    p.add_argument(
-        "--settle",
-        type=float,
-        help="seconds a file must be quiet before an unterminated last line counts (default 5)",
-    )
-    _common(p)
-
-    p = sub.add_parser("run", help="watch a folder and import continuously")
-    p.add_argument("--watch", dest="watch_dir", type=Path, help="folder to watch")
-    p.add_argument("--source-timezone")
-    p.add_argument("--date-order", choices=["auto", "mdy", "dmy"])
-    p.add_argument(
-        "--polling",
-        action="store_const",
-        const=True,
-        help="poll instead of inotify (network shares, Docker, WSL)",
-    )
-    p.add_argument("--recursive", action="store_const", const=True)
-    p.add_argument("--rescan-interval", type=float, help="seconds between full rescans")
-    p.add_argument(
-        "--settle",
-        type=float,
-        help="quiet seconds before a final unterminated line is read (default 5)",
-    )
-    p.add_argument("--archive-dir", type=Path, help="move finished files here (off if unset)")
-    p.add_argument("--archive-quiet", type=float, help="quiet seconds before archiving")
-    p.add_argument(
-        "--no-migrate",
-        dest="run_migrations",
-        action="store_const",
-        const=False,
-        help="do not run migrations at start",
-    )
-    _common(p)
-
-    p = sub.add_parser("status", help="counts, checkpoints and recent rejections")
-    p.add_argument("--json", action="store_true", help="machine-readable output on stdout")
-    p.add_argument("--limit", type=int, default=20, help="recent rejections to show")
-    _common(p)
-
-    p = sub.add_parser("db", help="schema migrations")
-    dbsub = p.add_subparsers(dest="db_command", required=True)
-    up = dbsub.add_parser("upgrade", help="upgrade to REV (default head)")
-    up.add_argument("revision", nargs="?", default="head")
-    _common(up)
-    down = dbsub.add_parser("downgrade", help="downgrade to REV (base removes everything)")
-    down.add_argument("revision")
-    _common(down)
-    cur = dbsub.add_parser("current", help="print the current revision")
-    _common(cur)
-    return parser
-
+COMMAND_MODULES = [
+    "csv_import_daemon.cli_run",
+    "csv_import_daemon.cli_import",
+    "csv_import_daemon.cli_status",
+    "csv_import_daemon.cli_db",
+]
+BROKEN_PIPE = 128 + 13  # what a shell reports for a tool ended by SIGPIPE
 
 _SETTING_FLAGS = (
     "database_url",
@@ -126,144 +55,81 @@ _SETTING_FLAGS = (
 )
 
 
+class _Formatter(argparse.RawDescriptionHelpFormatter):
+    """Wider help columns; each flag's help states its default itself."""
+
+    def __init__(self, prog: str) -> None:
+        super().__init__(prog, max_help_position=32)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="csv-import-daemon",
+        description="Import NinjaTrader 8 execution CSV exports into a journal database, "
+        "each execution exactly once.",
+        epilog=f"Settings: defaults < configuration file < {ENV_PREFIX}<NAME> < flags. "
+        f"The file is --config, else ${CONFIG_ENV}, else "
+        "$XDG_CONFIG_HOME/csv-import-daemon/config.toml, else /etc/csv-import-daemon/config.toml.",
+        formatter_class=_Formatter,
+    )
+    parser.add_argument("--version", action="version", version=f"csv-import-daemon {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    original = sub.add_parser
+
+    def add_parser(name: str, **kwargs: Any) -> argparse.ArgumentParser:
+        kwargs.setdefault("formatter_class", _Formatter)
+        return original(name, **kwargs)
+
+    sub.add_parser = add_parser  # type: ignore[method-assign]
+    for name in COMMAND_MODULES:
+        importlib.import_module(name).register(sub)
+    return parser
+
+
+def _early_log_format(args: argparse.Namespace) -> Any:
+    """The log format for an error found before the settings exist: the flag, else the
+    environment's if it is a valid one, else auto (JSON when stderr is not a terminal)."""
+    choice = getattr(args, "log_format", None) or os.environ.get(ENV_PREFIX + "LOG_FORMAT", "")
+    return choice.lower() if choice.lower() in ("json", "console", "auto") else "auto"
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    try:
+        return _main(args)
+    except BrokenPipeError:
+        # The reader went away (`status | head`): stop quietly, as other tools do. Point
+        # stdout at /dev/null so the interpreter's final flush does not complain again.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return BROKEN_PIPE
+
+
+def _main(args: argparse.Namespace) -> int:
     flags = {k: getattr(args, k, None) for k in _SETTING_FLAGS}
     try:
         settings = load_settings(flags, config_file=args.config)
     except ConfigError as exc:
-        print(f"csv-import-daemon: configuration error: {exc}", file=sys.stderr)
+        configure_logging(_early_log_format(args), "info")
+        log.error("configuration_error", error=str(exc))
         return ExitCode.USAGE
     configure_logging(settings.log_format, settings.log_level)
     try:
-        return _dispatch(args, settings)
-    except CsvImportError as exc:
-        event = next((e for cls, e in _FATAL_EVENTS.items() if isinstance(exc, cls)), "error")
-        log.error(event, error=str(exc))
+        code: int = args.handler(args, settings)
+        return code
+    except ConfigError as exc:
+        log.error("configuration_error", error=str(exc))
         return exit_code_for(exc)
-
-
-# The event that names an error ending a command (anything else is logged as "error").
-_FATAL_EVENTS: dict[type[CsvImportError], str] = {
-    ConfigError: "configuration_error",
-    DatabaseUnavailableError: "database_unavailable",
-}
-
-
-def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
-    if args.command == "run":
-        from csv_import_daemon.daemon import run  # noqa: PLC0415 - watchdog only here
-
-        return run(settings)
-    engine = make_engine(settings)
-    try:
-        if args.command == "import":
-            return _import(engine, settings, args.paths, reread=args.reread)
-        if args.command == "status":
-            return _status(engine, as_json=args.json, limit=args.limit)
-        return _db(engine, args)
+    except DatabaseUnavailableError as exc:
+        log.error("database_unavailable", error=str(exc))
+        return exit_code_for(exc)
     except DBAPIError as exc:  # OperationalError included
-        log.error("database_error", error=describe_db_error(engine, exc))
+        from csv_import_daemon.config import masked_url  # noqa: PLC0415
+
+        detail = str(getattr(exc, "orig", exc)).strip().splitlines()
+        where = masked_url(settings.database_url)
+        log.error("database_unavailable", error=f"cannot use database {where}: {detail[0]}")
         return exit_code_for(exc)
-    finally:
-        engine.dispose()
-
-
-def _import(engine: Engine, settings: Settings, paths: list[Path], *, reread: bool) -> int:
-    from csv_import_daemon.importer import ImportService  # noqa: PLC0415
-
-    migrate.prepare_database(engine, settings)
-    service = ImportService(engine, settings)
-    failed = False
-    files = _expand(paths)
-    for path in files:
-        bar = _ProgressBar(path) if sys.stderr.isatty() else None
-        result = service.import_file(path, reread=reread, progress=bar)
-        if bar:
-            bar.done()
-        summary = result.as_dict()
-        if result.status in FAILED:
-            failed = True
-            log.error("import_failed", **summary)
-        else:
-            log.info("import", **summary)
-        print(_summary_line(summary), flush=True)
-    return ExitCode.FILE_FAILED if failed or not files else ExitCode.OK
-
-
-def _expand(paths: list[Path]) -> list[Path]:
-    out: list[Path] = []
-    for p in paths:
-        if p.is_dir():
-            out.extend(sorted(c for c in p.iterdir() if c.suffix.lower() == ".csv"))
-        else:
-            out.append(p)
-    return out
-
-
-def _summary_line(s: dict[str, Any]) -> str:
-    parts = [
-        f"{s['file']}: {s['status']}",
-        f"inserted={s['inserted']}",
-        f"duplicates={s['duplicates']}",
-        f"rejected={s['rejected']}",
-        f"conflicts={s['conflicts']}",
-    ]
-    if s.get("pending_bytes"):
-        parts.append(f"pending_bytes={s['pending_bytes']}")
-    if s.get("message"):
-        parts.append(f"-- {s['message']}")
-    return " ".join(parts)
-
-
-class _ProgressBar:
-    """A one-line bar on the terminal for files big enough to wait for."""
-
-    def __init__(self, path: Path) -> None:
-        self.name = path.name[:40]
-        self.shown = False
-
-    def __call__(self, done: int, total: int) -> None:
-        if total < 5_000_000:
-            return
-        width = 30
-        filled = int(width * done / total) if total else width
-        sys.stderr.write(
-            f"\r{self.name} [{'#' * filled}{'.' * (width - filled)}] {done * 100 // max(total, 1)}%"
-        )
-        sys.stderr.flush()
-        self.shown = True
-
-    def done(self) -> None:
-        if self.shown:
-            sys.stderr.write("\n")
-
-
-def _status(engine: Engine, *, as_json: bool, limit: int) -> int:
-    from csv_import_daemon.status import collect_status, render_status  # noqa: PLC0415
-
-    check_connection(engine)
-    report = collect_status(engine, limit)
-    if as_json:
-        print(json.dumps(report, default=str, indent=2))
-    else:
-        print(render_status(report))
-    return ExitCode.OK
-
-
-def _db(engine: Engine, args: argparse.Namespace) -> int:
-    from alembic.util import CommandError  # noqa: PLC0415 - imported with migrate anyway
-
-    check_connection(engine)
-    try:
-        if args.db_command == "upgrade":
-            migrate.upgrade(engine, args.revision)
-        elif args.db_command == "downgrade":
-            migrate.downgrade(engine, args.revision)
-    except CommandError as exc:  # unknown revision, or not a target from here
-        raise ConfigError(
-            f"db {args.db_command} {args.revision}: {exc}; use head, base or one of "
-            f"{', '.join(migrate.revisions())}"
-        ) from None
-    print(migrate.current(engine) or "base")
-    return ExitCode.OK
+    except CsvImportError as exc:
+        log.error("command_failed", error=str(exc))
+        return exit_code_for(exc)

@@ -26,8 +26,9 @@ from sqlalchemy.exc import DBAPIError
 
 from csv_import_daemon import __version__
 from csv_import_daemon.archive import Archiver, month_folders
-from csv_import_daemon.config import Settings
+from csv_import_daemon.config import Settings, settings_in_force
 from csv_import_daemon.db.engine import describe_db_error, make_engine
+from csv_import_daemon.db.heartbeat import Heartbeat, Identity
 from csv_import_daemon.db.migrate import prepare_database
 from csv_import_daemon.errors import ConfigError, DatabaseUnavailableError, ExitCode
 from csv_import_daemon.importer import ImportService
@@ -124,6 +125,7 @@ class Daemon:
             watch_dir=str(root),
             archive_dir=str(archive) if archive else None,
             database=engine.url.render_as_string(hide_password=True),
+            **settings_in_force(s),
             polling=s.polling,
             recursive=s.recursive,
             settle=s.settle,
@@ -162,6 +164,14 @@ class Daemon:
                 watcher.watch(folder)
             archiver = Archiver(s, service, watcher)
         importer = ImporterThread(service, queue, watcher, s, archiver)
+        importer.heartbeat = Heartbeat(
+            engine,
+            Identity(
+                instance=s.instance_name,
+                config_file=str(s.config_file) if s.config_file else None,
+                watch_dir=str(root),
+            ),
+        )
         importer.start()
         try:
             watcher.start()

@@ -208,7 +208,7 @@ class ImportService:
                 txn.write(batch, parser)
                 stop = request.should_stop is not None and request.should_stop()
                 if stop or txn.due():
-                    txn.commit(offset, lines_done)
+                    txn.commit(offset, lines_done, final=offset >= size)
                     if request.progress:
                         request.progress(offset, size)
                     if stop:
@@ -219,8 +219,8 @@ class ImportService:
             # The checkpoint is written even when no line was complete: size and mtime then
             # make the next unchanged look cost only a stat. (Unless the last batch's commit
             # already saved exactly this one.)
-            if not txn.saved_at(offset):
-                txn.commit(offset, lines_done)
+            if tail or not txn.saved_at(offset):
+                txn.commit(offset, lines_done, final=True)
             if request.progress and txn.lines:
                 request.progress(offset, size)
         finally:

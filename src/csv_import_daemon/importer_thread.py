@@ -17,11 +17,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import OperationalError, SQLAlchemyError
 
 from csv_import_daemon.backoff import Backoff
 from csv_import_daemon.config import Settings
 from csv_import_daemon.db.engine import describe_db_error
+from csv_import_daemon.db.heartbeat import Heartbeat
 from csv_import_daemon.logs import get_logger
 from csv_import_daemon.paths import path_key
 from csv_import_daemon.reader import FileStat
@@ -98,6 +99,8 @@ class ImporterThread(threading.Thread):
         self.db_error: str | None = None
         self.files_imported = 0
         self.rows_inserted = 0
+        # Set by the daemon; beaten only from this thread, the one database writer.
+        self.heartbeat: Heartbeat | None = None
 
     def stop(self) -> None:
         """Stop after the current batch; wakes the thread if it waits for work."""
@@ -111,6 +114,7 @@ class ImporterThread(threading.Thread):
 
     def run(self) -> None:
         while not self.stopping.is_set():
+            self._beat()
             path = self._next()
             if path is None:
                 continue
@@ -121,6 +125,28 @@ class ImporterThread(threading.Thread):
                 self._retry_later(path)
             finally:
                 self._tidy(path)
+        self._beat(stopped=True)
+
+    # -- heartbeat ---------------------------------------------------------------------------
+
+    def _beat(self, *, stopped: bool = False) -> None:
+        """Write the heartbeat when due; an outage only delays it (imports report that)."""
+        if self.heartbeat is None:
+            return
+        try:
+            if stopped:
+                self.heartbeat.stopped()
+            else:
+                self.heartbeat.beat()
+        except SQLAlchemyError as exc:
+            log.debug("heartbeat_failed", error=str(exc).splitlines()[0])
+
+    def _heartbeat_wait(self, timeout: float | None) -> float | None:
+        """Wake for the next heartbeat even when no file is due."""
+        if self.heartbeat is None:
+            return timeout
+        due = self.heartbeat.due_in()
+        return due if timeout is None else min(timeout, due)
 
     # -- per-path state and timers -----------------------------------------------------------
 
@@ -156,7 +182,7 @@ class ImporterThread(threading.Thread):
                 self._tidy(path)
                 self.queue.put(path)
         timeout = self._heap[0][0] - now if self._heap else None
-        return self.queue.get(timeout)
+        return self.queue.get(self._heartbeat_wait(timeout))
 
     def _forget(self, path: Path) -> None:
         state = self._paths.pop(path, None)
@@ -206,6 +232,7 @@ class ImporterThread(threading.Thread):
         # Called after each committed batch: the database is back, so STATUS= must not
         # keep reporting an outage for the rest of a large file.
         self._database_back()
+        self._beat()  # between committed batches: a long import still shows as running
 
     def _database_back(self) -> None:
         if self.db_error is not None:

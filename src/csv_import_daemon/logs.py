@@ -52,6 +52,7 @@ def configure_logging(
             processor=renderer,
             foreign_pre_chain=[
                 structlog.stdlib.add_logger_name,
+                structlog.stdlib.ExtraAdder(),  # e.g. the migration's backfilled count
                 structlog.processors.add_log_level,
                 structlog.processors.TimeStamper(fmt="iso", utc=True),
             ],

@@ -113,8 +113,11 @@ class Transaction:
             or time.monotonic() - self.started >= settings.commit_seconds
         )
 
-    def commit(self, offset: int, lines_done: int) -> Checkpoint:
-        """Save the checkpoint at ``offset`` and commit; returns the checkpoint saved."""
+    def commit(self, offset: int, lines_done: int, *, final: bool = False) -> Checkpoint:
+        """Save the checkpoint at ``offset`` and commit; returns the checkpoint saved.
+
+        ``final``: the read reached the end; otherwise the checkpoint says "reading" and the
+        bytes after it are unread (``status`` shows them as unread, not as a half line)."""
         conn = self._open()
         plan = self.plan
         if self.tail is None and self.last is not None and self.last.offset == offset:
@@ -131,6 +134,7 @@ class Transaction:
             date_order=plan.date_order,
             encoding=plan.header.encoding,
             totals=self._base + self.committed + self.pending,
+            status="ok" if final else "reading",
         )
         self.writers.store.save(conn, cp)
         assert self.tx is not None

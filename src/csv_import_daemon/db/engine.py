@@ -14,14 +14,19 @@ from sqlalchemy import Connection, Engine, create_engine, event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError, OperationalError
 
-from csv_import_daemon.config import Settings
+from csv_import_daemon.config import Settings, is_default_database
 from csv_import_daemon.errors import ConfigError, DatabaseUnavailableError
 
 WRITE_OPTION = "csv_import_write"
 
 
-def make_engine(settings: Settings) -> Engine:
-    """Build the engine for ``settings.database_url``; nothing is connected yet."""
+def make_engine(settings: Settings, *, create: bool = True) -> Engine:
+    """Build the engine for ``settings.database_url``; nothing is connected yet.
+
+    ``create``: may a SQLite journal that does not exist be created? Read-only commands say
+    no, so a mistyped path is an error instead of a fresh empty journal. Only the default
+    state folder is created; an explicitly given path's folder must exist.
+    """
     try:
         url = make_url(settings.database_url)
     except ArgumentError:
@@ -31,17 +36,9 @@ def make_engine(settings: Settings) -> Engine:
         ) from None
     kwargs: dict[str, Any] = {}
     if url.get_backend_name() == "sqlite":
-        if url.database and url.database != ":memory:":
-            # The owner alone may read the journal: it holds account numbers.
-            path = Path(url.database).expanduser()
-            try:
-                path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-            except OSError as exc:
-                raise DatabaseUnavailableError(
-                    f"cannot use database {url.render_as_string(hide_password=True)}: "
-                    f"cannot create its folder {path.parent}: {exc.strerror or exc}"
-                ) from None
-            _create_owner_only(path)
+        path = sqlite_path(settings.database_url)
+        if path is not None:
+            _prepare_sqlite_file(path, settings, create=create)
         kwargs["connect_args"] = {"timeout": settings.busy_timeout}
     else:
         kwargs["pool_pre_ping"] = True
@@ -67,6 +64,48 @@ def make_engine(settings: Settings) -> Engine:
     if engine.dialect.name == "sqlite":
         _sqlite_pragmas(engine, settings)
     return engine
+
+
+def sqlite_path(database_url: str) -> Path | None:
+    """The absolute file of a SQLite URL; None for other databases and ``:memory:``."""
+    try:
+        url = make_url(database_url)
+    except ArgumentError:
+        return None
+    if url.get_backend_name() != "sqlite" or not url.database or url.database == ":memory:":
+        return None
+    return Path(os.path.abspath(Path(url.database).expanduser()))
+
+
+def _prepare_sqlite_file(path: Path, settings: Settings, *, create: bool) -> None:
+    if not create:
+        if not path.is_file():
+            raise DatabaseUnavailableError(
+                f"no journal at {path}: the SQLite file does not exist (nothing was created); "
+                f"check database_url{_read_from(settings)} or create it with "
+                "`csv-import-daemon db upgrade`"
+            )
+        return
+    if not path.parent.is_dir():
+        if not is_default_database(settings.database_url):
+            raise ConfigError(
+                f"database_url: the folder {path.parent} does not exist; create it first "
+                "or give a path in an existing folder"
+            )
+        try:
+            # The owner alone may read the journal: it holds account numbers.
+            path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        except OSError as exc:
+            raise DatabaseUnavailableError(
+                f"cannot use database sqlite:///{path}: "
+                f"cannot create its folder {path.parent}: {exc.strerror or exc}"
+            ) from None
+    _create_owner_only(path)
+
+
+def _read_from(settings: Settings) -> str:
+    where = settings.config_file
+    return f" (configuration file read: {where})" if where else " (no configuration file read)"
 
 
 def _create_owner_only(path: Path) -> None:

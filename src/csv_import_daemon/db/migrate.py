@@ -8,11 +8,11 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import Connection, Engine, text
+from sqlalchemy import Connection, Engine, func, inspect, select, table, text
 
 from csv_import_daemon.config import Settings
 from csv_import_daemon.db.engine import check_connection, writing
-from csv_import_daemon.errors import DatabaseUnavailableError
+from csv_import_daemon.errors import ConfigError, DatabaseUnavailableError
 from csv_import_daemon.logs import get_logger
 
 log = get_logger(__name__)
@@ -55,12 +55,44 @@ def upgrade(engine: Engine, revision: str = HEAD) -> None:
         command.upgrade(cfg, revision)
 
 
-def downgrade(engine: Engine, revision: str) -> None:
+def downgrade(engine: Engine, revision: str, *, allow_loss: bool = True) -> dict[str, int]:
+    """Downgrade to ``revision``; returns the rows it removed per table.
+
+    With ``allow_loss=False`` a downgrade that would drop or empty tables holding rows is
+    rolled back whole (DDL is transactional on SQLite and PostgreSQL) and raises
+    ``DataLossRefused`` naming them, so the decision rests on what it would really do.
+    """
     cfg = _config(engine)
     with writing(engine) as conn:
         _serialize(conn)
+        before = _row_counts(conn)
         cfg.attributes["connection"] = conn
         command.downgrade(cfg, revision)
+        after = _row_counts(conn)
+        lost = {t: n - after.get(t, 0) for t, n in before.items() if n > after.get(t, 0)}
+        if lost and not allow_loss:
+            raise DataLossRefused(revision, lost, dropped=set(before) - set(after))
+    return lost
+
+
+class DataLossRefused(ConfigError):
+    """A downgrade would remove rows and was not confirmed; nothing was changed."""
+
+    def __init__(self, revision: str, lost: dict[str, int], *, dropped: set[str]) -> None:
+        what = ", ".join(
+            f"{'drop' if t in dropped else 'delete from'} {t} ({n} rows)"
+            for t, n in sorted(lost.items())
+        )
+        super().__init__(
+            f"db downgrade {revision} would {what}; nothing was changed. "
+            "Run it again with --yes to do it"
+        )
+        self.lost = lost
+
+
+def _row_counts(conn: Connection) -> dict[str, int]:
+    names = [n for n in inspect(conn).get_table_names() if n != "alembic_version"]
+    return {n: conn.scalar(select(func.count()).select_from(table(n))) or 0 for n in names}
 
 
 def current(engine: Engine) -> str | None:

@@ -166,3 +166,19 @@ class ImportedExecution(Base):
     )
     account: Mapped[str | None] = mapped_column(String(50))
     instrument: Mapped[str | None] = mapped_column(String(50))
+
+
+class DaemonInstance(Base):
+    """One row per daemon instance: its heartbeat, so ``status`` can tell it is running."""
+
+    __tablename__ = "daemon_instances"
+
+    instance: Mapped[str] = mapped_column(String(255), primary_key=True)
+    host: Mapped[str] = mapped_column(String(255), nullable=False)
+    pid: Mapped[int] = mapped_column(Integer, nullable=False)
+    version: Mapped[str] = mapped_column(String(32), nullable=False)
+    config_file: Mapped[str | None] = mapped_column(Text)
+    watch_dir: Mapped[str | None] = mapped_column(Text)
+    started_at: Mapped[datetime] = mapped_column(DateTime(), nullable=False)
+    heartbeat_at: Mapped[datetime] = mapped_column(DateTime(), nullable=False)
+    stopped_at: Mapped[datetime | None] = mapped_column(DateTime())
