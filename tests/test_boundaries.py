@@ -16,17 +16,10 @@ import pytest
 from csv_import_daemon.config import load_settings
 from csv_import_daemon.db import migrate
 from csv_import_daemon.db.engine import make_engine
-from daemon_helpers import (
-    DaemonProcess,
-    Journal,
-    csv_text,
-    ids_of,
-    make_rows,
-    sqlite_url,
-    start_daemon,
-    wait_for,
-    write_csv,
-)
+from support.daemon import DaemonProcess, start_daemon
+from support.journal import Journal, sqlite_url
+from support.rows import csv_text, ids_of, make_rows, write_csv
+from support.waiting import wait_for
 
 SRC = Path(__file__).resolve().parent.parent / "src" / "csv_import_daemon"
 

@@ -15,11 +15,8 @@ from sqlalchemy import inspect
 from csv_import_daemon.config import load_settings
 from csv_import_daemon.db import migrate
 from csv_import_daemon.db.engine import make_engine
+from support.rows import HEADER
 
-HEADER = (
-    "Instrument,Action,Quantity,Price,Time,ID,E/X,Position,Order ID,Name,Commission,"
-    "Rate,Account,Connection,"
-)
 GOOD_SAMPLES = {
     "NinjaTrader_Executions_20251031.csv": 2,
     "grid-export-en-us.csv": 6,

@@ -22,17 +22,10 @@ from typing import Any
 
 import pytest
 
-from daemon_helpers import (
-    Journal,
-    Row,
-    append,
-    csv_text,
-    ids_of,
-    make_rows,
-    start_daemon,
-    wait_for,
-    write_csv,
-)
+from support.daemon import start_daemon
+from support.journal import Journal
+from support.rows import Row, append, csv_text, ids_of, make_rows, write_csv
+from support.waiting import wait_for
 
 PROCESSES = 4
 SEGMENT = 400  # rows per segment; a file holds two segments

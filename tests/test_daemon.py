@@ -26,21 +26,10 @@ from csv_import_daemon.config import load_settings
 from csv_import_daemon.daemon import ImporterThread
 from csv_import_daemon.result import ImportResult, ImportStatus
 from csv_import_daemon.watcher import DirectoryWatcher, PathQueue
-from daemon_helpers import (
-    HEADER,
-    DaemonProcess,
-    Journal,
-    append,
-    assert_stays,
-    csv_text,
-    ids_of,
-    make_row,
-    make_rows,
-    sqlite_url,
-    start_daemon,
-    wait_for,
-    write_csv,
-)
+from support.daemon import DaemonProcess, start_daemon
+from support.journal import Journal, sqlite_url
+from support.rows import HEADER, append, csv_text, ids_of, make_row, make_rows, write_csv
+from support.waiting import assert_stays, wait_for
 
 SAMPLES = Path(__file__).parent / "samples"
 SAMPLE = "NinjaTrader_Executions_20251031.csv"

@@ -49,7 +49,10 @@ from csv_import_daemon.config import Settings, load_settings
 from csv_import_daemon.db import migrate
 from csv_import_daemon.db.engine import make_engine
 from csv_import_daemon.importer import ImportService
-from daemon_helpers import HEADER, DaemonProcess, Journal, wait_for
+from support.daemon import DaemonProcess
+from support.journal import Journal
+from support.rows import HEADER, clock
+from support.waiting import wait_for
 
 RELEASE = "--release" in sys.argv  # the pytest timeouts below are fixed at collection
 NAMES = ("a.csv", "b b.csv", "NinjaTrader_Executions_20251031.csv", "Überträge.csv", "e.csv")
@@ -60,21 +63,13 @@ Trades = dict[str, tuple[Any, ...]]  # execution ID -> (instrument, account, qua
 TABLES = ("trades", "imported_executions", "import_rejections", "import_files")
 
 
-def _clock(dt: datetime) -> str:
-    hour = dt.hour % 12 or 12
-    return (
-        f"{dt.month}/{dt.day}/{dt.year} {hour}:{dt.minute:02}:{dt.second:02} "
-        f"{'AM' if dt.hour < 12 else 'PM'}"
-    )
-
-
 def make_row(example: int, n: int) -> tuple[str, str]:
     """Row ``n`` of an example: (execution ID, line); IDs start with the example number."""
     eid = f"{example:06d}{n:06d}{'c0ffee' * 4}"[:32]
     account = ("SIM101", "Sim-Account 2", "APEX-77")[n % 3]
     line = (
         f"MNQ 12-25,{('Buy', 'Sell')[n % 2]},{1 + n % 7},{21000 + n * 0.25:.2f},"
-        f"{_clock(BASE_TIME + timedelta(seconds=n))},{eid},Entry,1 L,"
+        f"{clock(BASE_TIME + timedelta(seconds=n))},{eid},Entry,1 L,"
         f"{n * 7919:x},Entry,$0.52,1,{account},Simulated Data Feed,"
     )
     return eid, line

@@ -36,19 +36,10 @@ from csv_import_daemon.config import load_settings
 from csv_import_daemon.daemon import ImporterThread
 from csv_import_daemon.result import ImportResult
 from csv_import_daemon.watcher import DirectoryWatcher, PathQueue
-from daemon_helpers import (
-    DaemonProcess,
-    Journal,
-    Row,
-    append,
-    csv_text,
-    ids_of,
-    make_rows,
-    sqlite_url,
-    start_daemon,
-    wait_for,
-    write_csv,
-)
+from support.daemon import DaemonProcess, start_daemon
+from support.journal import Journal, sqlite_url
+from support.rows import Row, append, csv_text, ids_of, make_rows, write_csv
+from support.waiting import wait_for
 
 BIG = 8_000  # wide rows (a 200-character order name): about 3.3 MB, four batches
 OUTAGE_ENV = {"CSV_IMPORT_BATCH_SIZE": "1", "CSV_IMPORT_BUSY_TIMEOUT": "0.5"}

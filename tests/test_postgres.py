@@ -30,18 +30,10 @@ from csv_import_daemon.db.engine import make_engine
 from csv_import_daemon.db.models import LIMITS
 from csv_import_daemon.importer import ImportService
 from csv_import_daemon.result import ImportResult
-from daemon_helpers import (
-    HEADER,
-    Journal,
-    Row,
-    append,
-    csv_text,
-    ids_of,
-    make_rows,
-    start_daemon,
-    wait_for,
-    write_csv,
-)
+from support.daemon import start_daemon
+from support.journal import Journal
+from support.rows import HEADER, Row, append, csv_text, ids_of, make_rows, write_csv
+from support.waiting import wait_for
 
 pytestmark = pytest.mark.postgres
 
