@@ -21,7 +21,9 @@ from support.journal import Journal, sqlite_url
 from support.rows import csv_text, ids_of, make_rows, write_csv
 from support.waiting import wait_for
 
-SRC = Path(__file__).resolve().parent.parent / "src" / "csv_import_daemon"
+REPO = Path(__file__).resolve().parent.parent
+SRC = REPO / "src" / "csv_import_daemon"
+BENCHMARKS = REPO / "benchmarks"
 
 
 @pytest.fixture
@@ -232,8 +234,10 @@ def sql_assembled_from_strings(root: Path) -> list[str]:
 
 
 def test_no_sql_is_assembled_from_strings() -> None:
-    """No f-string, %-format, concatenation, .format or .join builds SQL in src/."""
+    """No f-string, %-format, concatenation, .format or .join builds SQL in src/ (nor in
+    benchmarks/, but for the benchmark's own identifiers)."""
     assert sql_assembled_from_strings(SRC) == []
+    assert sql_assembled_from_strings(BENCHMARKS) == []
 
 
 def test_the_sql_check_catches_what_it_should(tmp_path: Path) -> None:
