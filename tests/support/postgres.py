@@ -27,6 +27,7 @@ def server_url() -> str | None:
 def skip_or_fail_without_postgres() -> None:
     """Skip, or fail when CSV_IMPORT_REQUIRE_POSTGRES says PostgreSQL must be tested."""
     import pytest  # noqa: PLC0415 - only tests call this; the benchmarks run without pytest
+
     if os.environ.get(REQUIRE_POSTGRES_ENV):
         pytest.fail(f"{POSTGRES_ENV} is not set but {REQUIRE_POSTGRES_ENV} demands PostgreSQL")
     pytest.skip(f"no PostgreSQL server configured ({POSTGRES_ENV} is unset)")
