@@ -451,19 +451,28 @@ def test_import_service_equals_the_model(engine: Engine, settings: Settings, rel
     )
 
 
+def _export(rows: list[tuple[str, str]]) -> str:
+    """A file's text: the header and ``rows`` (ID, line), LF line ends."""
+    return HEADER + "\n" + "".join(line + "\n" for _, line in rows)
+
+
+def _save_over(path: Path, rows: list[tuple[str, str]]) -> None:
+    """Save over ``path`` in place (same inode), as a spreadsheet's save does."""
+    with open(path, "r+", encoding="utf-8") as f:
+        f.truncate(0)
+        f.write(_export(rows))
+
+
 def test_export_saved_over_the_same_file_with_rows_inserted_is_read_again(
     engine: Engine, settings: Settings, tmp_path: Path
 ) -> None:
     """An export saved over the same file with rows inserted is read again, not resumed."""
     rows = [make_row(0, n) for n in range(30)]
     path = tmp_path / "grid.csv"
-    path.write_text(HEADER + "\n" + "".join(line + "\n" for _, line in rows[:20]))
+    path.write_text(_export(rows[:20]))
     service = ImportService(engine, settings)
     assert service.import_file(path).inserted == 20
-    again = rows[:10] + rows[20:] + rows[10:20]
-    with open(path, "r+", encoding="utf-8") as f:
-        f.truncate(0)
-        f.write(HEADER + "\n" + "".join(line + "\n" for _, line in again))
+    _save_over(path, rows[:10] + rows[20:] + rows[10:20])
     result = service.import_file(path)
     assert (result.inserted, result.duplicates, result.rejected) == (10, 20, 0)
     assert _read_database(engine)[0] == {eid for eid, _ in rows}
@@ -475,13 +484,10 @@ def test_file_rewritten_while_it_is_read_is_not_resumed_mid_line(
     """A file saved over between reading and committing is not resumed mid-line."""
     rows = [make_row(0, n) for n in range(40)]
     path = tmp_path / "grid.csv"
-    path.write_text(HEADER + "\n" + "".join(line + "\n" for _, line in rows[:20]))
+    path.write_text(_export(rows[:20]))
 
     def save_over() -> bool:
-        again = rows[:10] + rows[20:] + rows[10:20]
-        with open(path, "r+", encoding="utf-8") as f:
-            f.truncate(0)
-            f.write(HEADER + "\n" + "".join(line + "\n" for _, line in again))
+        _save_over(path, rows[:10] + rows[20:] + rows[10:20])
         return True  # stop here: the batch read before the rewrite commits now
 
     service = ImportService(engine, settings)
@@ -503,7 +509,7 @@ def test_header_only_file_saved_over_with_another_line_ending_is_read_from_its_h
     assert service.import_file(path).offset == len(HEADER) + 2
     with open(path, "r+b") as f:
         f.truncate(0)
-        f.write((HEADER + "\n" + "".join(line + "\n" for _, line in rows)).encode())
+        f.write(_export(rows).encode())
     result = service.import_file(path)
     assert (result.inserted, result.rejected, result.conflicts) == (3, 0, 0)
     with engine.connect() as conn:
@@ -565,9 +571,7 @@ class SharedDaemon:
     def close(self) -> None:
         try:
             if self.daemon is not None:
-                code = self.daemon.stop(30)
-                assert code == 0, self.daemon.log_text()[-3000:]
-                self.daemon.events()  # every line on stderr is a JSON event
+                self.daemon.stop_cleanly()
         finally:
             if self.daemon is not None:
                 self.daemon.__exit__(None, None, None)
