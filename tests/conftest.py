@@ -1,24 +1,24 @@
-"""Shared fixtures: a real SQLite file and, when configured, a fresh PostgreSQL database."""
+"""Shared fixtures: a real SQLite file and, when configured, a fresh PostgreSQL database.
+
+The helpers themselves (rows, subprocesses, the notify listener, the daemon, databases)
+live in ``tests/support/``.
+"""
 
 from __future__ import annotations
 
-import os
 import shutil
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from sqlalchemy import Engine, create_engine, text
-from sqlalchemy.engine import make_url
+from sqlalchemy import Engine
 
 from csv_import_daemon.config import Settings, load_settings
 from csv_import_daemon.db import migrate
 from csv_import_daemon.db.engine import make_engine
+from support.postgres import Databases, server_url, skip_or_fail_without_postgres
 
 SAMPLES = Path(__file__).parent / "samples"
-POSTGRES_ENV = "CSV_IMPORT_TEST_POSTGRES_URL"
-REQUIRE_POSTGRES_ENV = "CSV_IMPORT_REQUIRE_POSTGRES"
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -36,41 +36,45 @@ def release(request: pytest.FixtureRequest) -> bool:
     return bool(request.config.getoption("--release"))
 
 
-def postgres_server_url() -> str | None:
-    return os.environ.get(POSTGRES_ENV) or None
-
-
-def _skip_or_fail_without_postgres() -> None:
-    if os.environ.get(REQUIRE_POSTGRES_ENV):
-        pytest.fail(f"{POSTGRES_ENV} is not set but {REQUIRE_POSTGRES_ENV} demands PostgreSQL")
-    pytest.skip(f"no PostgreSQL server configured ({POSTGRES_ENV} is unset)")
+@pytest.fixture(scope="session")
+def postgres_databases() -> Iterator[Databases]:
+    """The session's PostgreSQL databases (skipped, or failed, without a server)."""
+    server = server_url()
+    if server is None:
+        skip_or_fail_without_postgres()
+        raise AssertionError("unreachable")
+    databases = Databases(server)
+    yield databases
+    databases.close()
 
 
 @pytest.fixture
-def postgres_url() -> Iterator[str]:
-    """A brand-new PostgreSQL database for one test, dropped afterwards."""
-    server = postgres_server_url()
-    if server is None:
-        _skip_or_fail_without_postgres()
-        raise AssertionError("unreachable")
-    name = f"cid_test_{uuid.uuid4().hex[:12]}"
-    admin = create_engine(server, isolation_level="AUTOCOMMIT")
-    try:
-        with admin.connect() as conn:
-            conn.execute(text(f'CREATE DATABASE "{name}"'))
-        yield make_url(server).set(database=name).render_as_string(hide_password=False)
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-    finally:
-        admin.dispose()
+def postgres_url(postgres_databases: Databases) -> Iterator[str]:
+    """A brand-new, empty PostgreSQL database for one test, dropped afterwards."""
+    url = postgres_databases.create()
+    yield url
+    postgres_databases.drop(url)
+
+
+@pytest.fixture
+def migrated_postgres_url(postgres_databases: Databases) -> Iterator[str]:
+    """A brand-new PostgreSQL database at the newest schema revision, dropped afterwards."""
+    url = postgres_databases.create(migrated=True)
+    yield url
+    postgres_databases.drop(url)
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
 def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    """Each test using this runs once on a SQLite file and once on PostgreSQL."""
+    """Each test using this runs once on a SQLite file and once on PostgreSQL.
+
+    The PostgreSQL database is empty, unless the test uses ``engine`` (which migrates it
+    anyway): then it is copied from a migrated template, which is quicker.
+    """
     if request.param == "sqlite":
         return f"sqlite:///{tmp_path / 'journal.sqlite3'}"
-    url: str = request.getfixturevalue("postgres_url")
+    fixture = "migrated_postgres_url" if "engine" in request.fixturenames else "postgres_url"
+    url: str = request.getfixturevalue(fixture)
     return url
 
 
@@ -90,7 +94,7 @@ def settings(database_url: str) -> Settings:
 @pytest.fixture
 def engine(settings: Settings) -> Iterator[Engine]:
     eng = make_engine(settings)
-    migrate.upgrade(eng)
+    migrate.upgrade(eng)  # a no-op on the migrated PostgreSQL copy; SQLite starts empty
     yield eng
     eng.dispose()
 

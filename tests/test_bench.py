@@ -1,4 +1,5 @@
-"""Smoke test of the benchmark: it runs end to end on a tiny N and reports every figure.
+"""Smoke test of the benchmark (``benchmarks/bench.py``, run by path as ``./run bench``
+does): it runs end to end on a tiny N and reports every figure; the rows it generates.
 
 No timing is asserted here (issue 6: measure in the benchmark, not in timed tests).
 """
@@ -11,7 +12,9 @@ import subprocess
 import sys
 from pathlib import Path
 
-from csv_import_daemon import bench
+from support.rows import HEADER, ExecutionGenerator, write_export
+
+BENCH = Path(__file__).resolve().parent.parent / "benchmarks" / "bench.py"
 
 FIGURE_KEYS = {
     "a_cold_import_sqlite",
@@ -29,13 +32,13 @@ STATUSES = {"measured", "skipped", "unavailable", "error"}
 
 def test_generated_rows_look_like_a_grid_export(tmp_path: Path) -> None:
     path = tmp_path / "x.csv"
-    bench.write_csv(path, bench.ExecutionGenerator(7), 500)
+    write_export(path, ExecutionGenerator(7), 500)
     data = path.read_bytes()
     assert data.count(b"\r\n") == 501
     assert b"\n" not in data.replace(b"\r\n", b"")
     with open(path, newline="", encoding="utf-8") as f:
         rows = list(csv.reader(f))
-    assert rows[0] == bench.HEADER.split(",")
+    assert rows[0] == HEADER.split(",")
     body = rows[1:]
     assert all(len(r) == 15 and r[-1] == "" for r in body)
     ids = [r[5] for r in body]
@@ -46,7 +49,7 @@ def test_generated_rows_look_like_a_grid_export(tmp_path: Path) -> None:
     assert all(r[10].startswith("$") for r in body)
     # Same seed, same data: the benchmark is reproducible.
     again = tmp_path / "y.csv"
-    bench.write_csv(again, bench.ExecutionGenerator(7), 500)
+    write_export(again, ExecutionGenerator(7), 500)
     assert again.read_bytes() == data
 
 
@@ -55,8 +58,7 @@ def test_benchmark_runs_with_tiny_n_and_reports_every_figure(tmp_path: Path) -> 
     proc = subprocess.run(
         [
             sys.executable,
-            "-m",
-            "csv_import_daemon.bench",
+            str(BENCH),
             "--rows",
             "2000",
             "--appends",
@@ -78,6 +80,7 @@ def test_benchmark_runs_with_tiny_n_and_reports_every_figure(tmp_path: Path) -> 
         text=True,
         timeout=280,
         check=False,
+        cwd=tmp_path,  # not the checkout: the script finds its support modules itself
     )
     assert proc.returncode == 0, proc.stderr[-2000:]
     report = json.loads(out.read_text())
@@ -104,3 +107,16 @@ def test_benchmark_runs_with_tiny_n_and_reports_every_figure(tmp_path: Path) -> 
     assert report["meta"]["rows"] == 2000
     assert {row["figure"][:3] for row in report["checks"]} >= {f"({k})" for k in "abcdefghi"}
     assert "(a)/(b)" in proc.stdout
+
+
+def test_the_benchmark_is_not_in_the_installed_package() -> None:
+    """The benchmark lives in benchmarks/, outside every package the wheel installs."""
+    import tomllib  # noqa: PLC0415
+
+    import csv_import_daemon  # noqa: PLC0415
+
+    config = tomllib.loads((BENCH.parent.parent / "pyproject.toml").read_text())
+    packages = config["tool"]["setuptools"]["packages"]
+    assert all(not p.startswith("benchmarks") for p in packages)
+    assert not (Path(csv_import_daemon.__file__).parent / "bench.py").exists()
+    assert BENCH.exists()

@@ -16,19 +16,14 @@ import pytest
 from csv_import_daemon.config import load_settings
 from csv_import_daemon.db import migrate
 from csv_import_daemon.db.engine import make_engine
-from daemon_helpers import (
-    DaemonProcess,
-    Journal,
-    csv_text,
-    ids_of,
-    make_rows,
-    sqlite_url,
-    start_daemon,
-    wait_for,
-    write_csv,
-)
+from support.daemon import start_daemon
+from support.journal import Journal, sqlite_url
+from support.rows import csv_text, ids_of, make_rows, write_csv
+from support.waiting import wait_for
 
-SRC = Path(__file__).resolve().parent.parent / "src" / "csv_import_daemon"
+REPO = Path(__file__).resolve().parent.parent
+SRC = REPO / "src" / "csv_import_daemon"
+BENCHMARKS = REPO / "benchmarks"
 
 
 @pytest.fixture
@@ -36,11 +31,6 @@ def journal(tmp_path: Path) -> Iterator[Journal]:
     j = Journal(sqlite_url(tmp_path))
     yield j
     j.close()
-
-
-def _stop(daemon: DaemonProcess) -> None:
-    assert daemon.stop(30) == 0, daemon.log_text()[-3000:]
-    daemon.events()  # every line on stderr is a JSON event
 
 
 def test_names_with_spaces_unicode_and_newlines(tmp_path: Path, database_url: str) -> None:
@@ -67,7 +57,7 @@ def test_names_with_spaces_unicode_and_newlines(tmp_path: Path, database_url: st
             with open(watch / "line\nbreak.csv", "a", encoding="utf-8") as f:
                 f.write(csv_text(late, header=False))
             wait_for(journal.ids, everything | ids_of(late))
-            _stop(d)
+            d.stop_cleanly()
     finally:
         journal.close()
 
@@ -92,7 +82,7 @@ def test_symbolic_links_leading_out_are_not_followed(tmp_path: Path, journal: Jo
         assert [r["path"] for r in journal.rows("SELECT path FROM import_files")] == [
             str(watch / "zz-after.csv")
         ]
-        _stop(d)
+        d.stop_cleanly()
 
 
 @pytest.mark.parametrize("observer", ["inotify", "polling"])
@@ -121,7 +111,7 @@ def test_watched_folder_removed_and_recreated_is_watched_again(
         wait_for(journal.ids, ids_of(first + second + third + more), timeout=30)
         assert d.returncode is None
         assert bool(d.events("observer_restarted")) == (observer == "inotify")
-        _stop(d)
+        d.stop_cleanly()
 
 
 def _mode(path: Path) -> int:
@@ -147,7 +137,7 @@ def test_new_sqlite_journal_is_readable_by_its_owner_only(tmp_path: Path) -> Non
             for name in ("journal.sqlite3", "journal.sqlite3-wal", "journal.sqlite3-shm"):
                 if (state / name).exists():
                     assert _mode(state / name) == 0o600, name
-            _stop(d)
+            d.stop_cleanly()
     finally:
         os.umask(old)
 
@@ -239,8 +229,10 @@ def sql_assembled_from_strings(root: Path) -> list[str]:
 
 
 def test_no_sql_is_assembled_from_strings() -> None:
-    """No f-string, %-format, concatenation, .format or .join builds SQL in src/."""
+    """No f-string, %-format, concatenation, .format or .join builds SQL in src/ (nor in
+    benchmarks/, but for the benchmark's own identifiers)."""
     assert sql_assembled_from_strings(SRC) == []
+    assert sql_assembled_from_strings(BENCHMARKS) == []
 
 
 def test_the_sql_check_catches_what_it_should(tmp_path: Path) -> None:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import subprocess
 import sys
@@ -15,11 +14,9 @@ from sqlalchemy import inspect
 from csv_import_daemon.config import load_settings
 from csv_import_daemon.db import migrate
 from csv_import_daemon.db.engine import make_engine
+from support.processes import CLI, clean_env, run_cli
+from support.rows import HEADER
 
-HEADER = (
-    "Instrument,Action,Quantity,Price,Time,ID,E/X,Position,Order ID,Name,Commission,"
-    "Rate,Account,Connection,"
-)
 GOOD_SAMPLES = {
     "NinjaTrader_Executions_20251031.csv": 2,
     "grid-export-en-us.csv": 6,
@@ -42,25 +39,11 @@ def cli(
     home: Path,
     *args: str,
     env: dict[str, str] | None = None,
-    command: tuple[str, ...] = (sys.executable, "-m", "csv_import_daemon"),
+    command: tuple[str, ...] = CLI,
 ) -> subprocess.CompletedProcess[str]:
     """Run the command with a clean environment: no CSV_IMPORT_* unless given."""
-    base = {
-        k: v
-        for k, v in os.environ.items()
-        if not k.startswith("CSV_IMPORT_") and k != "STATE_DIRECTORY"
-    }
-    base["XDG_STATE_HOME"] = str(home / "state")
-    base["XDG_CONFIG_HOME"] = str(home / "config")  # no user configuration file but the test's
-    return subprocess.run(
-        [*command, *args],
-        cwd=home,
-        capture_output=True,
-        text=True,
-        env={**base, **(env or {})},
-        check=False,
-        timeout=120,
-    )
+    state = {"XDG_STATE_HOME": str(home / "state"), "XDG_CONFIG_HOME": str(home / "config")}
+    return run_cli(*args, cwd=home, env={**state, **(env or {})}, command=command)
 
 
 def cli_all(
@@ -68,23 +51,17 @@ def cli_all(
     runs: dict[str, tuple[tuple[str, ...], dict[str, str]]],
 ) -> dict[str, subprocess.CompletedProcess[str]]:
     """Several independent commands at once (each with its own database), then their results."""
-    base = {
-        k: v
-        for k, v in os.environ.items()
-        if not k.startswith("CSV_IMPORT_") and k != "STATE_DIRECTORY"
-    }
-    base["XDG_STATE_HOME"] = str(home / "state")
-    base["XDG_CONFIG_HOME"] = str(home / "config")  # no user configuration file but the test's
+    state = {"XDG_STATE_HOME": str(home / "state"), "XDG_CONFIG_HOME": str(home / "config")}
     started = {
         name: (
             args,
             subprocess.Popen(
-                [sys.executable, "-m", "csv_import_daemon", *args],
+                [*CLI, *args],
                 cwd=home,
                 text=True,
                 stdout=subprocess.PIPE,
                 stderr=subprocess.PIPE,
-                env={**base, **env},
+                env=clean_env({**state, **env}),
             ),
         )
         for name, (args, env) in runs.items()

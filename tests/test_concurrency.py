@@ -9,7 +9,7 @@ Each test runs on SQLite and on PostgreSQL (``database_url``).
 
 from __future__ import annotations
 
-import os
+import contextlib
 import random
 import re
 import select
@@ -22,17 +22,11 @@ from typing import Any
 
 import pytest
 
-from daemon_helpers import (
-    Journal,
-    Row,
-    append,
-    csv_text,
-    ids_of,
-    make_rows,
-    start_daemon,
-    wait_for,
-    write_csv,
-)
+from support.daemon import DaemonProcess, start_daemon
+from support.journal import Journal
+from support.processes import clean_env
+from support.rows import Row, append, csv_text, ids_of, make_rows, write_csv
+from support.waiting import wait_for
 
 PROCESSES = 4
 SEGMENT = 400  # rows per segment; a file holds two segments
@@ -61,16 +55,6 @@ sys.stdin.readline()
 sys.argv = ["csv_import_daemon", *sys.argv[1:]]
 runpy.run_module("csv_import_daemon", run_name="__main__", alter_sys=True)
 """
-
-
-def _clean_env() -> dict[str, str]:
-    env = {
-        k: v
-        for k, v in os.environ.items()
-        if not k.startswith(("CSV_IMPORT_", "NOTIFY_SOCKET", "WATCHDOG_"))
-    }
-    env["PYTHONUNBUFFERED"] = "1"
-    return env
 
 
 @pytest.fixture
@@ -118,7 +102,7 @@ def _release_together(commands: list[list[str]], cwd: Path) -> list[tuple[int, s
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
-            env=_clean_env(),
+            env=clean_env({"PYTHONUNBUFFERED": "1"}),
             text=True,
         )
         for cmd in commands
@@ -224,6 +208,34 @@ def _caught_up(journal: Journal, path: Path, instances: list[str]) -> bool:
     return all(name in cps and cps[name]["offset"] == size for name in instances)
 
 
+def _wait_caught_up(journal: Journal, path: Path, instances: list[str]) -> None:
+    wait_for(
+        lambda: _caught_up(journal, path, instances),
+        True,
+        what=f"the checkpoints of {path.name} by {instances}",
+    )
+
+
+@contextlib.contextmanager
+def _daemons(
+    database_url: str, tmp_path: Path, watched: list[tuple[Path, str]]
+) -> Iterator[list[DaemonProcess]]:
+    """One daemon per (folder, instance name), all on ``database_url``; each must stop
+    with exit 0 at the end of the block, and none outlives it."""
+    daemons: list[DaemonProcess] = []
+    try:
+        for folder, name in watched:
+            daemons.append(
+                start_daemon(folder, database_url, "--instance-name", name, log_dir=tmp_path)
+            )
+        yield daemons
+        for d in daemons:
+            assert d.stop() == 0, d.log_text()
+    finally:
+        for d in daemons:
+            d.__exit__(None, None, None)
+
+
 def test_two_daemons_on_one_shared_folder_import_exactly_once(
     database_url: str, journal: Journal, tmp_path: Path
 ) -> None:
@@ -233,11 +245,7 @@ def test_two_daemons_on_one_shared_folder_import_exactly_once(
     watch.mkdir()
     rows = make_rows(900)
     names = ["desk-a", "desk-b"]
-    daemons = [
-        start_daemon(watch, database_url, "--instance-name", name, log_dir=tmp_path)
-        for name in names
-    ]
-    try:
+    with _daemons(database_url, tmp_path, [(watch, name) for name in names]) as daemons:
         first = write_csv(watch / "NinjaTrader_Executions_20251031.csv", rows[:300])
         second = write_csv(watch / "NinjaTrader_Executions_20251103.csv", rows[300:600])
         wait_for(journal.ids, ids_of(rows[:600]), what="the first two files")
@@ -245,16 +253,7 @@ def test_two_daemons_on_one_shared_folder_import_exactly_once(
             append(first, csv_text(chunk, header=False))
         wait_for(journal.ids, ids_of(rows), what="every row")
         for path in (first, second):
-            wait_for(
-                lambda p=path: _caught_up(journal, p, names),
-                True,
-                what=f"both checkpoints of {path.name}",
-            )
-        for d in daemons:
-            assert d.stop() == 0, d.log_text()
-    finally:
-        for d in daemons:
-            d.__exit__(None, None, None)
+            _wait_caught_up(journal, path, names)
 
     assert journal.trades() == journal.ledger() == len(rows)
     for path, count in ((first, 600), (second, 300)):
@@ -279,12 +278,8 @@ def test_two_daemons_on_their_own_folders_share_one_database(
         f.mkdir()
     rows = make_rows(600)
     names = ["pc1", "pc2"]
-    daemons = [
-        start_daemon(folder, database_url, "--instance-name", name, log_dir=tmp_path)
-        for folder, name in zip(folders, names, strict=True)
-    ]
     name = "NinjaTrader_Executions_20251031.csv"
-    try:
+    with _daemons(database_url, tmp_path, list(zip(folders, names, strict=True))):
         # Copy trading: the same fills exported on both PCs, plus each PC's own.
         paths = [
             write_csv(folders[0] / name, rows[:200] + rows[200:400]),
@@ -295,16 +290,7 @@ def test_two_daemons_on_their_own_folders_share_one_database(
         append(paths[1], csv_text(rows[500:600], header=False))
         wait_for(journal.ids, ids_of(rows), what="the appended rows")
         for path, inst in zip(paths, names, strict=True):
-            wait_for(
-                lambda p=path, i=inst: _caught_up(journal, p, [i]),
-                True,
-                what=f"checkpoint of {path}",
-            )
-        for d in daemons:
-            assert d.stop() == 0, d.log_text()
-    finally:
-        for d in daemons:
-            d.__exit__(None, None, None)
+            _wait_caught_up(journal, path, [inst])
 
     assert journal.trades() == journal.ledger() == len(rows)
     all_cps = journal.rows(

@@ -25,21 +25,16 @@ from pathlib import Path
 
 import pytest
 
-from daemon_helpers import HEADER, DaemonProcess, Journal, wait_for
+from support.daemon import DaemonProcess
+from support.journal import Journal
+from support.rows import HEADER, clock
+from support.waiting import wait_for
 
 RELEASE = "--release" in sys.argv  # the pytest timeout below is fixed at collection
 CI_KILLS = 30
 RELEASE_KILLS = 200
 BASE_TIME = datetime(2025, 10, 30, 8, 0, 0)
 QUIET_TIMEOUT = 180.0  # the final daemon must have caught up by then
-
-
-def _clock(dt: datetime) -> str:
-    hour = dt.hour % 12 or 12
-    return (
-        f"{dt.month}/{dt.day}/{dt.year} {hour}:{dt.minute:02}:{dt.second:02} "
-        f"{'AM' if dt.hour < 12 else 'PM'}"
-    )
 
 
 @dataclass
@@ -61,7 +56,7 @@ class Corpus:
         price = 21000 + self.rng.randrange(4000) / 4
         account = self.rng.choice(("SIM101", "Sim102", "APEX-3"))
         line = (
-            f"MNQ 12-25,{action},{self.rng.randint(1, 9)},{price:.2f},{_clock(when)},"
+            f"MNQ 12-25,{action},{self.rng.randint(1, 9)},{price:.2f},{clock(when)},"
             f"{eid},Entry,1 L,{self.rng.getrandbits(64):016x},Entry,$0.52,1,{account},"
             "Simulated Data Feed,"
         )

@@ -27,21 +27,10 @@ from csv_import_daemon.config import load_settings
 from csv_import_daemon.importer_thread import ImporterThread
 from csv_import_daemon.result import ImportResult, ImportStatus
 from csv_import_daemon.watcher import DirectoryWatcher, PathQueue
-from daemon_helpers import (
-    HEADER,
-    DaemonProcess,
-    Journal,
-    append,
-    assert_stays,
-    csv_text,
-    ids_of,
-    make_row,
-    make_rows,
-    sqlite_url,
-    start_daemon,
-    wait_for,
-    write_csv,
-)
+from support.daemon import DaemonProcess, start_daemon
+from support.journal import Journal, sqlite_url
+from support.rows import HEADER, append, csv_text, ids_of, make_row, make_rows, write_csv
+from support.waiting import assert_stays, wait_for
 
 SAMPLES = Path(__file__).parent / "samples"
 SAMPLE = "NinjaTrader_Executions_20251031.csv"
@@ -49,6 +38,10 @@ SAMPLE = "NinjaTrader_Executions_20251031.csv"
 # to interrupt yet quick to finish after the restart.
 LARGE_ROWS = 25_000
 SMALL_BATCHES = {"CSV_IMPORT_BATCH_SIZE": "5000"}
+# SIGTERM must land mid-import: the main loop notices it within one tick (0.5 s), while
+# the importer goes on committing. 25 000 rows could all be in before that on a quick
+# machine; twenty batches cannot.
+SIGTERM_ROWS = 100_000
 STOP_BOUND = 8.0  # seconds from SIGTERM to exit during a large import
 
 
@@ -77,9 +70,7 @@ def daemon(watch: Path, db_url: str) -> Iterator[DaemonProcess]:
     d = start_daemon(watch, db_url)
     with d:
         yield d
-        if d.returncode is None:
-            assert d.stop() == 0, d.log_text()
-        d.events()  # every line on stderr is a JSON event
+        d.stop_cleanly()  # exit 0 (also when already stopped), every stderr line JSON
 
 
 def test_dropped_file_is_imported_with_one_log_event(
@@ -107,7 +98,8 @@ def test_backlog_present_at_start_is_imported_after_ready(
     with start_daemon(watch, db_url) as d:
         ready = d.events("ready")[0]
         assert ready["queued"] == 2
-        wait_for(journal.ids, ids_of(rows))
+        d.wait_idle(imports=2)  # the daemon says it is done: no polling of the database
+        assert journal.ids() == ids_of(rows)
         assert d.stop() == 0
 
 
@@ -161,10 +153,12 @@ def test_rewrite_with_rows_reordered_imports_only_new_rows(
     """A file rewritten in place with its rows reordered adds nothing but its new row."""
     rows = make_rows(6)
     path = write_csv(watch / "grid.csv", rows)
-    wait_for(journal.trades, 6)
+    daemon.wait_idle(rows=6)
+    assert journal.trades() == 6
     extra = make_row(99)
     write_csv(path, [*reversed(rows), extra])
-    wait_for(journal.ids, ids_of([*rows, extra]))
+    daemon.wait_idle(rows=7)
+    assert journal.ids() == ids_of([*rows, extra])
     assert_stays(journal.ledger, 7, 0.5, "ledger rows")
 
 
@@ -188,11 +182,13 @@ def test_deleted_then_dropped_again_adds_only_new_rows(
     """A file deleted and dropped again (with one more row) adds just that row."""
     rows = make_rows(4)
     path = write_csv(watch / "again.csv", rows)
-    wait_for(journal.trades, 4)
+    daemon.wait_idle(rows=4)
+    assert journal.trades() == 4
     path.unlink()
     extra = make_row(40)
     write_csv(watch / "again.csv", [*rows, extra])
-    wait_for(journal.ids, ids_of([*rows, extra]))
+    daemon.wait_idle(rows=5)
+    assert journal.ids() == ids_of([*rows, extra])
     assert journal.ledger() == 5
 
 
@@ -266,8 +262,12 @@ def test_archive_moves_finished_old_files_and_keeps_tracking_them(
         late = make_row(20)
         append(moved, late.line + "\n")
         wait_for(journal.ids, ids_of([*rows, late]) | _ids_in(today))
-        imports = [e for e in d.events("import") if "20251031" in e["file"]]
-        assert [e["inserted"] for e in imports] == [3, 1]  # the move itself read nothing
+        # The move itself read nothing (the log line follows the commit: wait for it).
+        wait_for(
+            lambda: [e["inserted"] for e in d.events("import") if "20251031" in e["file"]],
+            [3, 1],
+            what="the import events of the archived file",
+        )
         assert today.exists()
         assert d.events("archive")[0]["archived_to"] == str(moved)
         assert d.stop() == 0
@@ -282,7 +282,7 @@ def test_sigterm_during_a_large_import_exits_0_quickly_and_consistently(
 ) -> None:
     """SIGTERM mid-import: STOPPING=1, exit 0 within seconds, rows match the checkpoint;
     a restart finishes the file."""
-    rows = make_rows(LARGE_ROWS)
+    rows = make_rows(SIGTERM_ROWS)
     with start_daemon(watch, db_url, env=SMALL_BATCHES) as d:
         write_csv(watch / "large.csv", rows)
         wait_for(journal.trades, lambda n: n > 0)
@@ -299,7 +299,8 @@ def test_sigterm_during_a_large_import_exits_0_quickly_and_consistently(
     assert journal.trades() == journal.ledger() == checkpoint["lines_consumed"] - 1
     assert journal.trades() < len(rows)  # it really was interrupted
     with start_daemon(watch, db_url, env=SMALL_BATCHES) as d:
-        wait_for(journal.ids, ids_of(rows), timeout=30)
+        d.wait_idle(rows=len(rows) - checkpoint["inserted"], timeout=60)
+        assert journal.ids() == ids_of(rows)
         assert d.stop() == 0
 
 

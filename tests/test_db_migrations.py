@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import os
 import shutil
 import subprocess
 import sys
@@ -24,6 +23,7 @@ from csv_import_daemon.db.engine import make_engine
 from csv_import_daemon.db.models import Base
 from csv_import_daemon.db.tables import LEDGER, TRADES
 from csv_import_daemon.importer import ImportService
+from support.processes import clean_env
 
 REPO = Path(__file__).resolve().parent.parent
 R1, R2, R3 = "0001_trades", "0002_imported_executions", "0003_backfill_ledger"
@@ -260,8 +260,7 @@ def test_backfill_downgrade_deletes_only_backfill_rows(bare_engine: Engine) -> N
 
 
 def _env(**extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("CSV_IMPORT_")}
-    return {**env, **extra}
+    return clean_env(extra)
 
 
 def test_alembic_command_from_the_repository_root(

@@ -20,23 +20,15 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import Engine, bindparam, create_engine, text
-from sqlalchemy.engine import make_url
+from sqlalchemy import Engine, bindparam, text
 
-from conftest import REQUIRE_POSTGRES_ENV, postgres_server_url
 from csv_import_daemon.config import Settings, load_settings
 from csv_import_daemon.importer import ImportService
-from daemon_helpers import (
-    HEADER,
-    DaemonProcess,
-    Journal,
-    csv_text,
-    ids_of,
-    make_row,
-    make_rows,
-    start_daemon,
-    wait_for,
-)
+from support.daemon import DaemonProcess, start_daemon
+from support.journal import Journal
+from support.postgres import Databases
+from support.rows import HEADER, csv_text, ids_of, make_row, make_rows
+from support.waiting import wait_for
 
 MEMORY_CAP_MB = 350  # peak RSS allowed whatever the input (about 60 MB idle, 200 MB busy)
 BIG_CI_MB = 50
@@ -117,20 +109,6 @@ def peak_memory_mb(pid: int) -> int:
     raise AssertionError("no VmHWM in /proc status")
 
 
-def _new_postgres_database() -> tuple[str, Engine] | None:
-    server = postgres_server_url()
-    if server is None:
-        if os.environ.get(REQUIRE_POSTGRES_ENV):
-            pytest.fail("PostgreSQL is required but not configured")
-        return None
-    name = f"cid_test_{uuid.uuid4().hex[:12]}"
-    admin = create_engine(server, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    url = make_url(server).set(database=name).render_as_string(hide_password=False)
-    return url, admin
-
-
 @pytest.fixture(
     scope="module", params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
 )
@@ -141,28 +119,22 @@ def hostile(
     root = tmp_path_factory.mktemp(f"hostile-{request.param}")
     watch = root / "watch"
     watch.mkdir()
-    admin: Engine | None = None
+    databases: Databases | None = None
     if request.param == "sqlite":
         url = f"sqlite:///{root / 'journal.sqlite3'}"
     else:
-        created = _new_postgres_database()
-        if created is None:
-            pytest.skip("no PostgreSQL server configured")
-        url, admin = created
+        databases = request.getfixturevalue("postgres_databases")
+        url = databases.create()
     journal = Journal(url)
     try:
         with start_daemon(watch, url, "--log-level", "debug") as daemon:
             yield Hostile(daemon, watch, journal, request.param)
             assert daemon.returncode is None, daemon.log_text()[-3000:]
-            assert daemon.stop(30) == 0, daemon.log_text()[-3000:]
-            daemon.events()  # every line on stderr is a JSON event
+            daemon.stop_cleanly()
     finally:
         journal.close()
-        if admin is not None:
-            name = make_url(url).database
-            with admin.connect() as conn:
-                conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-            admin.dispose()
+        if databases is not None:
+            databases.drop(url)
 
 
 @pytest.fixture

@@ -23,11 +23,8 @@ from csv_import_daemon.db.tables import FILES, LEDGER, REJECTIONS, TRADES
 from csv_import_daemon.importer import ImportService
 from csv_import_daemon.paths import path_key
 from csv_import_daemon.result import ImportResult
+from support.rows import HEADER
 
-HEADER = (
-    "Instrument,Action,Quantity,Price,Time,ID,E/X,Position,Order ID,Name,Commission,"
-    "Rate,Account,Connection,"
-)
 NO_ID_HEADER = "Instrument,Action,Quantity,Price,Time,E/X,Position,Name,Commission,Account,"
 SAMPLE_COUNTS = {
     "grid-export-en-us.csv": 6,

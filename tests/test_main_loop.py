@@ -16,7 +16,8 @@ from csv_import_daemon.errors import ExitCode
 from csv_import_daemon.main_loop import OBSERVER_RETRY, MainLoop
 from csv_import_daemon.notify import Notifier
 from csv_import_daemon.watcher import DirectoryWatcher, PathQueue
-from daemon_helpers import NotifyListener, make_rows, write_csv
+from support.notify import NotifyListener
+from support.rows import make_rows, write_csv
 
 T0 = 1000.0  # the fake monotonic clock starts here
 RESCAN = 60.0

@@ -49,7 +49,10 @@ from csv_import_daemon.config import Settings, load_settings
 from csv_import_daemon.db import migrate
 from csv_import_daemon.db.engine import make_engine
 from csv_import_daemon.importer import ImportService
-from daemon_helpers import HEADER, DaemonProcess, Journal, wait_for
+from support.daemon import DaemonProcess
+from support.journal import Journal
+from support.rows import HEADER, clock
+from support.waiting import wait_for
 
 RELEASE = "--release" in sys.argv  # the pytest timeouts below are fixed at collection
 NAMES = ("a.csv", "b b.csv", "NinjaTrader_Executions_20251031.csv", "Überträge.csv", "e.csv")
@@ -60,21 +63,13 @@ Trades = dict[str, tuple[Any, ...]]  # execution ID -> (instrument, account, qua
 TABLES = ("trades", "imported_executions", "import_rejections", "import_files")
 
 
-def _clock(dt: datetime) -> str:
-    hour = dt.hour % 12 or 12
-    return (
-        f"{dt.month}/{dt.day}/{dt.year} {hour}:{dt.minute:02}:{dt.second:02} "
-        f"{'AM' if dt.hour < 12 else 'PM'}"
-    )
-
-
 def make_row(example: int, n: int) -> tuple[str, str]:
     """Row ``n`` of an example: (execution ID, line); IDs start with the example number."""
     eid = f"{example:06d}{n:06d}{'c0ffee' * 4}"[:32]
     account = ("SIM101", "Sim-Account 2", "APEX-77")[n % 3]
     line = (
         f"MNQ 12-25,{('Buy', 'Sell')[n % 2]},{1 + n % 7},{21000 + n * 0.25:.2f},"
-        f"{_clock(BASE_TIME + timedelta(seconds=n))},{eid},Entry,1 L,"
+        f"{clock(BASE_TIME + timedelta(seconds=n))},{eid},Entry,1 L,"
         f"{n * 7919:x},Entry,$0.52,1,{account},Simulated Data Feed,"
     )
     return eid, line
@@ -456,19 +451,28 @@ def test_import_service_equals_the_model(engine: Engine, settings: Settings, rel
     )
 
 
+def _export(rows: list[tuple[str, str]]) -> str:
+    """A file's text: the header and ``rows`` (ID, line), LF line ends."""
+    return HEADER + "\n" + "".join(line + "\n" for _, line in rows)
+
+
+def _save_over(path: Path, rows: list[tuple[str, str]]) -> None:
+    """Save over ``path`` in place (same inode), as a spreadsheet's save does."""
+    with open(path, "r+", encoding="utf-8") as f:
+        f.truncate(0)
+        f.write(_export(rows))
+
+
 def test_export_saved_over_the_same_file_with_rows_inserted_is_read_again(
     engine: Engine, settings: Settings, tmp_path: Path
 ) -> None:
     """An export saved over the same file with rows inserted is read again, not resumed."""
     rows = [make_row(0, n) for n in range(30)]
     path = tmp_path / "grid.csv"
-    path.write_text(HEADER + "\n" + "".join(line + "\n" for _, line in rows[:20]))
+    path.write_text(_export(rows[:20]))
     service = ImportService(engine, settings)
     assert service.import_file(path).inserted == 20
-    again = rows[:10] + rows[20:] + rows[10:20]
-    with open(path, "r+", encoding="utf-8") as f:
-        f.truncate(0)
-        f.write(HEADER + "\n" + "".join(line + "\n" for _, line in again))
+    _save_over(path, rows[:10] + rows[20:] + rows[10:20])
     result = service.import_file(path)
     assert (result.inserted, result.duplicates, result.rejected) == (10, 20, 0)
     assert _read_database(engine)[0] == {eid for eid, _ in rows}
@@ -480,13 +484,10 @@ def test_file_rewritten_while_it_is_read_is_not_resumed_mid_line(
     """A file saved over between reading and committing is not resumed mid-line."""
     rows = [make_row(0, n) for n in range(40)]
     path = tmp_path / "grid.csv"
-    path.write_text(HEADER + "\n" + "".join(line + "\n" for _, line in rows[:20]))
+    path.write_text(_export(rows[:20]))
 
     def save_over() -> bool:
-        again = rows[:10] + rows[20:] + rows[10:20]
-        with open(path, "r+", encoding="utf-8") as f:
-            f.truncate(0)
-            f.write(HEADER + "\n" + "".join(line + "\n" for _, line in again))
+        _save_over(path, rows[:10] + rows[20:] + rows[10:20])
         return True  # stop here: the batch read before the rewrite commits now
 
     service = ImportService(engine, settings)
@@ -508,7 +509,7 @@ def test_header_only_file_saved_over_with_another_line_ending_is_read_from_its_h
     assert service.import_file(path).offset == len(HEADER) + 2
     with open(path, "r+b") as f:
         f.truncate(0)
-        f.write((HEADER + "\n" + "".join(line + "\n" for _, line in rows)).encode())
+        f.write(_export(rows).encode())
     result = service.import_file(path)
     assert (result.inserted, result.rejected, result.conflicts) == (3, 0, 0)
     with engine.connect() as conn:
@@ -570,9 +571,7 @@ class SharedDaemon:
     def close(self) -> None:
         try:
             if self.daemon is not None:
-                code = self.daemon.stop(30)
-                assert code == 0, self.daemon.log_text()[-3000:]
-                self.daemon.events()  # every line on stderr is a JSON event
+                self.daemon.stop_cleanly()
         finally:
             if self.daemon is not None:
                 self.daemon.__exit__(None, None, None)

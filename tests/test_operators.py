@@ -27,7 +27,9 @@ from csv_import_daemon.db.tables import FILES, TRADES
 from csv_import_daemon.errors import ConfigError
 from csv_import_daemon.importer import ImportService
 from csv_import_daemon.status import collect_status
-from daemon_helpers import csv_text, make_rows, start_daemon, wait_for, write_csv
+from support.daemon import start_daemon
+from support.rows import csv_text, make_rows, write_csv
+from support.waiting import wait_for
 
 REPO = Path(__file__).resolve().parent.parent
 SAMPLE = REPO / "tests" / "samples" / "grid-export-en-us.csv"

@@ -15,11 +15,9 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
 import socket
 import sqlite3
 import subprocess
-import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -36,19 +34,11 @@ from csv_import_daemon.config import load_settings
 from csv_import_daemon.importer_thread import ImporterThread
 from csv_import_daemon.result import ImportResult
 from csv_import_daemon.watcher import DirectoryWatcher, PathQueue
-from daemon_helpers import (
-    DaemonProcess,
-    Journal,
-    Row,
-    append,
-    csv_text,
-    ids_of,
-    make_rows,
-    sqlite_url,
-    start_daemon,
-    wait_for,
-    write_csv,
-)
+from support.daemon import DaemonProcess, start_daemon
+from support.journal import Journal, sqlite_url
+from support.processes import CLI, clean_env, run_cli
+from support.rows import Row, append, csv_text, ids_of, make_rows, wide_rows, write_csv
+from support.waiting import wait_for
 
 BIG = 8_000  # wide rows (a 200-character order name): about 3.3 MB, four batches
 OUTAGE_ENV = {"CSV_IMPORT_BATCH_SIZE": "1", "CSV_IMPORT_BUSY_TIMEOUT": "0.5"}
@@ -202,23 +192,11 @@ def test_proxy_forwards_cuts_refuses_and_restores(proxy: CuttableProxy, postgres
 # -- helpers --------------------------------------------------------------------------------
 
 
-def wide_rows(count: int) -> list[Row]:
-    """Rows with a 200-character order name: fewer rows fill the 1 MiB blocks."""
-    rows = make_rows(count)
-    return [
-        Row(r.execution_id, r.line.replace(",Entry,$0.52,", f",{'n' * 200},$0.52,")) for r in rows
-    ]
-
-
-def _statuses(d: DaemonProcess) -> list[str]:
-    return [m["STATUS"] for m in list(d.notify.messages) if "STATUS" in m]
-
-
 def _wait_status(d: DaemonProcess, needle: str, after: int = 0) -> int:
     """Wait for a STATUS= containing ``needle`` among those from index ``after``; its index."""
 
     def find() -> int | None:
-        statuses = _statuses(d)
+        statuses = d.notify.statuses()
         return next((i for i in range(after, len(statuses)) if needle in statuses[i]), None)
 
     found = wait_for(find, lambda i: i is not None, what=f"STATUS= with {needle!r}")
@@ -229,6 +207,17 @@ def _wait_status(d: DaemonProcess, needle: str, after: int = 0) -> int:
 def _wait_mid_import(journal: Journal, before: int) -> None:
     """Until the big file's first batch is committed."""
     wait_for(journal.trades, lambda n: n > before, what="the first batch of the big file")
+
+
+def _finish_after_outage(d: DaemonProcess, journal: Journal, files: list[Path], down: int) -> None:
+    """Once the outage is over: idle again, available again, every checkpoint at its file's
+    end; then a clean stop with no import counted as a crash."""
+    _wait_status(d, "idle", after=down)
+    d.wait_event("database_available")
+    for f in files:
+        wait_for(lambda f=f: journal.offset(f), f.stat().st_size, what=f"checkpoint of {f.name}")
+    assert d.stop() == 0, d.log_text()
+    assert not d.events("import_crashed"), d.log_text()  # every failure was an outage
 
 
 def _assert_files_complete(journal: Journal, files: list[Path], rows: list[Row]) -> None:
@@ -283,7 +272,7 @@ def test_daemon_survives_a_postgres_network_cut_mid_file(
             append(a, csv_text(late[:100], header=False))  # arrives during the outage
             c = write_csv(watch / "c.csv", late[100:])
             down = _wait_status(d, "database unavailable")
-            assert "postgresql+psycopg://" in _statuses(d)[down]
+            assert "postgresql+psycopg://" in d.notify.statuses()[down]
             d.wait_event("database_unavailable")
             committed = journal.trades()
             assert len(small) < committed < len(small) + len(big), "cut after the file ended"
@@ -299,16 +288,7 @@ def test_daemon_survives_a_postgres_network_cut_mid_file(
             _wait_status(d, "importing b.csv", after=down)
             proxy.resume()
             wait_for(journal.ids, ids_of(rows), timeout=60, what="every row after restore")
-            _wait_status(d, "idle", after=down)
-            d.wait_event("database_available")
-            for f in (a, b, c):
-                wait_for(
-                    lambda f=f: (journal.checkpoint(f) or {}).get("offset"),
-                    f.stat().st_size,
-                    what=f"checkpoint of {f.name}",
-                )
-            assert d.stop() == 0, d.log_text()
-        assert not d.events("import_crashed"), d.log_text()  # every failure was an outage
+            _finish_after_outage(d, journal, [a, b, c], down)
         _assert_files_complete(journal, [a, b, c], rows)
         retries = [e["retry_in"] for e in d.events("database_unavailable")]
         assert retries == sorted(retries)
@@ -339,7 +319,7 @@ def test_daemon_survives_a_sqlite_lock_longer_than_its_busy_timeout(tmp_path: Pa
                 append(a, csv_text(late[:100], header=False))
                 c = write_csv(watch / "c.csv", late[100:])
                 down = _wait_status(d, "database unavailable")
-                assert "database is locked" in _statuses(d)[down]
+                assert "database is locked" in d.notify.statuses()[down]
                 d.wait_event("database_unavailable")
                 assert d.returncode is None
                 assert blocker.execute("SELECT count(*) FROM trades").fetchone()[0] == committed
@@ -347,16 +327,7 @@ def test_daemon_survives_a_sqlite_lock_longer_than_its_busy_timeout(tmp_path: Pa
                 blocker.execute("ROLLBACK")
                 blocker.close()
             wait_for(journal.ids, ids_of(rows), timeout=60, what="every row after the lock")
-            _wait_status(d, "idle", after=down)
-            d.wait_event("database_available")
-            for f in (a, b, c):
-                wait_for(
-                    lambda f=f: (journal.checkpoint(f) or {}).get("offset"),
-                    f.stat().st_size,
-                    what=f"checkpoint of {f.name}",
-                )
-            assert d.stop() == 0, d.log_text()
-        assert not d.events("import_crashed"), d.log_text()  # every failure was an outage
+            _finish_after_outage(d, journal, [a, b, c], down)
         _assert_files_complete(journal, [a, b, c], rows)
     finally:
         journal.close()
@@ -428,18 +399,8 @@ def test_database_retry_backoff_doubles_up_to_its_cap(tmp_path: Path) -> None:
 # -- the one-shot import ----------------------------------------------------------------------
 
 
-def _cli(
-    *args: str, env: dict[str, str] | None = None, timeout: float = 120
-) -> subprocess.CompletedProcess[str]:
-    clean = {k: v for k, v in os.environ.items() if not k.startswith("CSV_IMPORT_")}
-    return subprocess.run(
-        [sys.executable, "-m", "csv_import_daemon", *args, "--log-format", "json"],
-        env={**clean, **(env or {})},
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        check=False,
-    )
+def _cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    return run_cli(*args, "--log-format", "json", env=env)
 
 
 def _assert_clean_failure(proc: subprocess.CompletedProcess[str], *needles: str) -> None:
@@ -512,11 +473,10 @@ def test_one_shot_import_cut_mid_file_keeps_only_whole_batches(
         "--instance-name",
         "pc1",
     ]
-    clean = {k: v for k, v in os.environ.items() if not k.startswith("CSV_IMPORT_")}
     try:
         importer = subprocess.Popen(
-            [sys.executable, "-m", "csv_import_daemon", *args, "--log-format", "json"],
-            env={**clean, **OUTAGE_ENV},
+            [*CLI, *args, "--log-format", "json"],
+            env=clean_env(OUTAGE_ENV),
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,

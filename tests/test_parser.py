@@ -28,14 +28,12 @@ from csv_import_daemon.parser import (
     sniff_layout,
     split_lines,
 )
+from support.rows import HEADER
 
 SAMPLES = Path(__file__).parent / "samples"
 NEW_YORK = ZoneInfo("America/New_York")
 BERLIN = ZoneInfo("Europe/Berlin")
-EN_HEADER = (
-    "Instrument,Action,Quantity,Price,Time,ID,E/X,Position,Order ID,Name,Commission,"
-    "Rate,Account,Connection,"
-)
+EN_HEADER = HEADER
 EU_HEADER = EN_HEADER.replace(",", ";")
 EN = sniff_layout(EN_HEADER)
 EU = sniff_layout(EU_HEADER)

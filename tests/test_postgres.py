@@ -9,10 +9,7 @@ also across insertmanyvalues pages and against another transaction's uncommitted
 from __future__ import annotations
 
 import json
-import os
 import shutil
-import subprocess
-import sys
 import threading
 from collections.abc import Iterator
 from datetime import datetime
@@ -31,18 +28,11 @@ from csv_import_daemon.db.models import LIMITS
 from csv_import_daemon.importer import ImportService
 from csv_import_daemon.result import ImportResult
 from csv_import_daemon.transaction import Transaction
-from daemon_helpers import (
-    HEADER,
-    Journal,
-    Row,
-    append,
-    csv_text,
-    ids_of,
-    make_rows,
-    start_daemon,
-    wait_for,
-    write_csv,
-)
+from support.daemon import start_daemon
+from support.journal import Journal
+from support.processes import run_cli
+from support.rows import HEADER, append, csv_text, ids_of, make_rows, wide_rows, write_csv
+from support.waiting import wait_for
 
 pytestmark = pytest.mark.postgres
 
@@ -62,11 +52,10 @@ TABLES = {
 }
 
 
-@pytest.fixture
-def pg_settings(postgres_url: str) -> Settings:
+def _settings(url: str) -> Settings:
     return load_settings(
         {
-            "database_url": postgres_url,
+            "database_url": url,
             "source_timezone": "America/New_York",
             "instance_name": "pg-host",
             "settle": 0.0,
@@ -76,23 +65,17 @@ def pg_settings(postgres_url: str) -> Settings:
 
 
 @pytest.fixture
+def pg_settings(migrated_postgres_url: str) -> Settings:
+    """Settings on a fresh PostgreSQL database already at the newest revision."""
+    return _settings(migrated_postgres_url)
+
+
+@pytest.fixture
 def pg_engine(pg_settings: Settings) -> Iterator[Engine]:
     eng = make_engine(pg_settings)
-    migrate.upgrade(eng)
+    assert migrate.is_current(eng)
     yield eng
     eng.dispose()
-
-
-def _cli(*args: str) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("CSV_IMPORT_")}
-    return subprocess.run(
-        [sys.executable, "-m", "csv_import_daemon", *args],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
 
 
 def _count(engine: Engine, sql: str, **params: Any) -> int:
@@ -103,10 +86,10 @@ def _count(engine: Engine, sql: str, **params: Any) -> int:
 # -- migrations ---------------------------------------------------------------------------------
 
 
-def test_each_migration_steps_up_and_down_with_postgres_types(pg_settings: Settings) -> None:
+def test_each_migration_steps_up_and_down_with_postgres_types(postgres_url: str) -> None:
     """Every revision up, then every one down to base, on PostgreSQL: the right tables at
     each step, NUMERIC(20, 8) money, VARCHAR widths equal to LIMITS, nothing left at base."""
-    engine = make_engine(pg_settings)
+    engine = make_engine(_settings(postgres_url))
     try:
         steps = [R1, R2, R3]
         for rev in steps:
@@ -156,22 +139,22 @@ def test_db_commands_and_one_shot_import_and_status_on_postgres(
         shutil.copy(SAMPLES / name, folder / name)
     common = ["--database", postgres_url, "--log-format", "json"]
 
-    up = _cli("db", "upgrade", *common)
+    up = run_cli("db", "upgrade", *common)
     assert (up.returncode, up.stdout.strip()) == (0, R3), up.stderr
-    first = _cli(
+    first = run_cli(
         "import", str(folder), "--source-timezone", "America/New_York", "--settle", "0", *common
     )
     assert first.returncode == 0, first.stderr
     lines = {Path(line.split(": ")[0]).name: line for line in first.stdout.splitlines()}
     for name, count in GOOD_SAMPLES.items():
         assert f": imported inserted={count} duplicates=0 rejected=0" in lines[name]
-    again = _cli(
+    again = run_cli(
         "import", str(folder), "--source-timezone", "America/New_York", "--settle", "0", *common
     )
     assert again.returncode == 0, again.stderr
     assert all(": unchanged inserted=0" in line for line in again.stdout.splitlines())
 
-    status = _cli("status", "--json", *common)
+    status = run_cli("status", "--json", *common)
     assert status.returncode == 0, status.stderr
     report = json.loads(status.stdout)
     total = sum(GOOD_SAMPLES.values())
@@ -197,7 +180,7 @@ def test_db_commands_and_one_shot_import_and_status_on_postgres(
         "commission": Decimal("0.52000000"),
         "executed_at": datetime(2025, 10, 31, 13, 30, 15),
     }
-    down = _cli("db", "downgrade", "base", *common)
+    down = run_cli("db", "downgrade", "base", *common)
     assert (down.returncode, down.stdout.strip()) == (0, "base"), down.stderr
 
 
@@ -373,13 +356,13 @@ def test_returning_counts_exactly_the_new_ids_across_pages(
 
 @pytest.mark.parametrize("other_ends", ["commit", "rollback"])
 def test_returning_waits_for_another_writers_uncommitted_id(
-    pg_engine: Engine, pg_settings: Settings, postgres_url: str, tmp_path: Path, other_ends: str
+    pg_engine: Engine, pg_settings: Settings, tmp_path: Path, other_ends: str
 ) -> None:
     """Another writer holds an uncommitted ledger row for an ID in our batch: the import
     waits for it; if it commits, that ID is a duplicate, if it rolls back, ours is inserted."""
     rows = make_rows(3)
     path = write_csv(tmp_path / "a.csv", rows)
-    other = create_engine(postgres_url)
+    other = create_engine(pg_settings.database_url)
     done: list[ImportResult | BaseException] = []
 
     def run() -> None:
@@ -437,10 +420,7 @@ def test_concurrent_multi_batch_transactions_do_not_deadlock(
     statement batches: each holds its first batch's rows when the other reaches them, and
     neither import fails with a deadlock."""
     monkeypatch.setattr(importer_module, "WRITE_ROWS", 1)  # one 1 MiB block per statement
-    rows = [
-        Row(r.execution_id, r.line.replace(",Entry,$0.52,", f",{'n' * 200},$0.52,"))
-        for r in make_rows(6000)
-    ]  # wide rows: 2.5 MB, three blocks per file
+    rows = wide_rows(6000)  # 2.5 MB, three blocks per file
     halves = rows[:3000], rows[3000:]
     files = [
         write_csv(tmp_path / "pc1.csv", halves[0] + halves[1]),
@@ -529,10 +509,10 @@ def test_instance_name_longer_than_its_column_is_a_configuration_error(
     instead of failing every import; 255 characters still work."""
     path = write_csv(tmp_path / "a.csv", make_rows(2))
     common = ["--database", postgres_url, "--log-format", "json", "--settle", "0"]
-    refused = _cli("import", str(path), "--instance-name", "é" * 256, *common)
+    refused = run_cli("import", str(path), "--instance-name", "é" * 256, *common)
     assert refused.returncode == 2, refused.stderr
     assert "instance_name" in refused.stderr
     assert "255" in refused.stderr
-    accepted = _cli("import", str(path), "--instance-name", "é" * 255, *common)
+    accepted = run_cli("import", str(path), "--instance-name", "é" * 255, *common)
     assert accepted.returncode == 0, accepted.stderr
     assert "inserted=2" in accepted.stdout

@@ -13,11 +13,7 @@ from csv_import_daemon.db.engine import make_engine
 from csv_import_daemon.importer import ImportService
 from csv_import_daemon.paths import path_key
 from csv_import_daemon.status import collect_status, render_status
-
-HEADER = (
-    "Instrument,Action,Quantity,Price,Time,ID,E/X,Position,Order ID,Name,Commission,"
-    "Rate,Account,Connection,"
-)
+from support.rows import HEADER
 
 
 def _import_samples(engine: Engine, settings: Settings, samples: Path) -> ImportService:

@@ -1,4 +1,4 @@
-"""The benchmark of issue 6: ``python -m csv_import_daemon.bench`` (or ``./run bench``).
+"""The benchmark of issue 6: ``./run bench [ARGS]`` (or ``python benchmarks/bench.py``).
 
 It generates realistic NinjaTrader 8 executions (the real grid-export column layout, CRLF,
 trailing comma, random 32-hex IDs, several accounts and instruments, en-US times over many
@@ -32,21 +32,35 @@ import random
 import secrets
 import shutil
 import signal
-import socket
 import sqlite3
 import statistics
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 import zoneinfo
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any
+
+# The row generator, the notify listener and the clean environment are the tests' own:
+# one copy of each, in tests/support/.
+REPO = Path(__file__).resolve().parent.parent
+if str(REPO / "tests") not in sys.path:
+    sys.path.insert(0, str(REPO / "tests"))
+
+from support.notify import NotifyListener  # noqa: E402
+from support.postgres import POSTGRES_ENV  # noqa: E402
+from support.processes import CLI, clean_env  # noqa: E402
+from support.rows import (  # noqa: E402
+    ExecutionGenerator,
+    append_line,
+    execution_id,
+    write_export,
+)
 
 FIGURES: dict[str, str] = {
     "a": "a_cold_import_sqlite",
@@ -60,158 +74,9 @@ FIGURES: dict[str, str] = {
     "i": "i_cold_import_postgres",
 }
 
-HEADER = (
-    "Instrument,Action,Quantity,Price,Time,ID,E/X,Position,Order ID,Name,Commission,"
-    "Rate,Account,Connection,"
-)
-POSTGRES_ENV = "CSV_IMPORT_TEST_POSTGRES_URL"
 REFERENCE_COMMIT_EVERY = 10_000
 MIB = 1024 * 1024
 SIGTERM_WAIT_S = 20.0
-
-
-# -- the data ------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class _Instrument:
-    root: str
-    start_cents: int  # starting price in hundredths
-    tick_cents: int  # tick size in hundredths
-    commission_cents: int  # per contract and fill
-    max_qty: int
-
-
-_INSTRUMENTS = (
-    _Instrument("MNQ", 2_150_000, 25, 52, 10),
-    _Instrument("MES", 605_000, 25, 62, 10),
-    _Instrument("NQ", 2_150_000, 25, 214, 3),
-    _Instrument("ES", 605_000, 25, 214, 3),
-    _Instrument("M2K", 228_000, 10, 52, 10),
-    _Instrument("CL", 7_235, 1, 214, 2),
-    _Instrument("GC", 265_010, 10, 214, 2),
-)
-_ACCOUNTS = (
-    ("Sim101", "ATF NinjaTrader"),
-    ("APEX1279810000057", "Apex Trader Funding "),
-    ("APEX1279810000058", "Apex Trader Funding "),
-    ("TPT48213-07", "Rithmic for NinjaTrader Brokerage"),
-    ("MFFUEVSTP123456", "Tradovate"),
-    ("Playback101", "Playback"),
-)
-_MONTH_CODES = ("MAR", "JUN", "SEP", "DEC")
-_ENTRY_NAMES = ("Entry", "Entry", "Signal1", "Breakout")
-_EXIT_NAMES = ("Exit", "Stop1", "Target1", "Target2", "Close", "P||4524")
-_SESSION_START = 8 * 3600  # 8:00 AM: well away from the DST switch at 2 AM
-_SESSION_END = 17 * 3600
-
-
-class ExecutionGenerator:
-    """A seeded stream of realistic execution lines, in time order, continuable.
-
-    Orders of 1-3 fills share an order ID, a time and a name; positions per account and
-    instrument are tracked so E/X and Position read like a real account's history.
-    """
-
-    def __init__(self, seed: int, first_day: date = date(2024, 1, 2)) -> None:
-        self.rng = random.Random(seed)
-        self.day = first_day
-        self.second = _SESSION_START
-        self.positions: dict[tuple[int, int], int] = {}
-        self.prices = [inst.start_cents for inst in _INSTRUMENTS]
-        self._day_text = ""
-        self._names: list[str] = []
-        self._set_day(first_day)
-
-    def _set_day(self, day: date) -> None:
-        while day.weekday() >= 5:
-            day += timedelta(days=1)
-        self.day = day
-        self._day_text = f"{day.month}/{day.day}/{day.year}"
-        # The front contract: the next quarterly month, rolled in the expiry month.
-        quarter = min((day.month - 1) // 3 + (1 if day.month % 3 == 0 and day.day > 10 else 0), 4)
-        year = day.year + (1 if quarter == 4 else 0)
-        code = _MONTH_CODES[quarter % 4]
-        self._names = [f"{inst.root} {code}{year % 100:02d}" for inst in _INSTRUMENTS]
-
-    def _time_text(self) -> str:
-        h, rest = divmod(self.second, 3600)
-        m, s = divmod(rest, 60)
-        suffix = "AM" if h < 12 else "PM"
-        h12 = h % 12 or 12
-        return f"{self._day_text} {h12}:{m:02d}:{s:02d} {suffix}"
-
-    def lines(self, count: int) -> Iterator[str]:
-        """``count`` data lines, without line ends."""
-        rng = self.rng
-        produced = 0
-        while produced < count:
-            self.second += rng.randint(0, 48)
-            if self.second >= _SESSION_END:
-                self.second = _SESSION_START + rng.randint(0, 600)
-                self._set_day(self.day + timedelta(days=1))
-            a = rng.randrange(len(_ACCOUNTS))
-            i = rng.randrange(len(_INSTRUMENTS))
-            inst = _INSTRUMENTS[i]
-            account, connection = _ACCOUNTS[a]
-            pos = self.positions.get((a, i), 0)
-            if pos == 0 or (abs(pos) < inst.max_qty and rng.random() < 0.3):
-                side = (1 if rng.random() < 0.5 else -1) if pos == 0 else (1 if pos > 0 else -1)
-                qty = rng.randint(1, max(1, inst.max_qty - abs(pos)))
-                entry, name = True, rng.choice(_ENTRY_NAMES)
-            else:
-                side = -1 if pos > 0 else 1
-                qty = rng.randint(1, abs(pos))
-                entry, name = False, rng.choice(_EXIT_NAMES)
-            self.prices[i] = max(
-                inst.tick_cents * 40, self.prices[i] + inst.tick_cents * rng.randint(-8, 8)
-            )
-            order_id = f"{rng.getrandbits(128):032x}"
-            when = self._time_text()
-            fills = min(qty, rng.choice((1, 1, 1, 2, 3)))
-            left = qty
-            for k in range(fills):
-                fill_qty = left if k == fills - 1 else rng.randint(1, left - (fills - k - 1))
-                left -= fill_qty
-                pos += side * fill_qty
-                cents = self.prices[i] + inst.tick_cents * rng.randint(0, 1) * side
-                commission = inst.commission_cents * fill_qty
-                position = "-" if pos == 0 else f"{abs(pos)} {'L' if pos > 0 else 'S'}"
-                yield (
-                    f"{self._names[i]},{'Buy' if side > 0 else 'Sell'},{fill_qty},"
-                    f"{cents // 100}.{cents % 100:02d},{when},{rng.getrandbits(128):032x},"
-                    f"{'Entry' if entry else 'Exit'},{position},{order_id},{name},"
-                    f"${commission // 100}.{commission % 100:02d},1,{account},{connection},"
-                )
-                produced += 1
-                if produced >= count:
-                    break
-            self.positions[(a, i)] = pos
-
-
-def write_csv(path: Path, gen: ExecutionGenerator, rows: int) -> int:
-    """Write a header and ``rows`` executions with CRLF line ends; return the file size."""
-    with open(path, "wb") as f:
-        f.write(HEADER.encode() + b"\r\n")
-        chunk: list[str] = []
-        for line in gen.lines(rows):
-            chunk.append(line)
-            if len(chunk) >= 20_000:
-                f.write(("\r\n".join(chunk) + "\r\n").encode())
-                chunk = []
-        if chunk:
-            f.write(("\r\n".join(chunk) + "\r\n").encode())
-    return path.stat().st_size
-
-
-def append_line(f: BinaryIO, line: str) -> None:
-    f.write(line.encode() + b"\r\n")
-    f.flush()
-    os.fsync(f.fileno())
-
-
-def execution_id(line: str) -> str:
-    return line.split(",")[5]
 
 
 # -- helpers -------------------------------------------------------------------------------
@@ -227,13 +92,6 @@ class ChildRun:
     cpu_seconds: float  # user + system of that child: less sensitive to a busy machine
     stdout: str
     stderr_tail: str
-
-
-def child_env(extra: dict[str, str] | None = None) -> dict[str, str]:
-    """The environment minus every CSV_IMPORT_* setting, so runs are reproducible."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("CSV_IMPORT_")}
-    env.update(extra or {})
-    return env
 
 
 def run_child(
@@ -252,7 +110,7 @@ def run_child(
             list(argv),
             stdout=out,
             stderr=err,
-            env=env or child_env(),
+            env=env or clean_env(),
             stdin=subprocess.PIPE if stdin is not None else subprocess.DEVNULL,
         )
         if stdin is not None and proc.stdin is not None:
@@ -273,7 +131,7 @@ def run_child(
 
 
 def cli(*args: str) -> list[str]:
-    return [sys.executable, "-m", "csv_import_daemon", *args]
+    return [*CLI, *args]
 
 
 def parse_summary(stdout: str) -> dict[str, Any]:
@@ -498,7 +356,7 @@ class Bench:
 
     def generate(self) -> dict[str, Any]:
         started = time.perf_counter()
-        size = write_csv(self.csv, self.gen, self.rows)
+        size = write_export(self.csv, self.gen, self.rows)
         return {
             "rows": self.rows,
             "bytes": size,
@@ -668,7 +526,7 @@ class Bench:
             raise Unavailable("(a) did not run, so its peak memory is unknown")
         quarter_rows = max(1, self.rows_initial // 4)
         path = self.workdir / "NinjaTrader_Executions_quarter.csv"
-        write_csv(path, ExecutionGenerator(self.args.seed), quarter_rows)
+        write_export(path, ExecutionGenerator(self.args.seed), quarter_rows)
         db = self.workdir / "h_quarter.sqlite3"
         unlink_db(db)
         run = self.import_cli(path, f"sqlite:///{db}", "h_quarter")
@@ -706,7 +564,7 @@ class Bench:
             try:
                 target = server.set(database=name)
                 # The URL travels in the environment: a password stays out of `ps`.
-                env = child_env(
+                env = clean_env(
                     {"CSV_IMPORT_DATABASE_URL": target.render_as_string(hide_password=False)}
                 )
                 run = self.import_cli(self.csv, None, "i_postgres", env=env)
@@ -778,46 +636,6 @@ def _needs_a() -> dict[str, Any]:
     raise Unavailable("needs the database of (a), which failed")
 
 
-class NotifyListener:
-    """A NOTIFY_SOCKET, drained all the time as systemd does.
-
-    Not reading it would fill the socket's queue and block the daemon's next sd_notify
-    (STATUS= changes with every file), which is not how it runs under systemd.
-    """
-
-    def __init__(self) -> None:
-        self.dir = Path(tempfile.mkdtemp(prefix="cidn-"))  # short: sun_path is 108 bytes
-        self.path = self.dir / "notify"
-        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
-        self.sock.bind(str(self.path))
-        self.sock.settimeout(0.05)
-        self.ready = threading.Event()
-        self.ready_at = 0.0
-        self.count = 0
-        self._closing = threading.Event()
-        self._thread = threading.Thread(target=self._drain, name="notify", daemon=True)
-        self._thread.start()
-
-    def _drain(self) -> None:
-        while not self._closing.is_set():
-            try:
-                message = self.sock.recv(65536).decode(errors="replace")
-            except TimeoutError:
-                continue
-            except OSError:
-                return
-            self.count += 1
-            if not self.ready.is_set() and "READY=1" in message.split("\n"):
-                self.ready_at = time.perf_counter()
-                self.ready.set()
-
-    def close(self) -> None:
-        self._closing.set()
-        self._thread.join(2)
-        self.sock.close()
-        shutil.rmtree(self.dir, ignore_errors=True)
-
-
 class DaemonLatency:
     """(g): the daemon watching a folder; appends at random gaps; time until committed."""
 
@@ -835,7 +653,7 @@ class DaemonLatency:
         unlink_db(self.db)
         path = self.dir / "NinjaTrader_Executions_live.csv"
         initial = args.daemon_initial_rows
-        write_csv(path, self.gen, initial)
+        write_export(path, self.gen, initial)
         notify = NotifyListener()
         err_path = self.bench.workdir / "g_daemon.stderr"
         argv = cli(
@@ -858,7 +676,7 @@ class DaemonLatency:
                     stdout=subprocess.DEVNULL,
                     stderr=err,
                     stdin=subprocess.DEVNULL,
-                    env=child_env({"NOTIFY_SOCKET": str(notify.path)}),
+                    env=clean_env({"NOTIFY_SOCKET": notify.address}),
                 )
             try:
                 ready_s = self._wait_ready(proc, notify, err_path, args.daemon_timeout)
@@ -884,7 +702,7 @@ class DaemonLatency:
             "initial_rows": initial,
             "initial_import_s": initial_s,
             **stopped,
-            "notify_messages": notify.count,
+            "notify_messages": len(notify.messages),
         }
         if missing:
             record["error"] = f"{missing} of {args.appends} appends not committed in time"
@@ -895,7 +713,7 @@ class DaemonLatency:
     ) -> float:
         started = time.perf_counter()
         deadline = started + timeout
-        while not notify.ready.wait(0.05):
+        while (ready_at := notify.arrival("READY", "1")) is None:
             code = proc.poll()
             if code is not None:
                 tail = err_path.read_text(errors="replace").strip().splitlines()[-3:]
@@ -904,7 +722,8 @@ class DaemonLatency:
                 )
             if time.perf_counter() > deadline:
                 raise Unavailable(f"no READY=1 from the daemon within {timeout:g} s")
-        return notify.ready_at - started
+            time.sleep(0.02)  # a poll with a deadline; the arrival time itself is exact
+        return ready_at - started
 
     def _connect(self) -> sqlite3.Connection:
         conn = sqlite3.connect(f"file:{self.db}?mode=ro", uri=True, isolation_level=None)
@@ -1169,7 +988,7 @@ def _skip_list(values: list[str]) -> set[str]:
 
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
-        prog="python -m csv_import_daemon.bench",
+        prog="./run bench",
         description=__doc__.split("\n")[0] if __doc__ else None,
     )
     p.add_argument("--rows", type=int, default=1_000_000, help="executions N (1,000,000)")
