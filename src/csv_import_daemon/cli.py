@@ -40,6 +40,18 @@ def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--instance-name", help="checkpoint owner name (default: host name)")
 
 
+def _reading(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--decimal-mark",
+        choices=["auto", ".", ","],
+        help="decimal mark when nothing in a file shows it (default auto: such values "
+        "are rejected as ambiguous_decimal)",
+    )
+    p.add_argument(
+        "--default-account", help="account of every row of a file without an Account column"
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="csv-import-daemon",
@@ -54,6 +66,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--source-timezone", help="IANA zone of the trading PC (default: host's)")
     p.add_argument("--date-order", choices=["auto", "mdy", "dmy"])
     p.add_argument("--reread", action="store_true", help="read files again from the start")
+    p.add_argument(
+        "--replace",
+        action="store_true",
+        help="with --reread: the file's reading replaces the stored content of executions "
+        "already in the journal (repairs a wrong zone, date order or decimal mark); every "
+        "old value is kept in trade_corrections",
+    )
+    _reading(p)
     p.add_argument(
         "--settle",
         type=float,
@@ -78,6 +98,7 @@ def build_parser() -> argparse.ArgumentParser:
         type=float,
         help="quiet seconds before a final unterminated line is read (default 5)",
     )
+    _reading(p)
     p.add_argument("--archive-dir", type=Path, help="move finished files here (off if unset)")
     p.add_argument("--archive-quiet", type=float, help="quiet seconds before archiving")
     p.add_argument(
@@ -122,11 +143,16 @@ _SETTING_FLAGS = (
     "log_format",
     "log_level",
     "instance_name",
+    "decimal_mark",
+    "default_account",
 )
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if getattr(args, "replace", False) and not args.reread:
+        parser.error("--replace reads files again: use it with --reread")
     flags = {k: getattr(args, k, None) for k in _SETTING_FLAGS}
     try:
         settings = load_settings(flags, config_file=args.config)
@@ -142,7 +168,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         engine = make_engine(settings)
         try:
             if args.command == "import":
-                return _import(engine, settings, args.paths, args.reread)
+                return _import(engine, settings, args.paths, args.reread, args.replace)
             if args.command == "status":
                 return _status(engine, settings, args.json, args.limit)
             return _db(engine, args)
@@ -162,7 +188,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return exit_code_for(exc)
 
 
-def _import(engine: Engine, settings: Settings, paths: list[Path], reread: bool) -> int:
+def _import(
+    engine: Engine, settings: Settings, paths: list[Path], reread: bool, replace: bool
+) -> int:
     from csv_import_daemon.importer import ImportService  # noqa: PLC0415
 
     migrate.prepare_database(engine, settings)
@@ -171,7 +199,7 @@ def _import(engine: Engine, settings: Settings, paths: list[Path], reread: bool)
     files = _expand(paths)
     for path in files:
         bar = _ProgressBar(path) if sys.stderr.isatty() else None
-        result = service.import_file(path, reread=reread, progress=bar)
+        result = service.import_file(path, reread=reread, replace=replace, progress=bar)
         if bar:
             bar.done()
         summary = result.as_dict()
@@ -202,6 +230,8 @@ def _summary_line(s: dict[str, Any]) -> str:
         f"rejected={s['rejected']}",
         f"conflicts={s['conflicts']}",
     ]
+    if s.get("replaced"):
+        parts.append(f"replaced={s['replaced']}")
     if s.get("pending_bytes"):
         parts.append(f"pending_bytes={s['pending_bytes']}")
     if s.get("message"):

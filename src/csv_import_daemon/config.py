@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 import os
 import socket
 import tomllib
@@ -15,6 +16,7 @@ from typing import Any, Literal, get_args
 from csv_import_daemon.errors import ConfigError
 
 DateOrderSetting = Literal["auto", "mdy", "dmy"]
+DecimalMarkSetting = Literal["auto", ".", ","]
 LogFormat = Literal["auto", "json", "console"]
 LogLevel = Literal["debug", "info", "warning", "error"]
 SqliteSynchronous = Literal["NORMAL", "FULL"]
@@ -65,6 +67,13 @@ class Settings:
     sqlite_synchronous: SqliteSynchronous = "NORMAL"
     log_format: LogFormat = "auto"
     log_level: LogLevel = "info"
+    decimal_mark: DecimalMarkSetting = "auto"
+    default_account: str | None = None
+    # header as written -> field name; action / E/X word as written -> canonical word.
+    # Keys are kept casefolded and trimmed: matching ignores letter case.
+    header_aliases: Mapping[str, str] = field(default_factory=dict)
+    action_aliases: Mapping[str, str] = field(default_factory=dict)
+    entry_exit_aliases: Mapping[str, str] = field(default_factory=dict)
 
     @property
     def tz(self) -> zoneinfo.ZoneInfo:
@@ -76,6 +85,7 @@ _FIELDS = {f.name: f for f in dataclasses.fields(Settings)}
 
 _CHOICES: dict[str, tuple[str, ...]] = {
     "date_order": get_args(DateOrderSetting),
+    "decimal_mark": get_args(DecimalMarkSetting),
     "log_format": get_args(LogFormat),
     "log_level": get_args(LogLevel),
     "sqlite_synchronous": get_args(SqliteSynchronous),
@@ -94,13 +104,66 @@ _BOOLS = {
 }
 
 
+# What each alias table may map to (the TOML tables header_aliases, action_aliases, ...).
+ALIAS_TARGETS: dict[str, tuple[str, ...]] = {
+    "header_aliases": (
+        "account",
+        "instrument",
+        "action",
+        "quantity",
+        "price",
+        "time",
+        "execution_id",
+        "entry_exit",
+        "position",
+        "order_id",
+        "name",
+        "commission",
+        "rate",
+        "connection",
+    ),
+    "action_aliases": ("Buy", "Sell", "BuyToCover", "SellShort"),
+    "entry_exit_aliases": ("Entry", "Exit"),
+}
+
+
+def _alias_table(name: str, value: Any, where: str) -> dict[str, str]:
+    """A TOML table (or a JSON object in the environment) of word -> allowed target."""
+    allowed = ALIAS_TARGETS[name]
+    if isinstance(value, str):
+        try:
+            value = json.loads(value)
+        except ValueError:
+            value = None
+    if not isinstance(value, dict):
+        raise ConfigError(
+            f'{where}: expected a table of "as written" = "target" entries '
+            f'(in the environment a JSON object such as {{"Konto": "account"}}); '
+            f"targets allowed: {', '.join(allowed)}"
+        )
+    table: dict[str, str] = {}
+    for word, target in value.items():
+        if not isinstance(target, str) or target not in allowed:
+            raise ConfigError(
+                f"{where}: {word!r} -> {target!r} is not allowed; map to one of "
+                f"{', '.join(allowed)}"
+            )
+        if not word.strip():
+            raise ConfigError(f"{where}: an empty word cannot be mapped (-> {target!r})")
+        table[word.strip().casefold()] = target
+    return table
+
+
 def _coerce(name: str, value: Any, origin: str) -> Any:
     """Turn a raw TOML/env/flag value into the field's type or say what is allowed."""
     hint = str(Settings.__annotations__[name])
     where = f"{name} (from {origin})"
+    if name in ALIAS_TARGETS:
+        return _alias_table(name, value, where)
     allowed = _CHOICES.get(name)
     if allowed is not None:
         text = str(value).upper() if name == "sqlite_synchronous" else str(value).lower()
+        text = text.strip() if name == "decimal_mark" else text
         if text not in allowed:
             raise ConfigError(f"{where}: {value!r} is not allowed; use one of {', '.join(allowed)}")
         return text
@@ -120,6 +183,10 @@ def _coerce(name: str, value: Any, origin: str) -> Any:
         return number
     if hint == "Path | None":
         return None if value in (None, "") else Path(str(value)).expanduser()
+    if hint == "str | None":
+        if not isinstance(value, str) or not value.strip() or len(value.strip()) > 50:
+            raise ConfigError(f"{where}: expected an account name of 1 to 50 characters")
+        return value.strip()
     if not isinstance(value, str) or not value:
         raise ConfigError(f"{where}: expected a non-empty text value, got {value!r}")
     return value

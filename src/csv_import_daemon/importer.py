@@ -7,11 +7,12 @@ Nothing is marked as seen before its commit.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import os
-import re
 import time
 from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -21,6 +22,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 from csv_import_daemon import reader
 from csv_import_daemon.config import Settings
+from csv_import_daemon.db.corrections import replace_changed
 from csv_import_daemon.db.engine import WRITE_OPTION, writing
 from csv_import_daemon.db.models import (
     LIMITS,
@@ -28,15 +30,13 @@ from csv_import_daemon.db.models import (
 from csv_import_daemon.db.tables import FILES, REJECTIONS
 from csv_import_daemon.db.writer import CONFLICT_FIELDS, BatchWriter
 from csv_import_daemon.errors import FileReadError, UnknownFormatError
+from csv_import_daemon.evidence import Evidence, layout_options, settings_digest
 from csv_import_daemon.logs import get_logger
 from csv_import_daemon.parser import (
-    DateOrder,
     Execution,
     Layout,
     RowError,
     RowParser,
-    date_order_from_filename,
-    date_order_from_times,
     sniff_layout,
     split_lines,
 )
@@ -46,7 +46,6 @@ from csv_import_daemon.result import ImportResult, ImportStatus
 log = get_logger(__name__)
 
 
-_DATE_RE = re.compile(rb"(\d{1,2})[/.-](\d{1,2})[/.-](\d{4})")
 RAW_LIMIT = 4096
 COUNT_KEYS = ("inserted", "duplicates", "rejected", "conflicts")
 # Rows parsed and written per statement batch; a transaction (settings.batch_size rows or
@@ -54,6 +53,14 @@ COUNT_KEYS = ("inserted", "duplicates", "rejected", "conflicts")
 WRITE_ROWS = 20_000
 
 Progress = Callable[[int, int], None]
+
+
+@dataclass(frozen=True, slots=True)
+class _Mode:
+    """How a file is read: again from its start, and letting it replace stored content."""
+
+    reread: bool = False
+    replace: bool = False
 
 
 def _now() -> datetime:
@@ -80,6 +87,10 @@ class ImportService:
         self._dialect = engine.dialect.name
         self._insert = sqlite.insert if self._dialect == "sqlite" else postgresql.insert
         self._writer = BatchWriter(engine)
+        # issue 10: date order and decimal mark evidence, and the settings that can decide
+        # whether a file or row is importable (a change reads such files again).
+        self._evidence = Evidence(settings)
+        self._digest = settings_digest(settings)
 
     # -- checkpoints -------------------------------------------------------------------
 
@@ -148,6 +159,7 @@ class ImportService:
         path: Path,
         *,
         reread: bool = False,
+        replace: bool = False,
         final_line_ok: bool | None = None,
         progress: Progress | None = None,
         should_stop: Callable[[], bool] | None = None,
@@ -160,12 +172,15 @@ class ImportService:
         stops the import with everything before it committed.
         ``should_stop()`` is asked after each batch; when it says yes, what was written so
         far is committed and the result's status is "interrupted".
+        ``replace`` (with ``reread``): the file's reading replaces the stored content of
+        executions already in trades, each old value kept in trade_corrections.
         """
         started = time.perf_counter()
         key = path_key(path)
         result = ImportResult(path=key)
         try:
-            self._import(path, key, result, reread, final_line_ok, progress, should_stop)
+            mode = _Mode(reread=reread, replace=replace and reread)
+            self._import(path, key, result, mode, final_line_ok, progress, should_stop)
         except UnknownFormatError as exc:
             result.status, result.message = ImportStatus.REFUSED, str(exc)
         except FileReadError as exc:
@@ -178,7 +193,7 @@ class ImportService:
         path: Path,
         key: str,
         result: ImportResult,
-        reread: bool,
+        mode: _Mode,
         final_line_ok: bool | None,
         progress: Progress | None,
         should_stop: Callable[[], bool] | None,
@@ -199,6 +214,10 @@ class ImportService:
             if final_line_ok is None:
                 age = time.time() - st.mtime_ns / 1e9
                 final_line_ok = age >= self.settings.settle
+            if cp is not None and cp["settings_digest"] not in (None, self._digest):
+                # issue 10: refused or rows rejected under settings that have changed since.
+                mode = dataclasses.replace(mode, reread=True)
+            reread = mode.reread
             if (
                 cp is not None
                 and not reread
@@ -214,7 +233,7 @@ class ImportService:
                 )
                 result.message = cp["last_error"] or ""
                 return
-            self._read(f, path, key, st, cp, result, reread, final_line_ok, progress, should_stop)
+            self._read(f, path, key, st, cp, result, mode, final_line_ok, progress, should_stop)
         except OSError as exc:
             raise FileReadError(f"{key}: read failed: {exc.strerror or exc}") from None
         finally:
@@ -228,11 +247,12 @@ class ImportService:
         st: reader.FileStat,
         cp: dict[str, Any] | None,
         result: ImportResult,
-        reread: bool,
+        mode: _Mode,
         final_line_ok: bool,
         progress: Progress | None,
         should_stop: Callable[[], bool] | None,
     ) -> None:
+        reread = mode.reread
         header = reader.read_header(f)
         if header is None and final_line_ok and st.size:
             # Quiet and still no line break: a header waiting for its newline waits on,
@@ -250,7 +270,7 @@ class ImportService:
             result.pending_bytes = st.size
             return
         try:
-            layout = sniff_layout(header.text)
+            layout = sniff_layout(header.text, layout_options(self.settings))
         except UnknownFormatError as exc:
             message = f"{key}: {exc}"
             with writing(self.engine) as conn:
@@ -267,6 +287,7 @@ class ImportService:
                         header.encoding,
                         status="refused",
                         last_error=message,
+                        settings_digest=self._digest,
                     ),
                 )
             raise UnknownFormatError(message) from None
@@ -292,10 +313,10 @@ class ImportService:
         unterminated = (
             start > header.data_start and reader.tail_after(f, start - len(nl), start) != nl
         )
-        date_order = self._settle_date_order(
-            f, path, header, layout, cp["date_order"] if resume and cp else None
-        )
-        parser = RowParser(layout, date_order, self.settings.tz)
+        # issue 10: every piece of evidence for the date order and decimal mark.
+        reading = self._evidence.settle(f, path, header, layout, cp, resume=resume)
+        date_order = reading.date_order
+        parser = RowParser(layout, date_order, self.settings.tz, reading.parse)
         if not layout.has_id and start > header.data_start:
             # Stand-in IDs count identical earlier rows; replay them without importing.
             replayed = header.data_start
@@ -312,6 +333,14 @@ class ImportService:
         offset, lines_done = start, number - 1
         chunks = reader.iter_chunks(f, start, number - unterminated, header.encoding, st.size)
         txn = _Transaction(self, key, path, st, header, layout, date_order, f, result)
+        txn.replace = mode.replace
+        kept_digest = resume and cp is not None and cp["settings_digest"] is not None
+        txn.checkpoint_extra = lambda: {
+            "date_order_source": reading.date_order_source,
+            "decimal_mark": parser.decimal_mark,
+            # Rows a setting decides were rejected: read again once that setting changes.
+            "settings_digest": self._digest if parser.ambiguous_rows or kept_digest else None,
+        }
         try:
             for batch in _batches(chunks, min(self.settings.batch_size, WRITE_ROWS)):
                 offset, lines_done = batch.end, batch.first + len(batch.texts) - 1
@@ -355,32 +384,6 @@ class ImportService:
                 if not (result.inserted or result.duplicates or result.rejected)
                 else ImportStatus.IMPORTED
             )
-
-    def _settle_date_order(
-        self, f: BinaryIO, path: Path, header: reader.Header, layout: Layout, settled: str | None
-    ) -> DateOrder:
-        """Checkpoint, then an unambiguous date in the content, then the name, then config."""
-        if settled in ("mdy", "dmy"):
-            return settled  # type: ignore[return-value]
-        f.seek(header.data_start)
-        first_times: list[str] = []
-        while block := f.read(reader.BLOCK_BYTES):
-            if header.encoding != "utf-8":
-                block = block.decode(header.encoding, "replace").encode("utf-8")
-            for m in _DATE_RE.finditer(block):
-                a, b = int(m.group(1)), int(m.group(2))
-                if len(first_times) < 5:
-                    first_times.append(m.group(0).decode("ascii") + " 00:00:00")
-                if a > 12 >= b:
-                    return "dmy"
-                if b > 12 >= a:
-                    return "mdy"
-        order = date_order_from_times(first_times) or date_order_from_filename(
-            path.name, first_times
-        )
-        if order:
-            return order
-        return "dmy" if self.settings.date_order == "dmy" else "mdy"
 
     def _cp_values(
         self,
@@ -450,6 +453,7 @@ class ImportService:
         executions: list[Execution],
         errors: list[RowError],
         batch: reader.Chunk,
+        replace: bool = False,
     ) -> dict[str, int]:
         now = _now()
         conflict_ids: dict[int, str] = {}
@@ -467,6 +471,13 @@ class ImportService:
         inserted, stored = self._writer.insert(conn, ordered, name, key, now)
         counts["inserted"] = len(inserted)
         seen_before = [ex for ex in ordered if ex.execution_id not in inserted]
+        if replace:
+            # issue 10: --reread --replace; only executions still in trades (a trade the
+            # user deleted is never brought back), every replaced value kept.
+            candidates = [ex for ex in seen_before if stored.get(ex.execution_id) is not None]
+            replaced = replace_changed(conn, candidates, source_file=key, now=now)
+            counts["replaced"] = len(replaced)
+            seen_before = [ex for ex in seen_before if ex.execution_id not in replaced]
         for ex in seen_before + repeats:
             theirs = stored.get(ex.execution_id)
             if theirs is None and unique[ex.execution_id] is not ex:
@@ -551,6 +562,10 @@ class _Transaction:
         self.started = 0.0
         self.counts = dict.fromkeys(COUNT_KEYS, 0)
         self.tail: bytes | None = None  # the bytes just before the last batch's end
+        # issue 10: --replace, the replaced count, and checkpoint columns the reading sets.
+        self.replace = False
+        self.replaced = 0
+        self.checkpoint_extra: Callable[[], dict[str, Any]] = dict
 
     def _open(self) -> Connection:
         if self.conn is None:
@@ -567,9 +582,12 @@ class _Transaction:
                 "row_rejected", file=self.key, line=err.line, reason=err.reason, detail=err.detail
             )
         conn = self._open()
-        counts = self.service._write_rows(conn, self.key, self.name, executions, errors, batch)
+        counts = self.service._write_rows(
+            conn, self.key, self.name, executions, errors, batch, self.replace
+        )
         for k in COUNT_KEYS:
             self.counts[k] += counts[k]
+        self.replaced += counts.get("replaced", 0)
         self.rows += len(batch.texts)
         self.result.lines += len(batch.texts)
         self.tail = batch.tail
@@ -614,6 +632,7 @@ class _Transaction:
                     self.header.encoding,
                 ),
                 **totals,
+                **self.checkpoint_extra(),
             },
         )
         self.tx.commit()
@@ -621,6 +640,8 @@ class _Transaction:
         # Counted only once committed: nothing is reported as imported that is not.
         for k in COUNT_KEYS:
             setattr(self.result, k, getattr(self.result, k) + self.counts[k])
+        self.result.replaced += self.replaced
+        self.replaced = 0
         self.counts = dict.fromkeys(COUNT_KEYS, 0)
         self.rows = 0
 

@@ -10,6 +10,11 @@ from csv_import_daemon.db import migrate
 from csv_import_daemon.db.models import ImportedExecution, ImportRejection, Trade
 from csv_import_daemon.db.tables import FILES, REJECTIONS
 
+REPAIR_HINT = (
+    "  to repair a wrong date order or zone: csv-import-daemon import --reread --replace "
+    "--date-order mdy|dmy --source-timezone ZONE PATH... (old values go to trade_corrections)"
+)
+
 
 def collect_status(engine: Engine, limit: int = 20) -> dict[str, Any]:
     revision = migrate.current(engine)
@@ -36,6 +41,8 @@ def collect_status(engine: Engine, limit: int = 20) -> dict[str, Any]:
                 "pending_bytes": r.pending_bytes,
                 "lines": r.lines_consumed,
                 "date_order": r.date_order,
+                "date_order_source": r.date_order_source,
+                "decimal_mark": r.decimal_mark,
                 "inserted": r.inserted,
                 "duplicates": r.duplicates,
                 "rejected": r.rejected,
@@ -84,6 +91,13 @@ def render_status(report: dict[str, Any]) -> str:
         )
         if f["last_error"]:
             lines.append(f"      {f['last_error']}")
+        if f.get("date_order_source") == "setting":
+            lines.append(
+                f"      date order {f['date_order']} unsettled: nothing in the file, its name "
+                "or its folder shows it, the date_order setting decided"
+            )
+    if any(f.get("date_order_source") == "setting" for f in report["files"]):
+        lines.append(REPAIR_HINT)
     if report["recent_rejections"]:
         lines += ["", "recent rejections:"]
         lines += [

@@ -4,9 +4,16 @@ from __future__ import annotations
 
 from sqlalchemy import Table
 
-from csv_import_daemon.db.models import ImportedExecution, ImportFile, ImportRejection, Trade
+from csv_import_daemon.db.models import (
+    ImportedExecution,
+    ImportFile,
+    ImportRejection,
+    Trade,
+    TradeCorrection,
+)
 
 TRADES: Table = Trade.__table__  # type: ignore[assignment]
 LEDGER: Table = ImportedExecution.__table__  # type: ignore[assignment]
 FILES: Table = ImportFile.__table__  # type: ignore[assignment]
 REJECTIONS: Table = ImportRejection.__table__  # type: ignore[assignment]
+CORRECTIONS: Table = TradeCorrection.__table__  # type: ignore[assignment]
