@@ -499,7 +499,7 @@ class RowParser:
         if self._layout.delimiter != ",":
             return ""
         cols = self._layout.columns
-        for column in ("quantity", "price", "commission"):
+        for column in ("price", "commission", "quantity"):
             index = cols.get(column)
             if index is None or index + 1 >= len(fields):
                 continue
