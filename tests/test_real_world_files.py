@@ -18,15 +18,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import Engine, delete, select
+from sqlalchemy import Engine, MetaData, Table, delete, select
 from structlog.testing import capture_logs
 
 from csv_import_daemon.config import Settings, load_settings
-from csv_import_daemon.db.tables import CORRECTIONS, FILES, REJECTIONS, TRADES
+from csv_import_daemon.db.tables import FILES, REJECTIONS, TRADES
 from csv_import_daemon.errors import ConfigError
 from csv_import_daemon.importer import ImportService
-from csv_import_daemon.layout import sniff_layout
-from csv_import_daemon.parser import Execution, RowParser, split_lines
+from csv_import_daemon.parser import Execution, RowParser, sniff_layout, split_lines
 from csv_import_daemon.paths import path_key
 from csv_import_daemon.status import collect_status, render_status
 
@@ -90,8 +89,10 @@ def rejections(engine: Engine) -> list[dict[str, Any]]:
 
 
 def corrections(engine: Engine) -> list[dict[str, Any]]:
+    # Reflected, not imported: the table's columns are part of what is tested.
+    table = Table("trade_corrections", MetaData(), autoload_with=engine)
     with engine.connect() as conn:
-        query = select(CORRECTIONS).order_by(CORRECTIONS.c.execution_id, CORRECTIONS.c.field)
+        query = select(table).order_by(table.c.execution_id, table.c.field)
         return [dict(r) for r in conn.execute(query).mappings()]
 
 
