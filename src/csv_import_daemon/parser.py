@@ -7,16 +7,12 @@ lines into fields, and one ``RowParser`` per file turns each row into an ``Execu
 
 from __future__ import annotations
 
-import csv
-import dataclasses
-import hashlib
-import json
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, tzinfo
 from decimal import Decimal
-from typing import Any, TypeVar
+from typing import TypeVar
 
 from csv_import_daemon.fields import (
     EMPTY_MONEY,
@@ -26,8 +22,23 @@ from csv_import_daemon.fields import (
     date_order_from_times,
     parse_quantity,
 )
-from csv_import_daemon.layout import LABELS, REQUIRED, Layout, LayoutOptions, sniff_layout
+from csv_import_daemon.layout import (
+    LABELS,
+    REQUIRED,
+    Layout,
+    LayoutOptions,
+    sniff_layout,
+    split_lines,
+)
 from csv_import_daemon.money import AMBIGUOUS, Ambiguous, DecimalMark, mark_shown, read_number
+from csv_import_daemon.records import (
+    Execution,
+    RowError,
+    _ExecutionDraft,
+    extra_json,
+    stand_in_id,
+)
+from csv_import_daemon.rowerrors import ambiguous_decimal, mangled_id, shift_hint
 
 __all__ = [
     "DateOrder",
@@ -65,9 +76,6 @@ ACTIONS = ("Buy", "Sell", "BuyToCover", "SellShort")
 ENTRY_EXIT = ("Entry", "Exit")
 # Excel writes long numbers as "1.58013E+11": such an ID identifies nothing any more.
 _SCIENTIFIC = re.compile(r"[0-9]+(?:[.,][0-9]+)?[eE][+-][0-9]{1,3}")
-# A number cut in two by an unquoted decimal comma: "21000" then "25" (or "62 $").
-_SHIFT_HEAD = re.compile(r"[-(]?\W{0,3}\s?[0-9]+")
-_SHIFT_TAIL = re.compile(r"[0-9]+\s?\W{0,3}\)?")
 # Cache-miss marker, compared by identity.
 _UNKNOWN = Decimal("NaN")
 _new = object.__new__
@@ -75,85 +83,8 @@ _CACHE_LIMIT = 65536
 _V = TypeVar("_V")
 
 
-@dataclass(frozen=True, slots=True)
-class Execution:
-    """One fill, with its time in UTC (naive) and exact decimals."""
-
-    execution_id: str
-    account: str
-    instrument: str
-    action: str
-    entry_exit: str | None
-    quantity: int
-    price: Decimal
-    executed_at: datetime
-    commission: Decimal | None
-    order_id: str | None
-    order_name: str | None
-    connection: str | None
-    position_after: str | None
-    line: int
-    # Columns stored nowhere else (TradeValidation, Rate, ...), as JSON: header -> value.
-    extra: str | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class RowError:
-    """A rejected row: ``reason`` is a short code, ``detail`` names the column and value."""
-
-    line: int
-    raw: str
-    reason: str
-    detail: str
-
-
-# Mutable twin of Execution with the same slots, for RowParser.parse's fast construction.
-_ExecutionDraft: Any = dataclasses.make_dataclass(
-    "_ExecutionDraft", [(f.name, f.type) for f in dataclasses.fields(Execution)], slots=True
-)
-
-
 def _show(value: str) -> str:
     return repr(value if len(value) <= 80 else value[:80] + "...")
-
-
-class _OneLine:
-    """Feeds csv.reader exactly one line at a time, so an unclosed quote cannot swallow
-    the following lines (each input line must give one row)."""
-
-    __slots__ = ("line",)
-
-    def __init__(self) -> None:
-        self.line: str | None = None
-
-    def __iter__(self) -> _OneLine:
-        return self
-
-    def __next__(self) -> str:
-        line = self.line
-        if line is None:
-            raise StopIteration
-        self.line = None
-        return line
-
-
-def split_lines(lines: list[str], layout: Layout) -> Iterator[list[str]]:
-    """Split each line (no terminator) into fields, one list per line, as csv.reader does."""
-    delimiter = layout.delimiter
-    feed = _OneLine()
-    reader = csv.reader(feed, delimiter=delimiter)
-    for line in lines:
-        if '"' not in line:
-            # Without quotes csv.reader gives exactly str.split's fields at a third of the
-            # cost (it would raise on a bare CR or LF, where we keep the split anyway).
-            yield line.split(delimiter) if line else []
-            continue
-        feed.line = line
-        try:
-            row = next(reader, None)
-        except csv.Error:  # e.g. a bare CR outside quotes
-            row = None
-        yield line.split(delimiter) if row is None else row
 
 
 @dataclass(frozen=True, slots=True)
@@ -261,12 +192,13 @@ class RowParser:
                 line_no,
                 raw,
                 "field_count",
-                f"expected {self._field_count} fields, got {count}{self._shift_hint(fields)}",
+                f"expected {self._field_count} fields, got {count}"
+                + shift_hint(self._layout, fields),
             )
         if count > named and (fields[-1] or count > named + 1) and "".join(fields[named:]).strip():
             # Empty trailing fields are fine; a value past the named columns means a comma
             # inside an unquoted value shifted every column after it.
-            hint = self._shift_hint(fields) or " (a comma inside an unquoted value?)"
+            hint = shift_hint(self._layout, fields) or " (a comma inside an unquoted value?)"
             return RowError(
                 line_no,
                 raw,
@@ -276,7 +208,7 @@ class RowParser:
             )
         # Stand-in IDs come from the row as written, counted before any rejection, so a
         # read under other settings (zone, date order, decimal mark) finds the same IDs.
-        stand_in = "" if has_id else self._stand_in_id(fields)
+        stand_in = "" if has_id else stand_in_id(self._occurrences, fields)
         if count < width:
             fields = fields + [""] * (width - count)
         if "\x00" in raw:
@@ -293,7 +225,7 @@ class RowParser:
             and ("+" in execution_id or "-" in execution_id)
             and _SCIENTIFIC.fullmatch(execution_id)
         ):
-            return self._mangled(execution_id, line_no, raw)
+            return mangled_id(execution_id, line_no, raw)
         if self._actions:
             action = self._actions.get(action.casefold(), action)
 
@@ -388,7 +320,7 @@ class RowParser:
         order_name = fields[i_order_name].strip() or None
         connection = fields[i_connection].strip() or None
         position = fields[i_position].strip() or None
-        extra = self._extra_of(fields) if self._extra else None
+        extra = extra_json(self._extra_json, self._extra, fields) if self._extra else None
         # A frozen dataclass's __init__ costs ~2 us for 14 fields (an object.__setattr__
         # each), half the per-row budget: fill the mutable twin with the same slots, then
         # relabel it, which CPython allows for identical slot layouts.
@@ -426,17 +358,6 @@ class RowParser:
             return AMBIGUOUS
         return parse_quantity(text, (self.decimal_mark or mark_shown(text) or ".") == ",")
 
-    @staticmethod
-    def _mangled(execution_id: str, line_no: int, raw: str) -> RowError:
-        return RowError(
-            line_no,
-            raw,
-            "mangled_id",
-            f"ID {_show(execution_id)} is in scientific notation: a spreadsheet re-saved "
-            "the file and rounded the ID, so it no longer identifies one execution; export "
-            "the file from NinjaTrader again (do not save it from Excel)",
-        )
-
     def _settle_from_row(self, fields: list[str]) -> bool:
         """Another number of the same row may show the file's decimal mark."""
         cols = self._layout.columns
@@ -451,16 +372,7 @@ class RowParser:
 
     def _ambiguous(self, label: str, text: str, line_no: int, raw: str) -> RowError:
         self.ambiguous_rows += 1
-        point = read_number(text, ".", money=True)
-        comma = read_number(text, ",", money=True)
-        return RowError(
-            line_no,
-            raw,
-            "ambiguous_decimal",
-            f"{label} {_show(text)} reads as {point} with a decimal point or {comma} with a "
-            "decimal comma, and no value before it in the file shows which mark the file "
-            "uses; set decimal_mark to '.' or ',' (--decimal-mark)",
-        )
+        return ambiguous_decimal(label, text, line_no, raw)
 
     def _entry_exit_word(self, text: str) -> str | None:
         word = text.strip()
@@ -471,47 +383,6 @@ class RowParser:
         if len(self._entry_exit) < _CACHE_LIMIT:
             self._entry_exit[text] = value
         return value
-
-    def _extra_of(self, fields: list[str]) -> str | None:
-        key = tuple(fields[i] for i, _ in self._extra)
-        if key in self._extra_json:
-            return self._extra_json[key]
-        values = {name: v.strip() for (_, name), v in zip(self._extra, key, strict=True)}
-        kept = {name: v for name, v in values.items() if v}
-        text = json.dumps(kept, ensure_ascii=False) if kept else None
-        if len(self._extra_json) < _CACHE_LIMIT:
-            self._extra_json[key] = text
-        return text
-
-    def _stand_in_id(self, fields: list[str]) -> str:
-        """Hash of the trimmed field texts plus the count of identical earlier rows."""
-        texts = [f.strip() for f in fields]
-        while texts and not texts[-1]:  # a trailing comma or not: the same row
-            texts.pop()
-        key = "\x1f".join(texts)  # unit separator: names may contain "|"
-        seen = self._occurrences.get(key, 0)
-        self._occurrences[key] = seen + 1
-        digest = hashlib.sha256(f"{key}\x1f{seen}".encode()).hexdigest()
-        return "nt-" + digest[:32]
-
-    def _shift_hint(self, fields: list[str]) -> str:
-        """Say so when a number looks cut in two by an unquoted decimal comma."""
-        if self._layout.delimiter != ",":
-            return ""
-        cols = self._layout.columns
-        for column in ("price", "commission", "quantity"):
-            index = cols.get(column)
-            if index is None or index + 1 >= len(fields):
-                continue
-            head, tail = fields[index].strip(), fields[index + 1].strip()
-            if _SHIFT_HEAD.fullmatch(head) and _SHIFT_TAIL.fullmatch(tail):
-                return (
-                    f": {LABELS[column]} {_show(head + ',' + tail)} looks like a number "
-                    "with a decimal comma written without quotes in a ',' file, which "
-                    "shifts every later column; export with ';' as the delimiter (or "
-                    "with quoted values) and import that file"
-                )
-        return ""
 
     @staticmethod
     def _missing(fields: list[str], line_no: int, raw: str, values: tuple[str, ...]) -> RowError:
