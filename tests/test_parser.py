@@ -92,10 +92,16 @@ def en_row(**values: str) -> str:
     return out.getvalue()
 
 
-def stand_in(*parts: str | int) -> str:
-    """The documented stand-in ID: account, instrument, action, E/X, quantity, price, UTC
-    time, order ID, name and occurrence index, joined by the unit separator."""
-    key = "\x1f".join(map(str, parts))
+RATE_ONE = '{"Rate": "1"}'
+
+
+def stand_in(line: str, occurrence: int, delimiter: str = ",") -> str:
+    """The documented stand-in ID: the row's trimmed field texts as written (trailing empty
+    fields dropped) and its occurrence index, joined by the unit separator."""
+    texts = [f.strip() for f in line.split(delimiter)]
+    while texts and not texts[-1]:
+        texts.pop()
+    key = "\x1f".join([*texts, str(occurrence)])
     return "nt-" + hashlib.sha256(key.encode()).hexdigest()[:32]
 
 
@@ -112,7 +118,12 @@ def test_sample_en_us_every_row() -> None:
         15,
         True,
     )
-    sim = {"account": "Sim101", "instrument": "MNQ MAR25", "connection": "ATF NinjaTrader"}
+    sim = {
+        "account": "Sim101",
+        "instrument": "MNQ MAR25",
+        "connection": "ATF NinjaTrader",
+        "extra": RATE_ONE,
+    }
     apex = {
         "instrument": "NQ MAR25",
         "action": "Buy",
@@ -124,6 +135,7 @@ def test_sample_en_us_every_row() -> None:
         "connection": "ATF NinjaTrader",
         "position_after": "-",
         "executed_at": datetime(2025, 1, 28, 15, 59, 51),
+        "extra": RATE_ONE,
     }
     entry = {
         **sim,
@@ -207,6 +219,7 @@ def test_sample_eu_semicolon_every_row() -> None:
         "quantity": 1,
         "commission": Decimal("0.62"),
         "connection": "Playback",
+        "extra": RATE_ONE,
     }
     assert parse_lines(lines[1:], layout, "dmy", BERLIN) == [
         Execution(
@@ -253,18 +266,7 @@ def test_sample_no_id_column_every_row() -> None:
     ]
     expected = [
         Execution(
-            execution_id=stand_in(
-                account,
-                instrument,
-                action,
-                ex,
-                str(qty),
-                format(Decimal(price).normalize(), "f"),
-                utc,
-                "",
-                name,
-                0,
-            ),
+            execution_id=stand_in(lines[line - 1], 0),
             account=account,
             instrument=instrument,
             action=action,
@@ -292,7 +294,7 @@ def test_sample_addon_daily_file_every_row() -> None:
     """The add-on's file: BOM, TradeValidation column, trailing space in Connection trimmed."""
     lines = read_sample("NinjaTrader_Executions_20251031.csv")
     layout = sniff_layout(lines[0])
-    assert layout.columns["trade_validation"] == 14
+    assert layout.extra == ((11, "Rate"), (14, "TradeValidation"))
     assert layout.field_count == 15
     times = [fields[layout.columns["time"]] for fields in split_lines(lines[1:], layout)]
     assert date_order_from_filename("NinjaTrader_Executions_20251031.csv", times) == "mdy"
@@ -302,6 +304,7 @@ def test_sample_addon_daily_file_every_row() -> None:
         "quantity": 1,
         "commission": Decimal("0.52"),
         "connection": "Apex Trader Funding",
+        "extra": '{"Rate": "1", "TradeValidation": "Valid"}',
     }
     assert parse_lines(lines[1:], layout) == [
         Execution(
@@ -929,13 +932,8 @@ def test_identical_lines_get_distinct_stable_ids() -> None:
     first = [p.execution_id for p in parse_lines(lines, layout) if isinstance(p, Execution)]
     second = [p.execution_id for p in parse_lines(lines, layout) if isinstance(p, Execution)]
     assert first == second
-    assert len(set(first)) == 3  # 29783.250 is the same price: a third occurrence
-    assert first[0] == stand_in(
-        "A1", "MNQ 09-26", "Buy", "", "1", "29783.25", "2026-10-08T22:07:25", "", "", 0
-    )
-    assert first[2] == stand_in(
-        "A1", "MNQ 09-26", "Buy", "", "1", "29783.25", "2026-10-08T22:07:25", "", "", 2
-    )
+    assert len(set(first)) == 3
+    assert first == [stand_in(lines[0], 0), stand_in(lines[1], 1), stand_in(lines[2], 0)]
 
 
 def test_rejected_rows_do_not_count_as_occurrences() -> None:
@@ -1053,7 +1051,8 @@ def test_generated_rows_round_trip(
     line = _render(ex, local, european, thousands)
     layout = EU if european else EN
     parser = RowParser(layout, "dmy" if european else "mdy", tz)
-    assert parser.parse(next(split_lines([line], layout)), 7, line) == ex
+    expected = dataclasses.replace(ex, extra=RATE_ONE)
+    assert parser.parse(next(split_lines([line], layout)), 7, line) == expected
 
 
 SAMPLE_TOKENS = st.sampled_from(

@@ -44,11 +44,22 @@ GOOD_SAMPLES = {
     "grid-export-no-id-column.csv": 4,
 }
 R1, R2, R3 = "0001_trades", "0002_imported_executions", "0003_backfill_ledger"
+R4, R6 = "0004_real_world_files", "0006_daemon_instances"
+HEAD = R6
 TABLES = {
     None: set(),
     R1: {"trades", "import_files", "import_rejections"},
     R2: {"trades", "import_files", "import_rejections", "imported_executions"},
     R3: {"trades", "import_files", "import_rejections", "imported_executions"},
+    R4: {"trades", "import_files", "import_rejections", "imported_executions", "trade_corrections"},
+    R6: {
+        "trades",
+        "import_files",
+        "import_rejections",
+        "imported_executions",
+        "trade_corrections",
+        "daemon_instances",
+    },
 }
 
 
@@ -91,7 +102,7 @@ def test_each_migration_steps_up_and_down_with_postgres_types(postgres_url: str)
     each step, NUMERIC(20, 8) money, VARCHAR widths equal to LIMITS, nothing left at base."""
     engine = make_engine(_settings(postgres_url))
     try:
-        steps = [R1, R2, R3]
+        steps = [R1, R2, R3, R4, R6]
         for rev in steps:
             migrate.upgrade(engine, rev)
             assert migrate.current(engine) == rev
@@ -140,7 +151,7 @@ def test_db_commands_and_one_shot_import_and_status_on_postgres(
     common = ["--database", postgres_url, "--log-format", "json"]
 
     up = run_cli("db", "upgrade", *common)
-    assert (up.returncode, up.stdout.strip()) == (0, R3), up.stderr
+    assert (up.returncode, up.stdout.strip()) == (0, HEAD), up.stderr
     first = run_cli(
         "import", str(folder), "--source-timezone", "America/New_York", "--settle", "0", *common
     )
@@ -163,7 +174,7 @@ def test_db_commands_and_one_shot_import_and_status_on_postgres(
         report["trades"],
         report["ledger"],
         report["rejections"],
-    ) == (R3, total, total, 0)
+    ) == (HEAD, total, total, 0)
     assert {Path(f["path"]).name: f["inserted"] for f in report["files"]} == GOOD_SAMPLES
 
     # Exact values through NUMERIC and TIMESTAMP: 9:30:15 AM New York is 13:30:15 UTC.

@@ -37,6 +37,7 @@ class Counts:
     duplicates: int = 0
     rejected: int = 0
     conflicts: int = 0
+    replaced: int = 0  # stored content replaced by --reread --replace (not in checkpoints)
 
     def __add__(self, other: Counts) -> Counts:
         return Counts(
@@ -44,6 +45,7 @@ class Counts:
             self.duplicates + other.duplicates,
             self.rejected + other.rejected,
             self.conflicts + other.conflicts,
+            self.replaced + other.replaced,
         )
 
 
@@ -64,6 +66,11 @@ class Checkpoint:
     status: str = "ok"  # ok | refused
     last_error: str | None = None
     archived_to: str | None = None
+    # How the file is read: what settled its date order (checkpoint, content, name, folder
+    # or setting), its decimal mark, and the digest of the settings that decided rows.
+    date_order_source: str | None = None
+    decimal_mark: str | None = None
+    settings_digest: str | None = None
 
     @property
     def refused(self) -> bool:
@@ -89,6 +96,9 @@ class Checkpoint:
             status=m["status"],
             last_error=m["last_error"],
             archived_to=m["archived_to"],
+            date_order_source=m["date_order_source"],
+            decimal_mark=m["decimal_mark"],
+            settings_digest=m["settings_digest"],
         )
 
     def values(self) -> dict[str, Any]:
@@ -105,10 +115,13 @@ class Checkpoint:
             "pending_bytes": self.pending_bytes,
             "date_order": self.date_order,
             "encoding": self.encoding,
-            **dataclasses.asdict(self.totals),
+            **{k: getattr(self.totals, k) for k in COUNT_FIELDS},
             "status": self.status,
             "last_error": self.last_error,
             "archived_to": self.archived_to,
+            "date_order_source": self.date_order_source,
+            "decimal_mark": self.decimal_mark,
+            "settings_digest": self.settings_digest,
         }
 
 

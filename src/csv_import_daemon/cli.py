@@ -52,6 +52,8 @@ _SETTING_FLAGS = (
     "log_format",
     "log_level",
     "instance_name",
+    "decimal_mark",
+    "default_account",
 )
 
 

@@ -73,6 +73,17 @@ def add_reading(p: argparse.ArgumentParser) -> None:
         metavar="SECONDS",
         help="quiet seconds before an unterminated last line counts" + default(DEFAULTS.settle),
     )
+    p.add_argument(
+        "--decimal-mark",
+        choices=["auto", ".", ","],
+        help="decimal mark when nothing in a file shows it; auto rejects such values as "
+        "ambiguous_decimal" + default(DEFAULTS.decimal_mark),
+    )
+    p.add_argument(
+        "--default-account",
+        metavar="ACCOUNT",
+        help="account of every row of a file without an Account column" + default("none"),
+    )
 
 
 def open_journal(settings: Settings, *, create: bool) -> Engine:

@@ -10,14 +10,14 @@ from typing import Any
 from csv_import_daemon.cli_common import add_common, add_reading, open_journal
 from csv_import_daemon.config import Settings
 from csv_import_daemon.db import migrate
-from csv_import_daemon.errors import ExitCode
+from csv_import_daemon.errors import ConfigError, ExitCode
 from csv_import_daemon.logs import get_logger
 from csv_import_daemon.progress import RowProgress
 from csv_import_daemon.result import FAILED, ImportResult, ImportStatus
 
 log = get_logger("csv_import_daemon.cli")
 
-COUNTS = ("inserted", "duplicates", "rejected", "conflicts")
+COUNTS = ("inserted", "duplicates", "rejected", "conflicts", "replaced")
 
 
 def register(sub: Any) -> None:
@@ -31,6 +31,13 @@ def register(sub: Any) -> None:
     )
     p.add_argument(
         "--reread", action="store_true", help="read files again from the start (default: off)"
+    )
+    p.add_argument(
+        "--replace",
+        action="store_true",
+        help="with --reread: the file's reading replaces the stored content of executions "
+        "already in the journal (repairs a wrong zone, date order or decimal mark); every "
+        "old value is kept in trade_corrections (default: off)",
     )
     add_reading(p)
     add_common(p)
@@ -68,6 +75,8 @@ def log_result(result: ImportResult) -> None:
 def handle(args: argparse.Namespace, settings: Settings) -> int:
     from csv_import_daemon.importer import ImportService  # noqa: PLC0415 - only this command
 
+    if args.replace and not args.reread:
+        raise ConfigError("--replace reads files again: use it with --reread")
     engine = open_journal(settings, create=True)
     try:
         migrate.prepare_database(engine, settings)
@@ -78,7 +87,9 @@ def handle(args: argparse.Namespace, settings: Settings) -> int:
         failed = False
         for path in files:
             with RowProgress.for_file(path) as bar:
-                result = service.import_file(path, reread=args.reread, progress=bar)
+                result = service.import_file(
+                    path, reread=args.reread, replace=args.replace, progress=bar
+                )
             log_result(result)
             for k in COUNTS:
                 totals[k] += getattr(result, k)
@@ -93,7 +104,9 @@ def handle(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def summary_line(s: dict[str, Any]) -> str:
-    parts = [f"{s['file']}: {s['status']}", *(f"{k}={s[k]}" for k in COUNTS)]
+    parts = [f"{s['file']}: {s['status']}", *(f"{k}={s[k]}" for k in COUNTS[:4])]
+    if s.get("replaced"):
+        parts.append(f"replaced={s['replaced']}")
     if s.get("pending_bytes"):
         parts.append(f"pending_bytes={s['pending_bytes']}")
     if s.get("message"):

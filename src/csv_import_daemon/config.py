@@ -14,8 +14,10 @@ from pathlib import Path
 from typing import Any, Literal, get_args
 
 from csv_import_daemon.errors import ConfigError
+from csv_import_daemon.settings_tables import ALIAS_TARGETS, alias_table
 
 DateOrderSetting = Literal["auto", "mdy", "dmy"]
+DecimalMarkSetting = Literal["auto", ".", ","]
 LogFormat = Literal["auto", "json", "console"]
 LogLevel = Literal["debug", "info", "warning", "error"]
 SqliteSynchronous = Literal["NORMAL", "FULL"]
@@ -98,6 +100,13 @@ class Settings:
     sqlite_synchronous: SqliteSynchronous = "NORMAL"
     log_format: LogFormat = "auto"
     log_level: LogLevel = "info"
+    decimal_mark: DecimalMarkSetting = "auto"
+    default_account: str | None = None
+    # header as written -> field name; action / E/X word as written -> canonical word.
+    # Keys are kept casefolded and trimmed: matching ignores letter case.
+    header_aliases: Mapping[str, str] = field(default_factory=dict)
+    action_aliases: Mapping[str, str] = field(default_factory=dict)
+    entry_exit_aliases: Mapping[str, str] = field(default_factory=dict)
     # Set by load_settings, never read from a file: the configuration file in force.
     config_file: Path | None = None
 
@@ -111,6 +120,7 @@ _FIELDS = {f.name: f for f in dataclasses.fields(Settings)}
 
 _CHOICES: dict[str, tuple[str, ...]] = {
     "date_order": get_args(DateOrderSetting),
+    "decimal_mark": get_args(DecimalMarkSetting),
     "log_format": get_args(LogFormat),
     "log_level": get_args(LogLevel),
     "sqlite_synchronous": get_args(SqliteSynchronous),
@@ -137,17 +147,22 @@ def _coerce(name: str, value: Any, origin: str, *, typed: bool = False) -> Any:
     """
     hint = str(Settings.__annotations__[name])
     where = f"{name} (from {origin})"
+    if name in ALIAS_TARGETS:
+        return alias_table(name, value, where)
     if name in _CHOICES:
         return _choice(name, value, where)
-    if hint == "bool":
-        return _bool(value, where, typed=typed)
-    if hint in ("float", "int"):
-        return _number(name, value, where, typed=typed)
-    if hint == "Path | None":
-        return _path(value, where, typed=typed)
+    convert = _CONVERTERS.get(hint)
+    if convert is not None:
+        return convert(name, value, where, typed)
     if not isinstance(value, str) or not value:
         raise ConfigError(f"{where}: expected a non-empty text value, got {value!r}")
     return value
+
+
+def _account(value: Any, where: str) -> str:
+    if not isinstance(value, str) or not value.strip() or len(value.strip()) > 50:
+        raise ConfigError(f"{where}: expected an account name of 1 to 50 characters")
+    return value.strip()
 
 
 def _choice(name: str, value: Any, where: str) -> str:
@@ -155,6 +170,7 @@ def _choice(name: str, value: Any, where: str) -> str:
     if not isinstance(value, str):
         raise ConfigError(f"{where}: {value!r} is not text; use one of {', '.join(allowed)}")
     text = value.upper() if name == "sqlite_synchronous" else value.lower()
+    text = text.strip() if name == "decimal_mark" else text
     if text not in allowed:
         raise ConfigError(f"{where}: {value!r} is not allowed; use one of {', '.join(allowed)}")
     return text
@@ -192,6 +208,16 @@ def _number(name: str, value: Any, where: str, *, typed: bool) -> float | int:
     if number < 0 or (name == "batch_size" and number < 1):
         raise ConfigError(f"{where}: {value!r} must be a positive number")
     return number
+
+
+# Field type (as annotated) -> converter(name, value, where, typed).
+_CONVERTERS: dict[str, Any] = {
+    "bool": lambda _name, value, where, typed: _bool(value, where, typed=typed),
+    "float": lambda name, value, where, typed: _number(name, value, where, typed=typed),
+    "int": lambda name, value, where, typed: _number(name, value, where, typed=typed),
+    "Path | None": lambda _name, value, where, typed: _path(value, where, typed=typed),
+    "str | None": lambda _name, value, where, _typed: _account(value, where),
+}
 
 
 def load_settings(
@@ -269,6 +295,5 @@ def settings_in_force(settings: Settings) -> dict[str, Any]:
         "config_file": str(settings.config_file) if settings.config_file else None,
         "source_timezone": settings.source_timezone,
         "date_order": settings.date_order,
-        # decimal_mark arrives with issue 10; until then the mark is detected per file.
-        "decimal_mark": getattr(settings, "decimal_mark", "auto"),
+        "decimal_mark": settings.decimal_mark,
     }

@@ -7,8 +7,8 @@ the new lines through a ``Transaction``, which commits rows and checkpoint toget
 
 from __future__ import annotations
 
+import dataclasses
 import os
-import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -22,15 +22,9 @@ from csv_import_daemon.checkpoint import Checkpoint
 from csv_import_daemon.config import Settings
 from csv_import_daemon.db.engine import writing
 from csv_import_daemon.errors import FileReadError, UnknownFormatError
+from csv_import_daemon.evidence import Evidence, layout_options
 from csv_import_daemon.identity import resume_point
-from csv_import_daemon.parser import (
-    DateOrder,
-    RowParser,
-    date_order_from_filename,
-    date_order_from_times,
-    sniff_layout,
-    split_lines,
-)
+from csv_import_daemon.parser import RowParser, sniff_layout, split_lines
 from csv_import_daemon.paths import path_key
 from csv_import_daemon.plan import ReadPlan
 from csv_import_daemon.reader import FileStat, Header
@@ -38,7 +32,6 @@ from csv_import_daemon.result import ImportResult, ImportStatus
 from csv_import_daemon.settle import seconds_until_settled
 from csv_import_daemon.transaction import Transaction, Writers, batches
 
-_DATE_RE = re.compile(rb"(\d{1,2})[/.-](\d{1,2})[/.-](\d{4})")
 # Rows parsed and written per statement batch; a transaction (settings.batch_size rows or
 # settings.commit_seconds) spans several, so memory stays flat while commits stay rare.
 WRITE_ROWS = 20_000
@@ -51,6 +44,7 @@ class _Request:
     """How ``import_file`` was asked to read."""
 
     reread: bool
+    replace: bool
     final_line_ok: bool | None
     progress: Progress | None
     should_stop: Callable[[], bool] | None
@@ -76,6 +70,8 @@ class ImportService:
         self.settings = settings
         self.writers = Writers.for_engine(engine, settings)
         self.checkpoints = self.writers.store
+        # Date order and decimal mark evidence, remembering what sibling files show.
+        self.evidence = Evidence(settings)
 
     def move_checkpoint(self, old: Path, new: Path, archived: bool = False) -> None:
         """Carry a file's checkpoint to its new path (after a rename or an archive move)."""
@@ -86,6 +82,7 @@ class ImportService:
         path: Path,
         *,
         reread: bool = False,
+        replace: bool = False,
         final_line_ok: bool | None = None,
         progress: Progress | None = None,
         should_stop: Callable[[], bool] | None = None,
@@ -97,10 +94,12 @@ class ImportService:
         ``progress(offset, size)`` is called after each commit (a terminal's progress bar).
         ``should_stop()`` is asked after each batch; when it says yes, what was written so
         far is committed and the result's status is INTERRUPTED.
+        ``replace`` (with ``reread``): the file's reading replaces the stored content of
+        executions already in trades, each old value kept in trade_corrections.
         """
         started = time.perf_counter()
         key = path_key(path)
-        request = _Request(reread, final_line_ok, progress, should_stop)
+        request = _Request(reread, replace and reread, final_line_ok, progress, should_stop)
         try:
             result = self._open(path, key, request)
         except UnknownFormatError as exc:
@@ -123,6 +122,9 @@ class ImportService:
                 prior = self.checkpoints.load(conn, key)
             if prior is None:
                 prior = self.checkpoints.adopt_renamed(key, st)
+            if prior is not None and prior.settings_digest not in (None, self.writers.digest):
+                # Refused, or rows rejected, under settings that have changed since.
+                request = dataclasses.replace(request, reread=True)
             final_ok = request.final_line_ok
             if final_ok is None:
                 final_ok = (
@@ -155,15 +157,15 @@ class ImportService:
                     else "header line not complete yet"
                 ),
             )
-        plan = self._plan(at, header, request.reread)
-        parser = RowParser(plan.layout, plan.date_order, self.settings.tz)
+        plan = self._plan(at, header, request)
+        parser = RowParser(plan.layout, plan.date_order, self.settings.tz, plan.reading.parse)
         if not plan.layout.has_id and plan.start > header.data_start:
             _replay_stand_ins(at.f, plan, parser)
         return self._read(at.f, plan, parser, request)
 
-    def _plan(self, at: _OpenFile, header: Header, reread: bool) -> ReadPlan:
+    def _plan(self, at: _OpenFile, header: Header, request: _Request) -> ReadPlan:
         try:
-            layout = sniff_layout(header.text)
+            layout = sniff_layout(header.text, layout_options(self.settings))
         except UnknownFormatError as exc:
             message = f"{at.key}: {exc}"
             refused = Checkpoint(
@@ -174,22 +176,26 @@ class ImportService:
                 encoding=header.encoding,
                 status="refused",
                 last_error=message,
+                settings_digest=self.writers.digest,
             )
             with writing(self.engine) as conn:
                 self.checkpoints.save(conn, refused)
             raise UnknownFormatError(message) from None
-        resume = resume_point(at.f, header, at.stat, at.prior, reread=reread)
-        date_order = settle_date_order(at.f, at.path, header, resume.date_order, self.settings)
+        resume = resume_point(at.f, header, at.stat, at.prior, reread=request.reread)
+        reading = self.evidence.settle(
+            at.f, at.path, header, layout, at.prior, resume=resume.resumed
+        )
         return ReadPlan(
             path=at.path,
             key=at.key,
             stat=at.stat,
             header=header,
             layout=layout,
-            date_order=date_order,
+            reading=reading,
             resume=resume,
             final_line_ok=at.final_line_ok,
             prior=at.prior,
+            replace=request.replace,
         )
 
     def _read(
@@ -242,6 +248,7 @@ def _result(
         duplicates=done.duplicates,
         rejected=done.rejected,
         conflicts=done.conflicts,
+        replaced=done.replaced,
         offset=offset,
         pending_bytes=pending,
         lines=txn.lines,
@@ -302,31 +309,6 @@ def _replay_stand_ins(f: BinaryIO, plan: ReadPlan, parser: RowParser) -> None:
         raw = reader.tail_after(f, replayed, plan.start)
         text = reader.decode_line(raw, header.encoding).rstrip("\r")
         parser.parse(next(split_lines([text], layout), []), plan.first_line - 1, text)
-
-
-def settle_date_order(
-    f: BinaryIO, path: Path, header: Header, settled: str | None, settings: Settings
-) -> DateOrder:
-    """Checkpoint, then an unambiguous date in the content, then the name, then config."""
-    if settled in ("mdy", "dmy"):
-        return settled  # type: ignore[return-value]
-    f.seek(header.data_start)
-    first_times: list[str] = []
-    while block := f.read(reader.BLOCK_BYTES):
-        if header.encoding != "utf-8":
-            block = block.decode(header.encoding, "replace").encode("utf-8")
-        for m in _DATE_RE.finditer(block):
-            a, b = int(m.group(1)), int(m.group(2))
-            if len(first_times) < 5:
-                first_times.append(m.group(0).decode("ascii") + " 00:00:00")
-            if a > 12 >= b:
-                return "dmy"
-            if b > 12 >= a:
-                return "mdy"
-    order = date_order_from_times(first_times) or date_order_from_filename(path.name, first_times)
-    if order:
-        return order
-    return "dmy" if settings.date_order == "dmy" else "mdy"
 
 
 def _is_layout(header_text: str) -> bool:

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from csv_import_daemon.checkpoint import Checkpoint
+from csv_import_daemon.evidence import Reading
 from csv_import_daemon.identity import Resume
 from csv_import_daemon.parser import DateOrder, Layout
 from csv_import_daemon.reader import FileStat, Header
@@ -20,11 +21,17 @@ class ReadPlan:
     stat: FileStat
     header: Header
     layout: Layout
-    date_order: DateOrder
+    reading: Reading  # date order and decimal mark, and what settled them
     resume: Resume
     # May a last line without a newline be read as final (the file is quiet)?
     final_line_ok: bool
     prior: Checkpoint | None
+    # --reread --replace: the file's reading replaces stored content that differs.
+    replace: bool = False
+
+    @property
+    def date_order(self) -> DateOrder:
+        return self.reading.date_order
 
     @property
     def start(self) -> int:

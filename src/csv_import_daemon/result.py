@@ -33,6 +33,8 @@ class ImportResult:
     duplicates: int = 0
     rejected: int = 0
     conflicts: int = 0
+    # Executions whose stored content this read replaced (import --reread --replace).
+    replaced: int = 0
     offset: int = 0
     pending_bytes: int = 0
     lines: int = 0
@@ -41,7 +43,7 @@ class ImportResult:
 
     @property
     def rows_read(self) -> int:
-        return self.inserted + self.duplicates + self.rejected + self.conflicts
+        return self.inserted + self.duplicates + self.rejected + self.conflicts + self.replaced
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -51,6 +53,7 @@ class ImportResult:
             "duplicates": self.duplicates,
             "rejected": self.rejected,
             "conflicts": self.conflicts,
+            "replaced": self.replaced,
             "offset": self.offset,
             "pending_bytes": self.pending_bytes,
             "duration_ms": round(self.duration_ms, 1),

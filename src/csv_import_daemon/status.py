@@ -16,6 +16,10 @@ from csv_import_daemon.db.models import ImportedExecution, ImportRejection, Trad
 from csv_import_daemon.db.tables import FILES, REJECTIONS
 
 STATUS_SCHEMA = 1
+REPAIR_HINT = (
+    "  to repair a wrong date order or zone: csv-import-daemon import --reread --replace "
+    "--date-order mdy|dmy --source-timezone ZONE PATH... (old values go to trade_corrections)"
+)
 
 # Problems first, in this order; healthy files after them.
 _PROBLEM_ORDER = ("refused", "conflicts", "rejections", "reading", "half_line")
@@ -54,6 +58,8 @@ def _file(r: Any) -> dict[str, Any]:
         "unread_bytes": None if refused else (rest if reading else 0),
         "lines": r.lines_consumed,
         "date_order": r.date_order,
+        "date_order_source": r.date_order_source,
+        "decimal_mark": r.decimal_mark,
         "inserted": r.inserted,
         "duplicates": r.duplicates,
         "rejected": r.rejected,
@@ -185,6 +191,13 @@ def render_status(report: dict[str, Any], width: int | None = None) -> str:
         lines.append(_file_line(f))
         if f["last_error"]:
             lines.append(f"      {f['last_error']}")
+        if f.get("date_order_source") == "setting":
+            lines.append(
+                f"      date order {f['date_order']} unsettled: nothing in the file, its name "
+                "or its folder shows it, the date_order setting decided"
+            )
+    if any(f.get("date_order_source") == "setting" for f in report["files"]):
+        lines.append(REPAIR_HINT)
     if report["recent_rejections"]:
         lines += ["", "recent rejections:"]
         lines += [

@@ -23,10 +23,12 @@ from sqlalchemy.dialects import postgresql, sqlite
 from csv_import_daemon import reader
 from csv_import_daemon.checkpoint import Checkpoint, CheckpointStore, Counts, utc_now
 from csv_import_daemon.config import Settings
+from csv_import_daemon.db.corrections import replace_changed
 from csv_import_daemon.db.engine import WRITE_OPTION
 from csv_import_daemon.db.models import LIMITS
 from csv_import_daemon.db.tables import REJECTIONS
 from csv_import_daemon.db.writer import CONFLICT_FIELDS, BatchWriter, Stored
+from csv_import_daemon.evidence import settings_digest
 from csv_import_daemon.identity import checkpoint_hash
 from csv_import_daemon.logs import get_logger
 from csv_import_daemon.parser import Execution, RowError, RowParser, split_lines
@@ -45,11 +47,14 @@ class Writers:
     settings: Settings
     store: CheckpointStore
     rows: BatchWriter
+    # The settings that decide whether a file or row is importable: a checkpoint keeps it
+    # when they did, so a change reads the file again.
+    digest: str
 
     @classmethod
     def for_engine(cls, engine: Engine, settings: Settings) -> Writers:
         store = CheckpointStore(engine, settings.instance_name)
-        return cls(engine, settings, store, BatchWriter(engine))
+        return cls(engine, settings, store, BatchWriter(engine), settings_digest(settings))
 
 
 class Transaction:
@@ -74,6 +79,9 @@ class Transaction:
         self.lines = 0
         self.tail: bytes | None = None  # the bytes just before the last batch's end
         self.last: Checkpoint | None = plan.prior if plan.resume.resumed else None
+        self.parser: RowParser | None = None
+        # A resumed file keeps the digest its earlier rows were decided under.
+        self._keep_digest = self.last is not None and self.last.settings_digest is not None
         self.committed_here = False
         self._base = plan.prior.totals if plan.prior else Counts()
 
@@ -86,6 +94,7 @@ class Transaction:
         return self.conn
 
     def write(self, batch: reader.Chunk, parser: RowParser) -> None:
+        self.parser = parser
         executions, errors = parse_batch(batch, parser)
         for err in errors:
             log.warning(
@@ -135,6 +144,7 @@ class Transaction:
             encoding=plan.header.encoding,
             totals=self._base + self.committed + self.pending,
             status="ok" if final else "reading",
+            **self._reading_columns(),
         )
         self.writers.store.save(conn, cp)
         assert self.tx is not None
@@ -147,6 +157,16 @@ class Transaction:
         self.last = cp
         self.committed_here = True
         return cp
+
+    def _reading_columns(self) -> dict[str, str | None]:
+        reading, parser = self.plan.reading, self.parser
+        decided = self._keep_digest or (parser is not None and parser.ambiguous_rows > 0)
+        return {
+            "date_order_source": reading.date_order_source,
+            "decimal_mark": parser.decimal_mark if parser is not None else reading.decimal_mark,
+            # Rows a setting decides were rejected: read again once that setting changes.
+            "settings_digest": self.writers.digest if decided else None,
+        }
 
     def saved_at(self, offset: int) -> bool:
         """Nothing written since a commit of this import saved a checkpoint at ``offset``."""
@@ -188,6 +208,13 @@ class Transaction:
             conn, ordered, self.plan.csv_filename, self.plan.key, now
         )
         seen_before = [ex for ex in ordered if ex.execution_id not in inserted]
+        replaced: set[str] = set()
+        if self.plan.replace:
+            # --reread --replace: only executions still in trades (a trade the user deleted
+            # is never brought back), every replaced value kept in trade_corrections.
+            candidates = [ex for ex in seen_before if stored.get(ex.execution_id) is not None]
+            replaced = replace_changed(conn, candidates, source_file=self.plan.key, now=now)
+            seen_before = [ex for ex in seen_before if ex.execution_id not in replaced]
         duplicates = 0
         conflict_ids: dict[int, str] = {}
         for ex in seen_before + repeats:
@@ -209,7 +236,8 @@ class Transaction:
             )
         if errors:
             self._record(conn, errors, conflict_ids, now)
-        return Counts(len(inserted), duplicates, len(errors) - len(conflict_ids), len(conflict_ids))
+        rejected = len(errors) - len(conflict_ids)
+        return Counts(len(inserted), duplicates, rejected, len(conflict_ids), len(replaced))
 
     def _record(
         self, conn: Connection, errors: list[RowError], conflict_ids: dict[int, str], now: Any

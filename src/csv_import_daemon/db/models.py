@@ -95,6 +95,8 @@ class Trade(Base):
     source_file: Mapped[str] = mapped_column(Text, nullable=False)
     source_line: Mapped[int] = mapped_column(Integer, nullable=False)
     imported_at: Mapped[datetime] = mapped_column(DateTime(), nullable=False)
+    # Columns the importer maps nowhere else (TradeValidation, Rate, ...): JSON text.
+    extra: Mapped[str | None] = mapped_column(Text)
 
 
 class ImportFile(Base):
@@ -124,6 +126,12 @@ class ImportFile(Base):
     last_error: Mapped[str | None] = mapped_column(Text)
     archived_to: Mapped[str | None] = mapped_column(Text)
     updated_at: Mapped[datetime] = mapped_column(DateTime(), nullable=False)
+    # What settled the date order: content, name, folder or setting (then it was a guess).
+    date_order_source: Mapped[str | None] = mapped_column(String(16))
+    decimal_mark: Mapped[str | None] = mapped_column(String(1))
+    # Set when the file was refused or rows rejected under settings that decide it: a
+    # change of those settings makes the file be read again.
+    settings_digest: Mapped[str | None] = mapped_column(String(64))
 
 
 class ImportRejection(Base):
@@ -182,3 +190,19 @@ class DaemonInstance(Base):
     started_at: Mapped[datetime] = mapped_column(DateTime(), nullable=False)
     heartbeat_at: Mapped[datetime] = mapped_column(DateTime(), nullable=False)
     stopped_at: Mapped[datetime | None] = mapped_column(DateTime())
+
+
+class TradeCorrection(Base):
+    """One stored value that ``import --reread --replace`` replaced, kept with its source."""
+
+    __tablename__ = "trade_corrections"
+    __table_args__ = (Index("ix_trade_corrections_execution_id", "execution_id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    execution_id: Mapped[str] = mapped_column(String(LIMITS["execution_id"]), nullable=False)
+    field: Mapped[str] = mapped_column(String(32), nullable=False)
+    old_value: Mapped[str | None] = mapped_column(Text)
+    new_value: Mapped[str | None] = mapped_column(Text)
+    source_file: Mapped[str] = mapped_column(Text, nullable=False)
+    source_line: Mapped[int] = mapped_column(Integer, nullable=False)
+    corrected_at: Mapped[datetime] = mapped_column(DateTime(), nullable=False)

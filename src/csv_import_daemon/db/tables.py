@@ -10,6 +10,7 @@ from csv_import_daemon.db.models import (
     ImportFile,
     ImportRejection,
     Trade,
+    TradeCorrection,
 )
 
 TRADES: Table = Trade.__table__  # type: ignore[assignment]
@@ -17,3 +18,4 @@ LEDGER: Table = ImportedExecution.__table__  # type: ignore[assignment]
 FILES: Table = ImportFile.__table__  # type: ignore[assignment]
 REJECTIONS: Table = ImportRejection.__table__  # type: ignore[assignment]
 INSTANCES: Table = DaemonInstance.__table__  # type: ignore[assignment]
+CORRECTIONS: Table = TradeCorrection.__table__  # type: ignore[assignment]

@@ -40,6 +40,7 @@ TRADE_COLUMNS = (
     "source_file",
     "source_line",
     "imported_at",
+    "extra",
 )
 CONFLICT_FIELDS = ("account", "instrument", "action", "quantity", "price", "executed_at")
 _LOOKUP_CHUNK = 500
@@ -160,6 +161,7 @@ class BatchWriter:
                         "source_file": source_file,
                         "source_line": ex.line,
                         "imported_at": now,
+                        "extra": ex.extra,
                     }
                     for ex in batch
                     if ex.execution_id in inserted
@@ -209,6 +211,7 @@ class BatchWriter:
                     source_file,
                     ex.line,
                     stamp,
+                    ex.extra,
                 )
                 for ex in new
             ],

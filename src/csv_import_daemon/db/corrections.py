@@ -1,0 +1,93 @@
+"""``import --reread --replace``: the file's reading replaces stored content, old values kept.
+
+Only executions still in ``trades`` are touched (a trade the user deleted stays deleted:
+the ledger remembers it, nothing here reads the ledger). Each changed field is one row in
+``trade_corrections``, written in the caller's transaction, with the update itself.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import Connection, bindparam, select
+
+from csv_import_daemon.db.tables import CORRECTIONS, TRADES
+from csv_import_daemon.parser import Execution
+
+# Everything a file's row says about an execution (not where or when it was imported).
+CONTENT_FIELDS = (
+    "account",
+    "instrument",
+    "action",
+    "entry_exit",
+    "quantity",
+    "price",
+    "executed_at",
+    "commission",
+    "order_id",
+    "order_name",
+    "connection",
+    "position_after",
+    "extra",
+)
+_CHUNK = 500
+_SELECT = select(TRADES.c.execution_id, *(TRADES.c[k] for k in CONTENT_FIELDS)).where(
+    TRADES.c.execution_id.in_(bindparam("ids", expanding=True))
+)
+
+
+def _text(value: Any) -> str | None:
+    if value is None:
+        return None
+    if isinstance(value, Decimal):
+        return format(value, "f")
+    if isinstance(value, datetime):
+        return value.isoformat(" ")
+    return str(value)
+
+
+def replace_changed(
+    conn: Connection, executions: Sequence[Execution], *, source_file: str, now: datetime
+) -> set[str]:
+    """Make each stored trade among ``executions`` hold the file's reading.
+
+    Returns the IDs whose stored content differed (and now equals the file's); the old
+    and new value of every changed field go to trade_corrections.
+    """
+    by_id = {ex.execution_id: ex for ex in executions}
+    ids = list(by_id)
+    stored: dict[str, dict[str, Any]] = {}
+    for i in range(0, len(ids), _CHUNK):
+        for row in conn.execute(_SELECT, {"ids": ids[i : i + _CHUNK]}).mappings():
+            stored[row["execution_id"]] = dict(row)
+    changed: set[str] = set()
+    corrections: list[dict[str, Any]] = []
+    for execution_id in sorted(stored):  # one lock order for concurrent writers
+        ex, old = by_id[execution_id], stored[execution_id]
+        diff = {k: getattr(ex, k) for k in CONTENT_FIELDS if old[k] != getattr(ex, k)}
+        if not diff:
+            continue
+        changed.add(execution_id)
+        conn.execute(
+            TRADES.update()
+            .where(TRADES.c.execution_id == execution_id)
+            .values(**diff, source_file=source_file, source_line=ex.line)
+        )
+        corrections += [
+            {
+                "execution_id": execution_id,
+                "field": k,
+                "old_value": _text(old[k]),
+                "new_value": _text(new),
+                "source_file": source_file,
+                "source_line": ex.line,
+                "corrected_at": now,
+            }
+            for k, new in diff.items()
+        ]
+    if corrections:
+        conn.execute(CORRECTIONS.insert(), corrections)
+    return changed
