@@ -126,7 +126,10 @@ def test_new_sqlite_journal_is_readable_by_its_owner_only(tmp_path: Path) -> Non
     url = f"sqlite:///{state / 'journal.sqlite3'}"
     old = os.umask(0o022)
     try:
-        with start_daemon(watch, url) as d:
+        # The default journal's folder is the one the daemon may create (an explicit path's
+        # folder must exist): the same path as the default under this XDG_STATE_HOME.
+        env = {"XDG_STATE_HOME": str(tmp_path / "state")}
+        with start_daemon(watch, url, env=env) as d:
             write_csv(watch / "a.csv", make_rows(1))
             journal = Journal(url)
             try:
@@ -145,6 +148,7 @@ def test_new_sqlite_journal_is_readable_by_its_owner_only(tmp_path: Path) -> Non
 def test_journal_created_by_the_command_line_is_owner_only_too(tmp_path: Path) -> None:
     """make_engine creates a new journal 0600 and leaves an existing one's mode alone."""
     path = tmp_path / "new" / "journal.sqlite3"
+    path.parent.mkdir()  # an explicit journal's folder must exist (the default's is made)
     settings = load_settings(
         {"database_url": f"sqlite:///{path}", "source_timezone": "UTC"}, environ={}
     )

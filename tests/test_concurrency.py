@@ -137,6 +137,8 @@ def _release_together(commands: list[list[str]], cwd: Path) -> list[tuple[int, s
 def _summaries(stdout: str) -> list[dict[str, Any]]:
     out = []
     for line in stdout.splitlines():
+        if line.startswith("total: "):  # a multi-file import's last line
+            continue
         m = SUMMARY.match(line)
         assert m is not None, f"unexpected output line {line!r}"
         out.append({k: (int(v) if v.isdigit() else v) for k, v in m.groupdict().items()})

@@ -116,5 +116,6 @@ def summary_line(s: dict[str, Any]) -> str:
 
 def total_line(files: int, statuses: dict[str, int], totals: dict[str, int]) -> str:
     by_status = " ".join(f"{k}={v}" for k, v in sorted(statuses.items()))
-    counts = " ".join(f"{k}={v}" for k, v in totals.items())
+    # replaced only with --replace, as on the per-file lines
+    counts = " ".join(f"{k}={v}" for k, v in totals.items() if k != "replaced" or v)
     return f"total: {files} files ({by_status}) {counts}"

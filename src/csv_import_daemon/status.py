@@ -58,8 +58,8 @@ def _file(r: Any) -> dict[str, Any]:
         "unread_bytes": None if refused else (rest if reading else 0),
         "lines": r.lines_consumed,
         "date_order": r.date_order,
-        "date_order_source": r.date_order_source,
-        "decimal_mark": r.decimal_mark,
+        "date_order_source": r._mapping.get("date_order_source"),
+        "decimal_mark": r._mapping.get("decimal_mark"),
         "inserted": r.inserted,
         "duplicates": r.duplicates,
         "rejected": r.rejected,
@@ -114,7 +114,10 @@ def collect_status(
         report["rejections"] = conn.scalar(select(func.count()).select_from(ImportRejection)) or 0
         last = conn.scalar(select(func.max(FILES.c.updated_at)).where(FILES.c.status != "refused"))
         report["last_import_at"] = last.isoformat() + "Z" if last else None
-        files = [_file(r) for r in conn.execute(select(FILES))]
+        # An older schema (status works before `db upgrade`) lacks the newer columns.
+        present = {c["name"] for c in inspect(conn).get_columns("import_files")}
+        columns = [c for c in FILES.c if c.name in present]
+        files = [_file(r) for r in conn.execute(select(*columns))]
         report["files"] = sorted(files, key=_sort_key)
         report["recent_rejections"] = [
             {
