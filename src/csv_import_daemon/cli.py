@@ -87,6 +87,11 @@ def build_parser() -> argparse.ArgumentParser:
         const=False,
         help="do not run migrations at start",
     )
+    p.add_argument(
+        "--metrics-address",
+        metavar="HOST:PORT",
+        help="serve /metrics and /healthz here (off if unset), e.g. 127.0.0.1:9108",
+    )
     _common(p)
 
     p = sub.add_parser("status", help="counts, checkpoints and recent rejections")
@@ -122,6 +127,7 @@ _SETTING_FLAGS = (
     "log_format",
     "log_level",
     "instance_name",
+    "metrics_address",
 )
 
 

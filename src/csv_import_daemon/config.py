@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import dataclasses
+import ipaddress
 import os
+import re
 import socket
 import tomllib
 import zoneinfo
@@ -65,6 +67,8 @@ class Settings:
     sqlite_synchronous: SqliteSynchronous = "NORMAL"
     log_format: LogFormat = "auto"
     log_level: LogLevel = "info"
+    # HOST:PORT of the /metrics and /healthz server; None keeps it off.
+    metrics_address: str | None = None
 
     @property
     def tz(self) -> zoneinfo.ZoneInfo:
@@ -118,11 +122,42 @@ def _coerce(name: str, value: Any, origin: str) -> Any:
         if number < 0 or (name == "batch_size" and number < 1):
             raise ConfigError(f"{where}: {value!r} must be a positive number")
         return number
+    if name == "metrics_address":
+        return None if value in (None, "") else parse_metrics_address(str(value), where)[2]
     if hint == "Path | None":
         return None if value in (None, "") else Path(str(value)).expanduser()
     if not isinstance(value, str) or not value:
         raise ConfigError(f"{where}: expected a non-empty text value, got {value!r}")
     return value
+
+
+def parse_metrics_address(value: str, where: str = "metrics_address") -> tuple[str, int, str]:
+    """``HOST:PORT`` (``[IPv6]:PORT`` for an IPv6 address) -> (host, port, canonical text)."""
+    allowed = "use HOST:PORT, for example 127.0.0.1:9108, [::1]:9108 or localhost:9108"
+    host, sep, port_text = value.strip().rpartition(":")
+    if host.startswith("[") and host.endswith("]"):
+        host = host[1:-1]
+        valid_host = ":" in host and _is_ip(host)
+    else:
+        valid_host = ":" not in host and (_is_ip(host) or bool(_HOSTNAME_RE.fullmatch(host)))
+    if not sep or not host or not valid_host:
+        raise ConfigError(f"{where}: {value!r} is not a host and port; {allowed}")
+    if not port_text.isdigit() or not 1 <= int(port_text) <= 65535:
+        raise ConfigError(f"{where}: port {port_text!r} is not a number from 1 to 65535; {allowed}")
+    shown = f"[{host}]" if ":" in host else host
+    return host, int(port_text), f"{shown}:{int(port_text)}"
+
+
+_LABEL = r"[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
+_HOSTNAME_RE = re.compile(rf"{_LABEL}(\.{_LABEL})*")
+
+
+def _is_ip(text: str) -> bool:
+    try:
+        ipaddress.ip_address(text)
+    except ValueError:
+        return False
+    return True
 
 
 def load_settings(

@@ -31,9 +31,11 @@ from csv_import_daemon.db.migrate import prepare_database
 from csv_import_daemon.errors import ConfigError, DatabaseUnavailableError, ExitCode
 from csv_import_daemon.importer import ImportService
 from csv_import_daemon.logs import get_logger
+from csv_import_daemon.metrics import Metrics
+from csv_import_daemon.metrics_http import MetricsServer
 from csv_import_daemon.notify import Notifier, watchdog_interval
 from csv_import_daemon.paths import path_key
-from csv_import_daemon.result import ImportResult
+from csv_import_daemon.result import ImportResult, ImportStatus
 from csv_import_daemon.watcher import DirectoryWatcher, PathQueue
 
 log = get_logger(__name__)
@@ -46,10 +48,6 @@ SETTLE_MARGIN = 0.05  # look again just after the settle period, not just before
 OBSERVER_RETRY = 5.0  # first delay before restarting a dead observer again; doubles
 OBSERVER_RETRY_MAX = 300.0  # cap, so an unmounted share is not a log line every 5 s
 STOP_JOIN = 30.0  # how long shutdown waits for the importer's current batch
-
-
-class _Cancelled(Exception):
-    """Raised from the progress callback between two committed batches to stop an import."""
 
 
 class ImporterThread(threading.Thread):
@@ -67,8 +65,11 @@ class ImporterThread(threading.Thread):
         watcher: DirectoryWatcher,
         settings: Settings,
         archiver: Archiver | None,
+        *,
+        metrics: Metrics | None = None,
     ) -> None:
         super().__init__(name="importer", daemon=True)
+        self.metrics = metrics
         self.service = service
         self.queue = queue
         self.watcher = watcher
@@ -90,6 +91,7 @@ class ImporterThread(threading.Thread):
         self.db_error: str | None = None
         self.files_imported = 0
         self.rows_inserted = 0
+        self.rows_committed = dict.fromkeys(("duplicates", "rejected", "conflicts"), 0)
 
     def stop(self) -> None:
         """Stop after the current batch; wakes the thread if it waits for work."""
@@ -136,12 +138,25 @@ class ImporterThread(threading.Thread):
         if not self.watcher.accepts(path) or self._still_settled(path) or self._backing_off(path):
             return
         self.current = path
+        modified_at = _mtime(path)
         try:
             result = self._import(path)
         finally:
             self.current = None
         if result is not None:
             self._handle(path, result)
+            self._count(result, modified_at)
+
+    def _count(self, result: ImportResult, modified_at: float | None) -> None:
+        """This run's totals (``stop``, ``STATUS=``) and the metrics: committed rows only,
+        an interrupted import's included."""
+        if result.status in (ImportStatus.IMPORTED, ImportStatus.INTERRUPTED):
+            self.files_imported += 1
+        self.rows_inserted += result.inserted
+        for key in self.rows_committed:
+            self.rows_committed[key] += getattr(result, key)
+        if self.metrics is not None:
+            self.metrics.record_import(result, modified_at=modified_at)
 
     def _import(self, path: Path) -> ImportResult | None:
         """Import ``path``, waiting out a database outage; None when stopped or crashed."""
@@ -151,9 +166,6 @@ class ImporterThread(threading.Thread):
                 result = self.service.import_file(
                     path, progress=self._progress, should_stop=self.stopping.is_set
                 )
-            except _Cancelled:
-                log.info("import_interrupted", file=path_key(path))
-                return None
             except OperationalError as exc:
                 # Unreachable, locked or read-only: every file would fail, so wait here and
                 # keep this path; the rest of the queue waits behind it.
@@ -178,14 +190,13 @@ class ImporterThread(threading.Thread):
             return result
 
     def _progress(self, done: int, total: int) -> None:
-        # Called after each committed batch: the one safe place to give up a large file.
+        # Called after each committed batch; a stop goes through should_stop, whose
+        # INTERRUPTED result carries the counts committed before it.
         if self.db_error is not None:
             # A batch was committed, so the database is back: STATUS= must not keep
             # reporting an outage for the rest of a large file.
             log.info("database_available")
             self.db_error = None
-        if self.stopping.is_set():
-            raise _Cancelled
 
     def _handle(self, path: Path, result: ImportResult) -> None:
         status = result.status
@@ -204,8 +215,6 @@ class ImporterThread(threading.Thread):
         self._failures.pop(path, None)
         self._failed_as.pop(path, None)
         if status == "imported":
-            self.files_imported += 1
-            self.rows_inserted += result.inserted
             read = result.inserted + result.duplicates + result.rejected + result.conflicts
             # A touch or a header alone reads no row: not worth an info line.
             (log.info if read else log.debug)("import", **result.as_dict())
@@ -305,6 +314,7 @@ class Daemon:
         self.notifier = Notifier.from_environ(self.environ)
         self._signals = 0  # written only by the signal handler
         self._tick = threading.Event()  # never set: Event.wait is the main loop's clock
+        self.metrics: Metrics | None = None  # with metrics_address: /metrics and /healthz
 
     # -- signals ---------------------------------------------------------------------------
 
@@ -376,10 +386,27 @@ class Daemon:
             instance=s.instance_name,
         )
         try:
+            server = self._metrics_server()
+        except ConfigError as exc:
+            log.error("configuration_error", error=str(exc))
+            engine.dispose()
+            return ExitCode.USAGE
+        try:
             return self._run_with(engine, root, archive)
         finally:
+            if server is not None:
+                server.close()
             engine.dispose()
             self.notifier.close()
+
+    def _metrics_server(self) -> MetricsServer | None:
+        """Listen on ``metrics_address`` (before migrating: a taken port is exit 2)."""
+        if self.settings.metrics_address is None:
+            return None
+        self.metrics = Metrics()
+        server = MetricsServer(self.metrics, self.settings.metrics_address)
+        server.start()
+        return server
 
     def _run_with(self, engine: Engine, root: Path, archive: Path | None) -> int:
         s = self.settings
@@ -406,7 +433,7 @@ class Daemon:
             for folder in month_folders(archive):
                 watcher.watch(folder)
             archiver = Archiver(s, service, watcher)
-        importer = ImporterThread(service, queue, watcher, s, archiver)
+        importer = ImporterThread(service, queue, watcher, s, archiver, metrics=self.metrics)
         importer.start()
         try:
             watcher.start()
@@ -430,6 +457,7 @@ class Daemon:
             exit_code=int(code),
             imports=importer.files_imported,
             inserted=importer.rows_inserted,
+            **importer.rows_committed,
         )
         return code
 
@@ -478,6 +506,12 @@ class Daemon:
             if next_rescan is not None and now >= next_rescan:
                 self._rescan(queue, watcher, "periodic")
                 next_rescan = now + s.rescan_interval
+            if self.metrics is not None:
+                self.metrics.set_state(
+                    database_up=importer.db_error is None,
+                    observer_up=watcher.is_alive(),
+                    backlog=importer.waiting,
+                )
             status = importer.describe()
             if status != last_status:
                 self.notifier.status(status)
@@ -503,6 +537,13 @@ class Daemon:
 
 def _version(st: os.stat_result) -> tuple[int, ...]:
     return (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
+
+
+def _mtime(path: Path) -> float | None:
+    try:
+        return os.stat(path).st_mtime
+    except OSError:
+        return None
 
 
 def _stat_version(path: Path) -> tuple[int, ...] | None:
