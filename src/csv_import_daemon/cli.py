@@ -12,7 +12,7 @@ from typing import Any
 from sqlalchemy import Engine
 from sqlalchemy.exc import DBAPIError
 
-from csv_import_daemon import __version__
+from csv_import_daemon import __version__, verify
 from csv_import_daemon.config import Settings, load_settings
 from csv_import_daemon.db import migrate
 from csv_import_daemon.db.engine import check_connection, describe_db_error, make_engine
@@ -99,6 +99,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--limit", type=int, default=20, help="recent rejections to show")
     _common(p)
 
+    verify.register(sub, _common)
+
     p = sub.add_parser("db", help="schema migrations")
     dbsub = p.add_subparsers(dest="db_command", required=True)
     up = dbsub.add_parser("upgrade", help="upgrade to REV (default head)")
@@ -141,6 +143,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return ExitCode.USAGE
     configure_logging(settings.log_format, settings.log_level)
     try:
+        if args.command == "verify":
+            return verify.run(settings, args.paths, as_json=args.json)
         if args.command == "run":
             from csv_import_daemon.daemon import run  # noqa: PLC0415 - watchdog only here
 
