@@ -41,6 +41,17 @@ DURATION_BUCKETS = (0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1.0, 5.0, 15.0, 60.0, 30
 LAG_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0, 3600.0)
 
 
+class _ProcessCollector(ProcessCollector):
+    """The process collector, also under systemd's ``ProcSubset=pid``: that hides
+    /proc/stat, whose boot time it needs, and it would then report nothing at all."""
+
+    def _boot_time(self) -> float:
+        try:
+            return float(super()._boot_time())  # type: ignore[no-untyped-call]
+        except OSError:
+            return time.time() - time.clock_gettime(time.CLOCK_BOOTTIME)
+
+
 class Metrics:
     """The daemon's metrics in a private registry (tests and embedders may hold several)."""
 
@@ -49,7 +60,7 @@ class Metrics:
         disable_created_metrics()  # type: ignore[no-untyped-call]
         self.registry = CollectorRegistry()
         r = self.registry
-        ProcessCollector(registry=r)
+        _ProcessCollector(registry=r)
         PlatformCollector(registry=r)
         self.rows = Counter(
             "csv_import_rows",
