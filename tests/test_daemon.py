@@ -413,13 +413,18 @@ class ScriptedService:
         self.outcomes = list(outcomes)
         self.calls: list[float] = []
 
-    def import_file(self, path: Path, *, progress: Any = None, **_: Any) -> ImportResult:
+    def import_file(
+        self, path: Path, *, progress: Any = None, should_stop: Any = None, **_: Any
+    ) -> ImportResult:
         self.calls.append(time.monotonic())
         outcome = self.outcomes.pop(0) if len(self.outcomes) > 1 else self.outcomes[0]
         if outcome == "batches":  # a large file: commits batch after batch until stopped
-            while True:
+            batches = 0
+            while not should_stop():
+                batches += 1
                 progress(1, 2)
                 time.sleep(0.01)
+            return ImportResult(str(path), ImportStatus.INTERRUPTED, inserted=batches)
         if isinstance(outcome, BaseException):
             raise outcome
         assert isinstance(outcome, ImportResult)
@@ -546,7 +551,8 @@ def test_vanished_file_is_not_retried(watch: Path, run_importer: Any) -> None:
 
 
 def test_stop_interrupts_a_large_import_between_batches(watch: Path, run_importer: Any) -> None:
-    """stop() ends an import at the next batch boundary and the thread exits."""
+    """stop() ends an import at the next batch boundary, the thread exits, and the rows
+    the interrupted import committed count in the run's totals."""
     path = write_csv(watch / "big.csv", make_rows(1))
     service = ScriptedService("batches")  # type: ignore[arg-type]
     thread = run_importer(service)
@@ -555,3 +561,5 @@ def test_stop_interrupts_a_large_import_between_batches(watch: Path, run_importe
     thread.stop()
     thread.join(2)
     assert not thread.is_alive()
+    assert thread.files_imported == 1
+    assert thread.rows_inserted > 0

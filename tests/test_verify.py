@@ -15,7 +15,16 @@ from typing import Any
 import pytest
 from sqlalchemy import text
 
-from daemon_helpers import Journal, append, csv_text, make_rows, write_csv
+from daemon_helpers import (
+    Journal,
+    append,
+    csv_text,
+    make_rows,
+    sqlite_url,
+    start_daemon,
+    wait_for,
+    write_csv,
+)
 
 TABLES = ("trades", "imported_executions", "import_files", "import_rejections")
 
@@ -198,3 +207,28 @@ def test_unreachable_database_exits_3_and_creates_no_journal(tmp_path: Path) -> 
     assert done.returncode == 3
     assert "does not exist" in done.stderr
     assert not db.parent.exists()
+
+
+def test_verify_beside_a_running_daemon(tmp_path: Path) -> None:
+    """Run while the daemon imports: exit 0, and the daemon goes on importing unharmed."""
+    watch = tmp_path / "watch"
+    watch.mkdir()
+    url = sqlite_url(tmp_path)
+    rows = make_rows(300)
+    journal = Journal(url)
+    try:
+        with start_daemon(watch, url) as d:
+            daily = write_csv(watch / "daily.csv", rows[:200])
+            wait_for(journal.trades, 200, what="the first rows")
+            code, report = verify_json(url)
+            assert code == 0, report
+            assert report["totals"]["present"] == 200
+            append(daily, csv_text(rows[200:], header=False))
+            wait_for(journal.trades, 300, what="the appended rows")
+            code, report = verify_json(url)
+            assert code == 0, report
+            assert report["totals"]["present"] == 300
+            assert d.stop() == 0, d.log_text()
+            assert not d.events("database_unavailable")
+    finally:
+        journal.close()
