@@ -52,6 +52,7 @@ def readonly_engine(settings: Settings) -> Engine:
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
         dbapi_connection.isolation_level = None  # SQLAlchemy's BEGIN below, not pysqlite's
         dbapi_connection.execute("PRAGMA query_only = ON")
+        dbapi_connection.execute("PRAGMA cache_size = -65536")  # as the daemon's: index pages
 
     @event.listens_for(engine, "begin")
     def _on_begin(conn: Any) -> None:
