@@ -26,6 +26,11 @@ class _Server(ThreadingHTTPServer):
     daemon_threads = True  # a slow scraper never holds up shutdown
     metrics: Metrics
 
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        # The base prints a traceback to stderr, which must carry JSON events only; a
+        # scraper hanging up mid-response is routine.
+        log.debug("metrics_request_failed", exc_info=True)
+
 
 class _Server6(_Server):
     address_family = socket.AF_INET6
@@ -57,7 +62,7 @@ class _Handler(BaseHTTPRequestHandler):
         self.wfile.write(body)
 
     def log_message(self, format: str, *args: Any) -> None:
-        pass  # a scrape every 15 s is not worth a log line; errors are logged by the server
+        pass  # a scrape every 15 s is not worth a log line (nor on stderr as plain text)
 
 
 def _json(data: dict[str, Any]) -> bytes:
