@@ -281,10 +281,15 @@ def test_sigterm_during_a_large_import_exits_0_quickly_and_consistently(
 ) -> None:
     """SIGTERM mid-import: STOPPING=1, exit 0 within seconds, rows match the checkpoint;
     a restart finishes the file."""
-    rows = make_rows(LARGE_ROWS)
+    rows = make_rows(4 * LARGE_ROWS)  # twenty batches: SIGTERM lands with many to come
     with start_daemon(watch, db_url, env=SMALL_BATCHES) as d:
-        write_csv(watch / "large.csv", rows)
-        wait_for(journal.trades, lambda n: n > 0)
+        size = write_csv(watch / "large.csv", rows).stat().st_size
+        # The progress signal: a committed checkpoint inside the file, not at its end.
+        wait_for(
+            lambda: (journal.checkpoint(watch / "large.csv") or {}).get("offset", 0),
+            lambda offset: 0 < offset < size,
+            timeout=60,
+        )
         started = time.monotonic()
         d.send(signal.SIGTERM)
         assert d.wait_exit(15) == 0, d.log_text()
