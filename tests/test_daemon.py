@@ -284,8 +284,13 @@ def test_sigterm_during_a_large_import_exits_0_quickly_and_consistently(
     a restart finishes the file."""
     rows = make_rows(SIGTERM_ROWS)
     with start_daemon(watch, db_url, env=SMALL_BATCHES) as d:
-        write_csv(watch / "large.csv", rows)
-        wait_for(journal.trades, lambda n: n > 0)
+        size = write_csv(watch / "large.csv", rows).stat().st_size
+        # The progress signal: a committed checkpoint inside the file, not at its end.
+        wait_for(
+            lambda: (journal.checkpoint(watch / "large.csv") or {}).get("offset", 0),
+            lambda offset: 0 < offset < size,
+            timeout=60,
+        )
         started = time.monotonic()
         d.send(signal.SIGTERM)
         assert d.wait_exit(15) == 0, d.log_text()
@@ -553,8 +558,8 @@ def test_vanished_file_is_not_retried(watch: Path, run_importer: Any) -> None:
 
 
 def test_stop_interrupts_a_large_import_between_batches(watch: Path, run_importer: Any) -> None:
-    """stop() ends an import at the next batch boundary through should_stop; the thread logs
-    the interrupted result with its committed counts and exits."""
+    """stop() ends an import at the next batch boundary, the thread exits, and the rows
+    the interrupted import committed count in the run's totals."""
     path = write_csv(watch / "big.csv", make_rows(1))
     service = ScriptedService("batches")  # type: ignore[arg-type]
     with capture_logs() as logs:
@@ -567,7 +572,9 @@ def test_stop_interrupts_a_large_import_between_batches(watch: Path, run_importe
     (event,) = [e for e in logs if e["event"] == "import_interrupted"]
     assert event["status"] == "interrupted"
     assert event["inserted"] > 0
-    assert thread.files_imported == 0  # the rest is read at the next start
+    # The rows the interrupted import committed count in the run's totals.
+    assert thread.files_imported == 1
+    assert thread.rows_inserted == event["inserted"]
 
 
 def test_finished_paths_leave_no_state_behind(

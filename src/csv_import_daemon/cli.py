@@ -34,6 +34,7 @@ COMMAND_MODULES = [
     "csv_import_daemon.cli_import",
     "csv_import_daemon.cli_status",
     "csv_import_daemon.cli_db",
+    "csv_import_daemon.verify",
 ]
 BROKEN_PIPE = 128 + 13  # what a shell reports for a tool ended by SIGPIPE
 
@@ -54,6 +55,7 @@ _SETTING_FLAGS = (
     "instance_name",
     "decimal_mark",
     "default_account",
+    "metrics_address",
 )
 
 

@@ -58,6 +58,11 @@ def register(sub: Any) -> None:
         const=False,
         help="do not bring the schema to the newest revision at start (default: migrate)",
     )
+    p.add_argument(
+        "--metrics-address",
+        metavar="HOST:PORT",
+        help="serve /metrics and /healthz here, e.g. 127.0.0.1:9108 (default: off)",
+    )
     add_common(p)
     p.set_defaults(handler=handle)
 

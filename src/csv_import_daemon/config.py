@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, get_args
 
+from csv_import_daemon.address import parse_metrics_address
 from csv_import_daemon.errors import ConfigError
 from csv_import_daemon.settings_tables import ALIAS_TARGETS, alias_table
 
@@ -107,6 +108,8 @@ class Settings:
     header_aliases: Mapping[str, str] = field(default_factory=dict)
     action_aliases: Mapping[str, str] = field(default_factory=dict)
     entry_exit_aliases: Mapping[str, str] = field(default_factory=dict)
+    # HOST:PORT of the /metrics and /healthz server; None keeps it off.
+    metrics_address: str | None = None
     # Set by load_settings, never read from a file: the configuration file in force.
     config_file: Path | None = None
 
@@ -151,6 +154,10 @@ def _coerce(name: str, value: Any, origin: str, *, typed: bool = False) -> Any:
         return alias_table(name, value, where)
     if name in _CHOICES:
         return _choice(name, value, where)
+    if name == "metrics_address":
+        if typed and not isinstance(value, str):
+            raise ConfigError(f"{where}: {value!r} is not text; use a quoted HOST:PORT")
+        return None if value in (None, "") else parse_metrics_address(str(value), where)[2]
     convert = _CONVERTERS.get(hint)
     if convert is not None:
         return convert(name, value, where, typed)

@@ -35,6 +35,8 @@ from csv_import_daemon.importer import ImportService
 from csv_import_daemon.importer_thread import ImporterThread
 from csv_import_daemon.logs import get_logger
 from csv_import_daemon.main_loop import MainLoop, rescan
+from csv_import_daemon.metrics import Metrics
+from csv_import_daemon.metrics_http import MetricsServer
 from csv_import_daemon.notify import Notifier, watchdog_interval
 from csv_import_daemon.watcher import DirectoryWatcher, PathQueue
 
@@ -52,6 +54,7 @@ class Daemon:
         self.notifier = Notifier.from_environ(self.environ)
         self._signals = 0  # written only by the signal handler
         self._wakeup: _Wakeup | None = None  # the main loop's clock, woken by signals
+        self.metrics: Metrics | None = None  # with metrics_address: /metrics and /healthz
 
     # -- signals ---------------------------------------------------------------------------
 
@@ -133,10 +136,27 @@ class Daemon:
             instance=s.instance_name,
         )
         try:
+            server = self._metrics_server()
+        except ConfigError as exc:
+            log.error("configuration_error", error=str(exc))
+            engine.dispose()
+            return ExitCode.USAGE
+        try:
             return self._run_with(engine, root, archive)
         finally:
+            if server is not None:
+                server.close()
             engine.dispose()
             self.notifier.close()
+
+    def _metrics_server(self) -> MetricsServer | None:
+        """Listen on ``metrics_address`` (before migrating: a taken port is exit 2)."""
+        if self.settings.metrics_address is None:
+            return None
+        self.metrics = Metrics()
+        server = MetricsServer(self.metrics, self.settings.metrics_address)
+        server.start()
+        return server
 
     def _run_with(self, engine: Engine, root: Path, archive: Path | None) -> int:
         s = self.settings
@@ -163,7 +183,7 @@ class Daemon:
             for folder in month_folders(archive):
                 watcher.watch(folder)
             archiver = Archiver(s, service, watcher)
-        importer = ImporterThread(service, queue, watcher, s, archiver)
+        importer = ImporterThread(service, queue, watcher, s, archiver, metrics=self.metrics)
         importer.heartbeat = Heartbeat(
             engine,
             Identity(
@@ -195,6 +215,7 @@ class Daemon:
             exit_code=int(code),
             imports=importer.files_imported,
             inserted=importer.rows_inserted,
+            **importer.rows_committed,
         )
         return code
 
@@ -214,6 +235,7 @@ class Daemon:
             ping=watchdog_interval(self.environ),
             now=time.monotonic(),
         )
+        loop.metrics = self.metrics
         assert self._wakeup is not None  # run() made it
         while not self.stop_requested:
             code = loop.step(time.monotonic())

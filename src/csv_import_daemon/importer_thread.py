@@ -24,6 +24,7 @@ from csv_import_daemon.config import Settings
 from csv_import_daemon.db.engine import describe_db_error
 from csv_import_daemon.db.heartbeat import Heartbeat
 from csv_import_daemon.logs import get_logger
+from csv_import_daemon.metrics import Metrics
 from csv_import_daemon.paths import path_key
 from csv_import_daemon.reader import FileStat
 from csv_import_daemon.result import ImportResult, ImportStatus
@@ -82,6 +83,8 @@ class ImporterThread(threading.Thread):
         watcher: DirectoryWatcher,
         settings: Settings,
         archiver: Archiver | None,
+        *,
+        metrics: Metrics | None = None,
     ) -> None:
         super().__init__(name="importer", daemon=True)
         self.service = service
@@ -99,6 +102,8 @@ class ImporterThread(threading.Thread):
         self.db_error: str | None = None
         self.files_imported = 0
         self.rows_inserted = 0
+        self.rows_committed = dict.fromkeys(("duplicates", "rejected", "conflicts"), 0)
+        self.metrics = metrics  # with metrics_address: what /metrics serves
         # Set by the daemon; beaten only from this thread, the one database writer.
         self.heartbeat: Heartbeat | None = None
 
@@ -195,12 +200,14 @@ class ImporterThread(threading.Thread):
         if not self.watcher.accepts(path) or self._still_settled(path) or self._backing_off(path):
             return
         self.current = path
+        modified_at = _mtime(path)
         try:
             result = self._import(path)
         finally:
             self.current = None
         if result is not None:
             self._handle(path, result)
+            self._count(result, modified_at)
 
     def _import(self, path: Path) -> ImportResult | None:
         """Import ``path``, waiting out a database outage; None when stopped or crashed."""
@@ -239,6 +246,17 @@ class ImporterThread(threading.Thread):
             log.info("database_available")
             self.db_error = None
 
+    def _count(self, result: ImportResult, modified_at: float | None) -> None:
+        """This run's totals (``stop``, ``STATUS=``) and the metrics: committed rows only,
+        an interrupted import's included."""
+        if result.status in (ImportStatus.IMPORTED, ImportStatus.INTERRUPTED):
+            self.files_imported += 1
+        self.rows_inserted += result.inserted
+        for key in self.rows_committed:
+            self.rows_committed[key] += getattr(result, key)
+        if self.metrics is not None:
+            self.metrics.record_import(result, modified_at=modified_at)
+
     def _handle(self, path: Path, result: ImportResult) -> None:
         status = result.status
         if status == ImportStatus.INTERRUPTED:  # stopping: the rest is read at the next start
@@ -250,8 +268,6 @@ class ImporterThread(threading.Thread):
         state = self._state(path)
         state.retry = state.failed_as = None
         if status == ImportStatus.IMPORTED:
-            self.files_imported += 1
-            self.rows_inserted += result.inserted
             # A touch or a header alone reads no row: not worth an info line.
             (log.info if result.rows_read else log.debug)("import", **result.as_dict())
         elif status == ImportStatus.REFUSED:
@@ -353,3 +369,10 @@ def _failed_version(path: Path) -> FailedVersion:
     except OSError:
         return None, 0
     return FileStat.of(st), st.st_ctime_ns
+
+
+def _mtime(path: Path) -> float | None:
+    try:
+        return os.stat(path).st_mtime
+    except OSError:
+        return None

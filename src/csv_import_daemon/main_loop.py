@@ -15,6 +15,7 @@ from csv_import_daemon.backoff import Backoff
 from csv_import_daemon.config import Settings
 from csv_import_daemon.errors import ExitCode
 from csv_import_daemon.logs import get_logger
+from csv_import_daemon.metrics import Metrics
 from csv_import_daemon.notify import Notifier
 from csv_import_daemon.watcher import DirectoryWatcher, PathQueue
 
@@ -27,6 +28,11 @@ OBSERVER_RETRY_MAX = 300.0  # cap, so an unmounted share is not a log line every
 
 class Importer(Protocol):
     """What the main loop needs of the importer thread."""
+
+    db_error: str | None  # the database problem being waited out, or None
+
+    @property
+    def waiting(self) -> int: ...  # files queued or waiting on a timer
 
     def is_alive(self) -> bool: ...
 
@@ -64,6 +70,7 @@ class MainLoop:
         ping: float | None,
         now: float,
     ) -> None:
+        self.metrics: Metrics | None = None  # set by the daemon when metrics are served
         self.notifier = notifier
         self.queue = queue
         self.watcher = watcher
@@ -92,6 +99,12 @@ class MainLoop:
         if self.next_rescan is not None and now >= self.next_rescan:
             rescan(self.queue, self.watcher, "periodic")
             self.next_rescan = now + self.rescan_interval
+        if self.metrics is not None:
+            self.metrics.set_state(
+                database_up=self.importer.db_error is None,
+                observer_up=self.watcher.is_alive(),
+                backlog=self.importer.waiting,
+            )
         status = self.importer.describe()
         if status != self.last_status:
             self.notifier.status(status)
