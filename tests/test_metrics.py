@@ -11,21 +11,15 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from daemon_helpers import (
-    DaemonProcess,
-    Journal,
-    append,
-    make_rows,
-    sqlite_url,
-    start_daemon,
-    wait_for,
-    write_csv,
-)
 from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy.engine import make_url
 
 from csv_import_daemon.config import load_settings
 from csv_import_daemon.errors import ConfigError
+from support.daemon import DaemonProcess, start_daemon
+from support.journal import Journal, sqlite_url
+from support.rows import append, make_rows, write_csv
+from support.waiting import wait_for
 from test_outage import OUTAGE_ENV, CuttableProxy
 
 Samples = dict[tuple[str, tuple[tuple[str, str], ...]], float]

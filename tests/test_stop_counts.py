@@ -7,7 +7,10 @@ from __future__ import annotations
 import signal
 from pathlib import Path
 
-from daemon_helpers import Journal, make_rows, start_daemon, wait_for, write_csv
+from support.daemon import start_daemon
+from support.journal import Journal
+from support.rows import make_rows, write_csv
+from support.waiting import wait_for
 
 # 5000-row transactions over 150,000 rows: thirty commits, so SIGTERM after the first
 # lands with many still to come however fast the machine is.

@@ -13,17 +13,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from daemon_helpers import (
-    Journal,
-    append,
-    csv_text,
-    make_rows,
-    sqlite_url,
-    start_daemon,
-    wait_for,
-    write_csv,
-)
 from sqlalchemy import text
+
+from support.daemon import start_daemon
+from support.journal import Journal, sqlite_url
+from support.rows import append, csv_text, make_rows, write_csv
+from support.waiting import wait_for
 
 TABLES = ("trades", "imported_executions", "import_files", "import_rejections")
 
