@@ -13,6 +13,8 @@ from pathlib import Path
 from typing import Any, Literal, get_args
 
 from csv_import_daemon.errors import ConfigError
+from csv_import_daemon.point_values import PointValue, parse_point_values
+from csv_import_daemon.trading_day import Rollover, parse_rollover
 
 DateOrderSetting = Literal["auto", "mdy", "dmy"]
 LogFormat = Literal["auto", "json", "console"]
@@ -65,10 +67,17 @@ class Settings:
     sqlite_synchronous: SqliteSynchronous = "NORMAL"
     log_format: LogFormat = "auto"
     log_level: LogLevel = "info"
+    # Round trips (issue 13): when a trading day starts, and point values by root.
+    trading_day_rollover: str = "17:00 America/Chicago"
+    point_values: tuple[tuple[str, PointValue], ...] = ()
 
     @property
     def tz(self) -> zoneinfo.ZoneInfo:
         return zoneinfo.ZoneInfo(self.source_timezone)
+
+    @property
+    def rollover(self) -> Rollover:
+        return parse_rollover(self.trading_day_rollover)
 
 
 _FIELDS = {f.name: f for f in dataclasses.fields(Settings)}
@@ -98,6 +107,8 @@ def _coerce(name: str, value: Any, origin: str) -> Any:
     """Turn a raw TOML/env/flag value into the field's type or say what is allowed."""
     hint = str(Settings.__annotations__[name])
     where = f"{name} (from {origin})"
+    if name == "point_values":
+        return parse_point_values(_toml_table(value, where), origin)
     allowed = _CHOICES.get(name)
     if allowed is not None:
         text = str(value).upper() if name == "sqlite_synchronous" else str(value).lower()
@@ -123,6 +134,18 @@ def _coerce(name: str, value: Any, origin: str) -> Any:
     if not isinstance(value, str) or not value:
         raise ConfigError(f"{where}: expected a non-empty text value, got {value!r}")
     return value
+
+
+def _toml_table(value: Any, where: str) -> Any:
+    """An environment variable or flag gives a TOML inline table as text."""
+    if not isinstance(value, str):
+        return value
+    try:
+        return tomllib.loads(f"v = {value}")["v"]
+    except tomllib.TOMLDecodeError:
+        raise ConfigError(
+            f'{where}: {value!r} is not a TOML inline table such as {{ XYZ = "2.5" }}'
+        ) from None
 
 
 def load_settings(
@@ -170,6 +193,7 @@ def _validate(settings: Settings) -> None:
             f"source_timezone: {settings.source_timezone!r} is not an IANA time zone name; "
             "use a name such as America/New_York, Europe/Berlin or UTC"
         ) from None
+    parse_rollover(settings.trading_day_rollover)
     url = settings.database_url
     if not url.startswith(("sqlite:", "sqlite+pysqlite:", "postgresql")):
         raise ConfigError(

@@ -41,7 +41,9 @@ from csv_import_daemon.parser import (
     split_lines,
 )
 from csv_import_daemon.paths import path_key
+from csv_import_daemon.point_values import PointValues
 from csv_import_daemon.result import ImportResult, ImportStatus
+from csv_import_daemon.trip_store import TripChanges, refresh_round_trips
 
 log = get_logger(__name__)
 
@@ -80,6 +82,9 @@ class ImportService:
         self._dialect = engine.dialect.name
         self._insert = sqlite.insert if self._dialect == "sqlite" else postgresql.insert
         self._writer = BatchWriter(engine)
+        # Round trips (issue 13): the open transaction's changed fills, refreshed at commit.
+        self.trip_changes = TripChanges()
+        self.point_values = PointValues(dict(settings.point_values))
 
     # -- checkpoints -------------------------------------------------------------------
 
@@ -465,6 +470,7 @@ class ImportService:
                 unique[ex.execution_id] = ex
         ordered = [unique[k] for k in sorted(unique)]
         inserted, stored = self._writer.insert(conn, ordered, name, key, now)
+        self.trip_changes.add(ordered, inserted)  # round trips (issue 13)
         counts["inserted"] = len(inserted)
         seen_before = [ex for ex in ordered if ex.execution_id not in inserted]
         for ex in seen_before + repeats:
@@ -558,6 +564,7 @@ class _Transaction:
             self.conn.execution_options(**{WRITE_OPTION: True})
             self.tx = self.conn.begin()
             self.started = time.monotonic()
+            self.service.trip_changes.drain()  # round trips (issue 13): a fresh transaction
         return self.conn
 
     def write(self, batch: reader.Chunk, parser: RowParser) -> None:
@@ -600,6 +607,8 @@ class _Transaction:
                 self.tail or b"",
             )
         totals = {k: (cp[k] if cp else 0) + self.counts[k] for k in COUNT_KEYS}
+        # Round trips (issue 13): in this transaction, so they always agree with trades.
+        refresh_round_trips(conn, service.trip_changes.drain(), values=service.point_values)
         service._save_checkpoint(
             conn,
             self.key,

@@ -4,9 +4,18 @@ from __future__ import annotations
 
 from sqlalchemy import Table
 
-from csv_import_daemon.db.models import ImportedExecution, ImportFile, ImportRejection, Trade
+from csv_import_daemon.db.models import (
+    ImportedExecution,
+    ImportFile,
+    ImportRejection,
+    RoundTrip,
+    RoundTripFill,
+    Trade,
+)
 
 TRADES: Table = Trade.__table__  # type: ignore[assignment]
 LEDGER: Table = ImportedExecution.__table__  # type: ignore[assignment]
 FILES: Table = ImportFile.__table__  # type: ignore[assignment]
 REJECTIONS: Table = ImportRejection.__table__  # type: ignore[assignment]
+ROUND_TRIPS: Table = RoundTrip.__table__  # type: ignore[assignment]
+ROUND_TRIP_FILLS: Table = RoundTripFill.__table__  # type: ignore[assignment]
