@@ -12,7 +12,7 @@ from typing import Any
 from sqlalchemy import Engine
 from sqlalchemy.exc import DBAPIError
 
-from csv_import_daemon import __version__
+from csv_import_daemon import __version__, trip_commands
 from csv_import_daemon.config import Settings, load_settings
 from csv_import_daemon.db import migrate
 from csv_import_daemon.db.engine import check_connection, describe_db_error, make_engine
@@ -104,6 +104,7 @@ def build_parser() -> argparse.ArgumentParser:
     _common(down)
     cur = dbsub.add_parser("current", help="print the current revision")
     _common(cur)
+    trip_commands.register(sub, _common)  # round-trips, pnl (issue 13)
     return parser
 
 
@@ -145,6 +146,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                 return _import(engine, settings, args.paths, args.reread)
             if args.command == "status":
                 return _status(engine, settings, args.json, args.limit)
+            if args.command in trip_commands.COMMANDS:
+                return trip_commands.handle(engine, settings, args)
             return _db(engine, args)
         finally:
             engine.dispose()
