@@ -73,6 +73,8 @@ def load_round_trips(conn: Connection, flt: TripFilter, rollover: Rollover) -> l
     if flt.until is not None:
         query = query.where(t.opened_at < day_start(flt.until + timedelta(days=1), rollover))
     trips = [dict(r) for r in conn.execute(query).mappings()]
+    # Sorted here too: PostgreSQL's collation may order text differently from SQLite.
+    trips.sort(key=lambda r: (r["opened_at"], r["account"], r["instrument"], r["id"]))
     executions = _executions(conn, [trip["id"] for trip in trips])
     for trip in trips:
         trip["executions"] = executions.get(trip.pop("id"), [])
