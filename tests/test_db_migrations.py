@@ -27,7 +27,15 @@ from csv_import_daemon.importer import ImportService
 
 REPO = Path(__file__).resolve().parent.parent
 R1, R2, R3 = "0001_trades", "0002_imported_executions", "0003_backfill_ledger"
-TABLES = {"trades", "import_files", "import_rejections", "imported_executions"}
+R5 = HEAD = "0005_round_trips"
+TABLES = {
+    "trades",
+    "import_files",
+    "import_rejections",
+    "imported_executions",
+    "round_trips",
+    "round_trip_fills",
+}
 
 
 @pytest.fixture
@@ -84,7 +92,7 @@ def ledger(engine: Engine) -> dict[str, dict[str, Any]]:
 
 def test_upgrade_to_head_creates_every_table(engine: Engine) -> None:
     """A migrated database is at head and has trades, checkpoints, rejections and the ledger."""
-    assert migrate.current(engine) == migrate.head() == R3
+    assert migrate.current(engine) == migrate.head() == HEAD
     assert migrate.is_current(engine)
     assert tables(engine) == TABLES
 
@@ -153,7 +161,7 @@ def test_downgrade_base_then_upgrade_head_with_data(
     assert tables(engine) == set()
 
     migrate.upgrade(engine)
-    assert migrate.current(engine) == R3
+    assert migrate.current(engine) == HEAD
     assert count(engine, TRADES) == 0
     import_samples(engine, settings, samples)
     assert count(engine, TRADES) == count(engine, LEDGER) == 14
@@ -172,7 +180,7 @@ def test_each_revision_steps_down_and_up_keeping_the_other_data(
     assert (count(engine, LEDGER), count(engine, LEDGER, backfill)) == (14, 0)
 
     migrate.downgrade(engine, R1)  # r2 down: the ledger goes, trades stay
-    assert tables(engine) == TABLES - {"imported_executions"}
+    assert tables(engine) == TABLES - {"imported_executions", "round_trips", "round_trip_fills"}
     assert count(engine, TRADES) == 14
     migrate.upgrade(engine)  # r2 + r3 up: the ledger is rebuilt from trades
     assert (count(engine, LEDGER), count(engine, LEDGER, backfill)) == (14, 14)
@@ -276,7 +284,7 @@ def test_alembic_command_from_the_repository_root(
         check=False,
     )
     assert up.returncode == 0, up.stderr
-    assert migrate.current(bare_engine) == R3
+    assert migrate.current(bare_engine) == HEAD
 
     config = tmp_path / "settings.toml"
     config.write_text(f'database_url = "{database_url}"\n')
@@ -289,7 +297,7 @@ def test_alembic_command_from_the_repository_root(
         check=False,
     )
     assert current.returncode == 0, current.stderr
-    assert f"{R3} (head)" in current.stdout
+    assert f"{HEAD} (head)" in current.stdout
 
 
 def test_migrations_ship_inside_the_wheel(tmp_path: Path) -> None:
@@ -315,7 +323,7 @@ def test_migrations_ship_inside_the_wheel(tmp_path: Path) -> None:
         names = set(zf.namelist())
         zf.extractall(installed)
     assert "csv_import_daemon/migrations/env.py" in names
-    assert {f"csv_import_daemon/migrations/versions/{r}.py" for r in (R1, R2, R3)} <= names
+    assert {f"csv_import_daemon/migrations/versions/{r}.py" for r in (R1, R2, R3, R5)} <= names
 
     script = (
         "import csv_import_daemon\n"
@@ -341,4 +349,4 @@ def test_migrations_ship_inside_the_wheel(tmp_path: Path) -> None:
     module, location, revision = run.stdout.split()
     assert module == str(installed / "csv_import_daemon" / "__init__.py")
     assert location == str(installed / "csv_import_daemon" / "migrations")
-    assert revision == R3
+    assert revision == HEAD

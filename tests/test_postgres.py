@@ -53,11 +53,20 @@ GOOD_SAMPLES = {
     "grid-export-no-id-column.csv": 4,
 }
 R1, R2, R3 = "0001_trades", "0002_imported_executions", "0003_backfill_ledger"
+R5 = HEAD = "0005_round_trips"
 TABLES = {
     None: set(),
     R1: {"trades", "import_files", "import_rejections"},
     R2: {"trades", "import_files", "import_rejections", "imported_executions"},
     R3: {"trades", "import_files", "import_rejections", "imported_executions"},
+    R5: {
+        "trades",
+        "import_files",
+        "import_rejections",
+        "imported_executions",
+        "round_trips",
+        "round_trip_fills",
+    },
 }
 
 
@@ -107,7 +116,7 @@ def test_each_migration_steps_up_and_down_with_postgres_types(pg_settings: Setti
     each step, NUMERIC(20, 8) money, VARCHAR widths equal to LIMITS, nothing left at base."""
     engine = make_engine(pg_settings)
     try:
-        steps = [R1, R2, R3]
+        steps = [R1, R2, R3, R5]
         for rev in steps:
             migrate.upgrade(engine, rev)
             assert migrate.current(engine) == rev
@@ -156,7 +165,7 @@ def test_db_commands_and_one_shot_import_and_status_on_postgres(
     common = ["--database", postgres_url, "--log-format", "json"]
 
     up = _cli("db", "upgrade", *common)
-    assert (up.returncode, up.stdout.strip()) == (0, R3), up.stderr
+    assert (up.returncode, up.stdout.strip()) == (0, HEAD), up.stderr
     first = _cli(
         "import", str(folder), "--source-timezone", "America/New_York", "--settle", "0", *common
     )
@@ -179,7 +188,7 @@ def test_db_commands_and_one_shot_import_and_status_on_postgres(
         report["trades"],
         report["ledger"],
         report["rejections"],
-    ) == (R3, total, total, 0)
+    ) == (HEAD, total, total, 0)
     assert {Path(f["path"]).name: f["inserted"] for f in report["files"]} == GOOD_SAMPLES
 
     # Exact values through NUMERIC and TIMESTAMP: 9:30:15 AM New York is 13:30:15 UTC.

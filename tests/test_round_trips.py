@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
+import subprocess
+import sys
 from datetime import datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -13,7 +16,6 @@ import pytest
 from sqlalchemy import Engine, text
 from structlog.testing import capture_logs
 
-from csv_import_daemon import cli
 from csv_import_daemon.config import Settings, load_settings
 from csv_import_daemon.db import migrate
 from csv_import_daemon.db.engine import make_engine
@@ -64,6 +66,21 @@ def import_all(engine: Engine, settings: Settings, *paths: Path) -> None:
 
 def trips(engine: Engine) -> list[dict[str, Any]]:
     return normalized(stored_round_trips(engine))
+
+
+def run_cli(*args: str) -> str:
+    """The real command in a subprocess (no CSV_IMPORT_* from this environment); stdout."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CSV_IMPORT_")}
+    done = subprocess.run(
+        [sys.executable, "-m", "csv_import_daemon", *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        check=False,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    return done.stdout
 
 
 def utc(dt: datetime) -> datetime:
@@ -201,7 +218,7 @@ def test_an_unknown_contract_has_null_pnl_and_one_warning(
 
 
 def test_a_deleted_fill_is_gone_after_rebuild(
-    engine: Engine, settings: Settings, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    engine: Engine, settings: Settings, tmp_path: Path
 ) -> None:
     """A trade deleted by hand: round-trips --rebuild recomputes from what trades hold."""
     f = write(
@@ -215,7 +232,7 @@ def test_a_deleted_fill_is_gone_after_rebuild(
     import_all(engine, settings, f)
     with engine.begin() as conn:
         conn.execute(text("DELETE FROM trades WHERE execution_id = 'd2'"))
-    assert cli.main(["round-trips", "--rebuild", "--database", settings.database_url]) == 0
+    out = run_cli("round-trips", "--rebuild", "--database", settings.database_url)
     got = trips(engine)
     assert got == normalized(reference_round_trips(trades_of(engine)))
     # Buy 1 then sell 2: a closed long (3 points) and an open short of 1.
@@ -223,7 +240,7 @@ def test_a_deleted_fill_is_gone_after_rebuild(
         ("long", D(3), 0),
         ("short", D(0), 1),
     ]
-    assert "rebuilt 2 round trips" in capsys.readouterr().out
+    assert "rebuilt 2 round trips" in out
 
 
 def test_file_order_does_not_change_the_round_trips(
@@ -255,7 +272,7 @@ def test_file_order_does_not_change_the_round_trips(
 
 
 def test_round_trips_json_and_pnl_by_trading_day(
-    engine: Engine, settings: Settings, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    engine: Engine, settings: Settings, tmp_path: Path
 ) -> None:
     """--json has the contract's fields; a trip closed after 17:00 Chicago counts tomorrow."""
     evening = datetime(2025, 1, 28, 18, 30, 0)  # 17:30 in Chicago
@@ -269,8 +286,7 @@ def test_round_trips_json_and_pnl_by_trading_day(
         ],
     )
     import_all(engine, settings, f)
-    assert cli.main(["round-trips", "--json", "--database", settings.database_url]) == 0
-    data = json.loads(capsys.readouterr().out)
+    data = json.loads(run_cli("round-trips", "--json", "--database", settings.database_url))
     assert data[0] == {
         "account": "Sim101",
         "instrument": "MNQ MAR25",
@@ -291,20 +307,19 @@ def test_round_trips_json_and_pnl_by_trading_day(
             {"execution_id": "j2", "quantity": 1},
         ],
     }
-    assert cli.main(["pnl", "--by", "day", "--json", "--database", settings.database_url]) == 0
-    days = json.loads(capsys.readouterr().out)
+    days = json.loads(run_cli("pnl", "--by", "day", "--json", "--database", settings.database_url))
     assert [(d["day"], d["net_pnl"]) for d in days] == [
         ("2025-01-28", "2.5"),
         ("2025-01-29", "0.96"),
     ]
-    assert cli.main(["pnl", "--by", "month", "--json", "--database", settings.database_url]) == 0
-    assert [(d["month"], d["net_pnl"]) for d in json.loads(capsys.readouterr().out)] == [
-        ("2025-01", "3.46")
-    ]
+    months = json.loads(
+        run_cli("pnl", "--by", "month", "--json", "--database", settings.database_url)
+    )
+    assert [(d["month"], d["net_pnl"]) for d in months] == [("2025-01", "3.46")]
 
 
 def test_csv_output_neutralizes_formula_text_but_keeps_numbers(
-    engine: Engine, settings: Settings, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    engine: Engine, settings: Settings, tmp_path: Path
 ) -> None:
     """An account named =HYPERLINK(...) is made inert; a negative P&L stays a number."""
     f = write(
@@ -315,8 +330,7 @@ def test_csv_output_neutralizes_formula_text_but_keeps_numbers(
         ],
     )
     import_all(engine, settings, f)
-    assert cli.main(["round-trips", "--csv", "--database", settings.database_url]) == 0
-    out = capsys.readouterr().out.splitlines()
+    out = run_cli("round-trips", "--csv", "--database", settings.database_url).splitlines()
     assert out[1].startswith("'=HYPERLINK(1),MNQ MAR25,long,")
     assert ",-1,-2,0,-2,USD," in out[1]
 
@@ -370,3 +384,39 @@ def test_bad_round_trip_settings_say_what_is_allowed(tmp_path: Path, toml: str, 
 def test_instrument_roots_whatever_the_name_style(name: str, root: str) -> None:
     """Month names, month numbers and exchange codes all give the same root."""
     assert instrument_root(name) == root
+
+
+def test_revision_0005_builds_round_trips_for_existing_trades_and_downgrades(
+    settings: Settings, tmp_path: Path
+) -> None:
+    """Upgrading a journal with trades gives their round trips; downgrade removes it all."""
+    eng = make_engine(settings)
+    try:
+        migrate.upgrade(eng, "0003_backfill_ledger")
+        f = write(
+            tmp_path / "m.csv",
+            [row("m1", "Buy", 1, "100", DAY1), row("m2", "Sell", 1, "103", DAY1 + timedelta(1))],
+        )
+        import_all_without_round_trips(eng, settings, f)
+        migrate.upgrade(eng, "0005_round_trips")
+        assert [(x["points"], x["pnl"]) for x in trips(eng)] == [(D(3), D(6))]
+        migrate.downgrade(eng, "0003_backfill_ledger")
+        with eng.connect() as conn:
+            names = set(eng.dialect.get_table_names(conn))
+            indexes = {i["name"] for i in eng.dialect.get_indexes(conn, "trades")}
+        assert not names & {"round_trips", "round_trip_fills"}
+        assert "ix_trades_account_instrument_executed_at" not in indexes
+    finally:
+        eng.dispose()
+
+
+def import_all_without_round_trips(engine: Engine, settings: Settings, path: Path) -> None:
+    """Insert trades as a release before revision 0005 did (no round-trip tables yet)."""
+    from csv_import_daemon import importer  # noqa: PLC0415
+
+    saved = importer.refresh_round_trips
+    importer.refresh_round_trips = lambda *a, **k: 0  # type: ignore[assignment]
+    try:
+        import_all(engine, settings, path)
+    finally:
+        importer.refresh_round_trips = saved

@@ -12,7 +12,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-from csv_import_daemon.db.models import LIMITS, ExactDecimal
+from csv_import_daemon.db.models import LIMITS, WideDecimal
 
 revision = "0005_round_trips"
 down_revision = "0003_backfill_ledger"
@@ -36,12 +36,12 @@ def upgrade() -> None:
         sa.Column("closed_at", sa.DateTime()),
         sa.Column("quantity", sa.Integer(), nullable=False),
         sa.Column("open_quantity", sa.Integer(), nullable=False),
-        sa.Column("entry_price", ExactDecimal()),
-        sa.Column("exit_price", ExactDecimal()),
-        sa.Column("points", ExactDecimal(), nullable=False),
-        sa.Column("pnl", ExactDecimal()),
-        sa.Column("commission", ExactDecimal(), nullable=False),
-        sa.Column("net_pnl", ExactDecimal()),
+        sa.Column("entry_price", WideDecimal()),
+        sa.Column("exit_price", WideDecimal()),
+        sa.Column("points", WideDecimal()),
+        sa.Column("pnl", WideDecimal()),
+        sa.Column("commission", WideDecimal()),
+        sa.Column("net_pnl", WideDecimal()),
         sa.Column("currency", sa.String(3)),
         sa.PrimaryKeyConstraint("id", name="pk_round_trips"),
     )
@@ -61,7 +61,7 @@ def upgrade() -> None:
         sa.Column("seq", sa.Integer(), nullable=False),
         sa.Column("execution_id", sa.String(LIMITS["execution_id"]), nullable=False),
         sa.Column("quantity", sa.Integer(), nullable=False),
-        sa.Column("commission", ExactDecimal(), nullable=False),
+        sa.Column("commission", WideDecimal()),
         sa.Column("role", sa.String(5), nullable=False),
         sa.ForeignKeyConstraint(
             ["round_trip_id"],

@@ -130,7 +130,7 @@ def _totals(trips: list[dict[str, Any]]) -> str:
             continue
         acc = sums.setdefault(trip["currency"], dict.fromkeys(_TOTALS, Decimal(0)))
         for k in _TOTALS:
-            acc[k] += trip[k]
+            acc[k] += trip[k] or 0  # null only past NUMERIC(38, 8)
     lines = [f"{len(trips)} round trips"]
     for currency, acc in sorted(sums.items()):
         lines.append(

@@ -128,8 +128,8 @@ def pnl_groups(conn: Connection, by: GroupBy, rollover: Rollover) -> list[dict[s
                 "net_pnl": Decimal(0) if row["currency"] else None,
             }
         group["round_trips"] += 1
-        group["commission"] += row["commission"]
-        if group["pnl"] is not None:
+        group["commission"] += row["commission"] or 0  # null only past NUMERIC(38, 8)
+        if group["pnl"] is not None and row["net_pnl"] is not None:
             group["pnl"] += row["pnl"]
             group["net_pnl"] += row["net_pnl"]
     return [groups[k] for k in sorted(groups)]

@@ -28,6 +28,7 @@ Key = tuple[str, str]  # (account, instrument)
 PAGE = 50_000  # trades read per query; a second's fills are never split across pages
 FLUSH = 5_000  # round trips written per statement batch
 
+_LIMIT = Decimal(10) ** 30  # NUMERIC(38, 8)
 _TRIP_COLUMNS = (
     "id, account, instrument, direction, opened_at, closed_at, quantity, open_quantity, "
     "entry_price, exit_price, points, pnl, commission, net_pnl, currency"
@@ -75,7 +76,12 @@ class _Sql:
         return _sqlite_time(value) if self.sqlite and value is not None else value
 
     def money(self, value: Decimal | None) -> Any:
-        return _decimal_text(value) if self.sqlite and value is not None else value
+        if value is None:
+            return None
+        if abs(value) >= _LIMIT:  # absurd sizes: null, never a failed import
+            log.warning("round_trip_value_overflow", value=str(value))
+            return None
+        return _decimal_text(value) if self.sqlite else value
 
     def read_time(self, value: Any) -> datetime:
         if isinstance(value, str):

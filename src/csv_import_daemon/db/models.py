@@ -69,6 +69,21 @@ class ExactDecimal(TypeDecorator[Decimal]):
         return value if isinstance(value, Decimal) else Decimal(str(value))
 
 
+class WideDecimal(ExactDecimal):
+    """Exact decimal for derived sums (round trips): NUMERIC(38, 8) on PostgreSQL.
+
+    A round trip adds up many fills, each already at most NUMERIC(20, 8).
+    """
+
+    impl = Numeric(38, 8)
+    cache_ok = True
+
+    def load_dialect_impl(self, dialect: Dialect) -> TypeEngine[Any]:
+        if dialect.name == "sqlite":
+            return dialect.type_descriptor(String(60))
+        return dialect.type_descriptor(Numeric(38, 8))
+
+
 class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING_CONVENTION)
 
@@ -191,12 +206,12 @@ class RoundTrip(Base):
     closed_at: Mapped[datetime | None] = mapped_column(DateTime())
     quantity: Mapped[int] = mapped_column(Integer, nullable=False)
     open_quantity: Mapped[int] = mapped_column(Integer, nullable=False)
-    entry_price: Mapped[Decimal | None] = mapped_column(ExactDecimal())
-    exit_price: Mapped[Decimal | None] = mapped_column(ExactDecimal())
-    points: Mapped[Decimal] = mapped_column(ExactDecimal(), nullable=False)
-    pnl: Mapped[Decimal | None] = mapped_column(ExactDecimal())
-    commission: Mapped[Decimal] = mapped_column(ExactDecimal(), nullable=False)
-    net_pnl: Mapped[Decimal | None] = mapped_column(ExactDecimal())
+    entry_price: Mapped[Decimal | None] = mapped_column(WideDecimal())
+    exit_price: Mapped[Decimal | None] = mapped_column(WideDecimal())
+    points: Mapped[Decimal | None] = mapped_column(WideDecimal())
+    pnl: Mapped[Decimal | None] = mapped_column(WideDecimal())
+    commission: Mapped[Decimal | None] = mapped_column(WideDecimal())
+    net_pnl: Mapped[Decimal | None] = mapped_column(WideDecimal())
     currency: Mapped[str | None] = mapped_column(String(3))
 
 
@@ -211,5 +226,5 @@ class RoundTripFill(Base):
     seq: Mapped[int] = mapped_column(Integer, primary_key=True)
     execution_id: Mapped[str] = mapped_column(String(LIMITS["execution_id"]), nullable=False)
     quantity: Mapped[int] = mapped_column(Integer, nullable=False)
-    commission: Mapped[Decimal] = mapped_column(ExactDecimal(), nullable=False)
+    commission: Mapped[Decimal | None] = mapped_column(WideDecimal())
     role: Mapped[str] = mapped_column(String(5), nullable=False)
