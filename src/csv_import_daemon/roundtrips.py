@@ -14,6 +14,7 @@ from collections import deque
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import ROUND_HALF_EVEN, Decimal
+from typing import NamedTuple
 
 from csv_import_daemon.point_values import PointValue
 
@@ -29,9 +30,11 @@ def side_of(action: str) -> int | None:
     return _SIDES.get(action.replace(" ", "").lower())
 
 
-@dataclass(frozen=True, slots=True)
-class Fill:
-    """One execution as round trips see it; ``side`` is +1 (buy) or -1 (sell)."""
+class Fill(NamedTuple):
+    """One execution as round trips see it; ``side`` is +1 (buy) or -1 (sell).
+
+    A named tuple, not a frozen dataclass: built once per fill read, several times cheaper.
+    """
 
     execution_id: str
     executed_at: datetime
@@ -42,8 +45,7 @@ class Fill:
     commission: Decimal
 
 
-@dataclass(frozen=True, slots=True)
-class Part:
+class Part(NamedTuple):
     """The share of one fill in one round trip."""
 
     execution_id: str

@@ -28,6 +28,8 @@ Key = tuple[str, str]  # (account, instrument)
 PAGE = 50_000  # trades read per query; a second's fills are never split across pages
 FLUSH = 5_000  # round trips written per statement batch
 
+_ZERO = Decimal(0)
+_SIDES = {"Buy": 1, "Sell": -1, "BuyToCover": 1, "SellShort": -1}  # the common spellings
 _LIMIT = Decimal(10) ** 30  # NUMERIC(38, 8)
 _TRIP_COLUMNS = (
     "id, account, instrument, direction, opened_at, closed_at, quantity, open_quantity, "
@@ -88,11 +90,6 @@ class _Sql:
             return datetime.fromisoformat(value)
         result: datetime = value
         return result
-
-    def read_money(self, value: Any) -> Decimal:
-        if value is None:
-            return Decimal(0)
-        return value if isinstance(value, Decimal) else Decimal(str(value))
 
 
 def refresh_round_trips(
@@ -220,25 +217,30 @@ def _group(sql: _Sql, rows: list[Any]) -> list[list[Fill]]:
     groups: list[list[Fill]] = []
     current: list[Fill] = []
     last: Any = object()
-    read_time, read_money = sql.read_time, sql.read_money
+    fromiso = datetime.fromisoformat if sql.sqlite else None
+    sides = _SIDES
+    when: Any = None
     for execution_id, executed_at, action, entry_exit, quantity, price, commission in rows:
-        side = side_of(action)
+        side = sides.get(action)
         if side is None:
-            log.warning("round_trip_fill_skipped", execution_id=execution_id, action=action)
-            continue
+            side = side_of(action)
+            if side is None:
+                log.warning("round_trip_fill_skipped", execution_id=execution_id, action=action)
+                continue
         if executed_at != last:
             current = []
             groups.append(current)
             last = executed_at
+            when = fromiso(executed_at) if fromiso else executed_at
         current.append(
             Fill(
                 execution_id,
-                read_time(executed_at),
+                when,
                 side,
                 entry_exit,
                 quantity,
-                read_money(price),
-                read_money(commission),
+                Decimal(price),
+                _ZERO if commission is None else Decimal(commission),
             )
         )
     return groups
