@@ -247,3 +247,23 @@ def test_undated_name_uses_the_last_execution_day(
     assert result.status == "imported"
     new, _ = archiver_for(archive_settings, service).consider(path, result)
     assert new == tmp_path / "archive" / "2025-01" / "grid.csv"
+
+
+def test_archiving_waits_for_the_configured_trading_day_rollover(
+    tmp_path: Path, archive_settings: Settings, service: ImportService
+) -> None:
+    """trading_day_rollover decides the current trading day: in a zone still on yesterday,
+    yesterday's file waits; with the default (17:00 Chicago) it moves."""
+    watch = tmp_path / "watch"
+    watch.mkdir()
+    path = quiet_file(Path(shutil.copy(SAMPLES / DATED, watch / DATED)))
+    result = service.import_file(path)
+    # Nov 1, 00:30 in New York (the source zone) is still Oct 31, 21:30 in Los Angeles.
+    now = datetime(2025, 11, 1, 0, 30, tzinfo=NEW_YORK).timestamp()
+    os.utime(path, (now - 3600, now - 3600))
+    late = dataclasses.replace(archive_settings, trading_day_rollover="00:00 America/Los_Angeles")
+    waits = Archiver(late, service, FakeWatches(), clock=lambda: now).consider(path, result)
+    assert waits == (None, None)
+    moves = Archiver(archive_settings, service, FakeWatches(), clock=lambda: now)
+    new, _ = moves.consider(path, result)
+    assert new == tmp_path / "archive" / "2025-10" / DATED

@@ -29,6 +29,7 @@ from support.daemon import DaemonProcess
 from support.journal import Journal
 from support.rows import HEADER, clock
 from support.waiting import wait_for
+from trip_reference import normalized, reference_round_trips, stored_round_trips, trades_of
 
 RELEASE = "--release" in sys.argv  # the pytest timeout below is fixed at collection
 CI_KILLS = 30
@@ -304,3 +305,9 @@ def _check_database(journal: Journal, watch: Path, corpus: Corpus, plan: Plan) -
     for row in journal.rows('SELECT path, "offset", pending_bytes, status FROM import_files'):
         size = Path(row["path"]).stat().st_size
         assert (row["offset"], row["pending_bytes"], row["status"]) == (size, 0, "ok"), row
+
+    # Round trips were written in the fills' own transactions: after every kill they equal
+    # a from-scratch rebuild of the trades.
+    stored = normalized(stored_round_trips(journal.engine))
+    assert stored == normalized(reference_round_trips(trades_of(journal.engine)))
+    assert stored, "no round trips at all"

@@ -28,7 +28,8 @@ from support.processes import clean_env
 REPO = Path(__file__).resolve().parent.parent
 R1, R2, R3 = "0001_trades", "0002_imported_executions", "0003_backfill_ledger"
 R4 = "0004_real_world_files"
-R6 = "0006_daemon_instances"
+R5 = "0005_round_trips"
+R6 = HEAD = "0006_daemon_instances"
 TABLES = {
     "trades",
     "import_files",
@@ -36,6 +37,8 @@ TABLES = {
     "imported_executions",
     "trade_corrections",
     "daemon_instances",
+    "round_trips",
+    "round_trip_fills",
 }
 
 
@@ -185,6 +188,8 @@ def test_each_revision_steps_down_and_up_keeping_the_other_data(
         "imported_executions",
         "trade_corrections",
         "daemon_instances",
+        "round_trips",
+        "round_trip_fills",
     }
     assert count(engine, TRADES) == 14
     migrate.upgrade(engine)  # r2 + r3 up: the ledger is rebuilt from trades

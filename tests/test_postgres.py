@@ -44,7 +44,7 @@ GOOD_SAMPLES = {
     "grid-export-no-id-column.csv": 4,
 }
 R1, R2, R3 = "0001_trades", "0002_imported_executions", "0003_backfill_ledger"
-R4, R6 = "0004_real_world_files", "0006_daemon_instances"
+R4, R5, R6 = "0004_real_world_files", "0005_round_trips", "0006_daemon_instances"
 HEAD = R6
 TABLES = {
     None: set(),
@@ -52,12 +52,23 @@ TABLES = {
     R2: {"trades", "import_files", "import_rejections", "imported_executions"},
     R3: {"trades", "import_files", "import_rejections", "imported_executions"},
     R4: {"trades", "import_files", "import_rejections", "imported_executions", "trade_corrections"},
+    R5: {
+        "trades",
+        "import_files",
+        "import_rejections",
+        "imported_executions",
+        "trade_corrections",
+        "round_trips",
+        "round_trip_fills",
+    },
     R6: {
         "trades",
         "import_files",
         "import_rejections",
         "imported_executions",
         "trade_corrections",
+        "round_trips",
+        "round_trip_fills",
         "daemon_instances",
     },
 }
@@ -102,7 +113,7 @@ def test_each_migration_steps_up_and_down_with_postgres_types(postgres_url: str)
     each step, NUMERIC(20, 8) money, VARCHAR widths equal to LIMITS, nothing left at base."""
     engine = make_engine(_settings(postgres_url))
     try:
-        steps = [R1, R2, R3, R4, R6]
+        steps = [R1, R2, R3, R4, R5, R6]
         for rev in steps:
             migrate.upgrade(engine, rev)
             assert migrate.current(engine) == rev

@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0006_daemon_instances"
-down_revision = "0004_real_world_files"
+down_revision = "0005_round_trips"
 branch_labels = None
 depends_on = None
 

@@ -37,10 +37,6 @@ if TYPE_CHECKING:
 
 log = get_logger(__name__)
 
-# When a new trading day starts, in the source time zone. Midnight means the calendar day;
-# a futures desk may set 17:00 (CME Globex opens the next day's session in the evening).
-# Today's calendar file is never moved whatever this says.
-TRADING_DAY_ROLLOVER = clock_time(0, 0)
 MONTH_DIR_RE = re.compile(r"\d{4}-\d{2}")
 _MAX_SUFFIX = 10_000
 _FINISHED = frozenset({ImportStatus.IMPORTED, ImportStatus.UNCHANGED})  # may be archived
@@ -51,7 +47,7 @@ class Watches(Protocol):
     def watch(self, folder: Path) -> None: ...
 
 
-def current_trading_day(now: datetime, rollover: clock_time = TRADING_DAY_ROLLOVER) -> date:
+def current_trading_day(now: datetime, rollover: clock_time = clock_time(0, 0)) -> date:
     """The trading day an aware local time ``now`` belongs to."""
     if rollover != clock_time(0, 0) and now.time() >= rollover:
         return now.date() + timedelta(days=1)
@@ -135,6 +131,9 @@ class Archiver:
         self.archive_dir = Path(os.path.abspath(settings.archive_dir))
         self.quiet = settings.archive_quiet
         self.tz = settings.tz
+        # When a trading day starts (trading_day_rollover, default 17:00 America/Chicago);
+        # today's calendar file (source time zone) is never moved whatever it says.
+        self.rollover = settings.rollover
         self.service = service
         self.watches = watches
         self.clock = clock
@@ -153,7 +152,8 @@ class Archiver:
             return None, None  # grew since: its own event brings it back
         day = self._day_of(path, st.st_size, st.st_mtime_ns)
         now = datetime.fromtimestamp(self.clock(), self.tz)
-        if day is None or day >= now.date() or day >= current_trading_day(now):
+        trading_day = current_trading_day(now.astimezone(self.rollover.zone), self.rollover.at)
+        if day is None or day >= now.date() or day >= trading_day:
             return None, None  # today's (or an undated) file; the periodic rescan looks again
         quiet_left = seconds_until_settled(st.st_mtime_ns, self.quiet, self.clock())
         if quiet_left > 0:

@@ -35,6 +35,7 @@ COMMAND_MODULES = [
     "csv_import_daemon.cli_status",
     "csv_import_daemon.cli_db",
     "csv_import_daemon.verify",
+    "csv_import_daemon.trip_commands",
 ]
 BROKEN_PIPE = 128 + 13  # what a shell reports for a tool ended by SIGPIPE
 

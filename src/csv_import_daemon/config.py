@@ -13,9 +13,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, get_args
 
-from csv_import_daemon.address import parse_metrics_address
 from csv_import_daemon.errors import ConfigError
-from csv_import_daemon.settings_tables import ALIAS_TARGETS, alias_table
+from csv_import_daemon.point_values import PointValue
+from csv_import_daemon.settings_tables import special_setting
+from csv_import_daemon.trading_day import Rollover, parse_rollover
 
 DateOrderSetting = Literal["auto", "mdy", "dmy"]
 DecimalMarkSetting = Literal["auto", ".", ","]
@@ -110,12 +111,19 @@ class Settings:
     entry_exit_aliases: Mapping[str, str] = field(default_factory=dict)
     # HOST:PORT of the /metrics and /healthz server; None keeps it off.
     metrics_address: str | None = None
+    # Round trips: when a trading day starts, and point values by root (added/overridden).
+    trading_day_rollover: str = "17:00 America/Chicago"
+    point_values: tuple[tuple[str, PointValue], ...] = ()
     # Set by load_settings, never read from a file: the configuration file in force.
     config_file: Path | None = None
 
     @property
     def tz(self) -> zoneinfo.ZoneInfo:
         return zoneinfo.ZoneInfo(self.source_timezone)
+
+    @property
+    def rollover(self) -> Rollover:
+        return parse_rollover(self.trading_day_rollover)
 
 
 _FIELDS = {f.name: f for f in dataclasses.fields(Settings)}
@@ -150,14 +158,11 @@ def _coerce(name: str, value: Any, origin: str, *, typed: bool = False) -> Any:
     """
     hint = str(Settings.__annotations__[name])
     where = f"{name} (from {origin})"
-    if name in ALIAS_TARGETS:
-        return alias_table(name, value, where)
+    special = special_setting(name)
+    if special is not None:
+        return special(value, where, origin, typed)
     if name in _CHOICES:
         return _choice(name, value, where)
-    if name == "metrics_address":
-        if typed and not isinstance(value, str):
-            raise ConfigError(f"{where}: {value!r} is not text; use a quoted HOST:PORT")
-        return None if value in (None, "") else parse_metrics_address(str(value), where)[2]
     convert = _CONVERTERS.get(hint)
     if convert is not None:
         return convert(name, value, where, typed)
@@ -273,6 +278,7 @@ def _validate(settings: Settings) -> None:
             f"source_timezone: {settings.source_timezone!r} is not an IANA time zone name; "
             "use a name such as America/New_York, Europe/Berlin or UTC"
         ) from None
+    parse_rollover(settings.trading_day_rollover)
     url = settings.database_url
     if not url.startswith(("sqlite:", "sqlite+pysqlite:", "postgresql")):
         raise ConfigError(

@@ -33,6 +33,8 @@ from csv_import_daemon.identity import checkpoint_hash
 from csv_import_daemon.logs import get_logger
 from csv_import_daemon.parser import Execution, RowError, RowParser, split_lines
 from csv_import_daemon.plan import ReadPlan
+from csv_import_daemon.point_values import PointValues
+from csv_import_daemon.trip_store import TripChanges, refresh_round_trips
 
 log = get_logger(__name__)
 
@@ -50,11 +52,19 @@ class Writers:
     # The settings that decide whether a file or row is importable: a checkpoint keeps it
     # when they did, so a change reads the file again.
     digest: str
+    point_values: PointValues  # for the round trips kept current in each transaction
 
     @classmethod
     def for_engine(cls, engine: Engine, settings: Settings) -> Writers:
         store = CheckpointStore(engine, settings.instance_name)
-        return cls(engine, settings, store, BatchWriter(engine), settings_digest(settings))
+        return cls(
+            engine,
+            settings,
+            store,
+            BatchWriter(engine),
+            settings_digest(settings),
+            PointValues(dict(settings.point_values)),
+        )
 
 
 class Transaction:
@@ -80,6 +90,9 @@ class Transaction:
         self.tail: bytes | None = None  # the bytes just before the last batch's end
         self.last: Checkpoint | None = plan.prior if plan.resume.resumed else None
         self.parser: RowParser | None = None
+        # The (account, instrument) pairs whose fills this transaction changed, with the
+        # earliest such fill: their round trips are recomputed before the commit.
+        self.trips = TripChanges()
         # A resumed file keeps the digest its earlier rows were decided under.
         self._keep_digest = self.last is not None and self.last.settings_digest is not None
         self.committed_here = False
@@ -146,6 +159,8 @@ class Transaction:
             status="ok" if final else "reading",
             **self._reading_columns(),
         )
+        # In this transaction, so round trips can never disagree with trades.
+        refresh_round_trips(conn, self.trips.drain(), values=self.writers.point_values)
         self.writers.store.save(conn, cp)
         assert self.tx is not None
         self.tx.commit()
@@ -178,6 +193,7 @@ class Transaction:
         )
 
     def close(self) -> None:
+        self.trips.drain()  # a rolled-back transaction's changes are no changes
         if self.conn is not None:
             if self.tx is not None and self.tx.is_active:
                 self.tx.rollback()
@@ -207,6 +223,7 @@ class Transaction:
         inserted, stored = self.writers.rows.insert(
             conn, ordered, self.plan.csv_filename, self.plan.key, now
         )
+        self.trips.add(ordered, inserted)
         seen_before = [ex for ex in ordered if ex.execution_id not in inserted]
         replaced: set[str] = set()
         if self.plan.replace:
@@ -214,6 +231,11 @@ class Transaction:
             # is never brought back), every replaced value kept in trade_corrections.
             candidates = [ex for ex in seen_before if stored.get(ex.execution_id) is not None]
             replaced = replace_changed(conn, candidates, source_file=self.plan.key, now=now)
+            self.trips.add(candidates, replaced)
+            for execution_id in replaced:  # where the fill was before its repair
+                old = stored[execution_id]
+                assert old is not None
+                self.trips.note(old["account"], old["instrument"], old["executed_at"])
             seen_before = [ex for ex in seen_before if ex.execution_id not in replaced]
         duplicates = 0
         conflict_ids: dict[int, str] = {}

@@ -10,6 +10,7 @@ from sqlalchemy import (
     BigInteger,
     DateTime,
     Dialect,
+    ForeignKey,
     Index,
     Integer,
     MetaData,
@@ -68,6 +69,21 @@ class ExactDecimal(TypeDecorator[Decimal]):
         return value if isinstance(value, Decimal) else Decimal(str(value))
 
 
+class WideDecimal(ExactDecimal):
+    """Exact decimal for derived sums (round trips): NUMERIC(38, 8) on PostgreSQL.
+
+    A round trip adds up many fills, each already at most NUMERIC(20, 8).
+    """
+
+    impl = Numeric(38, 8)
+    cache_ok = True
+
+    def load_dialect_impl(self, dialect: Dialect) -> TypeEngine[Any]:
+        if dialect.name == "sqlite":
+            return dialect.type_descriptor(String(60))
+        return dialect.type_descriptor(Numeric(38, 8))
+
+
 class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING_CONVENTION)
 
@@ -76,7 +92,11 @@ class Trade(Base):
     """One imported execution (fill), times in UTC."""
 
     __tablename__ = "trades"
-    __table_args__ = (Index("uq_trades_execution_id", "execution_id", unique=True),)
+    __table_args__ = (
+        Index("uq_trades_execution_id", "execution_id", unique=True),
+        # Round trips read one (account, instrument) from a point in time (revision 0005).
+        Index("ix_trades_account_instrument_executed_at", "account", "instrument", "executed_at"),
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     execution_id: Mapped[str] = mapped_column(String(LIMITS["execution_id"]), nullable=False)
@@ -206,3 +226,45 @@ class TradeCorrection(Base):
     source_file: Mapped[str] = mapped_column(Text, nullable=False)
     source_line: Mapped[int] = mapped_column(Integer, nullable=False)
     corrected_at: Mapped[datetime] = mapped_column(DateTime(), nullable=False)
+
+
+class RoundTrip(Base):
+    """One round trip, flat to flat, of one (account, instrument); derived from trades."""
+
+    __tablename__ = "round_trips"
+    __table_args__ = (
+        Index("ix_round_trips_account_instrument_opened_at", "account", "instrument", "opened_at"),
+        # The incremental refresh finds the round trips a fill at time T affects by this.
+        Index("ix_round_trips_account_instrument_closed_at", "account", "instrument", "closed_at"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    account: Mapped[str] = mapped_column(String(LIMITS["account"]), nullable=False)
+    instrument: Mapped[str] = mapped_column(String(LIMITS["instrument"]), nullable=False)
+    direction: Mapped[str] = mapped_column(String(5), nullable=False)
+    opened_at: Mapped[datetime] = mapped_column(DateTime(), nullable=False)
+    closed_at: Mapped[datetime | None] = mapped_column(DateTime())
+    quantity: Mapped[int] = mapped_column(Integer, nullable=False)
+    open_quantity: Mapped[int] = mapped_column(Integer, nullable=False)
+    entry_price: Mapped[Decimal | None] = mapped_column(WideDecimal())
+    exit_price: Mapped[Decimal | None] = mapped_column(WideDecimal())
+    points: Mapped[Decimal | None] = mapped_column(WideDecimal())
+    pnl: Mapped[Decimal | None] = mapped_column(WideDecimal())
+    commission: Mapped[Decimal | None] = mapped_column(WideDecimal())
+    net_pnl: Mapped[Decimal | None] = mapped_column(WideDecimal())
+    currency: Mapped[str | None] = mapped_column(String(3))
+
+
+class RoundTripFill(Base):
+    """The share of one execution in one round trip (a reversing fill has two)."""
+
+    __tablename__ = "round_trip_fills"
+
+    round_trip_id: Mapped[int] = mapped_column(
+        Integer, ForeignKey("round_trips.id"), primary_key=True
+    )
+    seq: Mapped[int] = mapped_column(Integer, primary_key=True)
+    execution_id: Mapped[str] = mapped_column(String(LIMITS["execution_id"]), nullable=False)
+    quantity: Mapped[int] = mapped_column(Integer, nullable=False)
+    commission: Mapped[Decimal | None] = mapped_column(WideDecimal())
+    role: Mapped[str] = mapped_column(String(5), nullable=False)

@@ -9,6 +9,8 @@ from csv_import_daemon.db.models import (
     ImportedExecution,
     ImportFile,
     ImportRejection,
+    RoundTrip,
+    RoundTripFill,
     Trade,
     TradeCorrection,
 )
@@ -19,3 +21,5 @@ FILES: Table = ImportFile.__table__  # type: ignore[assignment]
 REJECTIONS: Table = ImportRejection.__table__  # type: ignore[assignment]
 INSTANCES: Table = DaemonInstance.__table__  # type: ignore[assignment]
 CORRECTIONS: Table = TradeCorrection.__table__  # type: ignore[assignment]
+ROUND_TRIPS: Table = RoundTrip.__table__  # type: ignore[assignment]
+ROUND_TRIP_FILLS: Table = RoundTripFill.__table__  # type: ignore[assignment]

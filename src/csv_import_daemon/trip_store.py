@@ -1,0 +1,301 @@
+"""Keep ``round_trips`` and ``round_trip_fills`` equal to a from-scratch FIFO over ``trades``.
+
+``refresh_round_trips`` runs inside the import's write transaction, just before its commit:
+a kill can never leave round trips that disagree with trades. For each changed (account,
+instrument) it goes back to the last flat point before the earliest changed fill (a point
+no round trip spans, not even within one second), deletes the round trips from there on and
+recomputes them from the trades since. Cost: the fills of the affected round trips, read
+through ``ix_trades_account_instrument_executed_at``; never the whole journal.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Mapping
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import Connection
+
+from csv_import_daemon.db.writer import _decimal_text, _sqlite_time
+from csv_import_daemon.logs import get_logger
+from csv_import_daemon.point_values import PointValue, PointValues
+from csv_import_daemon.roundtrips import Fill, Trip, TripBuilder, side_of
+
+log = get_logger(__name__)
+
+Key = tuple[str, str]  # (account, instrument)
+PAGE = 50_000  # trades read per query; a second's fills are never split across pages
+FLUSH = 5_000  # round trips written per statement batch
+
+_ZERO = Decimal(0)
+_SIDES = {"Buy": 1, "Sell": -1, "BuyToCover": 1, "SellShort": -1}  # the common spellings
+_LIMIT = Decimal(10) ** 30  # NUMERIC(38, 8)
+_TRIP_COLUMNS = (
+    "id, account, instrument, direction, opened_at, closed_at, quantity, open_quantity, "
+    "entry_price, exit_price, points, pnl, commission, net_pnl, currency"
+)
+
+
+class TripChanges:
+    """The earliest changed fill time per (account, instrument) of one transaction."""
+
+    def __init__(self) -> None:
+        self.earliest: dict[Key, datetime] = {}
+
+    def note(self, account: str, instrument: str, when: datetime) -> None:
+        key = (account, instrument)
+        known = self.earliest.get(key)
+        if known is None or when < known:
+            self.earliest[key] = when
+
+    def add(self, executions: Iterable[Any], inserted: set[str]) -> None:
+        """Note the executions (parser.Execution) whose IDs were really inserted."""
+        earliest = self.earliest
+        for ex in executions:
+            if ex.execution_id in inserted:
+                key = (ex.account, ex.instrument)
+                known = earliest.get(key)
+                if known is None or ex.executed_at < known:
+                    earliest[key] = ex.executed_at
+
+    def drain(self) -> dict[Key, datetime]:
+        out, self.earliest = self.earliest, {}
+        return out
+
+
+class _Sql:
+    """Raw driver SQL for both dialects: qmark on SQLite, format on psycopg."""
+
+    def __init__(self, conn: Connection) -> None:
+        self.conn = conn
+        self.sqlite = conn.dialect.name == "sqlite"
+
+    def run(self, sql: str, params: Any = ()) -> Any:
+        return self.conn.exec_driver_sql(sql if self.sqlite else sql.replace("?", "%s"), params)
+
+    def time(self, value: datetime | None) -> Any:
+        return _sqlite_time(value) if self.sqlite and value is not None else value
+
+    def money(self, value: Decimal | None) -> Any:
+        if value is None:
+            return None
+        if abs(value) >= _LIMIT:  # absurd sizes: null, never a failed import
+            log.warning("round_trip_value_overflow", value=str(value))
+            return None
+        return _decimal_text(value) if self.sqlite else value
+
+    def read_time(self, value: Any) -> datetime:
+        if isinstance(value, str):
+            return datetime.fromisoformat(value)
+        result: datetime = value
+        return result
+
+
+def refresh_round_trips(
+    conn: Connection, changes: Mapping[Key, datetime], *, values: PointValues
+) -> int:
+    """Recompute the round trips ``changes`` affect; the number of round trips written."""
+    if not changes:
+        return 0
+    sql = _Sql(conn)
+    keys = sorted(changes)
+    if not sql.sqlite:
+        # Writers on several machines: one at a time per (account, instrument), locked in
+        # one order so two transactions cannot deadlock on these locks.
+        for account, instrument in keys:
+            sql.run(
+                "SELECT pg_advisory_xact_lock("
+                "hashtextextended(CAST(? AS text) || chr(31) || CAST(? AS text), 13))",
+                (account, instrument),
+            )
+    written = 0
+    for key in keys:
+        start = _restart_point(sql, key, changes[key])
+        _delete_from(sql, key, start)
+        written += _compute(sql, key, start, values.lookup(key[1]))
+    return written
+
+
+def rebuild_round_trips(conn: Connection, values: PointValues | None = None) -> int:
+    """Recompute every round trip from ``trades`` (after trades were edited by hand)."""
+    sql = _Sql(conn)
+    values = values or PointValues()
+    sql.run("DELETE FROM round_trip_fills")
+    sql.run("DELETE FROM round_trips")
+    keys = [tuple(r) for r in sql.run("SELECT DISTINCT account, instrument FROM trades")]
+    written = 0
+    for account, instrument in sorted(keys):
+        written += _compute(sql, (account, instrument), None, values.lookup(instrument))
+    return written
+
+
+def _restart_point(sql: _Sql, key: Key, changed: datetime) -> datetime:
+    """The last flat point at or before ``changed`` that no round trip spans."""
+    account, instrument = key
+    row = sql.run(
+        "SELECT min(opened_at) FROM round_trips "
+        "WHERE account = ? AND instrument = ? AND closed_at >= ?",
+        (account, instrument, sql.time(changed)),
+    ).first()
+    start = changed
+    if row is not None and row[0] is not None:
+        start = min(start, sql.read_time(row[0]))
+    else:
+        last = sql.run(
+            "SELECT opened_at, closed_at FROM round_trips WHERE account = ? AND instrument = ? "
+            "ORDER BY opened_at DESC LIMIT 1",
+            (account, instrument),
+        ).first()
+        if last is not None and last[1] is None:  # the open round trip
+            start = min(start, sql.read_time(last[0]))
+    while True:  # a round trip that closed in that very second shares its ordering
+        prev = sql.run(
+            "SELECT opened_at, closed_at FROM round_trips WHERE account = ? AND instrument = ? "
+            "AND opened_at < ? ORDER BY opened_at DESC LIMIT 1",
+            (account, instrument, sql.time(start)),
+        ).first()
+        if prev is None or (prev[1] is not None and sql.read_time(prev[1]) < start):
+            return start
+        start = sql.read_time(prev[0])
+
+
+def _delete_from(sql: _Sql, key: Key, start: datetime) -> None:
+    params = (key[0], key[1], sql.time(start))
+    sql.run(
+        "DELETE FROM round_trip_fills WHERE round_trip_id IN (SELECT id FROM round_trips "
+        "WHERE account = ? AND instrument = ? AND opened_at >= ?)",
+        params,
+    )
+    sql.run(
+        "DELETE FROM round_trips WHERE account = ? AND instrument = ? AND opened_at >= ?", params
+    )
+
+
+def _compute(sql: _Sql, key: Key, start: datetime | None, value: PointValue | None) -> int:
+    builder = TripBuilder()
+    written = 0
+    for second in _seconds(sql, key, start):
+        builder.add_second(second)
+        if len(builder.done) >= FLUSH:
+            written += _write(sql, key, builder.take_done(), value)
+    trips = builder.take_done()
+    if builder.trip is not None:
+        trips.append(builder.trip)
+    return written + _write(sql, key, trips, value)
+
+
+def _seconds(sql: _Sql, key: Key, start: datetime | None) -> Iterator[list[Fill]]:
+    """The key's fills from ``start`` on, one list per distinct ``executed_at``."""
+    account, instrument = key
+    page = PAGE
+    after = start
+    while True:
+        where = "" if after is None else " AND executed_at >= ?"
+        params: tuple[Any, ...] = (account, instrument)
+        if after is not None:
+            params += (sql.time(after),)
+        query = (
+            "SELECT execution_id, executed_at, action, entry_exit, quantity, price, commission "
+            "FROM trades WHERE account = ? AND instrument = ?" + where + " "
+            "ORDER BY executed_at LIMIT " + str(int(page))
+        )
+        rows = sql.run(query, params).fetchall()
+        complete = len(rows) < page
+        groups = _group(sql, rows)
+        if not complete:
+            if len(groups) < 2:  # one second holds more than a page: read a bigger page
+                page *= 2
+                continue
+            after = groups.pop()[0].executed_at  # that second may go on: read it again
+        yield from groups
+        if complete:
+            return
+
+
+def _group(sql: _Sql, rows: list[Any]) -> list[list[Fill]]:
+    groups: list[list[Fill]] = []
+    current: list[Fill] = []
+    last: Any = object()
+    fromiso = datetime.fromisoformat if sql.sqlite else None
+    sides = _SIDES
+    when: Any = None
+    for execution_id, executed_at, action, entry_exit, quantity, price, commission in rows:
+        side = sides.get(action)
+        if side is None:
+            side = side_of(action)
+            if side is None:
+                log.warning("round_trip_fill_skipped", execution_id=execution_id, action=action)
+                continue
+        if executed_at != last:
+            current = []
+            groups.append(current)
+            last = executed_at
+            when = fromiso(executed_at) if fromiso else executed_at
+        current.append(
+            Fill(
+                execution_id,
+                when,
+                side,
+                entry_exit,
+                quantity,
+                Decimal(price),
+                _ZERO if commission is None else Decimal(commission),
+            )
+        )
+    return groups
+
+
+def _write(sql: _Sql, key: Key, trips: list[Trip], value: PointValue | None) -> int:
+    if not trips:
+        return 0
+    ids = _new_ids(sql, len(trips))
+    currency = value.currency if value else None
+    money, time = sql.money, sql.time
+    trip_rows: list[tuple[Any, ...]] = []
+    fill_rows: list[tuple[Any, ...]] = []
+    for trip_id, trip in zip(ids, trips, strict=True):
+        pnl = trip.pnl(value)
+        trip_rows.append(
+            (
+                trip_id,
+                key[0],
+                key[1],
+                trip.direction,
+                time(trip.opened_at),
+                time(trip.closed_at),
+                trip.quantity,
+                trip.open_quantity,
+                money(trip.entry_price),
+                money(trip.exit_price),
+                money(trip.points),
+                money(pnl),
+                money(trip.commission),
+                money(None if pnl is None else pnl - trip.commission),
+                currency,
+            )
+        )
+        fill_rows.extend(
+            (trip_id, seq, p.execution_id, p.quantity, money(p.commission), p.role)
+            for seq, p in enumerate(trip.parts)
+        )
+    marks = ", ".join("?" * 15)
+    sql.run(f"INSERT INTO round_trips ({_TRIP_COLUMNS}) VALUES ({marks})", trip_rows)  # noqa: S608
+    sql.run(
+        "INSERT INTO round_trip_fills "
+        "(round_trip_id, seq, execution_id, quantity, commission, role) VALUES (?, ?, ?, ?, ?, ?)",
+        fill_rows,
+    )
+    return len(trips)
+
+
+def _new_ids(sql: _Sql, count: int) -> list[int]:
+    if sql.sqlite:  # the write transaction holds SQLite's only write lock
+        top = sql.run("SELECT coalesce(max(id), 0) FROM round_trips").scalar()
+        return list(range(int(top) + 1, int(top) + 1 + count))
+    rows = sql.run(
+        "SELECT nextval(pg_get_serial_sequence('round_trips', 'id')) "
+        "FROM generate_series(1, CAST(? AS integer))",
+        (count,),
+    )
+    return [int(r[0]) for r in rows]
