@@ -458,9 +458,13 @@ def test_refused_downgrade_leaves_every_row(home: Path) -> None:
     url = f"sqlite:///{home / 'j.sqlite3'}"
     cli(home, "import", str(SAMPLE), "--database", url, "--source-timezone", "UTC")
     before = cli(home, "db", "current", "--database", url).stdout
+    # Down to 0002 drops the derived round trips (rows): allowed only with --yes.
     assert (
-        cli(home, "db", "downgrade", "0002_imported_executions", "--database", url).returncode == 0
+        cli(home, "db", "downgrade", "0002_imported_executions", "--database", url).returncode == 2
     )
+    assert (
+        cli(home, "db", "downgrade", "0002_imported_executions", "--yes", "--database", url)
+    ).returncode == 0
     assert cli(home, "db", "downgrade", "0001_trades", "--database", url).returncode == 2
     after = json.loads(cli(home, "status", "--json", "--database", url).stdout)
     assert (after["schema_revision"], after["trades"], after["ledger"]) == (

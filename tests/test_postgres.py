@@ -174,7 +174,9 @@ def test_db_commands_and_one_shot_import_and_status_on_postgres(
         "import", str(folder), "--source-timezone", "America/New_York", "--settle", "0", *common
     )
     assert again.returncode == 0, again.stderr
-    assert all(": unchanged inserted=0" in line for line in again.stdout.splitlines())
+    lines = again.stdout.splitlines()
+    assert lines[-1].startswith("total: 4 files (unchanged=4)")
+    assert all(": unchanged inserted=0" in line for line in lines[:-1])
 
     status = run_cli("status", "--json", *common)
     assert status.returncode == 0, status.stderr
@@ -202,7 +204,7 @@ def test_db_commands_and_one_shot_import_and_status_on_postgres(
         "commission": Decimal("0.52000000"),
         "executed_at": datetime(2025, 10, 31, 13, 30, 15),
     }
-    down = run_cli("db", "downgrade", "base", *common)
+    down = run_cli("db", "downgrade", "base", "--yes", *common)
     assert (down.returncode, down.stdout.strip()) == (0, "base"), down.stderr
 
 

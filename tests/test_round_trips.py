@@ -392,7 +392,7 @@ def test_revision_0005_builds_round_trips_for_existing_trades_and_downgrades(
     """Upgrading a journal with trades gives their round trips; downgrade removes it all."""
     eng = make_engine(settings)
     try:
-        migrate.upgrade(eng, "0003_backfill_ledger")
+        migrate.upgrade(eng, "0004_real_world_files")
         f = write(
             tmp_path / "m.csv",
             [row("m1", "Buy", 1, "100", DAY1), row("m2", "Sell", 1, "103", DAY1 + timedelta(1))],
@@ -400,7 +400,7 @@ def test_revision_0005_builds_round_trips_for_existing_trades_and_downgrades(
         import_all_without_round_trips(eng, settings, f)
         migrate.upgrade(eng, "0005_round_trips")
         assert [(x["points"], x["pnl"]) for x in trips(eng)] == [(D(3), D(6))]
-        migrate.downgrade(eng, "0003_backfill_ledger")
+        migrate.downgrade(eng, "0004_real_world_files")
         with eng.connect() as conn:
             names = set(eng.dialect.get_table_names(conn))
             indexes = {i["name"] for i in eng.dialect.get_indexes(conn, "trades")}
@@ -412,11 +412,11 @@ def test_revision_0005_builds_round_trips_for_existing_trades_and_downgrades(
 
 def import_all_without_round_trips(engine: Engine, settings: Settings, path: Path) -> None:
     """Insert trades as a release before revision 0005 did (no round-trip tables yet)."""
-    from csv_import_daemon import importer  # noqa: PLC0415
+    from csv_import_daemon import transaction  # noqa: PLC0415
 
-    saved = importer.refresh_round_trips
-    importer.refresh_round_trips = lambda *a, **k: 0  # type: ignore[assignment]
+    saved = transaction.refresh_round_trips
+    transaction.refresh_round_trips = lambda *a, **k: 0  # type: ignore[assignment]
     try:
         import_all(engine, settings, path)
     finally:
-        importer.refresh_round_trips = saved
+        transaction.refresh_round_trips = saved

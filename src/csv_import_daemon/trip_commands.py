@@ -57,10 +57,18 @@ def register(sub: Any) -> None:
     p.add_argument("--instrument", help="only this instrument (default: all)")
     state = p.add_mutually_exclusive_group()
     state.add_argument(
-        "--open", dest="state", action="store_const", const="open", help="only open ones"
+        "--open",
+        dest="state",
+        action="store_const",
+        const="open",
+        help="only open ones (default: open and closed)",
     )
     state.add_argument(
-        "--closed", dest="state", action="store_const", const="closed", help="only closed ones"
+        "--closed",
+        dest="state",
+        action="store_const",
+        const="closed",
+        help="only closed ones (default: open and closed)",
     )
     p.add_argument(
         "--since", type=_day, help="first trading day (YYYY-MM-DD) opened on (default: any)"
