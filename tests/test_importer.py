@@ -1004,3 +1004,62 @@ def test_a_file_name_that_is_not_utf8_is_imported(
     result = service.import_file(path, final_line_ok=True)
     assert counts(result) == (1, 0, 0, 0)
     assert trades(engine)["NAME1"]["source_file"].endswith("caf\\xe9.csv")
+
+
+def test_values_with_tabs_backslashes_and_quotes_are_stored_exactly(
+    service: ImportService, engine: Engine, tmp_path: Path
+) -> None:
+    """Quoted values holding a tab, a backslash or a comma are stored as written, and a renamed
+    copy of the file is all duplicates (the batch's COPY text escapes them)."""
+    lines = [
+        row("E1", name='"Stop\\1"'),
+        row("E2", name='"a\tb"', connection='"Rithmic, NT"'),
+        row("E3", order_id="\\N"),
+    ]
+    path = write_csv(tmp_path / "escapes.csv", lines)
+    copy = tmp_path / "escapes-copy.csv"
+    shutil.copyfile(path, copy)
+
+    first = service.import_file(path, final_line_ok=True)
+    again = service.import_file(copy, final_line_ok=True)
+
+    assert counts(first) == (3, 0, 0, 0)
+    assert counts(again) == (0, 3, 0, 0)
+    stored = trades(engine)
+    assert stored["E1"]["order_name"] == "Stop\\1"
+    assert (stored["E2"]["order_name"], stored["E2"]["connection"]) == ("a\tb", "Rithmic, NT")
+    assert stored["E3"]["order_id"] == "\\N"
+
+
+def test_equal_prices_written_differently_are_duplicates_not_conflicts(
+    service: ImportService, engine: Engine, tmp_path: Path
+) -> None:
+    """A price that differs only in its trailing zeros is the same price: a duplicate."""
+    service.import_file(
+        write_csv(tmp_path / "a.csv", [row("P1", price="100.5")]), final_line_ok=True
+    )
+
+    result = service.import_file(
+        write_csv(tmp_path / "b.csv", [row("P1", price="100.50")]), final_line_ok=True
+    )
+
+    assert counts(result) == (0, 1, 0, 0)
+    assert rejections(engine) == []
+
+
+def test_a_trade_without_its_ledger_row_gets_one(
+    service: ImportService, engine: Engine, tmp_path: Path
+) -> None:
+    """A trade written by hand without a ledger row keeps its row; the import adds the ID to
+    the ledger and imports the rest of the batch."""
+    path = write_csv(tmp_path / "manual.csv", [row("M1"), row("M2")])
+    service.import_file(path, final_line_ok=True)
+    with engine.begin() as conn:
+        conn.execute(LEDGER.delete().where(LEDGER.c.execution_id == "M1"))
+    copy = tmp_path / "more.csv"
+    write_csv(copy, [row("M1"), row("M3")])
+
+    service.import_file(copy, final_line_ok=True)
+
+    assert ledger_ids(engine) == {"M1", "M2", "M3"}
+    assert set(trades(engine)) == {"M1", "M2", "M3"}

@@ -229,13 +229,15 @@ class Transaction:
         if self.plan.replace:
             # --reread --replace: only executions still in trades (a trade the user deleted
             # is never brought back), every replaced value kept in trade_corrections.
-            candidates = [ex for ex in seen_before if stored.get(ex.execution_id) is not None]
+            # (replace_changed updates rows of trades only: a deleted one has none to update;
+            # ``stored`` holds only the rows whose conflict fields differ, so all are asked.)
+            candidates = seen_before
             replaced = replace_changed(conn, candidates, source_file=self.plan.key, now=now)
             self.trips.add(candidates, replaced)
             for execution_id in replaced:  # where the fill was before its repair
-                old = stored[execution_id]
-                assert old is not None
-                self.trips.note(old["account"], old["instrument"], old["executed_at"])
+                old = stored.get(execution_id)
+                if old is not None:  # else account, instrument and time are unchanged
+                    self.trips.note(old["account"], old["instrument"], old["executed_at"])
             seen_before = [ex for ex in seen_before if ex.execution_id not in replaced]
         duplicates = 0
         conflict_ids: dict[int, str] = {}

@@ -1,11 +1,11 @@
 """The hot path: insert a batch into the ledger and trades, learning which IDs were new.
 
-PostgreSQL: ``INSERT ... ON CONFLICT DO NOTHING RETURNING execution_id`` (insertmanyvalues),
-which stays exact with several writers. SQLite: the batch's transaction already holds the
-database's only write lock (BEGIN IMMEDIATE), so the IDs already present are read first and
-the same ON CONFLICT DO NOTHING insert runs through the driver's executemany with the
-statement compiled once; per-row parameter processing in SQLAlchemy cost more than the
-inserts themselves (profiled: 60 % of a cold import).
+PostgreSQL: COPY into a temporary table and set-based statements (``pg_batch``), exact with
+several writers. SQLite: the batch's transaction already holds the database's only write
+lock (BEGIN IMMEDIATE), so the IDs already present are read first (one JSON parameter), the
+trades go in through the driver's executemany with the statement compiled once (per-row
+parameter processing in SQLAlchemy cost more than the inserts themselves), and the ledger
+rows are copied from those trades by one INSERT ... SELECT.
 """
 
 from __future__ import annotations
@@ -14,36 +14,57 @@ import json
 from collections.abc import Sequence
 from datetime import datetime
 from decimal import Decimal
+from operator import attrgetter
 from typing import Any
 
 from sqlalchemy import Connection, DateTime, Engine, Table, bindparam, func, select
 from sqlalchemy.dialects import postgresql, sqlite
 
+from csv_import_daemon.db import pg_batch
 from csv_import_daemon.db.tables import LEDGER, TRADES
 from csv_import_daemon.parser import Execution
 
 LEDGER_COLUMNS = ("execution_id", "csv_filename", "import_timestamp", "account", "instrument")
-TRADE_COLUMNS = (
+# Columns taken from an Execution as they are, then the ones converted to SQLite text.
+_PASSED_FIELDS = (
     "execution_id",
     "account",
     "instrument",
     "action",
     "entry_exit",
     "quantity",
-    "price",
-    "executed_at",
-    "commission",
     "order_id",
     "order_name",
     "connection",
     "position_after",
-    "source_file",
+    "line",
+)
+_PASSED = attrgetter(*_PASSED_FIELDS)  # one C call builds the tuple
+TRADE_COLUMNS = (
+    *_PASSED_FIELDS[:-1],
     "source_line",
+    "price",
+    "executed_at",
+    "commission",
+    "source_file",
     "imported_at",
     "extra",
 )
+# The parameters in TRADE_COLUMNS order (SQLAlchemy would bind them in table order).
+_TRADES_SQL = (
+    "INSERT INTO trades (execution_id, account, instrument, action, entry_exit, quantity,"
+    " order_id, order_name, connection, position_after, source_line, price, executed_at,"
+    " commission, source_file, imported_at, extra)"
+    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+    " ON CONFLICT (execution_id) DO NOTHING"
+)
+_MAX_TRADE_ID = "SELECT max(id) FROM trades"
+_LEDGER_FROM_TRADES = (
+    "INSERT INTO imported_executions"
+    " (execution_id, csv_filename, import_timestamp, account, instrument)"
+    " SELECT execution_id, ?, ?, account, instrument FROM trades WHERE id > ? ORDER BY id"
+)
 CONFLICT_FIELDS = ("account", "instrument", "action", "quantity", "price", "executed_at")
-_LOOKUP_CHUNK = 500
 
 # A stored trade's conflict-relevant fields; None when only the ledger remembers the ID.
 Stored = dict[str, Any] | None
@@ -72,10 +93,6 @@ class BatchWriter:
         self.dialect = engine.dialect
         self.sqlite = engine.dialect.name == "sqlite"
         self._insert = sqlite.insert if self.sqlite else postgresql.insert
-        cols = [TRADES.c.execution_id, *(TRADES.c[k] for k in CONFLICT_FIELDS)]
-        self._stored = select(*cols).where(
-            TRADES.c.execution_id.in_(bindparam("ids", expanding=True))
-        )
         if self.sqlite:
             ids = func.json_each(bindparam("ids_json")).table_valued("value")
             lookup = (
@@ -89,7 +106,6 @@ class BatchWriter:
             # bind processing; rows come back raw and are typed here in C-speed calls.
             self._lookup_sql = str(lookup.compile(dialect=self.dialect))
             self._ledger_sql = self._compile(LEDGER, LEDGER_COLUMNS)
-            self._trades_sql = self._compile(TRADES, TRADE_COLUMNS)
             proc = DateTime().dialect_impl(self.dialect).bind_processor(self.dialect)
             sample = datetime(2025, 1, 28, 15, 59, 52)
             if proc is None or proc(sample) != _sqlite_time(sample):
@@ -112,66 +128,16 @@ class BatchWriter:
     ) -> tuple[set[str], dict[str, Stored]]:
         """Insert the batch (unique IDs, sorted).
 
-        Returns the IDs really inserted, and for every other ID its stored trade's
-        conflict-relevant fields (None when the trade was deleted and only the ledger
-        remembers it).
+        Returns the IDs really inserted, and for the others whose stored trade may differ
+        from the batch's row, that trade's conflict-relevant fields; an ID absent from it
+        is a duplicate (or a deleted trade the ledger remembers). The transaction compares
+        exactly (Decimal, datetime); the prefilter only spares the rows that are equal.
         """
         if not batch:
             return set(), {}
         if self.sqlite:
             return self._insert_sqlite(conn, batch, csv_filename, source_file, now)
-        stmt = (
-            self._insert(LEDGER)
-            .on_conflict_do_nothing(index_elements=["execution_id"])
-            .returning(LEDGER.c.execution_id)
-        )
-        inserted = set(
-            conn.execute(
-                stmt,
-                [
-                    {
-                        "execution_id": ex.execution_id,
-                        "csv_filename": csv_filename,
-                        "import_timestamp": now,
-                        "account": ex.account,
-                        "instrument": ex.instrument,
-                    }
-                    for ex in batch
-                ],
-            ).scalars()
-        )
-        if inserted:
-            conn.execute(
-                self._insert(TRADES).on_conflict_do_nothing(index_elements=["execution_id"]),
-                [
-                    {
-                        "execution_id": ex.execution_id,
-                        "account": ex.account,
-                        "instrument": ex.instrument,
-                        "action": ex.action,
-                        "entry_exit": ex.entry_exit,
-                        "quantity": ex.quantity,
-                        "price": ex.price,
-                        "executed_at": ex.executed_at,
-                        "commission": ex.commission,
-                        "order_id": ex.order_id,
-                        "order_name": ex.order_name,
-                        "connection": ex.connection,
-                        "position_after": ex.position_after,
-                        "source_file": source_file,
-                        "source_line": ex.line,
-                        "imported_at": now,
-                        "extra": ex.extra,
-                    }
-                    for ex in batch
-                    if ex.execution_id in inserted
-                ],
-            )
-        others = [ex.execution_id for ex in batch if ex.execution_id not in inserted]
-        stored: dict[str, Stored] = dict.fromkeys(others)
-        if others:
-            stored.update(self._stored_pg(conn, others))
-        return inserted, stored
+        return pg_batch.insert(conn, batch, csv_filename, source_file, now)
 
     def _insert_sqlite(
         self,
@@ -181,63 +147,83 @@ class BatchWriter:
         source_file: str,
         now: datetime,
     ) -> tuple[set[str], dict[str, Stored]]:
-        stored = self._lookup_sqlite(conn, [ex.execution_id for ex in batch])
-        new = [ex for ex in batch if ex.execution_id not in stored]
+        known, differing = self._lookup_sqlite(conn, batch)
+        new = [ex for ex in batch if ex.execution_id not in known] if known else batch
         if not new:
-            return set(), stored
+            return set(), differing
         stamp = _sqlite_time(now)
-        to_time = _sqlite_time
-        conn.exec_driver_sql(
-            self._ledger_sql,
-            [(ex.execution_id, csv_filename, stamp, ex.account, ex.instrument) for ex in new],
+        before = conn.exec_driver_sql(_MAX_TRADE_ID).scalar()
+        passed, decimal_text, money_text, to_time = (
+            _PASSED,
+            _decimal_text,
+            _money_text,
+            _sqlite_time,
         )
-        conn.exec_driver_sql(
-            self._trades_sql,
+        added = conn.exec_driver_sql(
+            _TRADES_SQL,
             [
-                (
-                    ex.execution_id,
-                    ex.account,
-                    ex.instrument,
-                    ex.action,
-                    ex.entry_exit,
-                    ex.quantity,
-                    _decimal_text(ex.price),
+                passed(ex)  # noqa: RUF005 - a C-built tuple plus five: faster than unpacking
+                + (
+                    decimal_text(ex.price),
                     to_time(ex.executed_at),
-                    _money_text(ex.commission),
-                    ex.order_id,
-                    ex.order_name,
-                    ex.connection,
-                    ex.position_after,
+                    money_text(ex.commission),
                     source_file,
-                    ex.line,
                     stamp,
                     ex.extra,
                 )
                 for ex in new
             ],
-        )
-        return {ex.execution_id for ex in new}, stored
+        ).rowcount
+        if added == len(new):
+            # Every trade went in, in ID order after the largest id before (the write lock
+            # is held): the ledger rows are copied from them by SQLite itself, without a
+            # parameter tuple per row.
+            conn.exec_driver_sql(_LEDGER_FROM_TRADES, (csv_filename, stamp, before or 0))
+        else:  # a trade without its ledger row (written by hand): row by row, as ever
+            conn.exec_driver_sql(
+                self._ledger_sql,
+                [(ex.execution_id, csv_filename, stamp, ex.account, ex.instrument) for ex in new],
+            )
+        return {ex.execution_id for ex in new}, differing
 
-    def _lookup_sqlite(self, conn: Connection, ids: list[str]) -> dict[str, Stored]:
-        out: dict[str, Stored] = {}
-        fromiso = datetime.fromisoformat
-        for row in conn.exec_driver_sql(self._lookup_sql, (json.dumps(ids),)).fetchall():
+    def _lookup_sqlite(
+        self, conn: Connection, batch: Sequence[Execution]
+    ) -> tuple[set[str], dict[str, Stored]]:
+        """The batch's IDs the ledger knows, and the stored fields of trades that differ.
+
+        Compared as stored text first (the exact comparison, on Decimal and datetime,
+        follows in the transaction for those that differ as text): an all-duplicate batch
+        then costs no Decimal or datetime per row.
+        """
+        ids = json.dumps([ex.execution_id for ex in batch])
+        rows = conn.exec_driver_sql(self._lookup_sql, (ids,)).fetchall()
+        if not rows:
+            return set(), {}
+        by_id = {ex.execution_id: ex for ex in batch}
+        known: set[str] = set()
+        differing: dict[str, Stored] = {}
+        decimal_text, to_time = _decimal_text, _sqlite_time
+        for row in rows:
+            key = row[0]
+            known.add(key)
             if row[1] is None:
-                out[row[0]] = None
-            else:
-                out[row[0]] = {
-                    "account": row[1],
-                    "instrument": row[2],
-                    "action": row[3],
-                    "quantity": row[4],
-                    "price": Decimal(row[5]),
-                    "executed_at": fromiso(row[6]),
-                }
-        return out
-
-    def _stored_pg(self, conn: Connection, ids: Sequence[str]) -> dict[str, Stored]:
-        out: dict[str, Stored] = {}
-        for i in range(0, len(ids), _LOOKUP_CHUNK):
-            for row in conn.execute(self._stored, {"ids": list(ids[i : i + _LOOKUP_CHUNK])}):
-                out[row.execution_id] = {k: row._mapping[k] for k in CONFLICT_FIELDS}
-        return out
+                continue  # the trade was deleted; the ledger remembers it, nothing to compare
+            ex = by_id[key]
+            if (
+                row[1] == ex.account
+                and row[2] == ex.instrument
+                and row[3] == ex.action
+                and row[4] == ex.quantity
+                and row[5] == decimal_text(ex.price)
+                and row[6] == to_time(ex.executed_at)
+            ):
+                continue
+            differing[key] = {
+                "account": row[1],
+                "instrument": row[2],
+                "action": row[3],
+                "quantity": row[4],
+                "price": Decimal(row[5]),
+                "executed_at": datetime.fromisoformat(row[6]),
+            }
+        return known, differing
