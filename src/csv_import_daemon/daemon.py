@@ -16,7 +16,7 @@ import os
 import signal
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from types import FrameType
 
@@ -29,7 +29,9 @@ from csv_import_daemon.config import Settings
 from csv_import_daemon.db.engine import describe_db_error, make_engine
 from csv_import_daemon.db.migrate import prepare_database
 from csv_import_daemon.errors import ConfigError, DatabaseUnavailableError, ExitCode
+from csv_import_daemon.group import GROUP_FILES
 from csv_import_daemon.importer import ImportService
+from csv_import_daemon.known_files import KnownFiles
 from csv_import_daemon.logs import get_logger
 from csv_import_daemon.notify import Notifier, watchdog_interval
 from csv_import_daemon.paths import path_key
@@ -106,11 +108,15 @@ class ImporterThread(threading.Thread):
             path = self._next()
             if path is None:
                 continue
-            try:
-                self._process(path)
-            except Exception as exc:  # the thread must outlive any one file's surprise
-                log.exception("import_crashed", file=path_key(path), error=str(exc))
-                self._retry_later(path)
+            more = [path]  # a backlog (start-up, a copied folder): small files share commits
+            while len(more) < GROUP_FILES and (queued := self.queue.get(0)) is not None:
+                more.append(queued)
+            for path in self._import_group(more):
+                try:
+                    self._process(path)
+                except Exception as exc:  # the thread must outlive any one file's surprise
+                    log.exception("import_crashed", file=path_key(path), error=str(exc))
+                    self._retry_later(path)
 
     # -- timers ----------------------------------------------------------------------------
 
@@ -132,8 +138,34 @@ class ImporterThread(threading.Thread):
 
     # -- one file --------------------------------------------------------------------------
 
+    def _skip(self, path: Path) -> bool:
+        return (
+            not self.watcher.accepts(path) or self._still_settled(path) or self._backing_off(path)
+        )
+
+    def _import_group(self, paths: list[Path]) -> list[Path]:
+        """Import ``paths`` together where the service can; the paths left to do one by one
+        (all of them when grouping does not apply or the group was rolled back)."""
+        todo = [p for p in paths if not self._skip(p)]
+        if len(todo) < 2 or not self.service.groups:
+            return todo
+        done = 0
+        self.current = todo[0]
+        try:
+            for path, result in self.service.import_many(todo, should_stop=self.stopping.is_set):
+                done += 1
+                self._handle(path, result)
+        except Exception as exc:  # rolled back: the rest alone, with the usual retries
+            log.warning("group_rolled_back", files=len(todo) - done, error=str(exc))
+        finally:
+            self.current = None
+        if done and self.db_error is not None:
+            log.info("database_available")
+            self.db_error = None
+        return [] if self.stopping.is_set() else todo[done:]
+
     def _process(self, path: Path) -> None:
-        if not self.watcher.accepts(path) or self._still_settled(path) or self._backing_off(path):
+        if self._skip(path):
             return
         self.current = path
         try:
@@ -304,6 +336,10 @@ class Daemon:
         self.environ = os.environ if environ is None else environ
         self.notifier = Notifier.from_environ(self.environ)
         self._signals = 0  # written only by the signal handler
+        # Rescans queue only files changed since their commit (``known_files``); with
+        # archiving, files still in the watched folder always come back to be considered.
+        self._known = KnownFiles()
+        self._look_anyway: Callable[[Path], bool] | None = None
         self._tick = threading.Event()  # never set: Event.wait is the main loop's clock
 
     # -- signals ---------------------------------------------------------------------------
@@ -397,6 +433,8 @@ class Daemon:
             return ExitCode.OK
 
         service = ImportService(engine, s)
+        self._known = service.known
+        service.load_known()
         queue = PathQueue()
         watcher = DirectoryWatcher(
             root, queue, recursive=s.recursive, polling=s.polling, archive_dir=archive
@@ -406,6 +444,7 @@ class Daemon:
             for folder in month_folders(archive):
                 watcher.watch(folder)
             archiver = Archiver(s, service, watcher)
+            self._look_anyway = lambda path: not watcher.is_archived(path)
         importer = ImporterThread(service, queue, watcher, s, archiver)
         importer.start()
         try:
@@ -488,7 +527,7 @@ class Daemon:
     def _rescan(self, queue: PathQueue, watcher: DirectoryWatcher, reason: str) -> int:
         started = time.perf_counter()
         paths = watcher.scan()
-        queued = sum(queue.put(p) for p in paths)
+        queued = sum(queue.put(p) for p in self._known.changed(paths, always=self._look_anyway))
         # The periodic rescan is routine: keep an idle daemon's log quiet.
         emit = log.debug if reason == "periodic" else log.info
         emit(
