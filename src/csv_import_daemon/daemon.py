@@ -147,7 +147,7 @@ class ImporterThread(threading.Thread):
         """Import ``paths`` together where the service can; the paths left to do one by one
         (all of them when grouping does not apply or the group was rolled back)."""
         todo = [p for p in paths if not self._skip(p)]
-        if len(todo) < 2 or not self.service.groups:
+        if len(todo) < 2 or not getattr(self.service, "groups", False):  # PostgreSQL: alone
             return todo
         done = 0
         self.current = todo[0]
