@@ -7,6 +7,7 @@ and the daemon's own rescan. The kill -9 test runs the group import in a child p
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import signal
 import sqlite3
@@ -253,6 +254,25 @@ def test_a_group_commit_keeps_each_files_checkpoint_with_its_rows(
     assert refused_cp is not None
     assert refused_cp["status"] == "refused"
     assert _trades(engine) == 12
+
+
+def test_a_group_commits_once_it_holds_batch_size_rows(tmp_path: Path, engine: Engine) -> None:
+    """A group's transaction stays bounded by batch_size rows, counting the open file's."""
+    settings = dataclasses.replace(_settings(tmp_path), batch_size=5)
+    service = ImportService(engine, settings)
+    big = write_csv(tmp_path / "big.csv", make_rows(20))
+    small = write_csv(tmp_path / "small.csv", make_rows(3, 100))
+    commits: list[int] = []
+    event.listen(engine, "commit", lambda _conn: commits.append(1))
+    results = dict(service.import_many([big, small]))
+    # The big file's own commit (it filled the group), then the group's, then the next's.
+    assert len(commits) == 3
+    assert (results[big].inserted, results[small].inserted) == (20, 3)
+    assert _trades(engine) == 23
+    for path in (big, small):
+        cp = _checkpoint(engine, path)
+        assert cp is not None
+        assert cp["offset"] == path.stat().st_size
 
 
 def _poison(engine: Engine, execution_id: str) -> None:

@@ -111,7 +111,7 @@ class ImporterThread(threading.Thread):
             more = [path]  # a backlog (start-up, a copied folder): small files share commits
             while len(more) < GROUP_FILES and (queued := self.queue.get(0)) is not None:
                 more.append(queued)
-            for path in self._import_group(more):
+            for path in self._import_group(list(dict.fromkeys(more))):
                 try:
                     self._process(path)
                 except Exception as exc:  # the thread must outlive any one file's surprise

@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING
 from sqlalchemy import Connection, Engine, RootTransaction
 
 from csv_import_daemon.checkpoint import Checkpoint
+from csv_import_daemon.config import Settings
 from csv_import_daemon.db.engine import WRITE_OPTION
 from csv_import_daemon.known_files import KnownFiles
 from csv_import_daemon.result import ImportResult
@@ -65,6 +66,25 @@ class Group:
             self.conn.close()
         for cp in self.saved:  # only now: the filter never runs ahead of the database
             known.record(cp)
+
+    def due(self, settings: Settings, rows: int) -> bool:
+        """Time to commit: the group (plus ``rows`` not counted in it yet) is full or old."""
+        return (
+            self.files >= GROUP_FILES
+            or self.rows + rows >= settings.batch_size
+            or time.monotonic() - self.started >= settings.commit_seconds
+        )
+
+    def commit_and_go_on(self, known: KnownFiles) -> None:
+        """Commit now and open the next transaction on the same connection: a file that
+        was small at its stat grew large, and a transaction stays bounded all the same.
+        (Results of files before it are still handed out only after the group's end.)"""
+        self.tx.commit()
+        for cp in self.saved:
+            known.record(cp)
+        self.saved.clear()
+        self.tx = self.conn.begin()
+        self.started, self.rows = time.monotonic(), 0
 
     def rollback(self) -> None:
         try:
@@ -110,7 +130,9 @@ def import_many(
             service.group = Group.begin(service.engine)
         group = service.group
         try:
-            result = service.import_file(path)
+            # Stopping is honoured inside a file too (one that grew after its stat): what
+            # it read is kept with its checkpoint, and the group commits below.
+            result = service.import_file(path, should_stop=should_stop)
         except BaseException:
             service.group = None
             group.rollback()
@@ -118,11 +140,7 @@ def import_many(
         done.append((path, result))
         group.files += 1
         group.rows += result.lines
-        if (
-            group.files >= GROUP_FILES
-            or group.rows >= settings.batch_size
-            or time.monotonic() - group.started >= settings.commit_seconds
-        ):
+        if group.due(settings, 0):
             yield from flush()
     yield from flush()
 

@@ -115,8 +115,8 @@ class Transaction:
         self.tail = batch.tail
 
     def due(self) -> bool:
-        if self.group is not None:
-            return False  # a small file: the group decides between files
+        if self.group is not None:  # a small file; one that grew still commits in time
+            return self.group.due(self.writers.settings, self.rows)
         if not self.sqlite:
             # Each batch is sorted by execution ID, but two batches in one transaction are
             # not: concurrent writers could then lock shared IDs in opposite orders and
@@ -153,6 +153,8 @@ class Transaction:
             self.nested.commit()
             self.group.saved.append(cp)
             self.close()
+            if self.group.due(self.writers.settings, self.rows):
+                self.group.commit_and_go_on(self.writers.store.known)
         else:
             assert self.tx is not None
             self.tx.commit()
