@@ -33,8 +33,9 @@ from csv_import_daemon.db.migrate import prepare_database
 from csv_import_daemon.errors import ConfigError, DatabaseUnavailableError, ExitCode
 from csv_import_daemon.importer import ImportService
 from csv_import_daemon.importer_thread import ImporterThread
+from csv_import_daemon.known_files import KnownFiles
 from csv_import_daemon.logs import get_logger
-from csv_import_daemon.main_loop import MainLoop, rescan
+from csv_import_daemon.main_loop import MainLoop, PathFilter, rescan
 from csv_import_daemon.metrics import Metrics
 from csv_import_daemon.metrics_http import MetricsServer
 from csv_import_daemon.notify import Notifier, watchdog_interval
@@ -55,6 +56,7 @@ class Daemon:
         self._signals = 0  # written only by the signal handler
         self._wakeup: _Wakeup | None = None  # the main loop's clock, woken by signals
         self.metrics: Metrics | None = None  # with metrics_address: /metrics and /healthz
+        self._only: PathFilter | None = None  # the rescan filter, once the journal is open
 
     # -- signals ---------------------------------------------------------------------------
 
@@ -174,6 +176,7 @@ class Daemon:
             return ExitCode.OK
 
         service = ImportService(engine, s)
+        service.load_known()
         queue = PathQueue()
         watcher = DirectoryWatcher(
             root, queue, recursive=s.recursive, polling=s.polling, archive_dir=archive
@@ -183,6 +186,7 @@ class Daemon:
             for folder in month_folders(archive):
                 watcher.watch(folder)
             archiver = Archiver(s, service, watcher)
+        self._only = _rescan_filter(service.known, watcher, archiving=archiver is not None)
         importer = ImporterThread(service, queue, watcher, s, archiver, metrics=self.metrics)
         importer.heartbeat = Heartbeat(
             engine,
@@ -222,7 +226,7 @@ class Daemon:
     # -- the main loop ---------------------------------------------------------------------
 
     def _serve(self, queue: PathQueue, watcher: DirectoryWatcher, importer: ImporterThread) -> int:
-        backlog = rescan(queue, watcher, "start-up")
+        backlog = rescan(queue, watcher, "start-up", self._only)
         observer = "polling" if watcher.polling else "inotify"
         log.info("ready", observer=observer, queued=backlog)
         self.notifier.ready(f"watching {watcher.root} ({observer}); {backlog} files queued")
@@ -235,7 +239,7 @@ class Daemon:
             ping=watchdog_interval(self.environ),
             now=time.monotonic(),
         )
-        loop.metrics = self.metrics
+        loop.metrics, loop.only = self.metrics, self._only
         assert self._wakeup is not None  # run() made it
         while not self.stop_requested:
             code = loop.step(time.monotonic())
@@ -266,6 +270,17 @@ class _Wakeup:
         signal.set_wakeup_fd(self._previous)
         self._read.close()
         self._write.close()
+
+
+def _rescan_filter(known: KnownFiles, watcher: DirectoryWatcher, *, archiving: bool) -> PathFilter:
+    """Rescans queue only files changed since their commit; with archiving, files still in
+    the watched folder always come back, for the archiver to consider."""
+
+    def look_anyway(path: Path) -> bool:
+        return not watcher.is_archived(path)
+
+    always = look_anyway if archiving else None
+    return lambda paths: known.changed(paths, always=always)
 
 
 def run(settings: Settings) -> int:

@@ -10,12 +10,14 @@ from __future__ import annotations
 import dataclasses
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
-from sqlalchemy import Engine
+from sqlalchemy import Connection, Engine
+from sqlalchemy.exc import DBAPIError, OperationalError
 
 from csv_import_daemon import reader
 from csv_import_daemon.checkpoint import Checkpoint
@@ -23,7 +25,9 @@ from csv_import_daemon.config import Settings
 from csv_import_daemon.db.engine import writing
 from csv_import_daemon.errors import FileReadError, UnknownFormatError
 from csv_import_daemon.evidence import Evidence, layout_options
+from csv_import_daemon.group import Group, groups_apply, import_many
 from csv_import_daemon.identity import resume_point
+from csv_import_daemon.logs import get_logger
 from csv_import_daemon.parser import RowParser, sniff_layout, split_lines
 from csv_import_daemon.paths import path_key
 from csv_import_daemon.plan import ReadPlan
@@ -31,6 +35,8 @@ from csv_import_daemon.reader import FileStat, Header
 from csv_import_daemon.result import ImportResult, ImportStatus
 from csv_import_daemon.settle import seconds_until_settled
 from csv_import_daemon.transaction import Transaction, Writers, batches
+
+log = get_logger(__name__)
 
 # Rows parsed and written per statement batch; a transaction (settings.batch_size rows or
 # settings.commit_seconds) spans several, so memory stays flat while commits stay rare.
@@ -73,6 +79,41 @@ class ImportService:
         self.checkpoints = self.writers.store
         # Date order and decimal mark evidence, remembering what sibling files show.
         self.evidence = Evidence(settings)
+        self.known = self.checkpoints.known
+        self.groups = groups_apply(engine)  # may import_many share transactions?
+        self.group: Group | None = None  # the open group, while import_many runs
+
+    def load_known(self) -> int:
+        """Load the rescan filter: one query for every checkpoint of this instance. If the
+        database fails here, the filter starts empty and fills as files are looked at."""
+        try:
+            return self.checkpoints.load_known(self.writers.digest)
+        except (OperationalError, DBAPIError) as exc:
+            log.warning("known_files_not_loaded", error=str(getattr(exc, "orig", exc)))
+            return 0
+
+    def import_many(
+        self, paths: Sequence[Path], *, should_stop: Callable[[], bool] | None = None
+    ) -> Iterator[tuple[Path, ImportResult]]:
+        """Import several paths, small files several to a transaction (``group.py``)."""
+        return import_many(self, paths, should_stop)
+
+    @contextmanager
+    def _reading(self) -> Iterator[Connection]:
+        if self.group is not None:
+            yield self.group.conn  # sees what the group wrote and has not committed
+        else:
+            with self.engine.connect() as conn:
+                yield conn
+
+    @contextmanager
+    def _writing(self) -> Iterator[Connection]:
+        if self.group is not None:
+            with self.group.conn.begin_nested():
+                yield self.group.conn
+        else:
+            with writing(self.engine) as conn:
+                yield conn
 
     def move_checkpoint(self, old: Path, new: Path, archived: bool = False) -> None:
         """Carry a file's checkpoint to its new path (after a rename or an archive move)."""
@@ -119,10 +160,11 @@ class ImportService:
             raise FileReadError(f"{key}: cannot open: {exc.strerror}") from None
         try:
             st = FileStat.of(os.fstat(f.fileno()))
-            with self.engine.connect() as conn:
+            with self._reading() as conn:
                 prior = self.checkpoints.load(conn, key)
             if prior is None:
-                prior = self.checkpoints.adopt_renamed(key, st)
+                group_conn = self.group.conn if self.group is not None else None
+                prior = self.checkpoints.adopt_renamed(key, st, group_conn)
             if prior is not None and prior.settings_digest not in (None, self.writers.digest):
                 # Refused, or rows rejected, under settings that have changed since.
                 request = dataclasses.replace(request, reread=True)
@@ -137,6 +179,11 @@ class ImportService:
                 and prior.same_version(st)
                 and not (prior.pending_bytes and final_ok)
             ):
+                # Read back from the database: committed (or committed with the group).
+                if self.group is None:
+                    self.known.record(prior)
+                else:
+                    self.group.saved.append(prior)
                 return _as_unchanged(key, prior)
             return self._import(_OpenFile(path, key, f, st, prior, final_ok), request)
         except OSError as exc:
@@ -179,7 +226,7 @@ class ImportService:
                 last_error=message,
                 settings_digest=self.writers.digest,
             )
-            with writing(self.engine) as conn:
+            with self._writing() as conn:
                 self.checkpoints.save(conn, refused)
             raise UnknownFormatError(message) from None
         resume = resume_point(at.f, header, at.stat, at.prior, reread=request.reread)
@@ -208,7 +255,7 @@ class ImportService:
         chunks = reader.iter_chunks(
             f, plan.start, plan.first_line - plan.resume.unterminated, encoding, size
         )
-        txn = Transaction(self.writers, plan, f)
+        txn = Transaction(self.writers, plan, f, self.group)
         try:
             for batch in batches(chunks, min(self.settings.batch_size, WRITE_ROWS)):
                 offset, lines_done = batch.end, batch.first + len(batch.texts) - 1

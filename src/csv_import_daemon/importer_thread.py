@@ -23,6 +23,7 @@ from csv_import_daemon.backoff import Backoff
 from csv_import_daemon.config import Settings
 from csv_import_daemon.db.engine import describe_db_error
 from csv_import_daemon.db.heartbeat import Heartbeat
+from csv_import_daemon.group import GROUP_FILES
 from csv_import_daemon.logs import get_logger
 from csv_import_daemon.metrics import Metrics
 from csv_import_daemon.paths import path_key
@@ -123,14 +124,46 @@ class ImporterThread(threading.Thread):
             path = self._next()
             if path is None:
                 continue
-            try:
-                self._process(path)
-            except Exception as exc:  # the thread must outlive any one file's surprise
-                log.exception("import_crashed", file=path_key(path), error=str(exc))
-                self._retry_later(path)
-            finally:
-                self._tidy(path)
+            more = [path]  # a backlog (start-up, a copied folder): small files share commits
+            while len(more) < GROUP_FILES and (queued := self.queue.get(0)) is not None:
+                more.append(queued)
+            for path in self._import_group(list(dict.fromkeys(more))):
+                try:
+                    self._process(path)
+                except Exception as exc:  # the thread must outlive any one file's surprise
+                    log.exception("import_crashed", file=path_key(path), error=str(exc))
+                    self._retry_later(path)
+                finally:
+                    self._tidy(path)
         self._beat(stopped=True)
+
+    def _skip(self, path: Path) -> bool:
+        return (
+            not self.watcher.accepts(path) or self._still_settled(path) or self._backing_off(path)
+        )
+
+    def _import_group(self, paths: list[Path]) -> list[Path]:
+        """Import ``paths`` together where the service can; the paths left to do one by one
+        (all of them when grouping does not apply or the group was rolled back)."""
+        todo = [p for p in paths if not self._skip(p)]
+        if len(todo) < 2 or not getattr(self.service, "groups", False):  # PostgreSQL: alone
+            return todo
+        modified = {p: _mtime(p) for p in todo}
+        done = 0
+        self.current = todo[0]
+        try:
+            for path, result in self.service.import_many(todo, should_stop=self.stopping.is_set):
+                done += 1
+                self._handle(path, result)
+                self._count(result, modified[path])
+                self._tidy(path)
+        except Exception as exc:  # rolled back: the rest alone, with the usual retries
+            log.warning("group_rolled_back", files=len(todo) - done, error=str(exc))
+        finally:
+            self.current = None
+        if done:
+            self._database_back()
+        return [] if self.stopping.is_set() else todo[done:]
 
     # -- heartbeat ---------------------------------------------------------------------------
 
@@ -197,7 +230,7 @@ class ImporterThread(threading.Thread):
     # -- one file ----------------------------------------------------------------------------
 
     def _process(self, path: Path) -> None:
-        if not self.watcher.accepts(path) or self._still_settled(path) or self._backing_off(path):
+        if self._skip(path):
             return
         self.current = path
         modified_at = _mtime(path)

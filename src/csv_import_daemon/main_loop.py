@@ -9,6 +9,8 @@ instead of sleeping; the daemon calls ``step(time.monotonic())`` every ``tick`` 
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
+from pathlib import Path
 from typing import Protocol
 
 from csv_import_daemon.backoff import Backoff
@@ -39,11 +41,18 @@ class Importer(Protocol):
     def describe(self) -> str: ...
 
 
-def rescan(queue: PathQueue, watcher: DirectoryWatcher, reason: str) -> int:
-    """Queue every file the folder holds; how many were not queued already."""
+# The files of a scan worth queueing (known_files: only those changed since their commit).
+PathFilter = Callable[[list[Path]], list[Path]]
+
+
+def rescan(
+    queue: PathQueue, watcher: DirectoryWatcher, reason: str, only: PathFilter | None = None
+) -> int:
+    """Queue the files the folder holds (those ``only`` keeps); how many were not queued
+    already."""
     started = time.perf_counter()
     paths = watcher.scan()
-    queued = sum(queue.put(p) for p in paths)
+    queued = sum(queue.put(p) for p in (only(paths) if only is not None else paths))
     # The periodic rescan is routine: keep an idle daemon's log quiet.
     emit = log.debug if reason == "periodic" else log.info
     emit(
@@ -71,6 +80,7 @@ class MainLoop:
         now: float,
     ) -> None:
         self.metrics: Metrics | None = None  # set by the daemon when metrics are served
+        self.only: PathFilter | None = None  # set by the daemon: the rescan filter
         self.notifier = notifier
         self.queue = queue
         self.watcher = watcher
@@ -95,9 +105,9 @@ class MainLoop:
         if not self.watcher.is_alive() and now >= self.next_observer_try:
             self._restart_observer(now)
         if self.queue.take_scan_request():
-            rescan(self.queue, self.watcher, "requested")
+            rescan(self.queue, self.watcher, "requested", self.only)
         if self.next_rescan is not None and now >= self.next_rescan:
-            rescan(self.queue, self.watcher, "periodic")
+            rescan(self.queue, self.watcher, "periodic", self.only)
             self.next_rescan = now + self.rescan_interval
         if self.metrics is not None:
             self.metrics.set_state(

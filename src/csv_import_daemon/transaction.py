@@ -15,9 +15,9 @@ import hashlib
 import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, replace
-from typing import Any, BinaryIO
+from typing import TYPE_CHECKING, Any, BinaryIO
 
-from sqlalchemy import Connection, Engine, RootTransaction
+from sqlalchemy import Connection, Engine, NestedTransaction, RootTransaction
 from sqlalchemy.dialects import postgresql, sqlite
 
 from csv_import_daemon import reader
@@ -35,6 +35,9 @@ from csv_import_daemon.parser import Execution, RowError, RowParser, split_lines
 from csv_import_daemon.plan import ReadPlan
 from csv_import_daemon.point_values import PointValues
 from csv_import_daemon.trip_store import TripChanges, refresh_round_trips
+
+if TYPE_CHECKING:
+    from csv_import_daemon.group import Group
 
 log = get_logger(__name__)
 
@@ -71,11 +74,17 @@ class Transaction:
     """Batches of one file written in one transaction, committed with its checkpoint.
 
     ``committed`` holds the counts of what has been committed so far; after the last
-    commit it is what the import did.
+    commit it is what the import did. In a ``Group`` (several small files, one SQLite
+    transaction) the file writes inside its own savepoint and "commit" releases it: the
+    group's commit is the real one, and its caller hands out results only after it.
     """
 
-    def __init__(self, writers: Writers, plan: ReadPlan, f: BinaryIO) -> None:
+    def __init__(
+        self, writers: Writers, plan: ReadPlan, f: BinaryIO, group: Group | None = None
+    ) -> None:
         self.writers = writers
+        self.group = group
+        self.nested: NestedTransaction | None = None
         self.plan = plan
         self.f = f
         self.sqlite = writers.engine.dialect.name == "sqlite"
@@ -99,7 +108,11 @@ class Transaction:
         self._base = plan.prior.totals if plan.prior else Counts()
 
     def _open(self) -> Connection:
-        if self.conn is None:
+        if self.conn is None and self.group is not None:
+            self.conn = self.group.conn
+            self.nested = self.conn.begin_nested()
+            self.started = time.monotonic()
+        elif self.conn is None:
             self.conn = self.writers.engine.connect()
             self.conn.execution_options(**{WRITE_OPTION: True})
             self.tx = self.conn.begin()
@@ -124,6 +137,8 @@ class Transaction:
         self.tail = batch.tail
 
     def due(self) -> bool:
+        if self.group is not None:  # a small file; one that grew still commits in time
+            return self.group.due(self.writers.settings, self.rows)
         if not self.sqlite:
             # Each batch is sorted by execution ID, but two batches in one transaction are
             # not: concurrent writers could then lock shared IDs in opposite orders and
@@ -162,9 +177,18 @@ class Transaction:
         # In this transaction, so round trips can never disagree with trades.
         refresh_round_trips(conn, self.trips.drain(), values=self.writers.point_values)
         self.writers.store.save(conn, cp)
-        assert self.tx is not None
-        self.tx.commit()
-        self.close()
+        if self.group is not None:
+            assert self.nested is not None
+            self.nested.commit()
+            self.group.saved.append(cp)
+            self.close()
+            if self.group.due(self.writers.settings, self.rows):
+                self.group.commit_and_go_on(self.writers.store.known)
+        else:
+            assert self.tx is not None
+            self.tx.commit()
+            self.close()
+            self.writers.store.known.record(cp)
         # Counted only once committed: nothing is reported as imported that is not.
         self.committed += self.pending
         self.pending = Counts()
@@ -194,7 +218,11 @@ class Transaction:
 
     def close(self) -> None:
         self.trips.drain()  # a rolled-back transaction's changes are no changes
-        if self.conn is not None:
+        if self.group is not None:
+            if self.nested is not None and self.nested.is_active:
+                self.nested.rollback()  # only this file's rows; the group's connection stays
+            self.conn, self.nested = None, None
+        elif self.conn is not None:
             if self.tx is not None and self.tx.is_active:
                 self.tx.rollback()
             self.conn.close()

@@ -180,7 +180,9 @@ class DirectoryWatcher:
         """``wants`` plus I/O: the real file lies inside the watched or the archive folder."""
         if not self.wants(path):
             return False
-        real = os.path.realpath(path)
+        return self._inside(os.path.realpath(path))
+
+    def _inside(self, real: str) -> bool:
         return any(
             real == r or real.startswith(r.rstrip(os.sep) + os.sep) for r in self._real_roots
         )
@@ -190,14 +192,29 @@ class DirectoryWatcher:
 
     def scan(self) -> list[Path]:
         """Every accepted file in the watched folder and the watched archive months."""
-        found = [p for p in self._list(self.root, self.recursive) if self.accepts(p)]
+        # A file that is not a symbolic link lies where its folder really is: one
+        # realpath per folder, not one per file (that was most of an idle rescan).
+        folders: dict[Path, bool] = {}
+
+        def accepted(path: Path, link: bool) -> bool:
+            if link:
+                return self.accepts(path)
+            if not self.wants(path):
+                return False
+            inside = folders.get(path.parent)
+            if inside is None:
+                inside = folders[path.parent] = self._inside(os.path.realpath(path.parent))
+            return inside
+
+        found = [p for p, link in self._list(self.root, self.recursive) if accepted(p, link)]
         with self._lock:
             extra = list(self._extra)
         for folder in extra:
-            found.extend(p for p in self._list(folder, False) if self.accepts(p))
+            found.extend(p for p, link in self._list(folder, False) if accepted(p, link))
         return found
 
-    def _list(self, folder: Path, recursive: bool) -> Iterator[Path]:
+    def _list(self, folder: Path, recursive: bool) -> Iterator[tuple[Path, bool]]:
+        """Candidate files under ``folder``, each with whether it is a symbolic link."""
         try:
             entries = sorted(os.scandir(folder), key=lambda e: e.name)
         except OSError as exc:
@@ -207,13 +224,14 @@ class DirectoryWatcher:
             path = folder / entry.name
             try:
                 is_dir = entry.is_dir(follow_symlinks=False)
+                link = entry.is_symlink()
             except OSError:
                 continue
             if is_dir:
                 if recursive and not entry.name.startswith(".") and path != self.archive_dir:
                     yield from self._list(path, recursive)
             elif is_candidate_name(entry.name):
-                yield path
+                yield path, link
 
     # -- the observer --------------------------------------------------------------------
 
