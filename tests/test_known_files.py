@@ -24,10 +24,12 @@ from sqlalchemy import Engine, event, text
 from sqlalchemy.exc import IntegrityError
 
 from csv_import_daemon.config import Settings, load_settings
-from csv_import_daemon.daemon import Daemon, ImporterThread
+from csv_import_daemon.daemon import _rescan_filter
 from csv_import_daemon.db.engine import make_engine
 from csv_import_daemon.db.migrate import prepare_database
 from csv_import_daemon.importer import ImportService
+from csv_import_daemon.importer_thread import ImporterThread
+from csv_import_daemon.main_loop import PathFilter, rescan
 from csv_import_daemon.paths import path_key
 from csv_import_daemon.result import ImportStatus
 from csv_import_daemon.watcher import DirectoryWatcher, PathQueue
@@ -82,12 +84,12 @@ class Stack:
     queue: PathQueue
     watcher: DirectoryWatcher
     thread: ImporterThread
-    daemon: Daemon
+    only: PathFilter
     statements: list[tuple[str, str]] = field(default_factory=list)
     barriers: int = 0
 
     def rescan(self) -> int:
-        return self.daemon._rescan(self.queue, self.watcher, "periodic")
+        return rescan(self.queue, self.watcher, "periodic", self.only)
 
     def rescan_and_drain(self) -> int:
         """A rescan, then wait until the importer has done everything it queued: a new
@@ -109,9 +111,8 @@ def stack(tmp_path: Path, engine: Engine) -> Iterator[Stack]:
     queue = PathQueue()
     watcher = DirectoryWatcher(watch, queue)
     thread = ImporterThread(service, queue, watcher, settings, None)
-    daemon = Daemon(settings, environ={})
-    daemon._known = service.known  # as Daemon._run_with wires it
-    s = Stack(watch, engine, service, queue, watcher, thread, daemon)
+    only = _rescan_filter(service.known, watcher, archiving=False)  # as Daemon wires it
+    s = Stack(watch, engine, service, queue, watcher, thread, only)
 
     @event.listens_for(engine, "before_cursor_execute")
     def record(_conn: Any, _cursor: Any, statement: str, params: Any, *_: Any) -> None:
