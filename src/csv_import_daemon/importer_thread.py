@@ -13,7 +13,6 @@ import itertools
 import os
 import threading
 import time
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -26,6 +25,7 @@ from csv_import_daemon.db.heartbeat import Heartbeat
 from csv_import_daemon.group import GROUP_FILES
 from csv_import_daemon.logs import get_logger
 from csv_import_daemon.metrics import Metrics
+from csv_import_daemon.path_state import PathState, failed_version, mtime_of
 from csv_import_daemon.paths import path_key
 from csv_import_daemon.reader import FileStat
 from csv_import_daemon.result import ImportResult, ImportStatus
@@ -43,35 +43,6 @@ DB_RETRY_MAX = 30.0  # cap of that backoff
 FILE_RETRY_FIRST = 1.0  # first delay for a file that cannot be read yet; doubles each time
 FILE_RETRY_MAX = 300.0  # cap of that backoff
 SETTLE_MARGIN = 0.05  # look again just after the settle period, not just before
-
-# A file as a failed read left it: identity, size, mtime, and the ctime (a chmod changes
-# only the ctime, and may well be the fix); (None, 0) when it could not even be stat'ed.
-FailedVersion = tuple[FileStat | None, int]
-
-
-@dataclass(slots=True)
-class PathState:
-    """What the importer thread remembers about one path between two imports."""
-
-    due: float | None = None  # monotonic time its timer fires; None: no timer
-    retry: Backoff | None = None  # failed reads since the last success
-    failed_as: FailedVersion | None = None  # the file at its last unreadable attempt
-    problem: tuple[str, str] | None = None  # the refusal last logged (logged once)
-    # An incomplete last line looked at after the settle period: the extra look, then
-    # the settled version itself (rescans then cost only a stat until the file changes).
-    looked: FileStat | None = None
-    settled: FileStat | None = None
-
-    @property
-    def empty(self) -> bool:
-        return (
-            self.due is None
-            and self.retry is None
-            and self.failed_as is None
-            and self.problem is None
-            and self.looked is None
-            and self.settled is None
-        )
 
 
 class ImporterThread(threading.Thread):
@@ -148,7 +119,7 @@ class ImporterThread(threading.Thread):
         todo = [p for p in paths if not self._skip(p)]
         if len(todo) < 2 or not getattr(self.service, "groups", False):  # PostgreSQL: alone
             return todo
-        modified = {p: _mtime(p) for p in todo}
+        modified = {p: mtime_of(p) for p in todo}
         done = 0
         self.current = todo[0]
         try:
@@ -233,7 +204,7 @@ class ImporterThread(threading.Thread):
         if self._skip(path):
             return
         self.current = path
-        modified_at = _mtime(path)
+        modified_at = mtime_of(path)
         try:
             result = self._import(path)
         finally:
@@ -326,7 +297,7 @@ class ImporterThread(threading.Thread):
             log.debug("file_vanished", file=result.path)
             return
         delay = self._retry_later(path)
-        self._state(path).failed_as = _failed_version(path)
+        self._state(path).failed_as = failed_version(path)
         log.warning("file_unreadable", retry_in=delay, **result.as_dict())
 
     def _wait_for_settle(self, path: Path) -> None:
@@ -357,7 +328,7 @@ class ImporterThread(threading.Thread):
             state is not None
             and state.due is not None
             and state.failed_as is not None
-            and state.failed_as == _failed_version(path)
+            and state.failed_as == failed_version(path)
         )
 
     def _still_settled(self, path: Path) -> bool:
@@ -393,19 +364,3 @@ class ImporterThread(threading.Thread):
             f"idle; {self.files_imported} imports, {self.rows_inserted} new rows "
             f"since start; {waiting} files waiting"
         )
-
-
-def _failed_version(path: Path) -> FailedVersion:
-    """The file's version as a failed read leaves it."""
-    try:
-        st = os.stat(path)
-    except OSError:
-        return None, 0
-    return FileStat.of(st), st.st_ctime_ns
-
-
-def _mtime(path: Path) -> float | None:
-    try:
-        return os.stat(path).st_mtime
-    except OSError:
-        return None

@@ -38,7 +38,7 @@ from csv_import_daemon.records import (
     extra_json,
     stand_in_id,
 )
-from csv_import_daemon.rowerrors import ambiguous_decimal, mangled_id, shift_hint
+from csv_import_daemon.rowerrors import ambiguous_decimal, mangled_id, missing_value, shift_hint
 
 __all__ = [
     "DateOrder",
@@ -222,7 +222,7 @@ class RowParser:
         action = fields[i_action].strip()
         execution_id = fields[i_id].strip() or stand_in
         if not (instrument and account and action and execution_id):
-            return self._missing(fields, line_no, raw, (instrument, account, action))
+            return missing_value(fields, line_no, raw, (instrument, account, action))
         if (
             has_id
             and ("+" in execution_id or "-" in execution_id)
@@ -386,16 +386,6 @@ class RowParser:
         if len(self._entry_exit) < _CACHE_LIMIT:
             self._entry_exit[text] = value
         return value
-
-    @staticmethod
-    def _missing(fields: list[str], line_no: int, raw: str, values: tuple[str, ...]) -> RowError:
-        if not "".join(fields).strip():
-            return RowError(line_no, raw, "blank", "the line is empty")
-        labels = ("Instrument", "Account", "Action")
-        empty = next(
-            (label for label, value in zip(labels, values, strict=True) if not value), "ID"
-        )
-        return RowError(line_no, raw, "missing_value", f"{empty} is empty")
 
     def _nul_error(self, fields: list[str], line_no: int, raw: str) -> RowError:
         index = next((i for i, field in enumerate(fields) if "\x00" in field), None)

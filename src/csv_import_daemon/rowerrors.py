@@ -58,3 +58,12 @@ def ambiguous_decimal(label: str, text: str, line_no: int, raw: str) -> RowError
         "decimal comma, and no value before it in the file shows which mark the file "
         "uses; set decimal_mark to '.' or ',' (--decimal-mark)",
     )
+
+
+def missing_value(fields: list[str], line_no: int, raw: str, values: tuple[str, ...]) -> RowError:
+    """A blank line, or the first of Instrument, Account, Action (else ID) that is empty."""
+    if not "".join(fields).strip():
+        return RowError(line_no, raw, "blank", "the line is empty")
+    labels = ("Instrument", "Account", "Action")
+    empty = next((label for label, value in zip(labels, values, strict=True) if not value), "ID")
+    return RowError(line_no, raw, "missing_value", f"{empty} is empty")
