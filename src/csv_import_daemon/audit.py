@@ -39,7 +39,8 @@ from csv_import_daemon.parser import (
     split_lines,
 )
 from csv_import_daemon.paths import path_key
-from csv_import_daemon.transaction import RAW_LIMIT, parse_batch
+from csv_import_daemon.rows import parse_batch
+from csv_import_daemon.transaction import RAW_LIMIT
 
 LOOKUP_IDS = 1000  # IDs per ledger query: few round trips, well under parameter limits
 BATCH_ROWS = 20_000  # rows parsed before their IDs are looked up (memory stays flat)

@@ -33,8 +33,9 @@ from csv_import_daemon.paths import path_key
 from csv_import_daemon.plan import ReadPlan
 from csv_import_daemon.reader import FileStat, Header
 from csv_import_daemon.result import ImportResult, ImportStatus
+from csv_import_daemon.rows import batches
 from csv_import_daemon.settle import seconds_until_settled
-from csv_import_daemon.transaction import Transaction, Writers, batches
+from csv_import_daemon.transaction import Transaction, Writers
 
 log = get_logger(__name__)
 

@@ -13,8 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import time
-from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, BinaryIO
 
 from sqlalchemy import Connection, Engine, NestedTransaction, RootTransaction
@@ -25,15 +24,15 @@ from csv_import_daemon.checkpoint import Checkpoint, CheckpointStore, Counts, ut
 from csv_import_daemon.config import Settings
 from csv_import_daemon.db.corrections import replace_changed
 from csv_import_daemon.db.engine import WRITE_OPTION
-from csv_import_daemon.db.models import LIMITS
 from csv_import_daemon.db.tables import REJECTIONS
 from csv_import_daemon.db.writer import CONFLICT_FIELDS, BatchWriter, Stored
 from csv_import_daemon.evidence import settings_digest
 from csv_import_daemon.identity import checkpoint_hash
 from csv_import_daemon.logs import get_logger
-from csv_import_daemon.parser import Execution, RowError, RowParser, split_lines
+from csv_import_daemon.parser import Execution, RowError, RowParser
 from csv_import_daemon.plan import ReadPlan
 from csv_import_daemon.point_values import PointValues
+from csv_import_daemon.rows import parse_batch
 from csv_import_daemon.trip_store import TripChanges, refresh_round_trips
 
 if TYPE_CHECKING:
@@ -335,51 +334,6 @@ def _conflict(ex: Execution, theirs: Stored, batch: reader.Chunk) -> RowError | 
     )
 
 
-def parse_batch(batch: reader.Chunk, parser: RowParser) -> tuple[list[Execution], list[RowError]]:
-    """The batch's rows as executions and rejected rows (blank lines are neither)."""
-    executions: list[Execution] = []
-    errors: list[RowError] = []
-    texts = batch.texts
-    parse = parser.parse
-    for i, fields in enumerate(split_lines(texts, parser.layout)):
-        number = batch.first + i
-        if i in batch.too_long:
-            detail = f"line longer than {reader.MAX_LINE_BYTES} bytes"
-            errors.append(RowError(number, texts[i], "line_too_long", detail))
-            continue
-        parsed = parse(fields, number, texts[i])
-        if type(parsed) is RowError:
-            if parsed.reason != "blank":
-                errors.append(parsed)
-        elif (too_long := _too_long(parsed)) is not None:  # type: ignore[arg-type]
-            errors.append(RowError(number, texts[i], "too_long", too_long))
-        else:
-            executions.append(parsed)  # type: ignore[arg-type]
-    return executions, errors
-
-
-def batches(chunks: Iterable[reader.Chunk], size: int) -> Iterator[reader.Chunk]:
-    """Join the reader's block-sized chunks into batches of at least ``size`` lines."""
-    acc: reader.Chunk | None = None
-    for chunk in chunks:
-        if acc is None:
-            acc = chunk
-        else:
-            base = len(acc.texts)
-            acc = replace(
-                acc,
-                texts=acc.texts + chunk.texts,
-                end=chunk.end,
-                too_long=acc.too_long | {base + i for i in chunk.too_long},
-                tail=chunk.tail,
-            )
-        if len(acc.texts) >= size:
-            yield acc
-            acc = None
-    if acc is not None:
-        yield acc
-
-
 def _clean_raw(text: str) -> str:
     # PostgreSQL text cannot hold NUL; a several-MB line is kept only in part.
     return text[:RAW_LIMIT].replace("\x00", "\\x00")
@@ -392,43 +346,3 @@ def _fingerprint(*parts: object) -> str:
 
 def _as_stored(ex: Execution) -> dict[str, Any]:
     return {k: getattr(ex, k) for k in CONFLICT_FIELDS}
-
-
-_STRING_LIMITS = tuple(LIMITS.items())
-_ID_MAX, _ACCOUNT_MAX, _INSTRUMENT_MAX = (
-    LIMITS["execution_id"],
-    LIMITS["account"],
-    LIMITS["instrument"],
-)
-_ACTION_MAX, _ORDER_NAME_MAX, _ORDER_ID_MAX = (
-    LIMITS["action"],
-    LIMITS["order_name"],
-    LIMITS["order_id"],
-)
-_CONNECTION_MAX, _POSITION_MAX, _ENTRY_EXIT_MAX = (
-    LIMITS["connection"],
-    LIMITS["position_after"],
-    LIMITS["entry_exit"],
-)
-
-
-def _too_long(ex: Execution) -> str | None:
-    """Which text is longer than its column holds, if any."""
-    # One cheap comparison chain first: almost every row passes it.
-    if (
-        len(ex.execution_id) <= _ID_MAX
-        and len(ex.account) <= _ACCOUNT_MAX
-        and len(ex.instrument) <= _INSTRUMENT_MAX
-        and len(ex.action) <= _ACTION_MAX
-        and len(ex.order_name or "") <= _ORDER_NAME_MAX
-        and len(ex.order_id or "") <= _ORDER_ID_MAX
-        and len(ex.connection or "") <= _CONNECTION_MAX
-        and len(ex.position_after or "") <= _POSITION_MAX
-        and len(ex.entry_exit or "") <= _ENTRY_EXIT_MAX
-    ):
-        return None
-    for name, limit in _STRING_LIMITS:
-        value = getattr(ex, name, None)
-        if isinstance(value, str) and len(value) > limit:
-            return f"{name} is {len(value)} characters; the column holds at most {limit}"
-    return None

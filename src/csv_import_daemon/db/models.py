@@ -244,8 +244,8 @@ class RoundTrip(Base):
     direction: Mapped[str] = mapped_column(String(5), nullable=False)
     opened_at: Mapped[datetime] = mapped_column(DateTime(), nullable=False)
     closed_at: Mapped[datetime | None] = mapped_column(DateTime())
-    quantity: Mapped[int] = mapped_column(Integer, nullable=False)
-    open_quantity: Mapped[int] = mapped_column(Integer, nullable=False)
+    quantity: Mapped[int] = mapped_column(BigInteger, nullable=False)  # sums of fills
+    open_quantity: Mapped[int] = mapped_column(BigInteger, nullable=False)
     entry_price: Mapped[Decimal | None] = mapped_column(WideDecimal())
     exit_price: Mapped[Decimal | None] = mapped_column(WideDecimal())
     points: Mapped[Decimal | None] = mapped_column(WideDecimal())
