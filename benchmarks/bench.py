@@ -40,7 +40,6 @@ import tempfile
 import time
 import zoneinfo
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
@@ -54,7 +53,7 @@ if str(REPO / "tests") not in sys.path:
 
 from support.notify import NotifyListener  # noqa: E402
 from support.postgres import POSTGRES_ENV  # noqa: E402
-from support.processes import CLI, clean_env  # noqa: E402
+from support.processes import CLI, ChildRun, clean_env, run_child  # noqa: E402
 from support.rows import (  # noqa: E402
     ExecutionGenerator,
     append_line,
@@ -80,54 +79,6 @@ SIGTERM_WAIT_S = 20.0
 
 
 # -- helpers -------------------------------------------------------------------------------
-
-
-@dataclass(slots=True)
-class ChildRun:
-    """One finished subprocess: wall time, exit code, peak RSS, output."""
-
-    seconds: float
-    returncode: int
-    maxrss_kib: int
-    cpu_seconds: float  # user + system of that child: less sensitive to a busy machine
-    stdout: str
-    stderr_tail: str
-
-
-def run_child(
-    argv: Sequence[str],
-    workdir: Path,
-    label: str,
-    env: dict[str, str] | None = None,
-    stdin: str | None = None,
-) -> ChildRun:
-    """Run ``argv``; wall time from spawn to reap, peak RSS of exactly that child (wait4)."""
-    out_path = workdir / f"{label}.stdout"
-    err_path = workdir / f"{label}.stderr"
-    with open(out_path, "wb") as out, open(err_path, "wb") as err:
-        started = time.perf_counter()
-        proc = subprocess.Popen(
-            list(argv),
-            stdout=out,
-            stderr=err,
-            env=env or clean_env(),
-            stdin=subprocess.PIPE if stdin is not None else subprocess.DEVNULL,
-        )
-        if stdin is not None and proc.stdin is not None:
-            proc.stdin.write(stdin.encode())
-            proc.stdin.close()
-        _, status, usage = os.wait4(proc.pid, 0)
-        seconds = time.perf_counter() - started
-        proc.returncode = os.waitstatus_to_exitcode(status)
-    stderr = err_path.read_text(errors="replace").strip().splitlines()
-    return ChildRun(
-        seconds,
-        proc.returncode,
-        int(usage.ru_maxrss),
-        usage.ru_utime + usage.ru_stime,
-        out_path.read_text(errors="replace"),
-        "\n".join(stderr[-5:]),
-    )
 
 
 def cli(*args: str) -> list[str]:

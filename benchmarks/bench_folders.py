@@ -4,7 +4,7 @@ For each folder size (default 2,000 and 10,000 files of 20 rows) in one run:
 
 - the stat floor: CPU to list the folder and ``os.stat`` every file in Python;
 - cold start: the real daemon as a subprocess on a fresh SQLite journal, from spawn until
-  every row is committed (polled in the journal), per file;
+  it reports itself idle with every row committed (its STATUS= line), per file;
 - idle rescans: that daemon, everything imported, with ``--rescan-interval`` short; its
   CPU (``/proc/PID/stat``) over a window, minus an idle daemon's (rescans off), per rescan
   and per 1,000 files;
@@ -22,43 +22,35 @@ import cProfile
 import json
 import os
 import pstats
-import random
 import shutil
-import signal
-import sqlite3
-import subprocess
 import sys
 import tempfile
 import time
+from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
-HEADER = (
-    "Instrument,Action,Quantity,Price,Time,ID,E/X,Position,Order ID,Name,Commission,"
-    "Rate,Account,Connection,"
-)
+# The row generator and the daemon subprocess are the tests' own: one copy of each, in
+# tests/support/.
+REPO = Path(__file__).resolve().parent.parent
+if str(REPO / "tests") not in sys.path:
+    sys.path.insert(0, str(REPO / "tests"))
+
+from support.daemon import DaemonProcess  # noqa: E402
+from support.rows import ExecutionGenerator, write_export  # noqa: E402
+
 TZ = "America/New_York"
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
 
 def generate(folder: Path, files: int, rows: int, seed: int = 15) -> None:
-    """Daily files ``NinjaTrader_Executions_YYYYMMDD.csv`` of ``rows`` executions each."""
-    rng = random.Random(seed)
+    """Daily files ``NinjaTrader_Executions_YYYYMMDD.csv`` of ``rows`` executions each, one
+    weekday after the other from 2000, from the shared generator (the tests' rows)."""
+    gen = ExecutionGenerator(seed, first_day=date(2000, 1, 3))
     folder.mkdir(parents=True)
-    for i in range(files):
-        year, day = 2000 + i // 300, i % 300
-        month, dom = 1 + day // 25, 1 + day % 25
-        lines = [HEADER]
-        for r in range(rows):
-            side = "Buy" if rng.random() < 0.5 else "Sell"
-            lines.append(
-                f"MNQ MAR25,{side},{rng.randint(1, 3)},21{rng.randint(100, 999)}.25,"
-                f"{month}/{dom}/{year} {9 + r // 60}:{r % 60:02d}:00 AM,"
-                f"{rng.getrandbits(128):032x},Entry,1 L,{rng.getrandbits(128):032x},Entry,"
-                "$0.52,1,Sim101,Sim,"
-            )
-        name = f"NinjaTrader_Executions_{year:04d}{month:02d}{dom:02d}.csv"
-        (folder / name).write_bytes(("\r\n".join(lines) + "\r\n").encode())
+    for _ in range(files):
+        write_export(folder / f"NinjaTrader_Executions_{gen.day:%Y%m%d}.csv", gen, rows)
+        gen.start_day(gen.day + timedelta(days=1))
 
 
 def stat_floor(folder: Path, repeats: int = 7) -> float:
@@ -86,107 +78,53 @@ def memory_of(pid: int) -> dict[str, int]:
     return out
 
 
-class DaemonRun:
-    """The daemon as a subprocess on ``folder``; JSON logs into a file."""
-
-    def __init__(self, work: Path, folder: Path, db: Path, rescan: float, label: str) -> None:
-        self.log_path = work / f"{label}.stderr"
-        env = {k: v for k, v in os.environ.items() if not k.startswith("CSV_IMPORT_")}
-        argv = [
-            sys.executable,
-            "-m",
-            "csv_import_daemon",
-            "run",
-            "--watch",
-            str(folder),
-            "--database",
-            f"sqlite:///{db}",
-            "--source-timezone",
-            TZ,
-            "--instance-name",
-            "bench",
-            "--rescan-interval",
-            str(rescan),
-            "--log-level",
-            "debug",
-            "--log-format",
-            "json",
-        ]
-        self._log = open(self.log_path, "wb")  # noqa: SIM115 - closed in stop()
-        self.started = time.perf_counter()
-        self.proc = subprocess.Popen(argv, stderr=self._log, stdout=subprocess.DEVNULL, env=env)
-
-    def events(self, name: str) -> int:
-        needle = f'"event": "{name}"'
-        return self.log_path.read_text(errors="replace").count(needle)
-
-    def wait_for(self, name: str, deadline_s: float = 600.0) -> float:
-        deadline = time.monotonic() + deadline_s
-        while self.events(name) == 0:
-            if self.proc.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"daemon gave no {name!r} event; see {self.log_path}")
-            time.sleep(0.02)
-        return time.perf_counter() - self.started
-
-    def stop(self) -> None:
-        self.proc.send_signal(signal.SIGTERM)
-        try:
-            self.proc.wait(60)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
-        self._log.close()
+def daemon(work: Path, folder: Path, db: Path, rescan: float) -> DaemonProcess:
+    """The daemon as the tests run it, on ``folder`` with the daemon's own settle time; its
+    JSON log (debug: every rescan) in ``work``."""
+    return DaemonProcess(
+        folder,
+        f"sqlite:///{db}",
+        # Later flags win: these replace the test defaults DaemonProcess passes.
+        "--source-timezone",
+        TZ,
+        "--instance-name",
+        "bench",
+        "--rescan-interval",
+        str(rescan),
+        "--log-level",
+        "debug",
+        settle=None,
+        log_dir=work,
+    )
 
 
-def count_trades(db: Path) -> int:
-    try:
-        conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=5)
-    except sqlite3.OperationalError:
-        return 0
-    try:
-        return int(conn.execute("SELECT count(*) FROM trades").fetchone()[0])
-    except sqlite3.OperationalError:
-        return 0
-    finally:
-        conn.close()
-
-
-def wait_rows(run: DaemonRun, db: Path, rows: int, deadline_s: float = 900.0) -> float:
-    deadline = time.monotonic() + deadline_s
-    while count_trades(db) < rows:
-        if run.proc.poll() is not None or time.monotonic() > deadline:
-            raise RuntimeError(f"rows never reached {rows}; see {run.log_path}")
-        time.sleep(0.05)
-    return time.perf_counter() - run.started
-
-
-def idle_cpu(run: DaemonRun, window: float) -> tuple[float, int]:
+def idle_cpu(run: DaemonProcess, window: float) -> tuple[float, int]:
     """CPU seconds and periodic rescans over ``window`` seconds."""
-    rescans, cpu = run.events("rescan"), cpu_of(run.proc.pid)
+    rescans, cpu = len(run.events("rescan")), cpu_of(run.pid)
     time.sleep(window)  # a measurement window, not a wait for a condition
-    return cpu_of(run.proc.pid) - cpu, run.events("rescan") - rescans
+    return cpu_of(run.pid) - cpu, len(run.events("rescan")) - rescans
 
 
 def measure(work: Path, files: int, args: argparse.Namespace) -> dict[str, Any]:
     folder, db = work / f"watch-{files}", work / f"journal-{files}.sqlite3"
     generate(folder, files, args.rows)
     floor = stat_floor(folder)
-    run = DaemonRun(work, folder, db, args.rescan_interval, f"cold-{files}")
-    try:
-        ready = run.wait_for("ready")
-        done = wait_rows(run, db, files * args.rows)
+    run = daemon(work, folder, db, args.rescan_interval)
+    started = time.perf_counter()
+    with run:  # starts it
+        run.wait_ready(timeout=600)
+        ready = time.perf_counter() - started
+        run.wait_idle(rows=files * args.rows, timeout=900)
+        done = time.perf_counter() - started
         time.sleep(args.rescan_interval * 2)  # let the queue drain before the window opens
         busy, rescans = idle_cpu(run, args.window)
-        memory = memory_of(run.proc.pid)
-    finally:
-        run.stop()
-    quiet = DaemonRun(work, folder, db, 0, f"quiet-{files}")
-    try:
-        quiet.wait_for("ready")
+        memory = memory_of(run.pid)
+        run.stop(60)
+    with daemon(work, folder, db, 0) as quiet:
+        quiet.wait_ready(timeout=600)
         time.sleep(1.0)
         base, _ = idle_cpu(quiet, args.window)
-    finally:
-        quiet.stop()
+        quiet.stop(60)
     per_rescan = (busy - base) / max(rescans, 1)
     return {
         "files": files,

@@ -46,7 +46,7 @@ class DaemonProcess:
         watch: Path,
         database_url: str,
         *args: str,
-        settle: float = 0.3,
+        settle: float | None = 0.3,
         log_dir: Path | None = None,
         env: dict[str, str] | None = None,
     ) -> None:
@@ -60,6 +60,8 @@ class DaemonProcess:
         self.proc: subprocess.Popen[bytes] | None = None
 
     def command(self) -> list[str]:
+        """The command line; ``settle=None`` leaves the daemon's default (the benchmarks)."""
+        settle = [] if self.settle is None else ["--settle", str(self.settle)]
         return [
             *CLI,
             "run",
@@ -67,8 +69,7 @@ class DaemonProcess:
             str(self.watch),
             "--database",
             self.database_url,
-            "--settle",
-            str(self.settle),
+            *settle,
             "--log-format",
             "json",
             "--source-timezone",

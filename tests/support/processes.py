@@ -1,4 +1,4 @@
-"""The command line as a subprocess, in a clean environment."""
+"""The command line as a subprocess, in a clean environment; a child measured (wait4)."""
 
 from __future__ import annotations
 
@@ -6,7 +6,9 @@ import os
 import subprocess
 import sys
 import tempfile
+import time
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 CLI: tuple[str, ...] = (sys.executable, "-m", "csv_import_daemon")
@@ -45,4 +47,54 @@ def run_cli(
         text=True,
         timeout=timeout,
         check=False,
+    )
+
+
+@dataclass(slots=True)
+class ChildRun:
+    """One finished subprocess: wall time, exit code, peak RSS, output."""
+
+    seconds: float
+    returncode: int
+    maxrss_kib: int
+    cpu_seconds: float  # user + system of that child: less sensitive to a busy machine
+    stdout: str
+    stderr_tail: str
+
+
+def run_child(
+    argv: Sequence[str],
+    workdir: Path,
+    label: str,
+    env: Mapping[str, str] | None = None,
+    stdin: str | None = None,
+) -> ChildRun:
+    """Run ``argv`` (in ``clean_env()`` unless ``env`` is given) with its output in
+    ``workdir/LABEL.stdout|stderr``; wall time from spawn to reap, CPU time and peak RSS of
+    exactly that child (wait4). The benchmarks measure their commands with it."""
+    out_path = workdir / f"{label}.stdout"
+    err_path = workdir / f"{label}.stderr"
+    with open(out_path, "wb") as out, open(err_path, "wb") as err:
+        started = time.perf_counter()
+        proc = subprocess.Popen(
+            list(argv),
+            stdout=out,
+            stderr=err,
+            env=env or clean_env(),
+            stdin=subprocess.PIPE if stdin is not None else subprocess.DEVNULL,
+        )
+        if stdin is not None and proc.stdin is not None:
+            proc.stdin.write(stdin.encode())
+            proc.stdin.close()
+        _, status, usage = os.wait4(proc.pid, 0)
+        seconds = time.perf_counter() - started
+        proc.returncode = os.waitstatus_to_exitcode(status)
+    stderr = err_path.read_text(errors="replace").strip().splitlines()
+    return ChildRun(
+        seconds,
+        proc.returncode,
+        int(usage.ru_maxrss),
+        usage.ru_utime + usage.ru_stime,
+        out_path.read_text(errors="replace"),
+        "\n".join(stderr[-5:]),
     )

@@ -148,6 +148,11 @@ class ExecutionGenerator:
         self._names: list[str] = []
         self._set_day(first_day)
 
+    def start_day(self, day: date) -> None:
+        """Go on from the session's start on ``day`` (the next weekday if it is a weekend)."""
+        self.second = _SESSION_START
+        self._set_day(day)
+
     def _set_day(self, day: date) -> None:
         while day.weekday() >= 5:
             day += timedelta(days=1)

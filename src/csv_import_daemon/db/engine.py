@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Connection, Engine, create_engine, event, text
-from sqlalchemy.engine import make_url
+from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError, OperationalError
 
 from csv_import_daemon.config import Settings, is_default_database
@@ -27,13 +27,7 @@ def make_engine(settings: Settings, *, create: bool = True) -> Engine:
     no, so a mistyped path is an error instead of a fresh empty journal. Only the default
     state folder is created; an explicitly given path's folder must exist.
     """
-    try:
-        url = make_url(settings.database_url)
-    except ArgumentError:
-        raise ConfigError(
-            f"database_url: {settings.database_url!r} is not a database URL; "
-            "use sqlite:///PATH or postgresql+psycopg://USER@HOST/DB"
-        ) from None
+    url = parse_database_url(settings.database_url)
     kwargs: dict[str, Any] = {}
     if url.get_backend_name() == "sqlite":
         path = sqlite_path(settings.database_url)
@@ -64,6 +58,17 @@ def make_engine(settings: Settings, *, create: bool = True) -> Engine:
     if engine.dialect.name == "sqlite":
         _sqlite_pragmas(engine, settings)
     return engine
+
+
+def parse_database_url(database_url: str) -> URL:
+    """``database_url`` as SQLAlchemy's URL; ConfigError saying what is allowed otherwise."""
+    try:
+        return make_url(database_url)
+    except ArgumentError:
+        raise ConfigError(
+            f"database_url: {database_url!r} is not a database URL; "
+            "use sqlite:///PATH or postgresql+psycopg://USER@HOST/DB"
+        ) from None
 
 
 def sqlite_path(database_url: str) -> Path | None:

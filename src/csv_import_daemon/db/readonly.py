@@ -10,34 +10,25 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
-from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
 from sqlalchemy import Connection, Engine, create_engine, event
-from sqlalchemy.engine import make_url
-from sqlalchemy.exc import ArgumentError
 
 from csv_import_daemon.config import Settings
-from csv_import_daemon.db.engine import make_engine
-from csv_import_daemon.errors import ConfigError, DatabaseUnavailableError
+from csv_import_daemon.db.engine import make_engine, parse_database_url, sqlite_path
+from csv_import_daemon.errors import DatabaseUnavailableError
 
 
 def readonly_engine(settings: Settings) -> Engine:
     """An engine that cannot write ``settings.database_url``; nothing is connected yet."""
-    try:
-        url = make_url(settings.database_url)
-    except ArgumentError:
-        raise ConfigError(
-            f"database_url: {settings.database_url!r} is not a database URL; "
-            "use sqlite:///PATH or postgresql+psycopg://USER@HOST/DB"
-        ) from None
+    url = parse_database_url(settings.database_url)
     if url.get_backend_name() != "sqlite":
         return make_engine(settings)  # creates nothing on a server; reads go READ ONLY below
     shown = url.render_as_string(hide_password=True)
-    if not url.database or url.database == ":memory:":
+    path = sqlite_path(settings.database_url)
+    if path is None:
         raise DatabaseUnavailableError(f"cannot use database {shown}: no journal file to read")
-    path = Path(url.database).expanduser().absolute()
     if not path.is_file():
         raise DatabaseUnavailableError(f"cannot use database {shown}: {path} does not exist")
     uri = f"file:{quote(str(path))}?mode=ro"
