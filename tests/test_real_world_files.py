@@ -487,6 +487,20 @@ def test_reread_replace_repairs_a_wrong_zone_and_date_order(
     assert (plain.replaced, plain.conflicts, plain.duplicates) == (0, 0, 3)
 
 
+def test_reread_replace_of_an_id_repeated_in_the_file_records_no_conflict(
+    engine: Engine, settings: Settings, tmp_path: Path
+) -> None:
+    """A repeated line is compared with the reading that replaced the stored row, not with
+    the row as it was before: no conflict, nothing in import_rejections."""
+    line = grid_row("R1", time="1/28/2025 10:59:52 AM")
+    path = write(tmp_path / "export.csv", HEADER, [line, line])
+    ImportService(engine, settings).import_file(path, final_line_ok=True)
+    fixed = service_with(engine, settings, source_timezone="UTC")
+    result = fixed.import_file(path, reread=True, replace=True, final_line_ok=True)
+    assert (result.replaced, result.conflicts, result.duplicates) == (1, 0, 1)
+    assert rejections(engine) == []
+
+
 def test_reread_without_replace_keeps_differing_content_a_conflict(
     engine: Engine, settings: Settings, tmp_path: Path
 ) -> None:

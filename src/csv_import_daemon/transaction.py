@@ -270,7 +270,10 @@ class Transaction:
         conflict_ids: dict[int, str] = {}
         for ex in seen_before + repeats:
             theirs = stored.get(ex.execution_id)
-            if theirs is None and unique[ex.execution_id] is not ex:
+            # A repeat compares with the batch's first reading: of a stored row, unless that
+            # first reading just replaced it (then the stored row is that reading).
+            replaced_now = ex.execution_id in replaced
+            if (theirs is None or replaced_now) and unique[ex.execution_id] is not ex:
                 theirs = _as_stored(unique[ex.execution_id])
             error = _conflict(ex, theirs, batch)
             if error is None:
