@@ -309,6 +309,26 @@ def test_a_failure_in_a_group_rolls_it_back_and_counts_nothing(
     assert service.group is None
 
 
+def test_files_a_mid_group_commit_made_durable_are_still_handed_out(
+    tmp_path: Path, engine: Engine
+) -> None:
+    """A group commits early once it holds batch_size rows; a later failure rolls back only
+    what came after, and the files already committed are handed out with their counts."""
+    settings = dataclasses.replace(_settings(tmp_path), batch_size=2)
+    service = ImportService(engine, settings)
+    bad_rows = make_rows(2, 100)
+    _poison(engine, bad_rows[1].execution_id)
+    a = write_csv(tmp_path / "a.csv", make_rows(2))
+    bad = write_csv(tmp_path / "bad.csv", bad_rows)
+    handed_out: list[tuple[Path, int]] = []
+    with pytest.raises(IntegrityError):
+        handed_out.extend((path, r.inserted) for path, r in service.import_many([a, bad]))
+    assert handed_out == [(a, 2)]
+    assert _trades(engine) == 2
+    assert _checkpoint(engine, a) is not None
+    assert _checkpoint(engine, bad) is None
+
+
 def test_the_importer_redoes_a_failed_group_file_by_file(stack: Stack) -> None:
     """The daemon's thread: the other files of a failed group are imported alone."""
     stack.thread.stop()

@@ -47,6 +47,9 @@ class Group:
     saved: list[Checkpoint] = field(default_factory=list)
     files: int = 0
     rows: int = 0
+    # How many of the group's finished files a mid-group commit already made durable:
+    # their results are handed out even if a later file fails and rolls the rest back.
+    committed_files: int = 0
 
     @classmethod
     def begin(cls, engine: Engine) -> Group:
@@ -80,6 +83,7 @@ class Group:
         was small at its stat grew large, and a transaction stays bounded all the same.
         (Results of files before it are still handed out only after the group's end.)"""
         self.tx.commit()
+        self.committed_files = self.files
         for cp in self.saved:
             known.record(cp)
         self.saved.clear()
@@ -98,16 +102,25 @@ def groups_apply(engine: Engine) -> bool:
     return engine.dialect.name == "sqlite"
 
 
+@dataclass(frozen=True, slots=True)
+class Hooks:
+    """What the caller hears while a group runs: a stop request, commits, the file begun."""
+
+    should_stop: Callable[[], bool] | None = None
+    progress: Callable[[int, int], None] | None = None
+    on_file: Callable[[Path], None] | None = None
+
+
 def import_many(
-    service: ImportService,
-    paths: Sequence[Path],
-    should_stop: Callable[[], bool] | None = None,
+    service: ImportService, paths: Sequence[Path], hooks: Hooks
 ) -> Iterator[tuple[Path, ImportResult]]:
     """Import ``paths`` in order; yield each one's result once it is committed.
 
     Stops between files when ``should_stop()`` says so (the rest is not yielded). Never
-    suspended while a group is open.
+    suspended while a group is open. When a file fails, the files a mid-group commit made
+    durable are yielded before the error is raised; the rest are rolled back.
     """
+    should_stop = hooks.should_stop
     settings = service.settings
     done: list[tuple[Path, ImportResult]] = []
 
@@ -122,9 +135,11 @@ def import_many(
     for path in paths:
         if should_stop is not None and should_stop():
             break
+        if hooks.on_file is not None:
+            hooks.on_file(path)
         if not _small(path):
             yield from flush()
-            yield path, service.import_file(path, should_stop=should_stop)
+            yield path, service.import_file(path, should_stop=should_stop, progress=hooks.progress)
             continue
         if service.group is None:
             service.group = Group.begin(service.engine)
@@ -132,10 +147,12 @@ def import_many(
         try:
             # Stopping is honoured inside a file too (one that grew after its stat): what
             # it read is kept with its checkpoint, and the group commits below.
-            result = service.import_file(path, should_stop=should_stop)
+            result = service.import_file(path, should_stop=should_stop, progress=hooks.progress)
         except BaseException:
             service.group = None
+            durable = done[: group.committed_files]
             group.rollback()
+            yield from durable
             raise
         done.append((path, result))
         group.files += 1

@@ -25,7 +25,7 @@ from csv_import_daemon.config import Settings
 from csv_import_daemon.db.engine import writing
 from csv_import_daemon.errors import FileReadError, UnknownFormatError
 from csv_import_daemon.evidence import Evidence, layout_options
-from csv_import_daemon.group import Group, groups_apply, import_many
+from csv_import_daemon.group import Group, Hooks, groups_apply, import_many
 from csv_import_daemon.identity import resume_point
 from csv_import_daemon.logs import get_logger
 from csv_import_daemon.parser import RowParser, sniff_layout, split_lines
@@ -94,10 +94,10 @@ class ImportService:
             return 0
 
     def import_many(
-        self, paths: Sequence[Path], *, should_stop: Callable[[], bool] | None = None
+        self, paths: Sequence[Path], hooks: Hooks | None = None
     ) -> Iterator[tuple[Path, ImportResult]]:
         """Import several paths, small files several to a transaction (``group.py``)."""
-        return import_many(self, paths, should_stop)
+        return import_many(self, paths, hooks or Hooks())
 
     @contextmanager
     def _reading(self) -> Iterator[Connection]:

@@ -22,7 +22,7 @@ from csv_import_daemon.backoff import Backoff
 from csv_import_daemon.config import Settings
 from csv_import_daemon.db.engine import describe_db_error
 from csv_import_daemon.db.heartbeat import Heartbeat
-from csv_import_daemon.group import GROUP_FILES
+from csv_import_daemon.group import GROUP_FILES, Hooks
 from csv_import_daemon.logs import get_logger
 from csv_import_daemon.metrics import Metrics
 from csv_import_daemon.path_state import PathState, failed_version, mtime_of
@@ -122,8 +122,9 @@ class ImporterThread(threading.Thread):
         modified = {p: mtime_of(p) for p in todo}
         done = 0
         self.current = todo[0]
+        hooks = Hooks(self.stopping.is_set, self._progress, self._now_importing)
         try:
-            for path, result in self.service.import_many(todo, should_stop=self.stopping.is_set):
+            for path, result in self.service.import_many(todo, hooks):
                 done += 1
                 self._handle(path, result)
                 self._count(result, modified[path])
@@ -199,6 +200,9 @@ class ImporterThread(threading.Thread):
             self._set_due(state, None)  # its heap entry is skipped when it comes up
 
     # -- one file ----------------------------------------------------------------------------
+
+    def _now_importing(self, path: Path) -> None:
+        self.current = path
 
     def _process(self, path: Path) -> None:
         if self._skip(path):
