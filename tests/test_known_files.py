@@ -23,6 +23,7 @@ import pytest
 from sqlalchemy import Engine, event, text
 from sqlalchemy.exc import IntegrityError
 
+from csv_import_daemon import reader
 from csv_import_daemon.config import Settings, load_settings
 from csv_import_daemon.daemon import _rescan_filter
 from csv_import_daemon.db.engine import make_engine
@@ -310,23 +311,24 @@ def test_a_failure_in_a_group_rolls_it_back_and_counts_nothing(
 
 
 def test_files_a_mid_group_commit_made_durable_are_still_handed_out(
-    tmp_path: Path, engine: Engine
+    tmp_path: Path, engine: Engine, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """A group commits early once it holds batch_size rows; a later failure rolls back only
-    what came after, and the files already committed are handed out with their counts."""
-    settings = dataclasses.replace(_settings(tmp_path), batch_size=2)
+    """A file read in several batches commits the group part way (it holds batch_size rows);
+    a failure later in that file rolls back only what came after, and the files that commit
+    made durable are still handed out with their counts."""
+    monkeypatch.setattr(reader, "BLOCK_BYTES", 200)  # a block per row or two: several batches
+    settings = dataclasses.replace(_settings(tmp_path), batch_size=3)
     service = ImportService(engine, settings)
-    bad_rows = make_rows(2, 100)
-    _poison(engine, bad_rows[1].execution_id)
+    b_rows = make_rows(6, 100)
+    _poison(engine, b_rows[5].execution_id)
     a = write_csv(tmp_path / "a.csv", make_rows(2))
-    bad = write_csv(tmp_path / "bad.csv", bad_rows)
+    b = write_csv(tmp_path / "b.csv", b_rows)
     handed_out: list[tuple[Path, int]] = []
     with pytest.raises(IntegrityError):
-        handed_out.extend((path, r.inserted) for path, r in service.import_many([a, bad]))
+        handed_out.extend((path, r.inserted) for path, r in service.import_many([a, b]))
     assert handed_out == [(a, 2)]
-    assert _trades(engine) == 2
+    assert _trades(engine, a) == 2
     assert _checkpoint(engine, a) is not None
-    assert _checkpoint(engine, bad) is None
 
 
 def test_the_importer_redoes_a_failed_group_file_by_file(stack: Stack) -> None:
