@@ -194,6 +194,36 @@ def test_changed_stored_content_is_reported_as_a_conflict(
     assert (conflict["line"], conflict["fields"], conflict["recorded"]) == (5, ["quantity"], False)
 
 
+def test_verify_reads_each_file_in_the_zone_it_was_imported_in(
+    database_url: str, journal_files: list[Path]
+) -> None:
+    """Run under another configured zone, verify still reads the files in New York time
+    (their checkpoints say so): no row differs."""
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "csv_import_daemon",
+            "verify",
+            "--json",
+            "--database",
+            database_url,
+            "--instance-name",
+            "test-host",
+            "--source-timezone",
+            "Asia/Tokyo",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={k: v for k, v in os.environ.items() if not k.startswith("CSV_IMPORT_")},
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    report = json.loads(done.stdout)
+    assert [f["conflicts"] for f in report["files"]] == [[], []]
+
+
 def test_unreachable_database_exits_3_and_creates_no_journal(tmp_path: Path) -> None:
     """No journal file: exit 3 with a message, and verify does not create one."""
     db = tmp_path / "nothing" / "journal.sqlite3"

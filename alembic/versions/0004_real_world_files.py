@@ -25,6 +25,7 @@ def upgrade() -> None:
         batch.add_column(sa.Column("date_order_source", sa.String(16), nullable=True))
         batch.add_column(sa.Column("decimal_mark", sa.String(1), nullable=True))
         batch.add_column(sa.Column("settings_digest", sa.String(64), nullable=True))
+        batch.add_column(sa.Column("source_timezone", sa.String(64), nullable=True))
     op.create_table(
         "trade_corrections",
         sa.Column("id", sa.Integer(), autoincrement=True),
@@ -44,6 +45,7 @@ def downgrade() -> None:
     op.drop_index("ix_trade_corrections_execution_id", table_name="trade_corrections")
     op.drop_table("trade_corrections")
     with op.batch_alter_table("import_files") as batch:
+        batch.drop_column("source_timezone")
         batch.drop_column("settings_digest")
         batch.drop_column("decimal_mark")
         batch.drop_column("date_order_source")

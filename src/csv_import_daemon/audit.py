@@ -13,6 +13,7 @@ without any checkpoint (given by path) is claimed whole: nothing says it will be
 from __future__ import annotations
 
 import operator
+import zoneinfo
 import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -146,7 +147,10 @@ class Auditor:
         reading = self.service.evidence.settle(
             f, path, header, layout, cp, resume=out.checkpoint == "ok"
         )
-        parser = RowParser(layout, reading.date_order, self.settings.tz, reading.parse)
+        # The zone the file was imported in (its checkpoint says), else the configured one.
+        zone = cp.source_timezone if cp is not None and cp.source_timezone else None
+        tz = zoneinfo.ZoneInfo(zone) if zone else self.settings.tz
+        parser = RowParser(layout, reading.date_order, tz, reading.parse)
         pending: list[tuple[Execution, bool]] = []
         last, end = 1, header.data_start
         for chunk in reader.iter_chunks(f, header.data_start, 2, header.encoding, st.size):

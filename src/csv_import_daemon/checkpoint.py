@@ -72,6 +72,7 @@ class Checkpoint:
     date_order_source: str | None = None
     decimal_mark: str | None = None
     settings_digest: str | None = None
+    source_timezone: str | None = None  # the zone its times were converted from
 
     @property
     def refused(self) -> bool:
@@ -100,6 +101,7 @@ class Checkpoint:
             date_order_source=m["date_order_source"],
             decimal_mark=m["decimal_mark"],
             settings_digest=m["settings_digest"],
+            source_timezone=m["source_timezone"],
         )
 
     def values(self) -> dict[str, Any]:
@@ -123,6 +125,7 @@ class Checkpoint:
             "date_order_source": self.date_order_source,
             "decimal_mark": self.decimal_mark,
             "settings_digest": self.settings_digest,
+            "source_timezone": self.source_timezone,
         }
 
 

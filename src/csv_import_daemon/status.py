@@ -60,6 +60,7 @@ def _file(r: Any) -> dict[str, Any]:
         "date_order": r.date_order,
         "date_order_source": r._mapping.get("date_order_source"),
         "decimal_mark": r._mapping.get("decimal_mark"),
+        "source_timezone": r._mapping.get("source_timezone"),
         "inserted": r.inserted,
         "duplicates": r.duplicates,
         "rejected": r.rejected,

@@ -204,6 +204,7 @@ class Transaction:
             "decimal_mark": parser.decimal_mark if parser is not None else reading.decimal_mark,
             # Rows a setting decides were rejected: read again once that setting changes.
             "settings_digest": self.writers.digest if decided else None,
+            "source_timezone": self.writers.settings.source_timezone,
         }
 
     def saved_at(self, offset: int) -> bool:

@@ -152,6 +152,8 @@ class ImportFile(Base):
     # Set when the file was refused or rows rejected under settings that decide it: a
     # change of those settings makes the file be read again.
     settings_digest: Mapped[str | None] = mapped_column(String(64))
+    # The zone its times were read in: verify reads the file in it again.
+    source_timezone: Mapped[str | None] = mapped_column(String(64))
 
 
 class ImportRejection(Base):
