@@ -27,7 +27,7 @@ from typing import Any
 
 from sqlalchemy import Engine, text
 
-from csv_import_daemon import importer
+from csv_import_daemon import importer, transaction
 from csv_import_daemon.config import Settings, load_settings
 from csv_import_daemon.db import migrate
 from csv_import_daemon.db.engine import make_engine
@@ -92,12 +92,12 @@ def without_round_trips(engine: Engine) -> Iterator[None]:
     """The import alone: no refresh call and no trades index."""
     with engine.begin() as conn:
         conn.execute(text("DROP INDEX IF EXISTS ix_trades_account_instrument_executed_at"))
-    saved = importer.refresh_round_trips
-    importer.refresh_round_trips = lambda *a, **k: 0  # type: ignore[assignment]
+    saved = transaction.refresh_round_trips
+    transaction.refresh_round_trips = lambda *a, **k: 0  # type: ignore[assignment]
     try:
         yield
     finally:
-        importer.refresh_round_trips = saved
+        transaction.refresh_round_trips = saved
 
 
 def fresh(folder: Path, name: str) -> tuple[Settings, Engine]:
