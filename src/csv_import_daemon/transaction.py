@@ -90,8 +90,7 @@ class Transaction:
         self.tail: bytes | None = None  # the bytes just before the last batch's end
         self.last: Checkpoint | None = plan.prior if plan.resume.resumed else None
         self.parser: RowParser | None = None
-        # The (account, instrument) pairs whose fills this transaction changed, with the
-        # earliest such fill: their round trips are recomputed before the commit.
+        # The fills this transaction changed, per (account, instrument): round trips follow.
         self.trips = TripChanges()
         # A resumed file keeps the digest its earlier rows were decided under.
         self._keep_digest = self.last is not None and self.last.settings_digest is not None
@@ -119,6 +118,8 @@ class Transaction:
             )
         conn = self._open()
         self.pending += self._write_rows(conn, executions, errors, batch)
+        if self.trips.full():  # the fills it holds stay few; still in this transaction
+            refresh_round_trips(conn, self.trips.drain(), values=self.writers.point_values)
         self.rows += len(batch.texts)
         self.lines += len(batch.texts)
         self.tail = batch.tail

@@ -4,8 +4,14 @@
 a kill can never leave round trips that disagree with trades. For each changed (account,
 instrument) it goes back to the last flat point before the earliest changed fill (a point
 no round trip spans, not even within one second), deletes the round trips from there on and
-recomputes them from the trades since. Cost: the fills of the affected round trips, read
-through ``ix_trades_account_instrument_executed_at``; never the whole journal.
+recomputes them. Cost: the fills of the affected round trips, read through
+``ix_trades_account_instrument_executed_at``; never the whole journal.
+
+The common case, every fill of the transaction later than every fill stored before it (a
+cold import, an append), reads back only the fills of the open round trip and takes the
+transaction's own fills from memory: reading them back cost as much as the import itself.
+A count through the same index proves the case; anything else (an older fill arriving late,
+a replaced fill) recomputes from ``trades`` as above.
 """
 
 from __future__ import annotations
@@ -13,7 +19,9 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator, Mapping
 from datetime import datetime
 from decimal import Decimal
-from typing import Any
+from itertools import chain
+from operator import itemgetter
+from typing import Any, NamedTuple
 
 from sqlalchemy import Connection
 
@@ -27,9 +35,11 @@ log = get_logger(__name__)
 Key = tuple[str, str]  # (account, instrument)
 PAGE = 50_000  # trades read per query; a second's fills are never split across pages
 FLUSH = 5_000  # round trips written per statement batch
+HOLD = 50_000  # fills a transaction keeps in memory before it refreshes (about 20 MB)
 
 _ZERO = Decimal(0)
 _SIDES = {"Buy": 1, "Sell": -1, "BuyToCover": 1, "SellShort": -1}  # the common spellings
+_WHEN = itemgetter(1)  # Fill.executed_at
 _LIMIT = Decimal(10) ** 30  # NUMERIC(38, 8)
 _TRIP_COLUMNS = (
     "id, account, instrument, direction, opened_at, closed_at, quantity, open_quantity, "
@@ -38,29 +48,74 @@ _TRIP_COLUMNS = (
 
 
 class TripChanges:
-    """The earliest changed fill time per (account, instrument) of one transaction."""
+    """What one transaction changed, per (account, instrument).
+
+    ``earliest``: the earliest changed fill time; ``fresh``: the fills it inserted, as round
+    trips read them, to continue from the open round trip in memory; ``dirty``: keys with
+    another change (a replaced fill), always recomputed from ``trades``.
+    """
 
     def __init__(self) -> None:
         self.earliest: dict[Key, datetime] = {}
+        self.fresh: dict[Key, list[Fill]] = {}
+        self.dirty: set[Key] = set()
+        self.held = 0  # fills in ``fresh``
 
     def note(self, account: str, instrument: str, when: datetime) -> None:
+        """A fill changed or left this key at ``when``: recompute it from ``trades``."""
         key = (account, instrument)
+        self.dirty.add(key)
         known = self.earliest.get(key)
         if known is None or when < known:
             self.earliest[key] = when
 
     def add(self, executions: Iterable[Any], inserted: set[str]) -> None:
         """Note the executions (parser.Execution) whose IDs were really inserted."""
-        earliest = self.earliest
+        earliest, fresh, sides = self.earliest, self.fresh, _SIDES
+        held = 0
         for ex in executions:
-            if ex.execution_id in inserted:
-                key = (ex.account, ex.instrument)
-                known = earliest.get(key)
-                if known is None or ex.executed_at < known:
-                    earliest[key] = ex.executed_at
+            if ex.execution_id not in inserted:
+                continue
+            key = (ex.account, ex.instrument)
+            when = ex.executed_at
+            known = earliest.get(key)
+            if known is None or when < known:
+                earliest[key] = when
+            side = sides.get(ex.action) or side_of(ex.action)
+            if side is None:  # logged and skipped by the recompute, which reads it back
+                self.dirty.add(key)
+                continue
+            fills = fresh.get(key)
+            if fills is None:
+                fills = fresh[key] = []
+            commission = ex.commission
+            fills.append(
+                Fill(
+                    ex.execution_id,
+                    when,
+                    side,
+                    ex.entry_exit,
+                    ex.quantity,
+                    ex.price,
+                    _ZERO if commission is None else commission,
+                )
+            )
+            held += 1
+        self.held += held
 
-    def drain(self) -> dict[Key, datetime]:
-        out, self.earliest = self.earliest, {}
+    def full(self) -> bool:
+        """Enough fills held: refresh now, in the same transaction, so memory stays flat."""
+        return self.held >= HOLD
+
+    def drain(self) -> TripChanges:
+        out = TripChanges()
+        out.earliest, out.fresh, out.dirty, out.held = (
+            self.earliest,
+            self.fresh,
+            self.dirty,
+            self.held,
+        )
+        self.earliest, self.fresh, self.dirty, self.held = {}, {}, set(), 0
         return out
 
 
@@ -93,13 +148,18 @@ class _Sql:
 
 
 def refresh_round_trips(
-    conn: Connection, changes: Mapping[Key, datetime], *, values: PointValues
-) -> int:
-    """Recompute the round trips ``changes`` affect; the number of round trips written."""
-    if not changes:
-        return 0
+    conn: Connection, changes: TripChanges | Mapping[Key, datetime], *, values: PointValues
+) -> Refreshed:
+    """Recompute the round trips ``changes`` affect (a mapping: earliest change per key)."""
+    if not isinstance(changes, TripChanges):
+        plain = TripChanges()
+        for (account, instrument), when in changes.items():
+            plain.note(account, instrument, when)
+        changes = plain
+    if not changes.earliest:
+        return Refreshed(0, 0, 0)
     sql = _Sql(conn)
-    keys = sorted(changes)
+    keys = sorted(changes.earliest)
     if not sql.sqlite:
         # Writers on several machines: one at a time per (account, instrument), locked in
         # one order so two transactions cannot deadlock on these locks.
@@ -109,12 +169,56 @@ def refresh_round_trips(
                 "hashtextextended(CAST(? AS text) || chr(31) || CAST(? AS text), 13))",
                 (account, instrument),
             )
-    written = 0
+    written = continued = 0
     for key in keys:
-        start = _restart_point(sql, key, changes[key])
+        changed = changes.earliest[key]
+        fresh = None if key in changes.dirty else changes.fresh.get(key)
+        if fresh is not None and not _all_later(sql, key, changed, len(fresh)):
+            fresh = None
+        start = _restart_point(sql, key, changed)
         _delete_from(sql, key, start)
-        written += _compute(sql, key, start, values.lookup(key[1]))
-    return written
+        value = values.lookup(key[1])
+        if fresh is None:
+            written += _compute(sql, key, _seconds(sql, key, start), value)
+        else:
+            continued += 1
+            seconds = chain(_seconds(sql, key, start, until=changed), _by_second(fresh))
+            written += _compute(sql, key, seconds, value)
+    return Refreshed(written, continued, len(keys) - continued)
+
+
+class Refreshed(NamedTuple):
+    """What one refresh did: round trips written, keys continued in memory, recomputed."""
+
+    written: int
+    continued: int
+    recomputed: int
+
+
+def _all_later(sql: _Sql, key: Key, changed: datetime, fresh: int) -> bool:
+    """No fill stored before this transaction is at or after ``changed``, its earliest."""
+    count = sql.run(
+        "SELECT count(*) FROM trades WHERE account = ? AND instrument = ? AND executed_at >= ?",
+        (key[0], key[1], sql.time(changed)),
+    ).scalar()
+    return int(count) == fresh
+
+
+def _by_second(fills: list[Fill]) -> Iterator[list[Fill]]:
+    """The transaction's own fills, one list per distinct ``executed_at``, in time order."""
+    fills.sort(key=_WHEN)
+    current: list[Fill] = []
+    last: Any = None
+    for fill in fills:
+        when = fill.executed_at
+        if when != last:
+            if current:
+                yield current
+            current = []
+            last = when
+        current.append(fill)
+    if current:
+        yield current
 
 
 def rebuild_round_trips(conn: Connection, values: PointValues | None = None) -> int:
@@ -126,7 +230,8 @@ def rebuild_round_trips(conn: Connection, values: PointValues | None = None) -> 
     keys = [tuple(r) for r in sql.run("SELECT DISTINCT account, instrument FROM trades")]
     written = 0
     for account, instrument in sorted(keys):
-        written += _compute(sql, (account, instrument), None, values.lookup(instrument))
+        key = (account, instrument)
+        written += _compute(sql, key, _seconds(sql, key, None), values.lookup(instrument))
     return written
 
 
@@ -172,10 +277,10 @@ def _delete_from(sql: _Sql, key: Key, start: datetime) -> None:
     )
 
 
-def _compute(sql: _Sql, key: Key, start: datetime | None, value: PointValue | None) -> int:
+def _compute(sql: _Sql, key: Key, seconds: Iterable[list[Fill]], value: PointValue | None) -> int:
     builder = TripBuilder()
     written = 0
-    for second in _seconds(sql, key, start):
+    for second in seconds:
         builder.add_second(second)
         if len(builder.done) >= FLUSH:
             written += _write(sql, key, builder.take_done(), value)
@@ -185,8 +290,12 @@ def _compute(sql: _Sql, key: Key, start: datetime | None, value: PointValue | No
     return written + _write(sql, key, trips, value)
 
 
-def _seconds(sql: _Sql, key: Key, start: datetime | None) -> Iterator[list[Fill]]:
-    """The key's fills from ``start`` on, one list per distinct ``executed_at``."""
+def _seconds(
+    sql: _Sql, key: Key, start: datetime | None, *, until: datetime | None = None
+) -> Iterator[list[Fill]]:
+    """The key's fills from ``start`` on (before ``until``), one list per ``executed_at``."""
+    if start is not None and until is not None and start >= until:
+        return
     account, instrument = key
     page = PAGE
     after = start
@@ -195,6 +304,9 @@ def _seconds(sql: _Sql, key: Key, start: datetime | None) -> Iterator[list[Fill]
         params: tuple[Any, ...] = (account, instrument)
         if after is not None:
             params += (sql.time(after),)
+        if until is not None:
+            where += " AND executed_at < ?"
+            params += (sql.time(until),)
         query = (
             "SELECT execution_id, executed_at, action, entry_exit, quantity, price, commission "
             "FROM trades WHERE account = ? AND instrument = ?" + where + " "
