@@ -14,6 +14,7 @@ from collections import deque
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import ROUND_HALF_EVEN, Decimal
+from operator import itemgetter
 from typing import NamedTuple
 
 from csv_import_daemon.point_values import PointValue
@@ -22,6 +23,7 @@ MONEY_PLACES = Decimal("1E-8")  # the money columns' scale (NUMERIC(20, 8))
 ZERO = Decimal(0)
 ENTRY, EXIT = "entry", "exit"
 
+_ID = itemgetter(0)  # Fill.execution_id
 _SIDES = {"buy": 1, "buytocover": 1, "sell": -1, "sellshort": -1}
 
 
@@ -108,9 +110,9 @@ def _fits(fill: Fill, position: int) -> bool:
 
 def order_second(fills: list[Fill], position: int) -> list[Fill]:
     """One second's fills in the order their flags hold where they can, then by ID."""
-    remaining = sorted(fills, key=lambda f: f.execution_id)
-    if len(remaining) < 2:
-        return remaining
+    if len(fills) < 2:
+        return list(fills)
+    remaining = sorted(fills, key=_ID)
     out: list[Fill] = []
     while remaining:
         pick = next((i for i, f in enumerate(remaining) if _fits(f, position)), 0)
@@ -130,6 +132,9 @@ class TripBuilder:
         self.done: list[Trip] = []
 
     def add_second(self, fills: list[Fill]) -> None:
+        if len(fills) == 1:  # the common case: nothing to order
+            self.add(fills[0])
+            return
         for fill in order_second(fills, self.position):
             self.add(fill)
 

@@ -364,6 +364,8 @@ def _write(sql: _Sql, key: Key, trips: list[Trip], value: PointValue | None) -> 
     ids = _new_ids(sql, len(trips))
     currency = value.currency if value else None
     money, time = sql.money, sql.time
+    # A part's commission is at most its fill's, which trades holds: no overflow check.
+    part_money = _decimal_text if sql.sqlite else _same
     trip_rows: list[tuple[Any, ...]] = []
     fill_rows: list[tuple[Any, ...]] = []
     for trip_id, trip in zip(ids, trips, strict=True):
@@ -387,10 +389,10 @@ def _write(sql: _Sql, key: Key, trips: list[Trip], value: PointValue | None) -> 
                 currency,
             )
         )
-        fill_rows.extend(
-            (trip_id, seq, p.execution_id, p.quantity, money(p.commission), p.role)
-            for seq, p in enumerate(trip.parts)
-        )
+        fill_rows += [
+            (trip_id, seq, execution_id, quantity, part_money(commission), role)
+            for seq, (execution_id, quantity, commission, role) in enumerate(trip.parts)
+        ]
     marks = ", ".join("?" * 15)
     sql.run(f"INSERT INTO round_trips ({_TRIP_COLUMNS}) VALUES ({marks})", trip_rows)  # noqa: S608
     sql.run(
@@ -399,6 +401,10 @@ def _write(sql: _Sql, key: Key, trips: list[Trip], value: PointValue | None) -> 
         fill_rows,
     )
     return len(trips)
+
+
+def _same(value: Decimal) -> Decimal:
+    return value
 
 
 def _new_ids(sql: _Sql, count: int) -> list[int]:
