@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import ROUND_HALF_EVEN, Decimal
 from operator import itemgetter
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 from csv_import_daemon.point_values import PointValue
 
@@ -58,7 +58,11 @@ class Part(NamedTuple):
 
 @dataclass(slots=True)
 class Trip:
-    """One round trip, complete or still open."""
+    """One round trip, complete or still open.
+
+    Its parts are kept column by column (``ids``, ``quantities``, ``commissions``,
+    ``roles``): one append each per fill, and the writer zips them into rows in C.
+    """
 
     direction: str  # "long" or "short"
     opened_at: datetime
@@ -68,9 +72,24 @@ class Trip:
     entry_cost: Decimal = ZERO  # sum of quantity x price of the opening parts
     exit_quantity: int = 0
     exit_cost: Decimal = ZERO
-    points: Decimal = ZERO
+    gained: Decimal = ZERO  # sum over matched lots of (exit - entry) x contracts, unsigned
     commission: Decimal = ZERO
-    parts: list[Part] = field(default_factory=list)
+    ids: list[str] = field(default_factory=list)
+    quantities: list[int] = field(default_factory=list)
+    commissions: list[Decimal] = field(default_factory=list)
+    roles: list[str] = field(default_factory=list)
+
+    @property
+    def points(self) -> Decimal:
+        # ZERO - x, not -x: never a negative zero.
+        return self.gained if self.direction == "long" else ZERO - self.gained
+
+    @property
+    def parts(self) -> list[Part]:
+        return [
+            Part(*p)
+            for p in zip(self.ids, self.quantities, self.commissions, self.roles, strict=True)
+        ]
 
     @property
     def entry_price(self) -> Decimal | None:
@@ -123,11 +142,14 @@ def order_second(fills: list[Fill], position: int) -> list[Fill]:
 
 
 class TripBuilder:
-    """Feeds fills, one second at a time, in time order; collects the round trips."""
+    """Feeds fills, one second at a time, in time order; collects the round trips.
+
+    The hot loop of every import: locals and plain lists rather than small objects.
+    """
 
     def __init__(self) -> None:
         self.position = 0
-        self.lots: deque[list[Decimal | int]] = deque()  # [quantity, price], oldest first
+        self.lots: deque[list[Any]] = deque()  # [quantity, price], oldest first
         self.trip: Trip | None = None
         self.done: list[Trip] = []
 
@@ -142,49 +164,59 @@ class TripBuilder:
         position, quantity = self.position, fill.quantity
         if position == 0 or (position > 0) == (fill.side > 0):
             self._entry(fill, quantity, fill.commission)
-            return
-        closing = min(quantity, abs(position))
-        if closing == quantity:
+        elif quantity <= abs(position):
             self._exit(fill, quantity, fill.commission)
-            return
-        # Crosses zero: the closing part and the opening rest share the commission.
-        share = (fill.commission * closing / quantity).quantize(
-            MONEY_PLACES, rounding=ROUND_HALF_EVEN
-        )
-        self._exit(fill, closing, share)
-        self._entry(fill, quantity - closing, fill.commission - share)
+        else:
+            # Crosses zero: the closing part and the opening rest share the commission.
+            closing = abs(position)
+            share = (fill.commission * closing / quantity).quantize(
+                MONEY_PLACES, rounding=ROUND_HALF_EVEN
+            )
+            self._exit(fill, closing, share)
+            self._entry(fill, quantity - closing, fill.commission - share)
 
     def _entry(self, fill: Fill, quantity: int, commission: Decimal) -> None:
         trip = self.trip
         if trip is None:
             trip = self.trip = Trip("long" if fill.side > 0 else "short", fill.executed_at)
+        price = fill.price
         trip.quantity += quantity
         trip.open_quantity += quantity
-        trip.entry_cost += fill.price * quantity
+        trip.entry_cost += price * quantity
         trip.commission += commission
-        trip.parts.append(Part(fill.execution_id, quantity, commission, ENTRY))
-        self.lots.append([quantity, fill.price])
+        trip.ids.append(fill.execution_id)
+        trip.quantities.append(quantity)
+        trip.commissions.append(commission)
+        trip.roles.append(ENTRY)
+        self.lots.append([quantity, price])
         self.position += fill.side * quantity
 
     def _exit(self, fill: Fill, quantity: int, commission: Decimal) -> None:
         trip = self.trip
         assert trip is not None  # a position is open, so is its round trip
-        sign = 1 if trip.direction == "long" else -1
-        left = quantity
+        price = fill.price
+        gained = trip.gained
         lots = self.lots
-        while left:
+        left = quantity
+        while left:  # FIFO: the oldest lots first
             lot = lots[0]
-            matched = min(int(lot[0]), left)
-            trip.points += (fill.price - lot[1]) * matched * sign
-            lot[0] = int(lot[0]) - matched
-            left -= matched
-            if lot[0] == 0:
-                lots.popleft()
+            lot_quantity = lot[0]
+            if lot_quantity > left:
+                gained += (price - lot[1]) * left
+                lot[0] = lot_quantity - left
+                break
+            gained += (price - lot[1]) * lot_quantity
+            left -= lot_quantity
+            lots.popleft()
+        trip.gained = gained
         trip.open_quantity -= quantity
         trip.exit_quantity += quantity
-        trip.exit_cost += fill.price * quantity
+        trip.exit_cost += price * quantity
         trip.commission += commission
-        trip.parts.append(Part(fill.execution_id, quantity, commission, EXIT))
+        trip.ids.append(fill.execution_id)
+        trip.quantities.append(quantity)
+        trip.commissions.append(commission)
+        trip.roles.append(EXIT)
         self.position += fill.side * quantity
         if self.position == 0:
             trip.closed_at = fill.executed_at

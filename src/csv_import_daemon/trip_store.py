@@ -19,7 +19,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator, Mapping
 from datetime import datetime
 from decimal import Decimal
-from itertools import chain
+from itertools import chain, repeat
 from operator import itemgetter
 from typing import Any, NamedTuple
 
@@ -389,10 +389,16 @@ def _write(sql: _Sql, key: Key, trips: list[Trip], value: PointValue | None) -> 
                 currency,
             )
         )
-        fill_rows += [
-            (trip_id, seq, execution_id, quantity, part_money(commission), role)
-            for seq, (execution_id, quantity, commission, role) in enumerate(trip.parts)
-        ]
+        count = len(trip.ids)
+        fill_rows += zip(
+            repeat(trip_id, count),
+            range(count),
+            trip.ids,
+            trip.quantities,
+            map(part_money, trip.commissions),
+            trip.roles,
+            strict=True,
+        )
     marks = ", ".join("?" * 15)
     sql.run(f"INSERT INTO round_trips ({_TRIP_COLUMNS}) VALUES ({marks})", trip_rows)  # noqa: S608
     sql.run(
