@@ -25,6 +25,7 @@ ENTRY, EXIT = "entry", "exit"
 
 _ID = itemgetter(0)  # Fill.execution_id
 _SIDES = {"buy": 1, "buytocover": 1, "sell": -1, "sellshort": -1}
+COMMON_SIDES = {"Buy": 1, "Sell": -1, "BuyToCover": 1, "SellShort": -1}  # looked up first
 
 
 def side_of(action: str) -> int | None:

@@ -16,11 +16,12 @@ a replaced fill) recomputes from ``trades`` as above.
 
 from __future__ import annotations
 
+import gc
 from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from datetime import datetime
 from decimal import Decimal
 from itertools import chain, repeat
-from operator import itemgetter
 from typing import Any, NamedTuple
 
 from sqlalchemy import Connection
@@ -28,95 +29,22 @@ from sqlalchemy import Connection
 from csv_import_daemon.db.writer import _decimal_text, _sqlite_time
 from csv_import_daemon.logs import get_logger
 from csv_import_daemon.point_values import PointValue, PointValues
-from csv_import_daemon.roundtrips import Fill, Trip, TripBuilder, side_of
+from csv_import_daemon.roundtrips import COMMON_SIDES, Fill, Trip, TripBuilder, side_of
+from csv_import_daemon.trip_changes import Key, Pending, TripChanges, by_second
+
+__all__ = ["Refreshed", "TripChanges", "rebuild_round_trips", "refresh_round_trips"]
 
 log = get_logger(__name__)
 
-Key = tuple[str, str]  # (account, instrument)
 PAGE = 50_000  # trades read per query; a second's fills are never split across pages
 FLUSH = 5_000  # round trips written per statement batch
-HOLD = 50_000  # fills a transaction keeps in memory before it refreshes (about 20 MB)
 
 _ZERO = Decimal(0)
-_SIDES = {"Buy": 1, "Sell": -1, "BuyToCover": 1, "SellShort": -1}  # the common spellings
-_WHEN = itemgetter(1)  # Fill.executed_at
 _LIMIT = Decimal(10) ** 30  # NUMERIC(38, 8)
 _TRIP_COLUMNS = (
     "id, account, instrument, direction, opened_at, closed_at, quantity, open_quantity, "
     "entry_price, exit_price, points, pnl, commission, net_pnl, currency"
 )
-
-
-class TripChanges:
-    """What one transaction changed, per (account, instrument).
-
-    ``earliest``: the earliest changed fill time; ``fresh``: the fills it inserted, as round
-    trips read them, to continue from the open round trip in memory; ``dirty``: keys with
-    another change (a replaced fill), always recomputed from ``trades``.
-    """
-
-    def __init__(self) -> None:
-        self.earliest: dict[Key, datetime] = {}
-        self.fresh: dict[Key, list[Fill]] = {}
-        self.dirty: set[Key] = set()
-        self.held = 0  # fills in ``fresh``
-
-    def note(self, account: str, instrument: str, when: datetime) -> None:
-        """A fill changed or left this key at ``when``: recompute it from ``trades``."""
-        key = (account, instrument)
-        self.dirty.add(key)
-        known = self.earliest.get(key)
-        if known is None or when < known:
-            self.earliest[key] = when
-
-    def add(self, executions: Iterable[Any], inserted: set[str]) -> None:
-        """Note the executions (parser.Execution) whose IDs were really inserted."""
-        earliest, fresh, sides = self.earliest, self.fresh, _SIDES
-        held = 0
-        for ex in executions:
-            if ex.execution_id not in inserted:
-                continue
-            key = (ex.account, ex.instrument)
-            when = ex.executed_at
-            known = earliest.get(key)
-            if known is None or when < known:
-                earliest[key] = when
-            side = sides.get(ex.action) or side_of(ex.action)
-            if side is None:  # logged and skipped by the recompute, which reads it back
-                self.dirty.add(key)
-                continue
-            fills = fresh.get(key)
-            if fills is None:
-                fills = fresh[key] = []
-            commission = ex.commission
-            fills.append(
-                Fill(
-                    ex.execution_id,
-                    when,
-                    side,
-                    ex.entry_exit,
-                    ex.quantity,
-                    ex.price,
-                    _ZERO if commission is None else commission,
-                )
-            )
-            held += 1
-        self.held += held
-
-    def full(self) -> bool:
-        """Enough fills held: refresh now, in the same transaction, so memory stays flat."""
-        return self.held >= HOLD
-
-    def drain(self) -> TripChanges:
-        out = TripChanges()
-        out.earliest, out.fresh, out.dirty, out.held = (
-            self.earliest,
-            self.fresh,
-            self.dirty,
-            self.held,
-        )
-        self.earliest, self.fresh, self.dirty, self.held = {}, {}, set(), 0
-        return out
 
 
 class _Sql:
@@ -156,10 +84,12 @@ def refresh_round_trips(
         for (account, instrument), when in changes.items():
             plain.note(account, instrument, when)
         changes = plain
-    if not changes.earliest:
+    with _no_cycle_collection():
+        pending = changes.pending()
+    if not pending.earliest:
         return Refreshed(0, 0, 0)
     sql = _Sql(conn)
-    keys = sorted(changes.earliest)
+    keys = sorted(pending.earliest)
     if not sql.sqlite:
         # Writers on several machines: one at a time per (account, instrument), locked in
         # one order so two transactions cannot deadlock on these locks.
@@ -169,10 +99,18 @@ def refresh_round_trips(
                 "hashtextextended(CAST(? AS text) || chr(31) || CAST(? AS text), 13))",
                 (account, instrument),
             )
+    with _no_cycle_collection():
+        written, continued = _refresh_keys(sql, keys, pending, values)
+    return Refreshed(written, continued, len(keys) - continued)
+
+
+def _refresh_keys(
+    sql: _Sql, keys: list[Key], pending: Pending, values: PointValues
+) -> tuple[int, int]:
     written = continued = 0
     for key in keys:
-        changed = changes.earliest[key]
-        fresh = None if key in changes.dirty else changes.fresh.get(key)
+        changed = pending.earliest[key]
+        fresh = pending.fresh.get(key)
         if fresh is not None and not _all_later(sql, key, changed, len(fresh)):
             fresh = None
         start = _restart_point(sql, key, changed)
@@ -182,9 +120,26 @@ def refresh_round_trips(
             written += _compute(sql, key, _seconds(sql, key, start), value)
         else:
             continued += 1
-            seconds = chain(_seconds(sql, key, start, until=changed), _by_second(fresh))
+            seconds = chain(_seconds(sql, key, start, until=changed), by_second(fresh))
             written += _compute(sql, key, seconds, value)
-    return Refreshed(written, continued, len(keys) - continued)
+    return written, continued
+
+
+@contextmanager
+def _no_cycle_collection() -> Iterator[None]:
+    """No cyclic garbage collection while the round trips are computed.
+
+    They allocate many small objects, nearly all freed by reference counting: each
+    full collection would only scan the whole import's objects again (measured: 0.6 s of
+    CPU in a 300k-fill import). Cycles elsewhere are collected as soon as it ends.
+    """
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
 
 
 class Refreshed(NamedTuple):
@@ -202,23 +157,6 @@ def _all_later(sql: _Sql, key: Key, changed: datetime, fresh: int) -> bool:
         (key[0], key[1], sql.time(changed)),
     ).scalar()
     return int(count) == fresh
-
-
-def _by_second(fills: list[Fill]) -> Iterator[list[Fill]]:
-    """The transaction's own fills, one list per distinct ``executed_at``, in time order."""
-    fills.sort(key=_WHEN)
-    current: list[Fill] = []
-    last: Any = None
-    for fill in fills:
-        when = fill.executed_at
-        if when != last:
-            if current:
-                yield current
-            current = []
-            last = when
-        current.append(fill)
-    if current:
-        yield current
 
 
 def rebuild_round_trips(conn: Connection, values: PointValues | None = None) -> int:
@@ -330,7 +268,7 @@ def _group(sql: _Sql, rows: list[Any]) -> list[list[Fill]]:
     current: list[Fill] = []
     last: Any = object()
     fromiso = datetime.fromisoformat if sql.sqlite else None
-    sides = _SIDES
+    sides = COMMON_SIDES
     when: Any = None
     for execution_id, executed_at, action, entry_exit, quantity, price, commission in rows:
         side = sides.get(action)
