@@ -21,16 +21,16 @@ from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from datetime import datetime
 from decimal import Decimal
-from itertools import chain, repeat
+from itertools import chain
 from typing import Any, NamedTuple
 
 from sqlalchemy import Connection
 
-from csv_import_daemon.db.writer import _decimal_text, _sqlite_time
 from csv_import_daemon.logs import get_logger
 from csv_import_daemon.point_values import PointValue, PointValues
-from csv_import_daemon.roundtrips import COMMON_SIDES, Fill, Trip, TripBuilder, side_of
+from csv_import_daemon.roundtrips import COMMON_SIDES, Fill, TripBuilder, side_of
 from csv_import_daemon.trip_changes import Key, Pending, TripChanges, by_second
+from csv_import_daemon.trip_sql import TripSql, write_trips
 
 __all__ = ["Refreshed", "TripChanges", "rebuild_round_trips", "refresh_round_trips"]
 
@@ -40,39 +40,6 @@ PAGE = 50_000  # trades read per query; a second's fills are never split across 
 FLUSH = 5_000  # round trips written per statement batch
 
 _ZERO = Decimal(0)
-_LIMIT = Decimal(10) ** 30  # NUMERIC(38, 8)
-_TRIP_COLUMNS = (
-    "id, account, instrument, direction, opened_at, closed_at, quantity, open_quantity, "
-    "entry_price, exit_price, points, pnl, commission, net_pnl, currency"
-)
-
-
-class _Sql:
-    """Raw driver SQL for both dialects: qmark on SQLite, format on psycopg."""
-
-    def __init__(self, conn: Connection) -> None:
-        self.conn = conn
-        self.sqlite = conn.dialect.name == "sqlite"
-
-    def run(self, sql: str, params: Any = ()) -> Any:
-        return self.conn.exec_driver_sql(sql if self.sqlite else sql.replace("?", "%s"), params)
-
-    def time(self, value: datetime | None) -> Any:
-        return _sqlite_time(value) if self.sqlite and value is not None else value
-
-    def money(self, value: Decimal | None) -> Any:
-        if value is None:
-            return None
-        if abs(value) >= _LIMIT:  # absurd sizes: null, never a failed import
-            log.warning("round_trip_value_overflow", value=str(value))
-            return None
-        return _decimal_text(value) if self.sqlite else value
-
-    def read_time(self, value: Any) -> datetime:
-        if isinstance(value, str):
-            return datetime.fromisoformat(value)
-        result: datetime = value
-        return result
 
 
 def refresh_round_trips(
@@ -88,7 +55,7 @@ def refresh_round_trips(
         pending = changes.pending()
     if not pending.earliest:
         return Refreshed(0, 0, 0)
-    sql = _Sql(conn)
+    sql = TripSql(conn)
     keys = sorted(pending.earliest)
     if not sql.sqlite:
         # Writers on several machines: one at a time per (account, instrument), locked in
@@ -105,7 +72,7 @@ def refresh_round_trips(
 
 
 def _refresh_keys(
-    sql: _Sql, keys: list[Key], pending: Pending, values: PointValues
+    sql: TripSql, keys: list[Key], pending: Pending, values: PointValues
 ) -> tuple[int, int]:
     written = continued = 0
     for key in keys:
@@ -150,7 +117,7 @@ class Refreshed(NamedTuple):
     recomputed: int
 
 
-def _all_later(sql: _Sql, key: Key, changed: datetime, fresh: int) -> bool:
+def _all_later(sql: TripSql, key: Key, changed: datetime, fresh: int) -> bool:
     """No fill stored before this transaction is at or after ``changed``, its earliest."""
     count = sql.run(
         "SELECT count(*) FROM trades WHERE account = ? AND instrument = ? AND executed_at >= ?",
@@ -161,7 +128,7 @@ def _all_later(sql: _Sql, key: Key, changed: datetime, fresh: int) -> bool:
 
 def rebuild_round_trips(conn: Connection, values: PointValues | None = None) -> int:
     """Recompute every round trip from ``trades`` (after trades were edited by hand)."""
-    sql = _Sql(conn)
+    sql = TripSql(conn)
     values = values or PointValues()
     sql.run("DELETE FROM round_trip_fills")
     sql.run("DELETE FROM round_trips")
@@ -173,7 +140,7 @@ def rebuild_round_trips(conn: Connection, values: PointValues | None = None) -> 
     return written
 
 
-def _restart_point(sql: _Sql, key: Key, changed: datetime) -> datetime:
+def _restart_point(sql: TripSql, key: Key, changed: datetime) -> datetime:
     """The last flat point at or before ``changed`` that no round trip spans."""
     account, instrument = key
     row = sql.run(
@@ -203,7 +170,7 @@ def _restart_point(sql: _Sql, key: Key, changed: datetime) -> datetime:
         start = sql.read_time(prev[0])
 
 
-def _delete_from(sql: _Sql, key: Key, start: datetime) -> None:
+def _delete_from(sql: TripSql, key: Key, start: datetime) -> None:
     params = (key[0], key[1], sql.time(start))
     sql.run(
         "DELETE FROM round_trip_fills WHERE round_trip_id IN (SELECT id FROM round_trips "
@@ -215,21 +182,23 @@ def _delete_from(sql: _Sql, key: Key, start: datetime) -> None:
     )
 
 
-def _compute(sql: _Sql, key: Key, seconds: Iterable[list[Fill]], value: PointValue | None) -> int:
+def _compute(
+    sql: TripSql, key: Key, seconds: Iterable[list[Fill]], value: PointValue | None
+) -> int:
     builder = TripBuilder()
     written = 0
     for second in seconds:
         builder.add_second(second)
         if len(builder.done) >= FLUSH:
-            written += _write(sql, key, builder.take_done(), value)
+            written += write_trips(sql, key, builder.take_done(), value)
     trips = builder.take_done()
     if builder.trip is not None:
         trips.append(builder.trip)
-    return written + _write(sql, key, trips, value)
+    return written + write_trips(sql, key, trips, value)
 
 
 def _seconds(
-    sql: _Sql, key: Key, start: datetime | None, *, until: datetime | None = None
+    sql: TripSql, key: Key, start: datetime | None, *, until: datetime | None = None
 ) -> Iterator[list[Fill]]:
     """The key's fills from ``start`` on (before ``until``), one list per ``executed_at``."""
     if start is not None and until is not None and start >= until:
@@ -263,7 +232,7 @@ def _seconds(
             return
 
 
-def _group(sql: _Sql, rows: list[Any]) -> list[list[Fill]]:
+def _group(sql: TripSql, rows: list[Any]) -> list[list[Fill]]:
     groups: list[list[Fill]] = []
     current: list[Fill] = []
     last: Any = object()
@@ -294,70 +263,3 @@ def _group(sql: _Sql, rows: list[Any]) -> list[list[Fill]]:
             )
         )
     return groups
-
-
-def _write(sql: _Sql, key: Key, trips: list[Trip], value: PointValue | None) -> int:
-    if not trips:
-        return 0
-    ids = _new_ids(sql, len(trips))
-    currency = value.currency if value else None
-    money, time = sql.money, sql.time
-    # A part's commission is at most its fill's, which trades holds: no overflow check.
-    part_money = _decimal_text if sql.sqlite else _same
-    trip_rows: list[tuple[Any, ...]] = []
-    fill_rows: list[tuple[Any, ...]] = []
-    for trip_id, trip in zip(ids, trips, strict=True):
-        pnl = trip.pnl(value)
-        trip_rows.append(
-            (
-                trip_id,
-                key[0],
-                key[1],
-                trip.direction,
-                time(trip.opened_at),
-                time(trip.closed_at),
-                trip.quantity,
-                trip.open_quantity,
-                money(trip.entry_price),
-                money(trip.exit_price),
-                money(trip.points),
-                money(pnl),
-                money(trip.commission),
-                money(None if pnl is None else pnl - trip.commission),
-                currency,
-            )
-        )
-        count = len(trip.ids)
-        fill_rows += zip(
-            repeat(trip_id, count),
-            range(count),
-            trip.ids,
-            trip.quantities,
-            map(part_money, trip.commissions),
-            trip.roles,
-            strict=True,
-        )
-    marks = ", ".join("?" * 15)
-    sql.run(f"INSERT INTO round_trips ({_TRIP_COLUMNS}) VALUES ({marks})", trip_rows)  # noqa: S608
-    sql.run(
-        "INSERT INTO round_trip_fills "
-        "(round_trip_id, seq, execution_id, quantity, commission, role) VALUES (?, ?, ?, ?, ?, ?)",
-        fill_rows,
-    )
-    return len(trips)
-
-
-def _same(value: Decimal) -> Decimal:
-    return value
-
-
-def _new_ids(sql: _Sql, count: int) -> list[int]:
-    if sql.sqlite:  # the write transaction holds SQLite's only write lock
-        top = sql.run("SELECT coalesce(max(id), 0) FROM round_trips").scalar()
-        return list(range(int(top) + 1, int(top) + 1 + count))
-    rows = sql.run(
-        "SELECT nextval(pg_get_serial_sequence('round_trips', 'id')) "
-        "FROM generate_series(1, CAST(? AS integer))",
-        (count,),
-    )
-    return [int(r[0]) for r in rows]
