@@ -1,24 +1,24 @@
 """What one transaction changed, for its round trips: kept while it writes, used before commit.
 
-An inserted fill is kept as the execution itself (no new object per fill while the import
-runs): the refresh continues the round trips with them in memory when they are all later
-than every fill stored before, instead of reading them back from ``trades``.
+An inserted fill is kept as the execution itself (no new object per fill): the refresh
+continues the round trips with them in memory when they are all later than every fill
+stored before, instead of reading them back from ``trades``.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
-from operator import itemgetter
+from operator import attrgetter
 from typing import Any
 
-from csv_import_daemon.roundtrips import COMMON_SIDES, ZERO, Fill, side_of
+from csv_import_daemon.roundtrips import COMMON_SIDES, FillLike, side_of
 
 Key = tuple[str, str]  # (account, instrument)
 HOLD = 20_000  # inserted fills kept before the transaction refreshes (one write batch)
 
-_WHEN = itemgetter(1)  # Fill.executed_at
+_WHEN = attrgetter("executed_at")
 
 
 @dataclass(frozen=True, slots=True)
@@ -27,7 +27,7 @@ class Pending:
     that may continue in memory their inserted fills, in time order."""
 
     earliest: dict[Key, datetime]
-    fresh: dict[Key, list[Fill]]
+    fresh: dict[Key, list[FillLike]]  # the parser's executions
 
 
 class TripChanges:
@@ -64,32 +64,18 @@ class TripChanges:
     def pending(self) -> Pending:
         """The inserted fills per key; a key with another change is recomputed instead."""
         earliest = dict(self.earliest)
-        fresh: dict[Key, list[Fill]] = {}
+        fresh: dict[Key, list[FillLike]] = {}
         odd: set[Key] = set()  # an action round trips cannot read: the recompute logs it
         for ex in self.inserted:
             key = (ex.account, ex.instrument)
-            action = ex.action
-            side = COMMON_SIDES.get(action) or side_of(action)
-            if side is None:
-                odd.add(key)
-                side = 0
             fills = fresh.get(key)
             if fills is None:
                 fills = fresh[key] = []
-            commission = ex.commission
-            fills.append(
-                Fill(
-                    ex.execution_id,
-                    ex.executed_at,
-                    side,
-                    ex.entry_exit,
-                    ex.quantity,
-                    ex.price,
-                    ZERO if commission is None else commission,
-                )
-            )
+            fills.append(ex)
+            if ex.action not in COMMON_SIDES and side_of(ex.action) is None:
+                odd.add(key)
         for key, fills in fresh.items():
-            fills.sort(key=_WHEN)
+            fills.sort(key=_WHEN)  # already in order, as a rule: linear
             first = fills[0].executed_at
             known = earliest.get(key)
             if known is None or first < known:
@@ -97,19 +83,3 @@ class TripChanges:
         for key in odd | self.earliest.keys():
             fresh.pop(key, None)
         return Pending(earliest, fresh)
-
-
-def by_second(fills: list[Fill]) -> Iterator[list[Fill]]:
-    """Fills in time order, one list per distinct ``executed_at``."""
-    current: list[Fill] = []
-    last: Any = None
-    for fill in fills:
-        when = fill.executed_at
-        if when != last:
-            if current:
-                yield current
-            current = []
-            last = when
-        current.append(fill)
-    if current:
-        yield current

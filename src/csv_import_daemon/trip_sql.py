@@ -106,6 +106,7 @@ def write_trips(sql: TripSql, key: Key, trips: list[Trip], value: PointValue | N
     parts: list[Any] = []
     for trip_id, trip in zip(ids, trips, strict=True):
         pnl = trip.pnl(value)
+        commission = trip.commission
         trip_rows += (
             trip_id,
             account,
@@ -119,8 +120,8 @@ def write_trips(sql: TripSql, key: Key, trips: list[Trip], value: PointValue | N
             money(trip.exit_price),
             money(trip.points),
             money(pnl),
-            money(trip.commission),
-            money(None if pnl is None else pnl - trip.commission),
+            money(commission),
+            money(None if pnl is None else pnl - commission),
             currency,
         )
         count = len(trip.ids)

@@ -17,7 +17,7 @@ a replaced fill) recomputes from ``trades`` as above.
 from __future__ import annotations
 
 import gc
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import datetime
 from decimal import Decimal
@@ -28,8 +28,8 @@ from sqlalchemy import Connection
 
 from csv_import_daemon.logs import get_logger
 from csv_import_daemon.point_values import PointValue, PointValues
-from csv_import_daemon.roundtrips import COMMON_SIDES, Fill, TripBuilder, side_of
-from csv_import_daemon.trip_changes import Key, Pending, TripChanges, by_second
+from csv_import_daemon.roundtrips import COMMON_SIDES, Fill, FillLike, TripBuilder, side_of
+from csv_import_daemon.trip_changes import Key, Pending, TripChanges
 from csv_import_daemon.trip_sql import TripSql, write_trips
 
 __all__ = ["Refreshed", "TripChanges", "rebuild_round_trips", "refresh_round_trips"]
@@ -84,11 +84,12 @@ def _refresh_keys(
         _delete_from(sql, key, start)
         value = values.lookup(key[1])
         if fresh is None:
-            written += _compute(sql, key, _seconds(sql, key, start), value)
+            written += _compute(sql, key, _pages(sql, key, start), value)
         else:
             continued += 1
-            seconds = chain(_seconds(sql, key, start, until=changed), by_second(fresh))
-            written += _compute(sql, key, seconds, value)
+            old: Iterable[Sequence[FillLike]] = _pages(sql, key, start, until=changed)
+            pages = chain(old, [fresh])
+            written += _compute(sql, key, pages, value)
     return written, continued
 
 
@@ -136,7 +137,7 @@ def rebuild_round_trips(conn: Connection, values: PointValues | None = None) -> 
     written = 0
     for account, instrument in sorted(keys):
         key = (account, instrument)
-        written += _compute(sql, key, _seconds(sql, key, None), values.lookup(instrument))
+        written += _compute(sql, key, _pages(sql, key, None), values.lookup(instrument))
     return written
 
 
@@ -183,12 +184,12 @@ def _delete_from(sql: TripSql, key: Key, start: datetime) -> None:
 
 
 def _compute(
-    sql: TripSql, key: Key, seconds: Iterable[list[Fill]], value: PointValue | None
+    sql: TripSql, key: Key, pages: Iterable[Sequence[FillLike]], value: PointValue | None
 ) -> int:
     builder = TripBuilder()
     written = 0
-    for second in seconds:
-        builder.add_second(second)
+    for fills in pages:
+        builder.feed(fills)
         if len(builder.done) >= FLUSH:
             written += write_trips(sql, key, builder.take_done(), value)
     trips = builder.take_done()
@@ -197,10 +198,11 @@ def _compute(
     return written + write_trips(sql, key, trips, value)
 
 
-def _seconds(
+def _pages(
     sql: TripSql, key: Key, start: datetime | None, *, until: datetime | None = None
 ) -> Iterator[list[Fill]]:
-    """The key's fills from ``start`` on (before ``until``), one list per ``executed_at``."""
+    """The key's fills from ``start`` on (before ``until``) in time order, page by page;
+    a page never ends inside a second."""
     if start is not None and until is not None and start >= until:
         return
     account, instrument = key
@@ -220,46 +222,42 @@ def _seconds(
             "ORDER BY executed_at LIMIT " + str(int(page))
         )
         rows = sql.run(query, params).fetchall()
-        complete = len(rows) < page
-        groups = _group(sql, rows)
-        if not complete:
-            if len(groups) < 2:  # one second holds more than a page: read a bigger page
-                page *= 2
-                continue
-            after = groups.pop()[0].executed_at  # that second may go on: read it again
-        yield from groups
-        if complete:
+        fills = _fills(sql, rows)
+        if len(rows) < page:
+            yield fills
             return
+        cut = len(fills)  # the last second may go on: read it again with the next page
+        while cut and fills[cut - 1].executed_at == fills[-1].executed_at:
+            cut -= 1
+        if cut == 0:  # one second holds more than a page: read a bigger page
+            page *= 2
+            continue
+        after = fills[-1].executed_at
+        yield fills[:cut]
 
 
-def _group(sql: TripSql, rows: list[Any]) -> list[list[Fill]]:
-    groups: list[list[Fill]] = []
-    current: list[Fill] = []
+def _fills(sql: TripSql, rows: list[Any]) -> list[Fill]:
+    fills: list[Fill] = []
     last: Any = object()
     fromiso = datetime.fromisoformat if sql.sqlite else None
     sides = COMMON_SIDES
     when: Any = None
     for execution_id, executed_at, action, entry_exit, quantity, price, commission in rows:
-        side = sides.get(action)
-        if side is None:
-            side = side_of(action)
-            if side is None:
-                log.warning("round_trip_fill_skipped", execution_id=execution_id, action=action)
-                continue
-        if executed_at != last:
-            current = []
-            groups.append(current)
+        if action not in sides and side_of(action) is None:
+            log.warning("round_trip_fill_skipped", execution_id=execution_id, action=action)
+            continue
+        if executed_at != last:  # one datetime per second, parsed once
             last = executed_at
             when = fromiso(executed_at) if fromiso else executed_at
-        current.append(
+        fills.append(
             Fill(
                 execution_id,
                 when,
-                side,
+                action,
                 entry_exit,
                 quantity,
                 Decimal(price),
                 _ZERO if commission is None else Decimal(commission),
             )
         )
-    return groups
+    return fills
