@@ -11,11 +11,12 @@ from __future__ import annotations
 from datetime import datetime
 from decimal import Decimal
 from itertools import chain, repeat
+from operator import attrgetter
 from typing import Any
 
 from sqlalchemy import Connection
 
-from csv_import_daemon.db.writer import _decimal_text, _sqlite_time
+from csv_import_daemon.db.writer import _sqlite_time
 from csv_import_daemon.logs import get_logger
 from csv_import_daemon.point_values import PointValue
 from csv_import_daemon.roundtrips import Trip
@@ -44,6 +45,8 @@ _TRIP_COLUMNS = (
 )
 _PART_COLUMNS = ("round_trip_id", "seq", "execution_id", "quantity", "commission", "role")
 _COMMISSION = _PART_COLUMNS.index("commission")
+_IDS, _QUANTITIES = attrgetter("ids"), attrgetter("quantities")
+_COMMISSIONS, _ROLES = attrgetter("commissions"), attrgetter("roles")
 
 
 class TripSql:
@@ -62,10 +65,12 @@ class TripSql:
     def money(self, value: Decimal | None) -> Any:
         if value is None:
             return None
-        if abs(value) >= _LIMIT:  # absurd sizes: null, never a failed import
-            log.warning("round_trip_value_overflow", value=str(value))
-            return None
-        return _decimal_text(value) if self.sqlite else value
+        if self.sqlite:
+            text = str(value)  # a value of 1E30 or more has 31 digits or an exponent
+            if (len(text) > 30 or "E" in text) and abs(value) >= _LIMIT:
+                return _overflow(value)
+            return format(value, "f") if "E" in text else text
+        return _overflow(value) if abs(value) >= _LIMIT else value
 
     def read_time(self, value: Any) -> datetime:
         if isinstance(value, str):
@@ -94,26 +99,31 @@ class TripSql:
             cursor.close()
 
 
+def _overflow(value: Decimal) -> None:
+    log.warning("round_trip_value_overflow", value=str(value))  # null, never a failed import
+
+
 def write_trips(sql: TripSql, key: Key, trips: list[Trip], value: PointValue | None) -> int:
     """Insert the round trips and their parts; the number of round trips."""
     if not trips:
         return 0
     ids = new_ids(sql, len(trips))
     currency = value.currency if value else None
-    money, time = sql.money, sql.time
+    money = sql.money
+    time = _sqlite_time if sql.sqlite else _same
     account, instrument = key
     trip_rows: list[Any] = []
-    parts: list[Any] = []
     for trip_id, trip in zip(ids, trips, strict=True):
         pnl = trip.pnl(value)
         commission = trip.commission
+        closed = trip.closed_at
         trip_rows += (
             trip_id,
             account,
             instrument,
             trip.direction,
             time(trip.opened_at),
-            time(trip.closed_at),
+            None if closed is None else time(closed),
             trip.quantity,
             trip.open_quantity,
             money(trip.entry_price),
@@ -124,18 +134,21 @@ def write_trips(sql: TripSql, key: Key, trips: list[Trip], value: PointValue | N
             money(None if pnl is None else pnl - commission),
             currency,
         )
-        count = len(trip.ids)
-        parts += chain.from_iterable(
+    # The parts of every round trip, column by column, then interleaved: all in C.
+    counts = [len(trip.ids) for trip in trips]
+    parts: list[Any] = list(
+        chain.from_iterable(
             zip(
-                repeat(trip_id, count),
-                range(count),
-                trip.ids,
-                trip.quantities,
-                trip.commissions,
-                trip.roles,
+                chain.from_iterable(map(repeat, ids, counts)),
+                chain.from_iterable(map(range, counts)),
+                chain.from_iterable(map(_IDS, trips)),
+                chain.from_iterable(map(_QUANTITIES, trips)),
+                chain.from_iterable(map(_COMMISSIONS, trips)),
+                chain.from_iterable(map(_ROLES, trips)),
                 strict=True,
             )
         )
+    )
     if sql.sqlite:
         # A part's commission is at most its fill's, which trades holds: no overflow check.
         # str() in C; only exponent notation needs the slow path.
@@ -146,6 +159,10 @@ def write_trips(sql: TripSql, key: Key, trips: list[Trip], value: PointValue | N
     sql.insert("round_trips", _TRIP_COLUMNS, trip_rows)
     sql.insert("round_trip_fills", _PART_COLUMNS, parts)
     return len(trips)
+
+
+def _same(value: datetime) -> datetime:
+    return value
 
 
 def new_ids(sql: TripSql, count: int) -> list[int]:
