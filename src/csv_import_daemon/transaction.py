@@ -90,8 +90,7 @@ class Transaction:
         self.tail: bytes | None = None  # the bytes just before the last batch's end
         self.last: Checkpoint | None = plan.prior if plan.resume.resumed else None
         self.parser: RowParser | None = None
-        # The fills this transaction changed, per (account, instrument): round trips follow.
-        self.trips = TripChanges()
+        self.trips = TripChanges()  # the fills it changed: round trips follow them
         # A resumed file keeps the digest its earlier rows were decided under.
         self._keep_digest = self.last is not None and self.last.settings_digest is not None
         self.committed_here = False
