@@ -4,8 +4,9 @@ PostgreSQL.
 
 Hypothesis draws fill sequences with reversals, partial fills, same-second groups and
 flags that may be wrong, splits them into files imported in random order (so older fills
-arrive late) with small transactions, and deletes some trades by hand followed by
-``--rebuild`` and more imports.
+arrive late: recomputed from trades) with small transactions, appends later fills in
+order (continued in memory from the open round trip), and deletes some trades by hand
+followed by ``--rebuild`` and more imports.
 """
 
 from __future__ import annotations
@@ -22,11 +23,13 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import Engine, text
 
+from csv_import_daemon import reader
 from csv_import_daemon.config import Settings
 from csv_import_daemon.db.engine import writing
 from csv_import_daemon.importer import ImportService
 from csv_import_daemon.trip_store import rebuild_round_trips
 from support.rows import HEADER
+from test_round_trips_fast_path import assert_equal_to_a_rebuild, refreshes
 from trip_reference import POINT, normalized, reference_round_trips, stored_round_trips, trades_of
 
 RELEASE = "--release" in sys.argv
@@ -60,6 +63,7 @@ case_st = st.fixed_dictionaries(
         "batch": st.sampled_from([2, 5, 1000]),
         "delete": st.lists(st.integers(0, 34), max_size=3),
         "more": st.lists(fill_st, max_size=8),
+        "later": st.lists(fill_st, min_size=1, max_size=12),
     }
 )
 
@@ -70,9 +74,9 @@ def _clock(dt: datetime) -> str:
     return f"{dt.month}/{dt.day}/{dt.year} {hour}:{dt.minute:02}:{dt.second:02} {ampm}"
 
 
-def _line(n: int, f: dict[str, Any]) -> str:
+def _line(n: int, f: dict[str, Any], *, offset: int = 0) -> str:
     price = Decimal(20000) + Decimal(f["ticks"]) * Decimal("0.25")
-    when = BASE + timedelta(seconds=f["second"])
+    when = BASE + timedelta(seconds=f["second"] + offset)
     return (
         f"{f['instrument']},{f['action']},{f['qty']},{price},{_clock(when)},x{n:04d},"
         f"{f['flag']},-,o,n,{f['commission']},1,{f['account']},Sim,"
@@ -121,7 +125,18 @@ def check(engine: Engine) -> None:
 def test_incremental_round_trips_equal_a_from_scratch_fifo(
     engine: Engine, settings: Settings, tmp_path_factory: Any, case: dict[str, Any]
 ) -> None:
-    """Shuffled files, late older fills, deletions + rebuild: always the reference's answer."""
+    """Shuffled files, late older fills, appends, deletions + rebuild: the reference's answer."""
+    saved = reader.BLOCK_BYTES
+    reader.BLOCK_BYTES = 64  # a line or two a read: ``batch`` rows make a transaction
+    try:
+        _run_case(engine, settings, tmp_path_factory, case)
+    finally:
+        reader.BLOCK_BYTES = saved
+
+
+def _run_case(
+    engine: Engine, settings: Settings, tmp_path_factory: Any, case: dict[str, Any]
+) -> None:
     with engine.begin() as conn:
         for table in TABLES:
             conn.execute(text(f"DELETE FROM {table}"))  # noqa: S608 - fixed names
@@ -138,6 +153,18 @@ def test_incremental_round_trips_equal_a_from_scratch_fifo(
         path.write_text(HEADER + "\n" + "".join(r + "\n" for r in rows), encoding="utf-8")
         service.import_file(path)
         check(engine)
+    # Later fills, in time order: every transaction continues in memory (a second split
+    # across two transactions is recomputed), and equals a rebuild exactly.
+    start = len(case["fills"]) + 50
+    later = sorted(case["later"], key=lambda f: f["second"])
+    rows = [_line(start + n, f, offset=100) for n, f in enumerate(later)]
+    path = folder / "later.csv"
+    path.write_text(HEADER + "\n" + "".join(r + "\n" for r in rows), encoding="utf-8")
+    with refreshes() as seen:
+        service.import_file(path)
+    assert seen[0].continued >= 1
+    check(engine)
+    assert_equal_to_a_rebuild(engine)
     ids = [f"x{n:04d}" for n in case["delete"] if n < len(case["fills"])]
     if ids:
         with writing(engine) as conn:

@@ -98,9 +98,7 @@ class Transaction:
         self.tail: bytes | None = None  # the bytes just before the last batch's end
         self.last: Checkpoint | None = plan.prior if plan.resume.resumed else None
         self.parser: RowParser | None = None
-        # The (account, instrument) pairs whose fills this transaction changed, with the
-        # earliest such fill: their round trips are recomputed before the commit.
-        self.trips = TripChanges()
+        self.trips = TripChanges()  # the fills it changed: round trips follow them
         # A resumed file keeps the digest its earlier rows were decided under.
         self._keep_digest = self.last is not None and self.last.settings_digest is not None
         self.committed_here = False
@@ -131,6 +129,8 @@ class Transaction:
             )
         conn = self._open()
         self.pending += self._write_rows(conn, executions, errors, batch)
+        if self.trips.full():  # the fills it holds stay few; still in this transaction
+            refresh_round_trips(conn, self.trips.drain(), values=self.writers.point_values)
         self.rows += len(batch.texts)
         self.lines += len(batch.texts)
         self.tail = batch.tail
