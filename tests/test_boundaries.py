@@ -183,7 +183,23 @@ _ALLOWED = {
     ("bench.py", "f'DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)'"),
     ("bench.py", 'f"SELECT count(*) FROM {table}"'),
 }
-_ALLOWED_PREFIXES = {("bench.py", 'f"CREATE TABLE t ({columns});\\n"')}
+_ALLOWED_PREFIXES = {
+    ("bench.py", 'f"CREATE TABLE t ({columns});\\n"'),
+    # Multi-row INSERTs of the round-trip tables: the table and column names are the
+    # module's constants and the rest is placeholders; every value is bound.
+    ("trip_sql.py", "f\"INSERT INTO {table} ({', '.join(columns)}) VALUES \""),
+    ("trip_sql.py", 'head + ", ".join([row] *'),
+    # The speed benchmark's naive floors and scratch databases: its own constant column
+    # lists and generated database names, never data.
+    ("bench_speed.py", "f'DROP DATABASE IF EXISTS \"{name}\"'"),
+    ("bench_speed.py", "f'CREATE DATABASE \"{name}\"'"),
+    ("speed_floors.py", 'f"INSERT OR IGNORE INTO imported_executions ({LEDGER_COLS})'),
+    ("speed_floors.py", 'f"INSERT OR IGNORE INTO trades ({TRADES_COLS})'),
+    ("speed_floors.py", 'f"INSERT INTO imported_executions ({LEDGER_COLS})'),
+    ("speed_floors.py", 'f"INSERT INTO trades ({TRADES_COLS})'),
+    ("speed_floors.py", 'f"COPY imported_executions ({LEDGER_COLS}) FROM STDIN"'),
+    ("speed_floors.py", 'f"COPY trades ({TRADES_COLS}) FROM STDIN"'),
+}
 
 
 def _assembled(node: ast.AST) -> bool:

@@ -13,8 +13,8 @@ without any checkpoint (given by path) is claimed whole: nothing says it will be
 from __future__ import annotations
 
 import operator
-import zoneinfo
 import os
+import zoneinfo
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path

@@ -198,6 +198,30 @@ def _compute(
     return written + write_trips(sql, key, trips, value)
 
 
+# A page of one key's fills in time order: from a moment on, before one, or both.
+_PAGE_SQL = {
+    (False, False): (
+        "SELECT execution_id, executed_at, action, entry_exit, quantity, price, commission "
+        "FROM trades WHERE account = ? AND instrument = ? ORDER BY executed_at LIMIT ?"
+    ),
+    (True, False): (
+        "SELECT execution_id, executed_at, action, entry_exit, quantity, price, commission "
+        "FROM trades WHERE account = ? AND instrument = ? AND executed_at >= ? "
+        "ORDER BY executed_at LIMIT ?"
+    ),
+    (False, True): (
+        "SELECT execution_id, executed_at, action, entry_exit, quantity, price, commission "
+        "FROM trades WHERE account = ? AND instrument = ? AND executed_at < ? "
+        "ORDER BY executed_at LIMIT ?"
+    ),
+    (True, True): (
+        "SELECT execution_id, executed_at, action, entry_exit, quantity, price, commission "
+        "FROM trades WHERE account = ? AND instrument = ? AND executed_at >= ? "
+        "AND executed_at < ? ORDER BY executed_at LIMIT ?"
+    ),
+}
+
+
 def _pages(
     sql: TripSql, key: Key, start: datetime | None, *, until: datetime | None = None
 ) -> Iterator[list[Fill]]:
@@ -209,19 +233,13 @@ def _pages(
     page = PAGE
     after = start
     while True:
-        where = "" if after is None else " AND executed_at >= ?"
         params: tuple[Any, ...] = (account, instrument)
         if after is not None:
             params += (sql.time(after),)
         if until is not None:
-            where += " AND executed_at < ?"
             params += (sql.time(until),)
-        query = (
-            "SELECT execution_id, executed_at, action, entry_exit, quantity, price, commission "
-            "FROM trades WHERE account = ? AND instrument = ?" + where + " "
-            "ORDER BY executed_at LIMIT " + str(int(page))
-        )
-        rows = sql.run(query, params).fetchall()
+        query = _PAGE_SQL[after is not None, until is not None]
+        rows = sql.run(query, (*params, page)).fetchall()
         fills = _fills(sql, rows)
         if len(rows) < page:
             yield fills
