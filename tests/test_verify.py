@@ -224,6 +224,26 @@ def test_verify_reads_each_file_in_the_zone_it_was_imported_in(
     assert [f["conflicts"] for f in report["files"]] == [[], []]
 
 
+def test_a_file_imported_under_default_account_is_checked_with_it(
+    database_url: str, tmp_path: Path
+) -> None:
+    """A file without an Account column: verify with --default-account checks its rows;
+    without it the file cannot be read as it was imported, which fails (exit 1)."""
+    path = tmp_path / "no-account.csv"
+    header = "Instrument,Action,Quantity,Price,Time,ID,E/X,Position,Order ID,Name,Commission,"
+    path.write_text(
+        header + "\nMNQ 12-25,Buy,1,21000.25,10/31/2025 9:30:00 AM,na1,Entry,1 L,,Entry,$0.52,\n"
+    )
+    done = cli(database_url, "import", str(path), "--default-account", "Sim1")
+    assert done.returncode == 0, done.stderr
+    done = cli(database_url, "verify", str(path), "--json", "--default-account", "Sim1")
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["files"][0]["present"] == 1
+    done = cli(database_url, "verify", str(path), "--json")
+    assert done.returncode == 1, done.stdout
+    assert json.loads(done.stdout)["files"][0]["status"] == "error"
+
+
 def test_unreachable_database_exits_3_and_creates_no_journal(tmp_path: Path) -> None:
     """No journal file: exit 3 with a message, and verify does not create one."""
     db = tmp_path / "nothing" / "journal.sqlite3"

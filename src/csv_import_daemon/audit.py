@@ -140,7 +140,16 @@ class Auditor:
         try:
             layout = sniff_layout(header.text, layout_options(self.settings))
         except UnknownFormatError as exc:
-            out.status, out.message = "refused", f"not an executions export: {exc}"
+            if cp is not None and not cp.refused:
+                # Imported once, unreadable now: the settings differ from the import's
+                # (default_account, header_aliases); nothing could be checked, so it fails.
+                out.status = "error"
+                out.message = (
+                    f"imported before but refused under these settings ({exc}); run verify "
+                    "with the settings the file was imported under"
+                )
+            else:
+                out.status, out.message = "refused", f"not an executions export: {exc}"
             return
         claimed = self._claimed(f, st, header, cp, out)
         # The importer's own evidence: what the checkpoint settled, else what it would.

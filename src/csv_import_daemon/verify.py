@@ -60,6 +60,17 @@ def register(subparsers: Any) -> None:
         choices=["auto", "mdy", "dmy"],
         help="fallback for files whose checkpoint settled none (default: the configured one)",
     )
+    p.add_argument(
+        "--decimal-mark",
+        choices=["auto", ".", ","],
+        help="for files whose checkpoint settled none (default: the configured one)",
+    )
+    p.add_argument(
+        "--default-account",
+        metavar="ACCOUNT",
+        help="account of files without an Account column, as they were imported "
+        "(default: the configured one)",
+    )
     add_common(p)
     p.set_defaults(handler=handle)
 
