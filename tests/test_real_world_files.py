@@ -371,6 +371,24 @@ def test_localized_export_imports_with_the_alias_tables(
     )
 
 
+def test_an_unknown_action_word_is_rejected_then_read_again_once_aliased(
+    engine: Engine, settings: Settings, tmp_path: Path
+) -> None:
+    """An action no side can be read from is rejected naming action_aliases, never stored as
+    written; once the setting maps it, the file is read again without --reread."""
+    line = grid_row("K1").replace(",Buy,", ",Kauf,")
+    path = write(tmp_path / "de.csv", HEADER, [line])
+    first = ImportService(engine, settings).import_file(path, final_line_ok=True)
+    assert (first.inserted, first.rejected) == (0, 1)
+    [rejection] = rejections(engine)
+    assert rejection["reason"] == "unknown_action"
+    assert "action_aliases" in rejection["detail"]
+    aliased = service_with(engine, settings, action_aliases={"kauf": "Buy"})
+    again = aliased.import_file(path, final_line_ok=True)
+    assert again.inserted == 1
+    assert trades(engine)["K1"]["action"] == "Buy"
+
+
 def test_alias_tables_are_validated_saying_what_is_allowed(tmp_path: Path) -> None:
     """A target that is no field, action or E/X word is a configuration error."""
     config = tmp_path / "config.toml"

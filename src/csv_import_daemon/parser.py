@@ -14,6 +14,7 @@ from datetime import datetime, tzinfo
 from decimal import Decimal
 from typing import TypeVar
 
+from csv_import_daemon import rowerrors
 from csv_import_daemon.fields import (
     EMPTY_MONEY,
     DateOrder,
@@ -147,9 +148,10 @@ class RowParser:
         # Unquoted values of a "," file cannot hold a decimal comma: "." unless settled.
         comma_file: DecimalMark | None = "." if layout.delimiter == "," else None
         self.decimal_mark: DecimalMark | None = options.decimal_mark or comma_file
-        # Rows rejected because no value settled the decimal mark (a setting decides).
+        # Rows a setting decides (decimal_mark, action_aliases): read again when it changes.
         self.ambiguous_rows = 0
         self._actions = dict(options.action_aliases)
+        self._known_actions = set(ACTIONS)
         self._entry_exit: dict[str, str | None] = dict(_ENTRY_EXIT)
         self._entry_exit_aliases = dict(options.entry_exit_aliases)
         self._extra = layout.extra
@@ -215,7 +217,7 @@ class RowParser:
         if count < width:
             fields = fields + [""] * (width - count)
         if "\x00" in raw:
-            return self._nul_error(fields, line_no, raw)
+            return rowerrors.nul_error(self._names, fields, line_no, raw)
 
         instrument = fields[i_instrument].strip()
         account = fields[i_account].strip() or self._default_account
@@ -231,6 +233,11 @@ class RowParser:
             return mangled_id(execution_id, line_no, raw)
         if self._actions:
             action = self._actions.get(action.casefold(), action)
+        if action not in self._known_actions:  # a word no side can be read from: never guessed
+            if not rowerrors.known_action(action):
+                self.ambiguous_rows += 1  # the action_aliases setting decides it
+                return rowerrors.unknown_action(action, line_no, raw)
+            self._known_actions.add(action)
 
         # The caches are keyed by the unstripped text: a hit needs no strip at all.
         text = fields[i_quantity]
@@ -386,8 +393,3 @@ class RowParser:
         if len(self._entry_exit) < _CACHE_LIMIT:
             self._entry_exit[text] = value
         return value
-
-    def _nul_error(self, fields: list[str], line_no: int, raw: str) -> RowError:
-        index = next((i for i, field in enumerate(fields) if "\x00" in field), None)
-        where = "the line" if index is None else self._names.get(index, f"field {index + 1}")
-        return RowError(line_no, raw, "bad_text", f"{where} contains a NUL character")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 
 from csv_import_daemon.layout import LABELS, Layout
 from csv_import_daemon.money import read_number
@@ -67,3 +68,28 @@ def missing_value(fields: list[str], line_no: int, raw: str, values: tuple[str, 
     labels = ("Instrument", "Account", "Action")
     empty = next((label for label, value in zip(labels, values, strict=True) if not value), "ID")
     return RowError(line_no, raw, "missing_value", f"{empty} is empty")
+
+
+_SIDES = frozenset({"buy", "sell", "buytocover", "sellshort"})
+
+
+def known_action(action: str) -> bool:
+    """Buy, Sell, BuyToCover, SellShort, in any case or spacing ("Buy to cover")."""
+    return action.replace(" ", "").lower() in _SIDES
+
+
+def unknown_action(action: str, line_no: int, raw: str) -> RowError:
+    return RowError(
+        line_no,
+        raw,
+        "unknown_action",
+        f"Action {_show(action)} is not Buy, Sell, BuyToCover or SellShort; a localized "
+        "export maps its words with the action_aliases setting",
+    )
+
+
+def nul_error(names: Mapping[int, str], fields: list[str], line_no: int, raw: str) -> RowError:
+    """A NUL character, named by the column (``names``: field index -> header) it is in."""
+    index = next((i for i, field in enumerate(fields) if "\x00" in field), None)
+    where = "the line" if index is None else names.get(index, f"field {index + 1}")
+    return RowError(line_no, raw, "bad_text", f"{where} contains a NUL character")
