@@ -15,6 +15,7 @@ import random
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -27,7 +28,7 @@ from csv_import_daemon.importer import ImportService
 from support.daemon import DaemonProcess, start_daemon
 from support.journal import Journal
 from support.postgres import Databases
-from support.rows import HEADER, csv_text, ids_of, make_row, make_rows
+from support.rows import HEADER, clock, csv_text, ids_of, make_row, make_rows
 from support.waiting import wait_for
 
 MEMORY_CAP_MB = 350  # peak RSS allowed whatever the input (about 60 MB idle, 200 MB busy)
@@ -173,20 +174,31 @@ def lines(*texts: str) -> bytes:
 
 
 def bulk_file(path: Path, megabytes: int) -> set[str]:
-    """A file of ``megabytes`` MB of distinct good rows, written fast; their IDs."""
+    """A file of ``megabytes`` MB of distinct good rows, written fast; their IDs.
+
+    One fill a second, buy then sell: the reader's memory is the point here, and round
+    trips hold one open round trip's (and one second's) fills, which real files keep small.
+    """
     tag = uuid.uuid4().hex[:8]
     template = (
-        "MNQ 12-25,Buy,1,21000.25,10/31/2025 9:30:00 AM,{tag}{i:024d},Entry,1 L,,Entry,"
+        "MNQ 12-25,{action},1,21000.25,{when},{tag}{i:024d},Entry,1 L,,Entry,"
         "$0.52,1,SIM101,Simulated Data Feed,\n"
     )
-    per_row = len(template.format(tag=tag, i=0))
+    start_at = datetime(2025, 10, 31, 9, 30, 0)
+    per_row = len(template.format(tag=tag, i=0, action="Sell", when=clock(start_at)))
     count = megabytes * 1_000_000 // per_row
     with open(path, "w", encoding="utf-8") as f:
         f.write(HEADER + "\n")
         for start in range(0, count, 50_000):
             f.write(
                 "".join(
-                    template.format(tag=tag, i=i) for i in range(start, min(count, start + 50_000))
+                    template.format(
+                        tag=tag,
+                        i=i,
+                        action="Buy" if i % 2 == 0 else "Sell",
+                        when=clock(start_at + timedelta(seconds=i)),
+                    )
+                    for i in range(start, min(count, start + 50_000))
                 )
             )
     return {f"{tag}{i:024d}" for i in range(count)}
