@@ -15,24 +15,11 @@ from sqlalchemy import Connection, select
 
 from csv_import_daemon.db.tables import ROUND_TRIP_FILLS, ROUND_TRIPS
 from csv_import_daemon.trading_day import Rollover
+from csv_import_daemon.trip_sql import TRIP_COLUMNS
 
 GroupBy = Literal["day", "week", "month", "account", "instrument"]
-FIELDS = (
-    "account",
-    "instrument",
-    "direction",
-    "opened_at",
-    "closed_at",
-    "quantity",
-    "open_quantity",
-    "entry_price",
-    "exit_price",
-    "points",
-    "pnl",
-    "commission",
-    "net_pnl",
-    "currency",
-)
+# A round trip's columns as reports show them: the table's, without its id.
+FIELDS = TRIP_COLUMNS[1:]
 MONEY = ("entry_price", "exit_price", "points", "pnl", "commission", "net_pnl")
 _FILL_CHUNK = 500
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")

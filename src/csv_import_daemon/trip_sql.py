@@ -26,7 +26,7 @@ log = get_logger(__name__)
 Key = tuple[str, str]  # (account, instrument)
 PARAMETERS = 999  # per statement
 _LIMIT = Decimal(10) ** 30  # NUMERIC(38, 8)
-_TRIP_COLUMNS = (
+TRIP_COLUMNS = (
     "id",
     "account",
     "instrument",
@@ -178,7 +178,7 @@ def write_trips(sql: TripSql, key: Key, trips: list[Trip], value: PointValue | N
         if "E" in "".join(texts):
             texts = [format(Decimal(t), "f") if "E" in t else t for t in texts]
         parts[_COMMISSION :: len(_PART_COLUMNS)] = texts
-    sql.insert("round_trips", _TRIP_COLUMNS, trip_rows)
+    sql.insert("round_trips", TRIP_COLUMNS, trip_rows)
     sql.insert("round_trip_fills", _PART_COLUMNS, parts)
     return len(trips)
 
