@@ -176,13 +176,14 @@ def lines(*texts: str) -> bytes:
 def bulk_file(path: Path, megabytes: int) -> set[str]:
     """A file of ``megabytes`` MB of distinct good rows, written fast; their IDs.
 
-    One fill a second, buy then sell: the reader's memory is the point here, and round
-    trips hold one open round trip's (and one second's) fills, which real files keep small.
+    One fill a second, buy then sell, in an account of its own: the reader's memory is
+    the point here. Round trips hold the fills of the span they recompute (one second, an
+    open round trip); in the other tests' account this file would join their open position.
     """
     tag = uuid.uuid4().hex[:8]
     template = (
         "MNQ 12-25,{action},1,21000.25,{when},{tag}{i:024d},Entry,1 L,,Entry,"
-        "$0.52,1,SIM101,Simulated Data Feed,\n"
+        "$0.52,1,BULK1,Simulated Data Feed,\n"
     )
     start_at = datetime(2025, 10, 31, 9, 30, 0)
     per_row = len(template.format(tag=tag, i=0, action="Sell", when=clock(start_at)))
