@@ -20,7 +20,7 @@ from csv_import_daemon.config import Settings
 from csv_import_daemon.importer import ImportService
 from csv_import_daemon.point_values import PointValues
 from csv_import_daemon.trip_store import Refreshed, rebuild_round_trips
-from support.rows import HEADER
+from test_round_trips import row, write
 from trip_reference import normalized, reference_round_trips, stored_round_trips, trades_of
 
 T0 = datetime(2025, 1, 28, 10, 0, 0)  # New York wall clock
@@ -32,33 +32,13 @@ def small_blocks(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(reader, "BLOCK_BYTES", 64)
 
 
-def _clock(dt: datetime) -> str:
-    hour = dt.hour % 12 or 12
-    ampm = "AM" if dt.hour < 12 else "PM"
-    return f"{dt.month}/{dt.day}/{dt.year} {hour}:{dt.minute:02}:{dt.second:02} {ampm}"
+def _row(eid: str, action: str, qty: int, price: str, second: int, **columns: Any) -> str:
+    """test_round_trips' row, ``second`` seconds after T0, commission $0.37 unless given."""
+    columns.setdefault("commission", "$0.37")
+    return row(eid, action, qty, price, T0 + timedelta(seconds=second), **columns)
 
 
-def _row(
-    eid: str,
-    action: str,
-    qty: int,
-    price: str,
-    second: int,
-    *,
-    account: str = "Sim101",
-    instrument: str = "MNQ MAR25",
-    commission: str = "$0.37",
-    flag: str = "",
-) -> str:
-    return (
-        f"{instrument},{action},{qty},{price},{_clock(T0 + timedelta(seconds=second))},{eid},"
-        f"{flag},-,o1,n,{commission},1,{account},Sim,"
-    )
-
-
-def _write(path: Path, rows: list[str]) -> Path:
-    path.write_text(HEADER + "\n" + "".join(r + "\n" for r in rows), encoding="utf-8")
-    return path
+_write = write
 
 
 @contextmanager
