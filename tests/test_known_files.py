@@ -33,9 +33,11 @@ from csv_import_daemon.importer_thread import ImporterThread
 from csv_import_daemon.main_loop import PathFilter, rescan
 from csv_import_daemon.paths import path_key
 from csv_import_daemon.result import ImportStatus
+from csv_import_daemon.trip_store import rebuild_round_trips
 from csv_import_daemon.watcher import DirectoryWatcher, PathQueue
 from support.rows import append, make_row, make_rows, write_csv
 from support.waiting import wait_for
+from trip_reference import normalized, stored_round_trips
 
 
 def _settings(tmp_path: Path) -> Settings:
@@ -329,6 +331,19 @@ def test_files_a_mid_group_commit_made_durable_are_still_handed_out(
     assert handed_out == [(a, 2)]
     assert _trades(engine, a) == 2
     assert _checkpoint(engine, a) is not None
+
+
+def test_a_group_keeps_round_trips_equal_to_a_rebuild(tmp_path: Path, engine: Engine) -> None:
+    """Round trips refreshed once per group commit equal a rebuild from trades."""
+    service = ImportService(engine, _settings(tmp_path))
+    paths = [write_csv(tmp_path / f"day-{i}.csv", make_rows(5, 10 * i)) for i in range(4)]
+    assert len(dict(service.import_many(paths))) == 4
+    assert _trades(engine) == 20
+    stored = stored_round_trips(engine)
+    assert stored  # the rows open and close positions
+    with engine.begin() as conn:
+        rebuild_round_trips(conn, service.writers.point_values)
+    assert normalized(stored_round_trips(engine)) == normalized(stored)
 
 
 def test_the_importer_redoes_a_failed_group_file_by_file(stack: Stack) -> None:

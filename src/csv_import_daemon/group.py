@@ -28,7 +28,9 @@ from csv_import_daemon.checkpoint import Checkpoint
 from csv_import_daemon.config import Settings
 from csv_import_daemon.db.engine import WRITE_OPTION
 from csv_import_daemon.known_files import KnownFiles
+from csv_import_daemon.point_values import PointValues
 from csv_import_daemon.result import ImportResult
+from csv_import_daemon.trip_store import TripChanges, refresh_round_trips
 
 if TYPE_CHECKING:
     from csv_import_daemon.importer import ImportService
@@ -50,9 +52,13 @@ class Group:
     # How many of the group's finished files a mid-group commit already made durable:
     # their results are handed out even if a later file fails and rolls the rest back.
     committed_files: int = 0
+    # The round trips its files changed: refreshed once, just before each commit, in the
+    # same transaction (per file it cost a dozen statements per account and instrument).
+    trips: TripChanges = field(default_factory=TripChanges)
+    values: PointValues = field(default_factory=PointValues)
 
     @classmethod
-    def begin(cls, engine: Engine) -> Group:
+    def begin(cls, engine: Engine, values: PointValues) -> Group:
         conn = engine.connect()
         try:
             conn.execution_options(**{WRITE_OPTION: True})
@@ -60,10 +66,14 @@ class Group:
         except BaseException:
             conn.close()
             raise
-        return cls(conn, tx, time.monotonic())
+        return cls(conn, tx, time.monotonic(), values=values)
+
+    def _refresh_trips(self) -> None:
+        refresh_round_trips(self.conn, self.trips.drain(), values=self.values)
 
     def commit(self, known: KnownFiles) -> None:
         try:
+            self._refresh_trips()
             self.tx.commit()
         finally:
             self.conn.close()
@@ -82,6 +92,7 @@ class Group:
         """Commit now and open the next transaction on the same connection: a file that
         was small at its stat grew large, and a transaction stays bounded all the same.
         (Results of files before it are still handed out only after the group's end.)"""
+        self._refresh_trips()
         self.tx.commit()
         self.committed_files = self.files
         for cp in self.saved:
@@ -142,7 +153,7 @@ def import_many(
             yield path, service.import_file(path, should_stop=should_stop, progress=hooks.progress)
             continue
         if service.group is None:
-            service.group = Group.begin(service.engine)
+            service.group = Group.begin(service.engine, service.writers.point_values)
         group = service.group
         try:
             # Stopping is honoured inside a file too (one that grew after its stat): what

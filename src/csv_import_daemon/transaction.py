@@ -173,8 +173,12 @@ class Transaction:
             status="ok" if final else "reading",
             **self._reading_columns(),
         )
-        # In this transaction, so round trips can never disagree with trades.
-        refresh_round_trips(conn, self.trips.drain(), values=self.writers.point_values)
+        # In this transaction, so round trips can never disagree with trades (a group
+        # refreshes its files' round trips once, before its own commit).
+        if self.group is not None:
+            self.group.trips.absorb(self.trips.drain())
+        else:
+            refresh_round_trips(conn, self.trips.drain(), values=self.writers.point_values)
         self.writers.store.save(conn, cp)
         if self.group is not None:
             assert self.nested is not None

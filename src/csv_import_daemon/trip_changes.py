@@ -51,6 +51,13 @@ class TripChanges:
         self.inserted += new
         self.held += len(new)
 
+    def absorb(self, other: TripChanges) -> None:
+        """Take over ``other``'s changes (a group commit refreshes its files together)."""
+        self.inserted += other.inserted
+        self.held += other.held
+        for (account, instrument), when in other.earliest.items():
+            self.note(account, instrument, when)
+
     def full(self) -> bool:
         """Enough fills held: refresh now, in the same transaction, so memory stays flat."""
         return self.held >= HOLD
