@@ -7,7 +7,7 @@ from logging.config import fileConfig
 from alembic import context
 from sqlalchemy import Connection
 
-from csv_import_daemon.config import load_settings
+from csv_import_daemon.config.settings import load_settings
 from csv_import_daemon.db.engine import make_engine
 from csv_import_daemon.db.models import Base
 

@@ -297,7 +297,7 @@ class Bench:
         return run_child(cli(*args), self.workdir, label, env=env)
 
     def settings(self, db: Path) -> Any:
-        from csv_import_daemon.config import load_settings  # noqa: PLC0415
+        from csv_import_daemon.config.settings import load_settings  # noqa: PLC0415
 
         return load_settings(
             {"database_url": f"sqlite:///{db}", "source_timezone": self.tzname}, environ={}
@@ -449,7 +449,7 @@ class Bench:
     ) -> dict[str, Any]:
         """Time ImportService.import_file in this process: one engine, as the daemon holds."""
         from csv_import_daemon.db.engine import make_engine  # noqa: PLC0415
-        from csv_import_daemon.importer import ImportService  # noqa: PLC0415
+        from csv_import_daemon.importing.service import ImportService  # noqa: PLC0415
         from csv_import_daemon.logs import configure_logging  # noqa: PLC0415
 
         with open(self.workdir / "in_process.log", "a") as log:

@@ -143,10 +143,10 @@ def measure(work: Path, files: int, args: argparse.Namespace) -> dict[str, Any]:
 
 def profile(work: Path, files: int, rows: int) -> None:
     """cProfile of the in-process import of a folder (the importer thread's catch-up path)."""
-    from csv_import_daemon.config import load_settings  # noqa: PLC0415
+    from csv_import_daemon.config.settings import load_settings  # noqa: PLC0415
     from csv_import_daemon.db.engine import make_engine  # noqa: PLC0415
     from csv_import_daemon.db.migrate import prepare_database  # noqa: PLC0415
-    from csv_import_daemon.importer import ImportService  # noqa: PLC0415
+    from csv_import_daemon.importing.service import ImportService  # noqa: PLC0415
 
     folder = work / "profile"
     generate(folder, files, rows)

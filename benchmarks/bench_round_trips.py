@@ -29,10 +29,11 @@ from typing import Any
 
 from sqlalchemy import Engine, text
 
-from csv_import_daemon import importer, transaction
-from csv_import_daemon.config import Settings, load_settings
+from csv_import_daemon.config.settings import Settings, load_settings
 from csv_import_daemon.db import migrate
 from csv_import_daemon.db.engine import make_engine
+from csv_import_daemon.importing import file_transaction as transaction
+from csv_import_daemon.importing import service as importer
 
 HEADER = (
     "Instrument,Action,Quantity,Price,Time,ID,E/X,Position,Order ID,Name,Commission,"

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import Engine
 
-from csv_import_daemon.config import Settings, load_settings
+from csv_import_daemon.config.settings import Settings, load_settings
 from csv_import_daemon.db import migrate
 from csv_import_daemon.db.engine import make_engine
 from support.postgres import Databases, server_url, skip_or_fail_without_postgres

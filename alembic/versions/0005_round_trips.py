@@ -71,7 +71,7 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("round_trip_id", "seq", name="pk_round_trip_fills"),
     )
     # Trades already in the journal: their round trips, computed as --rebuild would.
-    from csv_import_daemon.trip_store import rebuild_round_trips  # noqa: PLC0415
+    from csv_import_daemon.trips.refresh import rebuild_round_trips  # noqa: PLC0415
 
     rebuild_round_trips(op.get_bind())
 

@@ -2,6 +2,6 @@
 
 import sys
 
-from csv_import_daemon.cli import main
+from csv_import_daemon.cli.main import main
 
 sys.exit(main())

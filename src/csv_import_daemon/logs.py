@@ -9,7 +9,7 @@ from typing import TextIO
 import structlog
 from structlog.typing import FilteringBoundLogger, Processor
 
-from csv_import_daemon.config import LogFormat, LogLevel
+from csv_import_daemon.config.settings import LogFormat, LogLevel
 
 _LEVELS = {
     "debug": logging.DEBUG,

@@ -74,7 +74,7 @@ class Databases:
     def _migrated_template(self) -> str:
         if self._template is None:
             # Imported here: the benchmarks import this package without needing it.
-            from csv_import_daemon.config import load_settings  # noqa: PLC0415
+            from csv_import_daemon.config.settings import load_settings  # noqa: PLC0415
             from csv_import_daemon.db import migrate  # noqa: PLC0415
             from csv_import_daemon.db.engine import make_engine  # noqa: PLC0415
 

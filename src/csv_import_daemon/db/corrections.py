@@ -15,7 +15,7 @@ from typing import Any
 from sqlalchemy import Connection, bindparam, select
 
 from csv_import_daemon.db.tables import CORRECTIONS, TRADES
-from csv_import_daemon.parser import Execution
+from csv_import_daemon.parsing.row_parser import Execution
 
 # Everything a file's row says about an execution (not where or when it was imported).
 CONTENT_FIELDS = (

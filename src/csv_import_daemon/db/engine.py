@@ -14,7 +14,7 @@ from sqlalchemy import Connection, Engine, create_engine, event, text
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError, OperationalError
 
-from csv_import_daemon.config import Settings, is_default_database
+from csv_import_daemon.config.settings import Settings, is_default_database
 from csv_import_daemon.errors import ConfigError, DatabaseUnavailableError
 
 WRITE_OPTION = "csv_import_write"

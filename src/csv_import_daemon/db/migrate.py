@@ -10,7 +10,7 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Connection, Engine, func, inspect, select, table, text
 
-from csv_import_daemon.config import Settings
+from csv_import_daemon.config.settings import Settings
 from csv_import_daemon.db.engine import check_connection, writing
 from csv_import_daemon.errors import ConfigError, DatabaseUnavailableError
 from csv_import_daemon.logs import get_logger

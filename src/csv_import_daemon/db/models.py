@@ -22,18 +22,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.types import TypeDecorator, TypeEngine
 
-# Column widths are part of the contract: a longer value is a rejected row, not a failed batch.
-LIMITS = {
-    "execution_id": 255,
-    "account": 50,
-    "instrument": 50,
-    "action": 20,
-    "entry_exit": 10,
-    "order_id": 64,
-    "order_name": 255,
-    "connection": 100,
-    "position_after": 20,
-}
+from csv_import_daemon.parsing.limits import LIMITS
 
 NAMING_CONVENTION = {
     "ix": "ix_%(table_name)s_%(column_0_name)s",

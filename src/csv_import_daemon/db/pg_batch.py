@@ -21,7 +21,7 @@ from typing import Any
 
 from sqlalchemy import Connection
 
-from csv_import_daemon.parser import Execution
+from csv_import_daemon.parsing.row_parser import Execution
 
 # Literal statements only (no SQL is assembled at run time; tests/test_boundaries.py).
 # The batch table has the trades column types, so COPY rounds and checks as the insert would.

@@ -15,7 +15,7 @@ from urllib.parse import quote
 
 from sqlalchemy import Connection, Engine, create_engine, event
 
-from csv_import_daemon.config import Settings
+from csv_import_daemon.config.settings import Settings
 from csv_import_daemon.db.engine import make_engine, parse_database_url, sqlite_path
 from csv_import_daemon.errors import DatabaseUnavailableError
 

@@ -22,7 +22,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 from csv_import_daemon.db import pg_batch
 from csv_import_daemon.db.tables import LEDGER, TRADES
-from csv_import_daemon.parser import Execution
+from csv_import_daemon.parsing.row_parser import Execution
 
 LEDGER_COLUMNS = ("execution_id", "csv_filename", "import_timestamp", "account", "instrument")
 # Columns taken from an Execution as they are, then the ones converted to SQLite text.

@@ -1,0 +1,121 @@
+"""``csv-import-daemon import``: files once, a summary line per file, a total for several."""
+
+from __future__ import annotations
+
+import argparse
+import os
+from pathlib import Path
+from typing import Any
+
+from csv_import_daemon.cli.common import add_common, add_reading, open_journal
+from csv_import_daemon.cli.progress import RowProgress
+from csv_import_daemon.config.settings import Settings
+from csv_import_daemon.db import migrate
+from csv_import_daemon.errors import ConfigError, ExitCode
+from csv_import_daemon.importing.result import FAILED, ImportResult, ImportStatus
+from csv_import_daemon.logs import get_logger
+
+log = get_logger("csv_import_daemon.cli")
+
+COUNTS = ("inserted", "duplicates", "rejected", "conflicts", "replaced")
+
+
+def register(sub: Any) -> None:
+    p = sub.add_parser("import", help="import files once and exit")
+    p.add_argument(
+        "paths",
+        nargs="+",
+        type=Path,
+        metavar="PATH",
+        help="CSV files, or folders of *.csv (default: none, required)",
+    )
+    p.add_argument(
+        "--reread", action="store_true", help="read files again from the start (default: off)"
+    )
+    p.add_argument(
+        "--replace",
+        action="store_true",
+        help="with --reread: the file's reading replaces the stored content of executions "
+        "already in the journal (repairs a wrong zone, date order or decimal mark); every "
+        "old value is kept in trade_corrections (default: off)",
+    )
+    add_reading(p)
+    add_common(p)
+    p.set_defaults(handler=handle)
+
+
+def expand(paths: list[Path]) -> list[Path]:
+    """The files to import, absolute and normalized: one checkpoint per file however it was
+    spelled (``samples/x.csv`` or ``../t/samples/x.csv``), and ``source_file`` absolute."""
+    out: list[Path] = []
+    for p in (Path(os.path.abspath(p)) for p in paths):
+        if p.is_dir():
+            out.extend(sorted(c for c in p.iterdir() if c.suffix.lower() == ".csv"))
+        else:
+            out.append(p)
+    return out
+
+
+def log_result(result: ImportResult) -> None:
+    """The same events, at the same levels, as the daemon logs for one import."""
+    summary = result.as_dict()
+    status = result.status
+    if status == ImportStatus.REFUSED:
+        log.warning("import_refused", **summary)
+    elif status == ImportStatus.ERROR:
+        log.warning("file_unreadable", **summary)
+    elif status == ImportStatus.INTERRUPTED:
+        log.info("import_interrupted", **summary)
+    elif status == ImportStatus.IMPORTED and result.rows_read:
+        log.info("import", **summary)
+    else:  # unchanged, pending, empty, or a header alone: nothing worth an info line
+        log.debug("import", **summary)
+
+
+def handle(args: argparse.Namespace, settings: Settings) -> int:
+    from csv_import_daemon.importing.service import ImportService  # noqa: PLC0415 - only this command
+
+    if args.replace and not args.reread:
+        raise ConfigError("--replace reads files again: use it with --reread")
+    engine = open_journal(settings, create=True)
+    try:
+        migrate.prepare_database(engine, settings)
+        service = ImportService(engine, settings)
+        files = expand(args.paths)
+        totals = dict.fromkeys(COUNTS, 0)
+        statuses: dict[str, int] = {}
+        failed = False
+        for path in files:
+            with RowProgress.for_file(path) as bar:
+                result = service.import_file(
+                    path, reread=args.reread, replace=args.replace, progress=bar
+                )
+            log_result(result)
+            for k in COUNTS:
+                totals[k] += getattr(result, k)
+            statuses[str(result.status)] = statuses.get(str(result.status), 0) + 1
+            print(summary_line(result.as_dict()), flush=True)
+            failed = failed or result.status in FAILED
+        if len(files) > 1:
+            print(total_line(len(files), statuses, totals), flush=True)
+    finally:
+        engine.dispose()
+    return ExitCode.FILE_FAILED if failed or not files else ExitCode.OK
+
+
+def summary_line(s: dict[str, Any]) -> str:
+    parts = [f"{s['file']}: {s['status']}", *(f"{k}={s[k]}" for k in COUNTS[:4])]
+    if s.get("replaced"):
+        parts.append(f"replaced={s['replaced']}")
+    if s.get("pending_bytes"):
+        parts.append(f"pending_bytes={s['pending_bytes']}")
+    if s.get("message"):
+        parts.append(f"-- {s['message']}")
+    return " ".join(parts)
+
+
+def total_line(files: int, statuses: dict[str, int], totals: dict[str, int]) -> str:
+    by_status = " ".join(f"{k}={v}" for k, v in sorted(statuses.items()))
+    # replaced only with --replace, as on the per-file lines
+    counts = " ".join(f"{k}={v}" for k, v in totals.items() if k != "replaced" or v)
+    return f"total: {files} files ({by_status}) {counts}"

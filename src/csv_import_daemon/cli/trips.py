@@ -1,0 +1,174 @@
+"""The ``round-trips`` and ``pnl`` commands; cli.py wires them with ``register``."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from datetime import date
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import Engine
+
+from csv_import_daemon.cli.common import add_common, open_journal
+from csv_import_daemon.config.point_values import PointValues
+from csv_import_daemon.config.settings import Settings
+from csv_import_daemon.db import migrate
+from csv_import_daemon.db.engine import writing
+from csv_import_daemon.errors import ConfigError, ExitCode
+from csv_import_daemon.logs import get_logger
+from csv_import_daemon.trips.queries import (
+    FIELDS,
+    TripFilter,
+    csv_text,
+    decimal_text,
+    jsonable,
+    load_round_trips,
+    pnl_groups,
+    table_text,
+)
+from csv_import_daemon.trips.refresh import rebuild_round_trips
+
+log = get_logger(__name__)
+
+COMMANDS = ("round-trips", "pnl")
+_TOTALS = ("pnl", "commission", "net_pnl")
+
+
+def _day(text: str) -> date:
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a date; use YYYY-MM-DD") from None
+
+
+def _output(p: argparse.ArgumentParser) -> None:
+    out = p.add_mutually_exclusive_group()
+    out.add_argument("--json", action="store_true", help="a JSON array on stdout (default: table)")
+    out.add_argument(
+        "--csv", action="store_true", help="CSV on stdout, safe for spreadsheets (default: table)"
+    )
+
+
+def register(sub: Any) -> None:
+    """Add ``round-trips`` and ``pnl`` to the CLI's subparsers."""
+    p = sub.add_parser("round-trips", help="round trips (flat to flat, FIFO) with P&L")
+    p.add_argument("--account", help="only this account (default: all)")
+    p.add_argument("--instrument", help="only this instrument (default: all)")
+    state = p.add_mutually_exclusive_group()
+    state.add_argument(
+        "--open",
+        dest="state",
+        action="store_const",
+        const="open",
+        help="only open ones (default: open and closed)",
+    )
+    state.add_argument(
+        "--closed",
+        dest="state",
+        action="store_const",
+        const="closed",
+        help="only closed ones (default: open and closed)",
+    )
+    p.add_argument(
+        "--since", type=_day, help="first trading day (YYYY-MM-DD) opened on (default: any)"
+    )
+    p.add_argument(
+        "--until", type=_day, help="last trading day (YYYY-MM-DD) opened on (default: any)"
+    )
+    _output(p)
+    p.add_argument(
+        "--rebuild",
+        action="store_true",
+        help="recompute every round trip from trades (after trades were edited by hand; "
+        "default: off)",
+    )
+    add_common(p)
+    p.set_defaults(handler=run)
+    p = sub.add_parser("pnl", help="realized net P&L of closed round trips, grouped")
+    p.add_argument(
+        "--by",
+        choices=["day", "week", "month", "account", "instrument"],
+        default="day",
+        help="grouping; a day is a trading day (trading_day_rollover) (default: day)",
+    )
+    _output(p)
+    add_common(p)
+    p.set_defaults(handler=run)
+
+
+def run(args: argparse.Namespace, settings: Settings) -> int:
+    """The command's journal must exist: reports never invent an empty one."""
+    engine = open_journal(settings, create=False)
+    try:
+        return handle(engine, settings, args)
+    finally:
+        engine.dispose()
+
+
+def handle(engine: Engine, settings: Settings, args: argparse.Namespace) -> int:
+    """Run ``round-trips`` or ``pnl``; results on stdout."""
+    migrate.prepare_database(engine, settings)
+    rollover = settings.rollover
+    if args.command == "pnl":
+        with engine.connect() as conn:
+            groups = pnl_groups(conn, args.by, rollover)
+        columns = [args.by, "currency", "round_trips", "pnl", "commission", "net_pnl"]
+        _emit(args, groups, columns)
+        return ExitCode.OK
+    if args.rebuild:
+        if any(getattr(args, k) for k in ("account", "instrument", "state", "since", "until")):
+            raise ConfigError("round-trips --rebuild recomputes everything; it takes no filters")
+        with writing(engine) as conn:
+            count = rebuild_round_trips(conn, PointValues(dict(settings.point_values)))
+        log.info("round_trips_rebuilt", round_trips=count)
+        print(f"rebuilt {count} round trips from trades")
+        return ExitCode.OK
+    flt = TripFilter(args.account, args.instrument, args.state, args.since, args.until)
+    with engine.connect() as conn:
+        trips = load_round_trips(conn, flt, rollover)
+    if args.json:
+        print(json.dumps([jsonable(t) for t in trips], indent=2))
+    elif args.csv:
+        rows = [[*(t[k] for k in FIELDS), _executions_cell(t["executions"])] for t in trips]
+        print(csv_text([*FIELDS, "executions"], rows), end="")
+    else:
+        shown = [k for k in FIELDS if k != "currency"] + ["currency"]
+        print(table_text(shown, [[t[k] for k in shown] for t in trips]))
+        print(_totals(trips))
+    return ExitCode.OK
+
+
+def _emit(args: argparse.Namespace, rows: list[dict[str, Any]], columns: list[str]) -> None:
+    if args.json:
+        print(json.dumps([jsonable(r) for r in rows], indent=2))
+    elif args.csv:
+        print(csv_text(columns, [[r[c] for c in columns] for r in rows]), end="")
+    else:
+        print(table_text(columns, [[r[c] for c in columns] for r in rows]))
+
+
+def _executions_cell(executions: list[dict[str, Any]]) -> str:
+    return " ".join(f"{e['execution_id']}x{e['quantity']}" for e in executions)
+
+
+def _totals(trips: list[dict[str, Any]]) -> str:
+    """One line per currency; round trips without a point value are counted apart."""
+    sums: dict[str, dict[str, Decimal]] = {}
+    unpriced = 0
+    for trip in trips:
+        if trip["currency"] is None:
+            unpriced += 1
+            continue
+        acc = sums.setdefault(trip["currency"], dict.fromkeys(_TOTALS, Decimal(0)))
+        for k in _TOTALS:
+            acc[k] += trip[k] or 0  # null only past NUMERIC(38, 8)
+    lines = [f"{len(trips)} round trips"]
+    for currency, acc in sorted(sums.items()):
+        lines.append(
+            f"total {currency}: pnl {decimal_text(acc['pnl'])}  "
+            f"commission {decimal_text(acc['commission'])}  net_pnl {decimal_text(acc['net_pnl'])}"
+        )
+    if unpriced:
+        lines.append(f"{unpriced} round trips without a point value (see point_values)")
+    return "\n".join(lines)

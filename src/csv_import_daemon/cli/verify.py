@@ -1,0 +1,212 @@
+"""``csv-import-daemon verify [PATH...] [--json]``: check the promise on your own journal.
+
+Writes nothing (see ``db.readonly``), so it is safe while the daemon runs. Exit 0 when
+nothing is missing, 1 when an execution is missing from the ledger or a rejected row is not
+recorded (or a file given by path cannot be read), 3 when the database cannot be reached.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Connection, inspect, select
+from sqlalchemy.exc import DBAPIError
+
+from csv_import_daemon.cli.common import add_common
+from csv_import_daemon.config.settings import Settings
+from csv_import_daemon.db.engine import describe_db_error
+from csv_import_daemon.db.readonly import reading, readonly_engine
+from csv_import_daemon.db.tables import FILES
+from csv_import_daemon.errors import DatabaseUnavailableError, ExitCode
+from csv_import_daemon.files.names import path_key, path_of_key
+from csv_import_daemon.importing.checkpoint import Checkpoint
+from csv_import_daemon.importing.service import ImportService
+from csv_import_daemon.logs import get_logger
+from csv_import_daemon.reports.audit import Auditor, FileAudit
+
+log = get_logger(__name__)
+
+PROGRESS_BYTES = 5_000_000  # smaller files finish before a bar would be worth drawing
+
+
+def register(subparsers: Any) -> None:
+    """Add the ``verify`` command."""
+    p: argparse.ArgumentParser = subparsers.add_parser(
+        "verify",
+        help="check that every execution of the watched files is in the journal (writes nothing)",
+    )
+    p.add_argument(
+        "paths",
+        nargs="*",
+        type=Path,
+        metavar="PATH",
+        help="files or folders to check (default: every file with a checkpoint that still exists)",
+    )
+    p.add_argument(
+        "--json", action="store_true", help="machine-readable report on stdout (default: text)"
+    )
+    p.add_argument(
+        "--source-timezone",
+        metavar="ZONE",
+        help="IANA zone the files were imported under (default: the configured one)",
+    )
+    p.add_argument(
+        "--date-order",
+        choices=["auto", "mdy", "dmy"],
+        help="fallback for files whose checkpoint settled none (default: the configured one)",
+    )
+    p.add_argument(
+        "--decimal-mark",
+        choices=["auto", ".", ","],
+        help="for files whose checkpoint settled none (default: the configured one)",
+    )
+    p.add_argument(
+        "--default-account",
+        metavar="ACCOUNT",
+        help="account of files without an Account column, as they were imported "
+        "(default: the configured one)",
+    )
+    add_common(p)
+    p.set_defaults(handler=handle)
+
+
+def handle(args: argparse.Namespace, settings: Settings) -> int:
+    return run(settings, args.paths, as_json=args.json)
+
+
+def run(settings: Settings, paths: Sequence[Path], *, as_json: bool) -> int:
+    """The ``verify`` command; the exit code."""
+    try:
+        engine = readonly_engine(settings)
+    except DatabaseUnavailableError as exc:
+        log.error("database_unavailable", error=str(exc))
+        return ExitCode.DATABASE_UNAVAILABLE
+    try:
+        with reading(engine) as conn:
+            if not inspect(conn).has_table("imported_executions"):
+                log.error("database_unavailable", error="the database holds no journal tables")
+                return ExitCode.DATABASE_UNAVAILABLE
+            audits = _audit_all(conn, settings, paths)
+    except DBAPIError as exc:  # OperationalError included: unreachable, locked, cut
+        log.error("database_unavailable", error=describe_db_error(engine, exc))
+        return ExitCode.DATABASE_UNAVAILABLE
+    finally:
+        engine.dispose()
+    report = _report(audits)
+    if as_json:
+        print(json.dumps(report, indent=2))
+    else:
+        print(_render(report))
+    return ExitCode.FILE_FAILED if report["failed"] else ExitCode.OK
+
+
+def _audit_all(conn: Connection, settings: Settings, paths: Sequence[Path]) -> list[FileAudit]:
+    checkpoints = {
+        row.path: Checkpoint.from_row(row)
+        for row in conn.execute(select(FILES).where(FILES.c.instance == settings.instance_name))
+    }
+    if paths:
+        files = _expand(paths)
+    else:  # every file the journal knows that is still there, archived ones included
+        files = [p for p in map(path_of_key, sorted(checkpoints)) if p.is_file()]
+    auditor = Auditor(conn, ImportService(conn.engine, settings), settings)
+    audits = []
+    for path in files:
+        # The daemon keys absolute paths, a one-shot import the path as it was typed.
+        cp = checkpoints.get(path_key(path.absolute())) or checkpoints.get(path_key(path))
+        bar = _Progress(path) if sys.stderr.isatty() else None
+        audit = auditor.audit(path, cp, bar)
+        if bar:
+            bar.done()
+        log.debug("verified", file=audit.file, status=audit.status)
+        audits.append(audit)
+    return audits
+
+
+def _expand(paths: Sequence[Path]) -> list[Path]:
+    out: list[Path] = []
+    for p in paths:
+        if p.is_dir():
+            out.extend(sorted(c for c in p.iterdir() if c.suffix.lower() == ".csv"))
+        else:
+            out.append(p)
+    return out
+
+
+def _report(audits: list[FileAudit]) -> dict[str, Any]:
+    totals = {
+        "files": len(audits),
+        "executions": sum(a.executions for a in audits),
+        "present": sum(a.present for a in audits),
+        "deleted": sum(a.deleted for a in audits),
+        "unread": sum(a.unread for a in audits),
+        "missing": sum(len(a.missing) for a in audits),
+        "rejected": sum(a.rejected for a in audits),
+        "rejected_unrecorded": sum(len(a.unrecorded) for a in audits),
+        "conflicts": sum(len(a.conflicts) for a in audits),
+    }
+    return {
+        "failed": any(a.failed for a in audits),
+        "totals": totals,
+        "files": [a.as_dict() for a in audits],
+    }
+
+
+def _render(report: dict[str, Any]) -> str:
+    lines = []
+    for f in report["files"]:
+        lines.append(
+            f"{f['file']}: {f['status']} executions={f['executions']} present={f['present']} "
+            f"missing={len(f['missing'])} deleted={f['deleted']} unread={f['unread']} "
+            f"rejected={f['rejected']} unrecorded={len(f['rejected_unrecorded'])} "
+            f"conflicts={len(f['conflicts'])}" + (f" -- {f['message']}" if f.get("message") else "")
+        )
+        lines += [f"  missing: line {m['line']} ID {m['execution_id']}" for m in f["missing"]]
+        lines += [
+            f"  rejection not recorded: line {u['line']} {u['reason']}: {u['detail']}"
+            for u in f["rejected_unrecorded"]
+        ]
+        lines += [
+            f"  conflict: line {c['line']} ID {c['execution_id']} differs in "
+            f"{', '.join(c['fields'])}{'' if c['recorded'] else ' (not recorded)'}"
+            for c in f["conflicts"]
+        ]
+    t = report["totals"]
+    verdict = (
+        "FAILED: run `csv-import-daemon import --reread FILE` to import what is missing"
+        if report["failed"]
+        else "OK: every execution read so far is in the journal"
+    )
+    lines.append(
+        f"{t['files']} files, {t['executions']} executions: {t['present']} present "
+        f"({t['deleted']} deleted by you), {t['missing']} missing, {t['unread']} not read yet, "
+        f"{t['rejected']} rejected rows ({t['rejected_unrecorded']} not recorded), "
+        f"{t['conflicts']} conflicts; {verdict}"
+    )
+    return "\n".join(lines)
+
+
+class _Progress:
+    """A one-line bar on the terminal for files big enough to wait for."""
+
+    def __init__(self, path: Path) -> None:
+        self.name = path.name[:40]
+        self.shown = False
+
+    def __call__(self, done: int, total: int) -> None:
+        if total < PROGRESS_BYTES:
+            return
+        filled = 30 * done // max(total, 1)
+        percent = done * 100 // max(total, 1)
+        sys.stderr.write(f"\rverify {self.name} [{'#' * filled}{'.' * (30 - filled)}] {percent}%")
+        sys.stderr.flush()
+        self.shown = True
+
+    def done(self) -> None:
+        if self.shown:
+            sys.stderr.write("\n")

@@ -1,0 +1,203 @@
+"""Archiving: a finished file from an earlier trading day moves to ``ARCHIVE/YYYY-MM/``.
+
+A file is moved only when it is dated before the current trading day (from its
+``NinjaTrader_Executions_YYYYMMDD`` name, else from its last execution), fully imported and
+quiet for ``archive_quiet`` seconds. The move never replaces a file (a collision gets a
+``-1``, ``-2``... suffix) and keeps the inode where it can (a hard link, then an unlink), so
+the checkpoint carried by ``ImportService.move_checkpoint`` still matches and nothing is read
+again. The month folder is watched from then on: a line the add-on appends after the move
+is still imported. Runs in the importer thread, the only database writer.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import re
+import shutil
+import time
+from collections.abc import Callable
+from datetime import UTC, date, datetime, timedelta
+from datetime import time as clock_time
+from pathlib import Path
+from typing import TYPE_CHECKING, Protocol
+
+from sqlalchemy import func, select
+from sqlalchemy.exc import DBAPIError, OperationalError
+
+from csv_import_daemon.config.settings import Settings
+from csv_import_daemon.db.models import Trade
+from csv_import_daemon.files.names import date_from_name, path_key
+from csv_import_daemon.files.quiet_period import seconds_until_settled
+from csv_import_daemon.importing.result import ImportResult, ImportStatus
+from csv_import_daemon.logs import get_logger
+
+if TYPE_CHECKING:
+    from csv_import_daemon.importing.service import ImportService
+
+log = get_logger(__name__)
+
+MONTH_DIR_RE = re.compile(r"\d{4}-\d{2}")
+_MAX_SUFFIX = 10_000
+_FINISHED = frozenset({ImportStatus.IMPORTED, ImportStatus.UNCHANGED})  # may be archived
+_NO_HARD_LINKS = (errno.EPERM, errno.ENOTSUP, errno.EOPNOTSUPP, errno.EMLINK, errno.ENOSYS)
+
+
+class Watches(Protocol):
+    def watch(self, folder: Path) -> None: ...
+
+
+def current_trading_day(now: datetime, rollover: clock_time = clock_time(0, 0)) -> date:
+    """The trading day an aware local time ``now`` belongs to."""
+    if rollover != clock_time(0, 0) and now.time() >= rollover:
+        return now.date() + timedelta(days=1)
+    return now.date()
+
+
+def month_folders(archive_dir: Path) -> list[Path]:
+    """The existing ``YYYY-MM`` folders of the archive."""
+    try:
+        return sorted(
+            p for p in archive_dir.iterdir() if p.is_dir() and MONTH_DIR_RE.fullmatch(p.name)
+        )
+    except OSError:
+        return []
+
+
+def move_no_replace(src: Path, folder: Path) -> Path:
+    """Move ``src`` into ``folder`` without replacing anything; the path it ended at.
+
+    A hard link then an unlink keeps the inode (and an open writer's appends); across file
+    systems the file is copied first. A file system without hard links gets a plain rename
+    after an existence check.
+    """
+    for candidate in _candidates(folder, src.name):
+        try:
+            os.link(src, candidate)
+        except FileExistsError:
+            continue
+        except OSError as exc:
+            if exc.errno == errno.EXDEV:
+                return _copy_no_replace(src, folder)
+            if exc.errno in _NO_HARD_LINKS:
+                return _rename_if_free(src, folder)
+            raise
+        os.unlink(src)
+        return candidate
+    raise FileExistsError(errno.EEXIST, "no free archive name", str(folder / src.name))
+
+
+def _candidates(folder: Path, name: str) -> list[Path]:
+    stem, suffix = os.path.splitext(name)
+    return [folder / name, *(folder / f"{stem}-{i}{suffix}" for i in range(1, _MAX_SUFFIX))]
+
+
+def _copy_no_replace(src: Path, folder: Path) -> Path:
+    tmp = folder / f".{src.name}.{os.getpid()}.part"
+    shutil.copy2(src, tmp)
+    try:
+        for candidate in _candidates(folder, src.name):
+            try:
+                os.link(tmp, candidate)
+            except FileExistsError:
+                continue
+            os.unlink(src)
+            return candidate
+    finally:
+        tmp.unlink(missing_ok=True)
+    raise FileExistsError(errno.EEXIST, "no free archive name", str(folder / src.name))
+
+
+def _rename_if_free(src: Path, folder: Path) -> Path:
+    for candidate in _candidates(folder, src.name):
+        if not os.path.lexists(candidate):
+            os.rename(src, candidate)
+            return candidate
+    raise FileExistsError(errno.EEXIST, "no free archive name", str(folder / src.name))
+
+
+class Archiver:
+    """Decides, after each import, whether a file is due to move, and moves it."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        service: ImportService,
+        watches: Watches,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        if settings.archive_dir is None:
+            raise ValueError("archiving needs settings.archive_dir")
+        self.archive_dir = Path(os.path.abspath(settings.archive_dir))
+        self.quiet = settings.archive_quiet
+        self.tz = settings.tz
+        # When a trading day starts (trading_day_rollover, default 17:00 America/Chicago);
+        # today's calendar file (source time zone) is never moved whatever it says.
+        self.rollover = settings.rollover
+        self.service = service
+        self.watches = watches
+        self.clock = clock
+        # Last execution day per file version (path, size, mtime): one query per version.
+        self._days: dict[tuple[Path, int, int], date | None] = {}
+
+    def consider(self, path: Path, result: ImportResult) -> tuple[Path | None, float | None]:
+        """Archive ``path`` if it is due: (new path or None, seconds until it may be due)."""
+        if result.status not in _FINISHED or result.pending_bytes:
+            return None, None
+        try:
+            st = os.stat(path)
+        except OSError:
+            return None, None
+        if st.st_size != result.offset:
+            return None, None  # grew since: its own event brings it back
+        day = self._day_of(path, st.st_size, st.st_mtime_ns)
+        now = datetime.fromtimestamp(self.clock(), self.tz)
+        trading_day = current_trading_day(now.astimezone(self.rollover.zone), self.rollover.at)
+        if day is None or day >= now.date() or day >= trading_day:
+            return None, None  # today's (or an undated) file; the periodic rescan looks again
+        quiet_left = seconds_until_settled(st.st_mtime_ns, self.quiet, self.clock())
+        if quiet_left > 0:
+            return None, quiet_left
+        return self._move(path, day), None
+
+    def _day_of(self, path: Path, size: int, mtime_ns: int) -> date | None:
+        named = date_from_name(path.name)
+        if named is not None:
+            return named
+        key = (path, size, mtime_ns)
+        if key not in self._days:
+            if len(self._days) > 10_000:
+                self._days.clear()
+            self._days[key] = self._last_execution_day(path)
+        return self._days[key]
+
+    def _last_execution_day(self, path: Path) -> date | None:
+        with self.service.engine.connect() as conn:
+            last = conn.scalar(
+                select(func.max(Trade.executed_at)).where(Trade.source_file == path_key(path))
+            )
+        if last is None:
+            return None
+        return last.replace(tzinfo=UTC).astimezone(self.tz).date()
+
+    def _move(self, path: Path, day: date) -> Path | None:
+        folder = self.archive_dir / f"{day:%Y-%m}"
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+            self.watches.watch(folder)  # before the move: a late line must not go unseen
+            new = move_no_replace(path, folder)
+        except OSError as exc:
+            log.warning("archive_failed", file=path_key(path), error=exc.strerror or str(exc))
+            return None
+        try:
+            self.service.move_checkpoint(path, new, archived=True)
+        except (OperationalError, DBAPIError) as exc:
+            # The file has moved; its next import adopts the checkpoint by device and inode.
+            log.warning(
+                "archive_checkpoint_deferred",
+                file=path_key(path),
+                archived_to=path_key(new),
+                error=str(getattr(exc, "orig", exc)),
+            )
+        log.info("archive", file=path_key(path), archived_to=path_key(new), day=day.isoformat())
+        return new

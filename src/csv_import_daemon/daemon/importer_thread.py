@@ -1,0 +1,370 @@
+"""The importer thread: the only database writer, one file at a time off the path queue.
+
+A path whose last line is pending comes back once ``settle`` seconds have passed since its
+last change; an unreadable file comes back with backoff. Both wait in a heap of timers, so
+nothing runs while nothing changes. What the thread remembers about a path lives in one
+``PathState``; a path with nothing to remember has no state at all.
+"""
+
+from __future__ import annotations
+
+import heapq
+import itertools
+import os
+import threading
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from sqlalchemy.exc import OperationalError, SQLAlchemyError
+
+from csv_import_daemon.config.settings import Settings
+from csv_import_daemon.daemon.backoff import Backoff
+from csv_import_daemon.daemon.metrics import Metrics
+from csv_import_daemon.daemon.path_state import PathState, failed_version, mtime_of
+from csv_import_daemon.daemon.watcher import DirectoryWatcher, PathQueue
+from csv_import_daemon.db.engine import describe_db_error
+from csv_import_daemon.db.heartbeat import Heartbeat
+from csv_import_daemon.files.names import path_key
+from csv_import_daemon.files.quiet_period import seconds_until_settled
+from csv_import_daemon.files.reader import FileStat
+from csv_import_daemon.importing.group import GROUP_FILES, Hooks
+from csv_import_daemon.importing.result import ImportResult, ImportStatus
+from csv_import_daemon.logs import get_logger
+
+if TYPE_CHECKING:
+    from csv_import_daemon.daemon.archiver import Archiver
+    from csv_import_daemon.importing.service import ImportService
+
+log = get_logger(__name__)
+
+DB_RETRY_FIRST = 0.5  # first wait while the database is unavailable; doubles
+DB_RETRY_MAX = 30.0  # cap of that backoff
+FILE_RETRY_FIRST = 1.0  # first delay for a file that cannot be read yet; doubles each time
+FILE_RETRY_MAX = 300.0  # cap of that backoff
+SETTLE_MARGIN = 0.05  # look again just after the settle period, not just before
+
+
+class ImporterThread(threading.Thread):
+    """Takes paths off the queue and imports them; ``stop()`` ends it between batches."""
+
+    def __init__(
+        self,
+        service: ImportService,
+        queue: PathQueue,
+        watcher: DirectoryWatcher,
+        settings: Settings,
+        archiver: Archiver | None,
+        *,
+        metrics: Metrics | None = None,
+    ) -> None:
+        super().__init__(name="importer", daemon=True)
+        self.service = service
+        self.queue = queue
+        self.watcher = watcher
+        self.settings = settings
+        self.archiver = archiver
+        self.stopping = threading.Event()
+        self._heap: list[tuple[float, int, Path]] = []
+        self._seq = itertools.count()
+        self._paths: dict[Path, PathState] = {}
+        # Read by the main loop for STATUS=; plain attribute writes are atomic.
+        self.timers = 0  # paths whose timer is set (the main thread must not walk _paths)
+        self.current: Path | None = None
+        self.db_error: str | None = None
+        self.files_imported = 0
+        self.rows_inserted = 0
+        self.rows_committed = dict.fromkeys(("duplicates", "rejected", "conflicts"), 0)
+        self.metrics = metrics  # with metrics_address: what /metrics serves
+        # Set by the daemon; beaten only from this thread, the one database writer.
+        self.heartbeat: Heartbeat | None = None
+
+    def stop(self) -> None:
+        """Stop after the current batch; wakes the thread if it waits for work."""
+        self.stopping.set()
+        self.queue.close()
+
+    @property
+    def waiting(self) -> int:
+        """Files queued or waiting on a timer."""
+        return len(self.queue) + self.timers
+
+    def run(self) -> None:
+        while not self.stopping.is_set():
+            self._beat()
+            path = self._next()
+            if path is None:
+                continue
+            more = [path]  # a backlog (start-up, a copied folder): small files share commits
+            while len(more) < GROUP_FILES and (queued := self.queue.get(0)) is not None:
+                more.append(queued)
+            for path in self._import_group(list(dict.fromkeys(more))):
+                try:
+                    self._process(path)
+                except Exception as exc:  # the thread must outlive any one file's surprise
+                    log.exception("import_crashed", file=path_key(path), error=str(exc))
+                    self._retry_later(path)
+                finally:
+                    self._tidy(path)
+        self._beat(stopped=True)
+
+    def _skip(self, path: Path) -> bool:
+        return (
+            not self.watcher.accepts(path) or self._still_settled(path) or self._backing_off(path)
+        )
+
+    def _import_group(self, paths: list[Path]) -> list[Path]:
+        """Import ``paths`` together where the service can; the paths left to do one by one
+        (all of them when grouping does not apply or the group was rolled back)."""
+        todo = [p for p in paths if not self._skip(p)]
+        if len(todo) < 2 or not getattr(self.service, "groups", False):  # PostgreSQL: alone
+            return todo
+        modified = {p: mtime_of(p) for p in todo}
+        done = 0
+        self.current = todo[0]
+        hooks = Hooks(self.stopping.is_set, self._progress, self._now_importing)
+        try:
+            for path, result in self.service.import_many(todo, hooks):
+                done += 1
+                self._handle(path, result)
+                self._count(result, modified[path])
+                self._tidy(path)
+        except Exception as exc:  # rolled back: the rest alone, with the usual retries
+            log.warning("group_rolled_back", files=len(todo) - done, error=str(exc))
+        finally:
+            self.current = None
+        if done:
+            self._database_back()
+        return [] if self.stopping.is_set() else todo[done:]
+
+    # -- heartbeat ---------------------------------------------------------------------------
+
+    def _beat(self, *, stopped: bool = False) -> None:
+        """Write the heartbeat when due; an outage only delays it (imports report that)."""
+        if self.heartbeat is None:
+            return
+        try:
+            if stopped:
+                self.heartbeat.stopped()
+            else:
+                self.heartbeat.beat()
+        except SQLAlchemyError as exc:
+            log.debug("heartbeat_failed", error=str(exc).splitlines()[0])
+
+    def _heartbeat_wait(self, timeout: float | None) -> float | None:
+        """Wake for the next heartbeat even when no file is due."""
+        if self.heartbeat is None:
+            return timeout
+        due = self.heartbeat.due_in()
+        return due if timeout is None else min(timeout, due)
+
+    # -- per-path state and timers -----------------------------------------------------------
+
+    def _state(self, path: Path) -> PathState:
+        state = self._paths.get(path)
+        if state is None:
+            state = self._paths[path] = PathState()
+        return state
+
+    def _tidy(self, path: Path) -> None:
+        """Drop a state with nothing left in it, so a long run does not collect them."""
+        state = self._paths.get(path)
+        if state is not None and state.empty:
+            del self._paths[path]
+
+    def _set_due(self, state: PathState, due: float | None) -> None:
+        self.timers += (due is not None) - (state.due is not None)
+        state.due = due
+
+    def schedule(self, path: Path, delay: float) -> None:
+        """Queue ``path`` again after ``delay`` seconds (a later call replaces an earlier)."""
+        due = time.monotonic() + max(0.0, delay)
+        self._set_due(self._state(path), due)
+        heapq.heappush(self._heap, (due, next(self._seq), path))
+
+    def _next(self) -> Path | None:
+        now = time.monotonic()
+        while self._heap and self._heap[0][0] <= now:
+            due, _, path = heapq.heappop(self._heap)
+            state = self._paths.get(path)
+            if state is not None and state.due == due:  # else replaced or forgotten
+                self._set_due(state, None)
+                self._tidy(path)
+                self.queue.put(path)
+        timeout = self._heap[0][0] - now if self._heap else None
+        return self.queue.get(self._heartbeat_wait(timeout))
+
+    def _forget(self, path: Path) -> None:
+        state = self._paths.pop(path, None)
+        if state is not None:
+            self._set_due(state, None)  # its heap entry is skipped when it comes up
+
+    # -- one file ----------------------------------------------------------------------------
+
+    def _now_importing(self, path: Path) -> None:
+        self.current = path
+
+    def _process(self, path: Path) -> None:
+        if self._skip(path):
+            return
+        self.current = path
+        modified_at = mtime_of(path)
+        try:
+            result = self._import(path)
+        finally:
+            self.current = None
+        if result is not None:
+            self._handle(path, result)
+            self._count(result, modified_at)
+
+    def _import(self, path: Path) -> ImportResult | None:
+        """Import ``path``, waiting out a database outage; None when stopped or crashed."""
+        backoff = Backoff(DB_RETRY_FIRST, DB_RETRY_MAX)
+        while True:
+            try:
+                result = self.service.import_file(
+                    path, progress=self._progress, should_stop=self.stopping.is_set
+                )
+            except OperationalError as exc:
+                # Unreachable, locked or read-only: every file would fail, so wait here and
+                # keep this path; the rest of the queue waits behind it.
+                self.db_error = describe_db_error(self.service.engine, exc)
+                delay = backoff.next()
+                log.warning(
+                    "database_unavailable", file=path_key(path), error=self.db_error, retry_in=delay
+                )
+                if self.stopping.wait(delay):
+                    return None
+                continue
+            except Exception as exc:  # a bug, bad data, a constraint: survive, retry later
+                log.exception("import_crashed", file=path_key(path), error=str(exc))
+                self._retry_later(path)
+                return None
+            self._database_back()
+            return result
+
+    def _progress(self, done: int, total: int) -> None:
+        # Called after each committed batch: the database is back, so STATUS= must not
+        # keep reporting an outage for the rest of a large file.
+        self._database_back()
+        self._beat()  # between committed batches: a long import still shows as running
+
+    def _database_back(self) -> None:
+        if self.db_error is not None:
+            log.info("database_available")
+            self.db_error = None
+
+    def _count(self, result: ImportResult, modified_at: float | None) -> None:
+        """This run's totals (``stop``, ``STATUS=``) and the metrics: committed rows only,
+        an interrupted import's included."""
+        if result.status in (ImportStatus.IMPORTED, ImportStatus.INTERRUPTED):
+            self.files_imported += 1
+        self.rows_inserted += result.inserted
+        for key in self.rows_committed:
+            self.rows_committed[key] += getattr(result, key)
+        if self.metrics is not None:
+            self.metrics.record_import(result, modified_at=modified_at)
+
+    def _handle(self, path: Path, result: ImportResult) -> None:
+        status = result.status
+        if status == ImportStatus.INTERRUPTED:  # stopping: the rest is read at the next start
+            log.info("import_interrupted", **result.as_dict())
+            return
+        if status == ImportStatus.ERROR:
+            self._unreadable(path, result)
+            return
+        state = self._state(path)
+        state.retry = state.failed_as = None
+        if status == ImportStatus.IMPORTED:
+            # A touch or a header alone reads no row: not worth an info line.
+            (log.info if result.rows_read else log.debug)("import", **result.as_dict())
+        elif status == ImportStatus.REFUSED:
+            problem = (str(status), result.message)
+            if state.problem != problem:  # once, not at every rescan
+                state.problem = problem
+                log.warning("import_refused", **result.as_dict())
+        elif status in (ImportStatus.PENDING, ImportStatus.EMPTY):
+            log.debug("import", **result.as_dict())
+        if status == ImportStatus.PENDING or result.pending_bytes:
+            self._wait_for_settle(path)
+        elif self.archiver is not None and not self.watcher.is_archived(path):
+            new, quiet_left = self.archiver.consider(path, result)
+            if new is not None:
+                self._forget(path)
+                self.queue.put(new)  # anything appended during the move
+            elif quiet_left is not None:
+                self.schedule(path, quiet_left + SETTLE_MARGIN)
+
+    def _unreadable(self, path: Path, result: ImportResult) -> None:
+        if not os.path.lexists(path):
+            self._forget(path)  # deleted or moved away: its new name has its own event
+            log.debug("file_vanished", file=result.path)
+            return
+        delay = self._retry_later(path)
+        self._state(path).failed_as = failed_version(path)
+        log.warning("file_unreadable", retry_in=delay, **result.as_dict())
+
+    def _wait_for_settle(self, path: Path) -> None:
+        """Come back once the file has been quiet for ``settle`` seconds, once per version."""
+        try:
+            st = os.stat(path)
+        except OSError:
+            return
+        remaining = seconds_until_settled(st.st_mtime_ns, self.settings.settle, time.time())
+        if remaining > 0:
+            self.schedule(path, remaining + SETTLE_MARGIN)
+            return
+        state = self._state(path)
+        version = FileStat.of(st)
+        if state.looked != version:
+            # The import may have decided just before the settle period ended: look once
+            # more. A last line that is still incomplete then waits for the next change.
+            state.looked = version
+            self.schedule(path, SETTLE_MARGIN)
+        else:
+            state.settled = version
+
+    def _backing_off(self, path: Path) -> bool:
+        """An unreadable file waiting for its retry timer, unchanged since (not even its
+        permissions): a rescan does not cut the backoff short, a real change does."""
+        state = self._paths.get(path)
+        return (
+            state is not None
+            and state.due is not None
+            and state.failed_as is not None
+            and state.failed_as == failed_version(path)
+        )
+
+    def _still_settled(self, path: Path) -> bool:
+        """An incomplete last line already judged and the file unchanged: only a stat
+        (rescans would otherwise read the tail and rewrite the checkpoint every time)."""
+        state = self._paths.get(path)
+        if state is None or state.settled is None:
+            return False
+        try:
+            if FileStat.of(os.stat(path)) == state.settled:
+                return True
+        except OSError:
+            pass
+        state.settled = None
+        return False
+
+    def _retry_later(self, path: Path) -> float:
+        state = self._state(path)
+        if state.retry is None:
+            state.retry = Backoff(FILE_RETRY_FIRST, FILE_RETRY_MAX)
+        delay = state.retry.next()
+        self.schedule(path, delay)
+        return delay
+
+    def describe(self) -> str:
+        """One line for ``STATUS=``."""
+        waiting = self.waiting
+        if self.db_error is not None:
+            return f"database unavailable, retrying: {self.db_error}; {waiting} files waiting"
+        if self.current is not None:
+            return f"importing {self.current.name}; {waiting} more files queued"
+        return (
+            f"idle; {self.files_imported} imports, {self.rows_inserted} new rows "
+            f"since start; {waiting} files waiting"
+        )

@@ -1,0 +1,261 @@
+"""How a file's dates and numbers are read, settled before its first row is stored.
+
+Date order, from the first evidence that settles it: the order already settled for this
+file (its checkpoint); an unambiguous date in the file (a day above 12); the file's name
+(an execution cannot be later than the ``NinjaTrader Grid YYYY-MM-DD HH-MM AM.csv`` export
+moment, and lies within a day of the ``NinjaTrader_Executions_YYYYMMDD`` session date); an
+unambiguous date in another file of the same folder (same PC, same regional setting); and
+last the ``date_order`` setting, which logs ``date_order_unsettled`` once per file.
+
+Decimal mark: the checkpoint, then the values in the file, then the ``decimal_mark``
+setting; when none settles it the parser settles it from the first value that shows it.
+
+Every read here is bounded (a head and a tail of the file, a head of each sibling): a
+full-file scan cost 13 % of a bulk import.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import BinaryIO
+
+from csv_import_daemon.config.settings import Settings
+from csv_import_daemon.errors import UnknownFormatError
+from csv_import_daemon.files import reader
+from csv_import_daemon.files.names import date_from_name, path_key
+from csv_import_daemon.files.reader import FileStat
+from csv_import_daemon.importing.checkpoint import Checkpoint
+from csv_import_daemon.logs import get_logger
+from csv_import_daemon.parsing.decimal_mark import DecimalMark, mark_from_values
+from csv_import_daemon.parsing.fields import DateOrder, date_order_from_times, parse_local_time
+from csv_import_daemon.parsing.layout import Layout, LayoutOptions, sniff_layout
+from csv_import_daemon.parsing.row_parser import ParseOptions, split_lines
+
+log = get_logger(__name__)
+
+HEAD_SAMPLE = 256 * 1024  # bytes of a file's first data lines read for evidence
+TAIL_SAMPLE = 64 * 1024  # and of its last ones
+SIBLING_SAMPLE = 64 * 1024
+MAX_SIBLINGS = 64
+# NinjaTrader's own zone setting may differ from the PC's clock, which names the export:
+# the widest gap between two zones, UTC-12 to UTC+14.
+ZONE_ALLOWANCE = timedelta(hours=26)
+SESSION_ALLOWANCE = timedelta(days=1)  # the evening session carries the next day's name
+
+_GRID_NAME = re.compile(
+    r"ninjatrader grid (\d{4})-(\d{2})-(\d{2}) (\d{1,2})-(\d{2}) ?([ap]m)", re.IGNORECASE
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Reading:
+    """How one file is read: its date order (and what settled it) and its decimal mark."""
+
+    date_order: DateOrder
+    # checkpoint, content, name, folder or setting
+    date_order_source: str
+    decimal_mark: DecimalMark | None
+    parse: ParseOptions
+
+
+def layout_options(settings: Settings) -> LayoutOptions:
+    return LayoutOptions(
+        header_aliases=settings.header_aliases, default_account=settings.default_account
+    )
+
+
+def settings_digest(settings: Settings) -> str:
+    """A digest of the settings that can decide whether a file or a row is importable."""
+    decisive = {
+        "decimal_mark": settings.decimal_mark,
+        "default_account": settings.default_account,
+        "header_aliases": dict(sorted(settings.header_aliases.items())),
+        "action_aliases": dict(sorted(settings.action_aliases.items())),
+        "entry_exit_aliases": dict(sorted(settings.entry_exit_aliases.items())),
+    }
+    return hashlib.sha256(json.dumps(decisive, sort_keys=True).encode()).hexdigest()[:32]
+
+
+def grid_export_moment(name: str) -> datetime | None:
+    """'NinjaTrader Grid 2026-08-10 06-10 PM.csv' -> 2026-08-10 18:10 (local), else None."""
+    m = _GRID_NAME.search(name)
+    if m is None:
+        return None
+    year, month, day, hour, minute = (int(m.group(i)) for i in range(1, 6))
+    if not 1 <= hour <= 12:
+        return None
+    hour = hour % 12 + (12 if m.group(6).lower() == "pm" else 0)
+    try:
+        return datetime(year, month, day, hour, minute)
+    except ValueError:
+        return None
+
+
+def date_order_from_name(name: str, times: list[str]) -> DateOrder | None:
+    """The only order under which every sampled time fits the file's name, else None."""
+    moment = grid_export_moment(name)
+    session = date_from_name(name)
+    if moment is None and session is None:
+        return None
+    fitting: list[DateOrder] = []
+    for order in ("mdy", "dmy"):
+        locals_ = [parse_local_time(t, order) for t in times]
+        if not locals_ or any(t is None for t in locals_):
+            continue
+        if moment is not None and any(t > moment + ZONE_ALLOWANCE for t in locals_ if t):
+            continue
+        if session is not None and any(
+            abs(t.date() - session) > SESSION_ALLOWANCE for t in locals_ if t
+        ):
+            continue
+        fitting.append(order)
+    return fitting[0] if len(fitting) == 1 else None
+
+
+def _sample_rows(f: BinaryIO, header: reader.Header, layout: Layout, size: int) -> list[list[str]]:
+    """The fields of the complete lines in a bounded head and tail of the data."""
+    nl = reader.newline_of(header.encoding)
+    length = max(0, size - header.data_start)
+    whole = length <= HEAD_SAMPLE + TAIL_SAMPLE
+    f.seek(header.data_start)
+    head = f.read(length if whole else HEAD_SAMPLE)
+    blocks = [head[: head.rfind(nl) + len(nl)]]
+    if not whole:
+        f.seek(size - TAIL_SAMPLE)
+        tail = f.read(TAIL_SAMPLE)
+        blocks.append(tail[tail.find(nl) + len(nl) : tail.rfind(nl) + len(nl)])
+    texts: list[str] = []
+    for block in blocks:
+        texts += [
+            reader.decode_line(raw, header.encoding).rstrip("\r")
+            for raw in block.split(nl)
+            if raw.strip(b"\x00\r\n ")
+        ]
+    return [fields for fields in split_lines(texts, layout) if len(fields) >= 2]
+
+
+def _column(rows: list[list[str]], layout: Layout, name: str) -> list[str]:
+    index = layout.columns.get(name)
+    if index is None:
+        return []
+    return [row[index].strip() for row in rows if index < len(row) and row[index].strip()]
+
+
+class Evidence:
+    """Settles how files are read; remembers what each sibling file shows (by version)."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self._siblings: dict[tuple[str, int, int], DateOrder | None] = {}
+
+    def settle(
+        self,
+        f: BinaryIO,
+        path: Path,
+        header: reader.Header,
+        layout: Layout,
+        checkpoint: Checkpoint | None,
+        *,
+        resume: bool,
+    ) -> Reading:
+        """How to read ``path``; what ``checkpoint`` settled counts only when ``resume``."""
+        settings = self.settings
+        size = os.fstat(f.fileno()).st_size
+        previous = checkpoint or Checkpoint(path="", stat=FileStat(0, 0, 0, 0))
+        settled_order = previous.date_order if resume else None
+        settled_mark = previous.decimal_mark if resume else None
+        rows: list[list[str]] | None = None
+        if settled_order in ("mdy", "dmy"):
+            order: DateOrder = settled_order  # type: ignore[assignment]
+            source = previous.date_order_source or "checkpoint"
+        else:
+            rows = _sample_rows(f, header, layout, size)
+            times = _column(rows, layout, "time")
+            found, source = date_order_from_times(times), "content"
+            if found is None:
+                found, source = date_order_from_name(path.name, times), "name"
+            if found is None:
+                found, source = self._from_folder(path), "folder"
+            if found is None:
+                found, source = ("dmy" if settings.date_order == "dmy" else "mdy"), "setting"
+                if (previous.date_order_source, previous.date_order) != (
+                    "setting",
+                    found,
+                ):
+                    log.warning(
+                        "date_order_unsettled",
+                        file=path_key(path),
+                        date_order=found,
+                        detail="no date in the file, its name or its folder settles the "
+                        "order; the date_order setting decides (if it is wrong, re-read "
+                        "with --reread --replace --date-order mdy|dmy)",
+                    )
+            order = found
+        mark: DecimalMark | None
+        if settled_mark in (".", ","):
+            mark = settled_mark  # type: ignore[assignment]
+        else:
+            if rows is None:
+                rows = _sample_rows(f, header, layout, size)
+            mark = mark_from_values(_column(rows, layout, "price")) or mark_from_values(
+                _column(rows, layout, "commission")
+            )
+            if mark is None and settings.decimal_mark != "auto":
+                mark = settings.decimal_mark
+        options = ParseOptions(
+            decimal_mark=mark,
+            action_aliases=settings.action_aliases,
+            entry_exit_aliases=settings.entry_exit_aliases,
+        )
+        return Reading(order, source, mark, options)
+
+    def _from_folder(self, path: Path) -> DateOrder | None:
+        """The order the other files of the folder show, when those that show one agree."""
+        try:
+            entries = [
+                e
+                for e in os.scandir(path.parent)
+                if e.name != path.name and _candidate(e.name) and e.is_file()
+            ]
+        except OSError:
+            return None
+        entries.sort(key=lambda e: e.stat().st_mtime_ns, reverse=True)
+        found: set[DateOrder] = set()
+        for entry in entries[:MAX_SIBLINGS]:
+            order = self._sibling_order(Path(entry.path), entry.stat())
+            if order is not None:
+                found.add(order)
+        return found.pop() if len(found) == 1 else None
+
+    def _sibling_order(self, path: Path, st: os.stat_result) -> DateOrder | None:
+        key = (path_key(path), st.st_size, st.st_mtime_ns)
+        if key in self._siblings:
+            return self._siblings[key]
+        order = None
+        try:
+            with open(path, "rb") as f:
+                header = reader.read_header(f)
+                if header is not None:
+                    options = LayoutOptions(
+                        header_aliases=self.settings.header_aliases, default_account="-"
+                    )
+                    layout = sniff_layout(header.text, options)
+                    rows = _sample_rows(f, header, layout, min(st.st_size, SIBLING_SAMPLE))
+                    order = date_order_from_times(_column(rows, layout, "time"))
+        except (OSError, UnknownFormatError):
+            order = None
+        if len(self._siblings) > 4096:
+            self._siblings.clear()
+        self._siblings[key] = order
+        return order
+
+
+def _candidate(name: str) -> bool:
+    lower = name.lower()
+    return lower.endswith(".csv") and not lower.startswith((".", "~$"))

@@ -1,0 +1,19 @@
+"""Column widths: the longest text each execution field may hold.
+
+They are part of the contract: a longer value is a rejected row, not a failed batch. The
+database models size their columns from this table, so the two cannot disagree.
+"""
+
+from __future__ import annotations
+
+LIMITS = {
+    "execution_id": 255,
+    "account": 50,
+    "instrument": 50,
+    "action": 20,
+    "entry_exit": 10,
+    "order_id": 64,
+    "order_name": 255,
+    "connection": 100,
+    "position_after": 20,
+}

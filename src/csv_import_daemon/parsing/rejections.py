@@ -1,0 +1,95 @@
+"""Details of rejections that must say how to fix the file: mangled IDs, shifted rows."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+
+from csv_import_daemon.parsing.decimal_mark import read_number
+from csv_import_daemon.parsing.execution import RowError
+from csv_import_daemon.parsing.layout import LABELS, Layout
+
+# A number cut in two by an unquoted decimal comma: "21000" then "25" (or "62 $").
+_SHIFT_HEAD = re.compile(r"[-(]?\W{0,3}\s?[0-9]+")
+_SHIFT_TAIL = re.compile(r"[0-9]+\s?\W{0,3}\)?")
+
+
+def _show(value: str) -> str:
+    return repr(value if len(value) <= 80 else value[:80] + "...")
+
+
+def mangled_id(execution_id: str, line_no: int, raw: str) -> RowError:
+    return RowError(
+        line_no,
+        raw,
+        "mangled_id",
+        f"ID {_show(execution_id)} is in scientific notation: a spreadsheet re-saved "
+        "the file and rounded the ID, so it no longer identifies one execution; export "
+        "the file from NinjaTrader again (do not save it from Excel)",
+    )
+
+
+def shift_hint(layout: Layout, fields: list[str]) -> str:
+    """Say so when a number looks cut in two by an unquoted decimal comma."""
+    if layout.delimiter != ",":
+        return ""
+    for column in ("price", "commission", "quantity"):
+        index = layout.columns.get(column)
+        if index is None or index + 1 >= len(fields):
+            continue
+        head, tail = fields[index].strip(), fields[index + 1].strip()
+        if _SHIFT_HEAD.fullmatch(head) and _SHIFT_TAIL.fullmatch(tail):
+            return (
+                f": {LABELS[column]} {_show(head + ',' + tail)} looks like a number "
+                "with a decimal comma written without quotes in a ',' file, which "
+                "shifts every later column; export with ';' as the delimiter (or "
+                "with quoted values) and import that file"
+            )
+    return ""
+
+
+def ambiguous_decimal(label: str, text: str, line_no: int, raw: str) -> RowError:
+    point = read_number(text, ".", money=True)
+    comma = read_number(text, ",", money=True)
+    return RowError(
+        line_no,
+        raw,
+        "ambiguous_decimal",
+        f"{label} {_show(text)} reads as {point} with a decimal point or {comma} with a "
+        "decimal comma, and no value before it in the file shows which mark the file "
+        "uses; set decimal_mark to '.' or ',' (--decimal-mark)",
+    )
+
+
+def missing_value(fields: list[str], line_no: int, raw: str, values: tuple[str, ...]) -> RowError:
+    """A blank line, or the first of Instrument, Account, Action (else ID) that is empty."""
+    if not "".join(fields).strip():
+        return RowError(line_no, raw, "blank", "the line is empty")
+    labels = ("Instrument", "Account", "Action")
+    empty = next((label for label, value in zip(labels, values, strict=True) if not value), "ID")
+    return RowError(line_no, raw, "missing_value", f"{empty} is empty")
+
+
+_SIDES = frozenset({"buy", "sell", "buytocover", "sellshort"})
+
+
+def known_action(action: str) -> bool:
+    """Buy, Sell, BuyToCover, SellShort, in any case or spacing ("Buy to cover")."""
+    return action.replace(" ", "").lower() in _SIDES
+
+
+def unknown_action(action: str, line_no: int, raw: str) -> RowError:
+    return RowError(
+        line_no,
+        raw,
+        "unknown_action",
+        f"Action {_show(action)} is not Buy, Sell, BuyToCover or SellShort; a localized "
+        "export maps its words with the action_aliases setting",
+    )
+
+
+def nul_error(names: Mapping[int, str], fields: list[str], line_no: int, raw: str) -> RowError:
+    """A NUL character, named by the column (``names``: field index -> header) it is in."""
+    index = next((i for i, field in enumerate(fields) if "\x00" in field), None)
+    where = "the line" if index is None else names.get(index, f"field {index + 1}")
+    return RowError(line_no, raw, "bad_text", f"{where} contains a NUL character")

@@ -1,0 +1,273 @@
+"""The audit of one file against the journal: is every execution it holds where it belongs?
+
+The file is read with the importer's reader and parser under the settings it was imported
+with (its checkpoint's settled date order; the encoding comes from the file itself), and
+each row is looked up in the ledger, in ``trades`` and in ``import_rejections``.
+
+The checkpoint says how far the journal claims to have read the file. A row within that
+claim whose execution ID is not in the ledger is **missing**: the promise is broken. A row
+after it is **unread**: the daemon reads it next (a growing file, a restored backup). A file
+without any checkpoint (given by path) is claimed whole: nothing says it will be read.
+"""
+
+from __future__ import annotations
+
+import operator
+import os
+import zoneinfo
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, BinaryIO
+
+from sqlalchemy import Connection, bindparam, select
+
+from csv_import_daemon.config.settings import Settings
+from csv_import_daemon.db.tables import LEDGER, REJECTIONS, TRADES
+from csv_import_daemon.db.writer import CONFLICT_FIELDS
+from csv_import_daemon.errors import UnknownFormatError
+from csv_import_daemon.files import reader
+from csv_import_daemon.files.names import path_key
+from csv_import_daemon.importing.checkpoint import Checkpoint
+from csv_import_daemon.importing.conventions import layout_options
+from csv_import_daemon.importing.file_transaction import RAW_LIMIT
+from csv_import_daemon.importing.identity import resume_point
+from csv_import_daemon.importing.service import ImportService
+from csv_import_daemon.parsing.batches import parse_batch
+from csv_import_daemon.parsing.row_parser import (
+    Execution,
+    Layout,
+    RowError,
+    RowParser,
+    sniff_layout,
+    split_lines,
+)
+
+LOOKUP_IDS = 1000  # IDs per ledger query: few round trips, well under parameter limits
+BATCH_ROWS = 20_000  # rows parsed before their IDs are looked up (memory stays flat)
+UNCLAIMED = 10**12  # "every line": a file no checkpoint speaks for
+
+
+@dataclass(slots=True)
+class FileAudit:
+    """What one file holds and what the journal holds of it."""
+
+    file: str
+    checkpoint: str = "none"  # "ok", "changed" (file differs since), "none"
+    status: str = "ok"  # "ok", "missing", "unrecorded", "refused", "error", "empty"
+    executions: int = 0
+    present: int = 0
+    deleted: int = 0  # in the ledger, no longer in trades: the user deleted them
+    unread: int = 0  # after the checkpoint: the daemon reads them next
+    rejected: int = 0
+    missing: list[dict[str, Any]] = field(default_factory=list)
+    unrecorded: list[dict[str, Any]] = field(default_factory=list)
+    conflicts: list[dict[str, Any]] = field(default_factory=list)
+    message: str = ""
+
+    @property
+    def failed(self) -> bool:
+        return bool(self.missing or self.unrecorded) or self.status == "error"
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "file": self.file,
+            "status": self.status,
+            "checkpoint": self.checkpoint,
+            "executions": self.executions,
+            "present": self.present,
+            "deleted": self.deleted,
+            "unread": self.unread,
+            "missing": self.missing,
+            "rejected": self.rejected,
+            "rejected_unrecorded": self.unrecorded,
+            "conflicts": self.conflicts,
+            **({"message": self.message} if self.message else {}),
+        }
+
+
+class Auditor:
+    """Audits files on one read-only connection (one snapshot of the journal)."""
+
+    def __init__(self, conn: Connection, service: ImportService, settings: Settings) -> None:
+        self.conn = conn
+        self.service = service  # its parsing rules, never its writes
+        self.settings = settings
+        cols = [LEDGER.c.execution_id, TRADES.c.execution_id.label("trade_id")]
+        self._lookup = (
+            select(*cols, *(TRADES.c[k] for k in CONFLICT_FIELDS))
+            .select_from(LEDGER.outerjoin(TRADES, TRADES.c.execution_id == LEDGER.c.execution_id))
+            .where(LEDGER.c.execution_id.in_(bindparam("ids", expanding=True)))
+        )
+        rows = conn.execute(select(REJECTIONS.c.line, REJECTIONS.c.reason, REJECTIONS.c.raw))
+        # Matched on line, reason and text, not on the file name: an archived file has
+        # moved since its rejections were recorded.
+        self._rejections = {(r.line, r.reason, r.raw) for r in rows if r.reason != "conflict"}
+        self._conflicts = {
+            r.execution_id
+            for r in conn.execute(
+                select(REJECTIONS.c.execution_id).where(REJECTIONS.c.reason == "conflict")
+            )
+        }
+
+    def audit(
+        self,
+        path: Path,
+        checkpoint: Checkpoint | None,
+        progress: Callable[[int, int], None] | None = None,
+    ) -> FileAudit:
+        out = FileAudit(file=path_key(path))
+        try:
+            with open(path, "rb") as f:
+                self._audit(f, path, checkpoint, out, progress)
+        except OSError as exc:
+            out.status, out.message = "error", f"cannot read: {exc.strerror or exc}"
+        return out
+
+    def _audit(
+        self,
+        f: BinaryIO,
+        path: Path,
+        cp: Checkpoint | None,
+        out: FileAudit,
+        progress: Callable[[int, int], None] | None,
+    ) -> None:
+        st = reader.FileStat.of(os.fstat(f.fileno()))
+        header = reader.read_header(f) or reader.read_header(f, final=True)
+        if header is None:
+            out.status, out.message = "empty", "no header line: nothing to check"
+            return
+        try:
+            layout = sniff_layout(header.text, layout_options(self.settings))
+        except UnknownFormatError as exc:
+            if cp is not None and not cp.refused:
+                # Imported once, unreadable now: the settings differ from the import's
+                # (default_account, header_aliases); nothing could be checked, so it fails.
+                out.status = "error"
+                out.message = (
+                    f"imported before but refused under these settings ({exc}); run verify "
+                    "with the settings the file was imported under"
+                )
+            else:
+                out.status, out.message = "refused", f"not an executions export: {exc}"
+            return
+        claimed = self._claimed(f, st, header, cp, out)
+        # The importer's own evidence: what the checkpoint settled, else what it would.
+        reading = self.service.evidence.settle(
+            f, path, header, layout, cp, resume=out.checkpoint == "ok"
+        )
+        # The zone the file was imported in (its checkpoint says), else the configured one.
+        zone = cp.source_timezone if cp is not None and cp.source_timezone else None
+        tz = zoneinfo.ZoneInfo(zone) if zone else self.settings.tz
+        parser = RowParser(layout, reading.date_order, tz, reading.parse)
+        pending: list[tuple[Execution, bool]] = []
+        last, end = 1, header.data_start
+        for chunk in reader.iter_chunks(f, header.data_start, 2, header.encoding, st.size):
+            self._rows(chunk, parser, layout, claimed, pending, out)
+            last, end = chunk.first + len(chunk.texts) - 1, chunk.end
+            if len(pending) >= BATCH_ROWS:
+                self._check(pending, out)
+                pending = []
+            if progress:
+                progress(chunk.end, st.size)
+        tail = reader.tail_after(f, end, st.size)
+        text = reader.decode_line(tail, header.encoding).rstrip("\r\n") if tail else ""
+        # A last line without its newline counts, as for the importer, once it has all
+        # the header's fields; unclaimed, it is still being written.
+        if (
+            text
+            and last + 1 <= claimed
+            and len(next(split_lines([text], layout))) == (layout.field_count)
+        ):
+            self._rows(
+                reader.Chunk(last + 1, [text], st.size), parser, layout, claimed, pending, out
+            )
+        self._check(pending, out)
+        if out.missing:
+            out.status = "missing"
+        elif out.unrecorded:
+            out.status = "unrecorded"
+
+    def _claimed(
+        self,
+        f: BinaryIO,
+        st: reader.FileStat,
+        header: reader.Header,
+        cp: Checkpoint | None,
+        out: FileAudit,
+    ) -> int:
+        """The last line number the journal vouches for, judged as the importer resumes."""
+        if cp is None:
+            out.checkpoint = "none"
+            return UNCLAIMED
+        why = resume_point(f, header, st, cp, reread=False).reason
+        if why == "nothing read yet" and not cp.refused:
+            out.checkpoint = "ok"  # a header alone: it vouches for no row yet
+            return cp.lines_consumed
+        if why != "resume":
+            out.checkpoint = "changed"
+            out.message = "the file changed since its checkpoint: the daemon reads it again"
+            return 1
+        out.checkpoint = "ok"
+        return cp.lines_consumed
+
+    def _rows(
+        self,
+        chunk: reader.Chunk,
+        parser: RowParser,
+        layout: Layout,
+        claimed: int,
+        pending: list[tuple[Execution, bool]],
+        out: FileAudit,
+    ) -> None:
+        executions, errors = parse_batch(chunk, parser)
+        for ex in executions:
+            pending.append((ex, ex.line <= claimed))
+        for err in errors:
+            out.rejected += 1
+            if err.line > claimed:
+                out.unread += 1
+            elif (err.line, err.reason, _stored_raw(err)) not in self._rejections:
+                out.unrecorded.append(
+                    {"line": err.line, "reason": err.reason, "detail": err.detail}
+                )
+
+    def _check(self, pending: list[tuple[Execution, bool]], out: FileAudit) -> None:
+        """Look the executions' IDs up in the ledger and trades, a thousand at a time."""
+        out.executions += len(pending)
+        for i in range(0, len(pending), LOOKUP_IDS):
+            part = pending[i : i + LOOKUP_IDS]
+            ids = sorted({ex.execution_id for ex, _ in part})
+            stored = {r.execution_id: r for r in self.conn.execute(self._lookup, {"ids": ids})}
+            for ex, claimed in part:
+                row = stored.get(ex.execution_id)
+                if row is None:
+                    if claimed:
+                        out.missing.append({"line": ex.line, "execution_id": ex.execution_id})
+                    else:
+                        out.unread += 1
+                    continue
+                out.present += 1
+                if row.trade_id is None:
+                    out.deleted += 1
+                    continue
+                if tuple(row[2:]) == _conflict_values(ex):  # the common case, in C
+                    continue
+                diff = [k for k in CONFLICT_FIELDS if getattr(row, k) != getattr(ex, k)]
+                if diff:
+                    out.conflicts.append(
+                        {
+                            "line": ex.line,
+                            "execution_id": ex.execution_id,
+                            "fields": diff,
+                            "recorded": ex.execution_id in self._conflicts,
+                        }
+                    )
+
+
+_conflict_values = operator.attrgetter(*CONFLICT_FIELDS)
+
+
+def _stored_raw(err: RowError) -> str:
+    # As the importer keeps it: PostgreSQL text cannot hold NUL, long lines are cut.
+    return err.raw[:RAW_LIMIT].replace("\x00", "\\x00")

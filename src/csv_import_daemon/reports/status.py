@@ -1,0 +1,211 @@
+"""What ``status`` shows: daemons, settings in force, totals, files with problems first.
+
+The ``--json`` form is a stable schema (``STATUS_SCHEMA``, documented in the README): keys
+are only ever added, never renamed or removed, within one schema number.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import Engine, func, inspect, select
+
+from csv_import_daemon.config.settings import Settings, masked_url, settings_in_force
+from csv_import_daemon.db import heartbeat, migrate
+from csv_import_daemon.db.models import ImportedExecution, ImportRejection, Trade
+from csv_import_daemon.db.tables import FILES, REJECTIONS
+
+STATUS_SCHEMA = 1
+REPAIR_HINT = (
+    "  to repair a wrong date order or zone: csv-import-daemon import --reread --replace "
+    "--date-order mdy|dmy --source-timezone ZONE PATH... (old values go to trade_corrections)"
+)
+
+# Problems first, in this order; healthy files after them.
+_PROBLEM_ORDER = ("refused", "conflicts", "rejections", "reading", "half_line")
+
+
+def _problem(r: Any) -> str | None:
+    if r.status == "refused":
+        return "refused"
+    if r.conflicts:
+        return "conflicts"
+    if r.rejected:
+        return "rejections"
+    if r.status == "reading":
+        return "reading"
+    if r.pending_bytes:
+        return "half_line"
+    return None
+
+
+def _file(r: Any) -> dict[str, Any]:
+    refused = r.status == "refused"
+    reading = r.status == "reading"
+    # A checkpoint saved between batches counts the whole unread rest after its offset; only
+    # a finished read's leftover is a half line waiting for its newline.
+    rest = max(0, r.size - r.offset)
+    return {
+        "instance": r.instance,
+        "path": r.path,
+        "status": r.status,
+        "problem": _problem(r),
+        "reason": r.last_error,
+        # A refused file was never read as executions: its offsets mean nothing.
+        "offset": None if refused else r.offset,
+        "size": r.size,
+        "pending_bytes": 0 if refused or reading else r.pending_bytes,
+        "unread_bytes": None if refused else (rest if reading else 0),
+        "lines": r.lines_consumed,
+        "date_order": r.date_order,
+        "date_order_source": r._mapping.get("date_order_source"),
+        "decimal_mark": r._mapping.get("decimal_mark"),
+        "source_timezone": r._mapping.get("source_timezone"),
+        "inserted": r.inserted,
+        "duplicates": r.duplicates,
+        "rejected": r.rejected,
+        "conflicts": r.conflicts,
+        "last_error": r.last_error,
+        "archived_to": r.archived_to,
+        "updated_at": r.updated_at.isoformat() + "Z",
+    }
+
+
+def _sort_key(f: dict[str, Any]) -> tuple[int, str]:
+    problem = f["problem"]
+    rank = _PROBLEM_ORDER.index(problem) if problem in _PROBLEM_ORDER else len(_PROBLEM_ORDER)
+    return rank, f["path"]
+
+
+def _settings(settings: Settings | None, engine: Engine) -> dict[str, Any]:
+    if settings is None:
+        return {"database": engine.url.render_as_string(hide_password=True)}
+    return {
+        **settings_in_force(settings),
+        "database": masked_url(settings.database_url),
+        "instance": settings.instance_name,
+    }
+
+
+def collect_status(
+    engine: Engine, limit: int = 20, *, settings: Settings | None = None
+) -> dict[str, Any]:
+    """The whole report as plain data (what ``status --json`` prints)."""
+    revision = migrate.current(engine)
+    report: dict[str, Any] = {
+        "status_schema": STATUS_SCHEMA,
+        "settings": _settings(settings, engine),
+        "schema_revision": revision,
+        "daemon_running": False,
+        "daemons": [],
+        "last_import_at": None,
+        "trades": 0,
+        "ledger": 0,
+        "rejections": 0,
+        "files": [],
+        "recent_rejections": [],
+    }
+    if not inspect(engine).has_table("imported_executions"):
+        return report
+    with engine.connect() as conn:
+        report["daemons"] = heartbeat.daemons(conn)
+        report["daemon_running"] = any(d["running"] for d in report["daemons"])
+        report["trades"] = conn.scalar(select(func.count()).select_from(Trade)) or 0
+        report["ledger"] = conn.scalar(select(func.count()).select_from(ImportedExecution)) or 0
+        report["rejections"] = conn.scalar(select(func.count()).select_from(ImportRejection)) or 0
+        last = conn.scalar(select(func.max(FILES.c.updated_at)).where(FILES.c.status != "refused"))
+        report["last_import_at"] = last.isoformat() + "Z" if last else None
+        # An older schema (status works before `db upgrade`) lacks the newer columns.
+        present = {c["name"] for c in inspect(conn).get_columns("import_files")}
+        columns = [c for c in FILES.c if c.name in present]
+        files = [_file(r) for r in conn.execute(select(*columns))]
+        report["files"] = sorted(files, key=_sort_key)
+        report["recent_rejections"] = [
+            {
+                "file": r.source_file,
+                "line": r.line,
+                "reason": r.reason,
+                "detail": r.detail,
+                "execution_id": r.execution_id,
+                "at": r.created_at.isoformat() + "Z",
+            }
+            for r in conn.execute(select(REJECTIONS).order_by(REJECTIONS.c.id.desc()).limit(limit))
+        ]
+    return report
+
+
+def _fit(text: str, width: int | None) -> str:
+    """Cut a line to the terminal, keeping the end of a path (the file name) visible."""
+    if width is None or len(text) <= width:
+        return text
+    return text[: max(10, width // 3)] + "..." + text[-(width - max(10, width // 3) - 3) :]
+
+
+def _daemon_lines(report: dict[str, Any]) -> list[str]:
+    if not report["daemons"]:
+        return ["daemon: no daemon has run on this database"]
+    lines = []
+    for d in report["daemons"]:
+        if d["running"]:
+            state = f"running (pid {d['pid']} on {d['host']}, heartbeat {d['heartbeat_at']})"
+        elif d["stopped_at"]:
+            state = f"stopped at {d['stopped_at']}"
+        else:
+            state = f"not running (last heartbeat {d['heartbeat_at']})"
+        lines.append(f"daemon {d['instance']}: {state}")
+    return lines
+
+
+def _file_line(f: dict[str, Any]) -> str:
+    counts = (
+        f"inserted {f['inserted']} dup {f['duplicates']} rejected {f['rejected']} "
+        f"conflicts {f['conflicts']}"
+    )
+    if f["problem"] == "refused":
+        return f"  [refused] {f['path']}"
+    extra = ""
+    if f["unread_bytes"]:
+        extra = f"  unread {f['unread_bytes']} bytes"
+    elif f["pending_bytes"]:
+        extra = f"  half line of {f['pending_bytes']} bytes waiting"
+    return f"  [{f['status']}] {f['path']}  {f['offset']}/{f['size']} bytes{extra}  {counts}"
+
+
+def render_status(report: dict[str, Any], width: int | None = None) -> str:
+    """The report as lines for a person; ``width`` cuts them to fit a terminal."""
+    s = report["settings"]
+    lines = _daemon_lines(report)
+    lines += [
+        f"configuration: {s.get('config_file') or 'none (defaults, environment and flags)'}",
+        f"database: {s['database']}  schema: {report['schema_revision'] or 'none'}",
+    ]
+    if "source_timezone" in s:
+        lines.append(
+            f"source time zone: {s['source_timezone']}  date order: {s['date_order']}  "
+            f"decimal mark: {s['decimal_mark']}"
+        )
+    lines += [
+        f"trades: {report['trades']}  ledger: {report['ledger']}  "
+        f"rejections: {report['rejections']}",
+        f"last import: {report['last_import_at'] or 'never'}",
+        "",
+        "files (problems first):" if report["files"] else "files: none imported yet",
+    ]
+    for f in report["files"]:
+        lines.append(_file_line(f))
+        if f["last_error"]:
+            lines.append(f"      {f['last_error']}")
+        if f.get("date_order_source") == "setting":
+            lines.append(
+                f"      date order {f['date_order']} unsettled: nothing in the file, its name "
+                "or its folder shows it, the date_order setting decided"
+            )
+    if any(f.get("date_order_source") == "setting" for f in report["files"]):
+        lines.append(REPAIR_HINT)
+    if report["recent_rejections"]:
+        lines += ["", "recent rejections:"]
+        lines += [
+            f"  {r['file']}:{r['line']} {r['reason']}: {r['detail']}"
+            for r in report["recent_rejections"]
+        ]
+    return "\n".join(_fit(line, width) for line in lines)

@@ -1,0 +1,281 @@
+"""Keep ``round_trips`` and ``round_trip_fills`` equal to a from-scratch FIFO over ``trades``.
+
+``refresh_round_trips`` runs inside the import's write transaction, just before its commit:
+a kill can never leave round trips that disagree with trades. For each changed (account,
+instrument) it goes back to the last flat point before the earliest changed fill (a point
+no round trip spans, not even within one second), deletes the round trips from there on and
+recomputes them. Cost: the fills of the affected round trips, read through
+``ix_trades_account_instrument_executed_at``; never the whole journal.
+
+The common case, every fill of the transaction later than every fill stored before it (a
+cold import, an append), reads back only the fills of the open round trip and takes the
+transaction's own fills from memory: reading them back cost as much as the import itself.
+A count through the same index proves the case; anything else (an older fill arriving late,
+a replaced fill) recomputes from ``trades`` as above.
+"""
+
+from __future__ import annotations
+
+import gc
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from datetime import datetime
+from decimal import Decimal
+from itertools import chain
+from typing import Any, NamedTuple
+
+from sqlalchemy import Connection
+
+from csv_import_daemon.config.point_values import PointValue, PointValues
+from csv_import_daemon.logs import get_logger
+from csv_import_daemon.trips.changes import Key, Pending, TripChanges
+from csv_import_daemon.trips.fifo import COMMON_SIDES, Fill, FillLike, TripBuilder, side_of
+from csv_import_daemon.trips.sql import TripSql, write_trips
+
+__all__ = ["Refreshed", "TripChanges", "rebuild_round_trips", "refresh_round_trips"]
+
+log = get_logger(__name__)
+
+PAGE = 50_000  # trades read per query; a second's fills are never split across pages
+FLUSH = 5_000  # round trips written per statement batch
+
+_ZERO = Decimal(0)
+
+
+def refresh_round_trips(
+    conn: Connection, changes: TripChanges | Mapping[Key, datetime], *, values: PointValues
+) -> Refreshed:
+    """Recompute the round trips ``changes`` affect (a mapping: earliest change per key)."""
+    if not isinstance(changes, TripChanges):
+        plain = TripChanges()
+        for (account, instrument), when in changes.items():
+            plain.note(account, instrument, when)
+        changes = plain
+    with _no_cycle_collection():
+        pending = changes.pending()
+    if not pending.earliest:
+        return Refreshed(0, 0, 0)
+    sql = TripSql(conn)
+    keys = sorted(pending.earliest)
+    if not sql.sqlite:
+        # Writers on several machines: one at a time per (account, instrument), locked in
+        # one order so two transactions cannot deadlock on these locks.
+        for account, instrument in keys:
+            sql.run(
+                "SELECT pg_advisory_xact_lock("
+                "hashtextextended(CAST(? AS text) || chr(31) || CAST(? AS text), 13))",
+                (account, instrument),
+            )
+    with _no_cycle_collection():
+        written, continued = _refresh_keys(sql, keys, pending, values)
+    return Refreshed(written, continued, len(keys) - continued)
+
+
+def _refresh_keys(
+    sql: TripSql, keys: list[Key], pending: Pending, values: PointValues
+) -> tuple[int, int]:
+    written = continued = 0
+    for key in keys:
+        changed = pending.earliest[key]
+        fresh = pending.fresh.get(key)
+        if fresh is not None and not _all_later(sql, key, changed, len(fresh)):
+            fresh = None
+        start = _restart_point(sql, key, changed)
+        _delete_from(sql, key, start)
+        value = values.lookup(key[1])
+        if fresh is None:
+            written += _compute(sql, key, _pages(sql, key, start), value)
+        else:
+            continued += 1
+            old: Iterable[Sequence[FillLike]] = _pages(sql, key, start, until=changed)
+            pages = chain(old, [fresh])
+            written += _compute(sql, key, pages, value)
+    return written, continued
+
+
+@contextmanager
+def _no_cycle_collection() -> Iterator[None]:
+    """No cyclic garbage collection while the round trips are computed.
+
+    They allocate many small objects, nearly all freed by reference counting: each
+    full collection would only scan the whole import's objects again (measured: 0.6 s of
+    CPU in a 300k-fill import). Cycles elsewhere are collected as soon as it ends.
+    """
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
+class Refreshed(NamedTuple):
+    """What one refresh did: round trips written, keys continued in memory, recomputed."""
+
+    written: int
+    continued: int
+    recomputed: int
+
+
+def _all_later(sql: TripSql, key: Key, changed: datetime, fresh: int) -> bool:
+    """No fill stored before this transaction is at or after ``changed``, its earliest."""
+    count = sql.run(
+        "SELECT count(*) FROM trades WHERE account = ? AND instrument = ? AND executed_at >= ?",
+        (key[0], key[1], sql.time(changed)),
+    ).scalar()
+    return int(count) == fresh
+
+
+def rebuild_round_trips(conn: Connection, values: PointValues | None = None) -> int:
+    """Recompute every round trip from ``trades`` (after trades were edited by hand)."""
+    sql = TripSql(conn)
+    values = values or PointValues()
+    sql.run("DELETE FROM round_trip_fills")
+    sql.run("DELETE FROM round_trips")
+    keys = [tuple(r) for r in sql.run("SELECT DISTINCT account, instrument FROM trades")]
+    written = 0
+    for account, instrument in sorted(keys):
+        key = (account, instrument)
+        written += _compute(sql, key, _pages(sql, key, None), values.lookup(instrument))
+    return written
+
+
+def _restart_point(sql: TripSql, key: Key, changed: datetime) -> datetime:
+    """The last flat point at or before ``changed`` that no round trip spans."""
+    account, instrument = key
+    row = sql.run(
+        "SELECT min(opened_at) FROM round_trips "
+        "WHERE account = ? AND instrument = ? AND closed_at >= ?",
+        (account, instrument, sql.time(changed)),
+    ).first()
+    start = changed
+    if row is not None and row[0] is not None:
+        start = min(start, sql.read_time(row[0]))
+    else:
+        last = sql.run(
+            "SELECT opened_at, closed_at FROM round_trips WHERE account = ? AND instrument = ? "
+            "ORDER BY opened_at DESC LIMIT 1",
+            (account, instrument),
+        ).first()
+        if last is not None and last[1] is None:  # the open round trip
+            start = min(start, sql.read_time(last[0]))
+    while True:  # a round trip that closed in that very second shares its ordering
+        prev = sql.run(
+            "SELECT opened_at, closed_at FROM round_trips WHERE account = ? AND instrument = ? "
+            "AND opened_at < ? ORDER BY opened_at DESC LIMIT 1",
+            (account, instrument, sql.time(start)),
+        ).first()
+        if prev is None or (prev[1] is not None and sql.read_time(prev[1]) < start):
+            return start
+        start = sql.read_time(prev[0])
+
+
+def _delete_from(sql: TripSql, key: Key, start: datetime) -> None:
+    params = (key[0], key[1], sql.time(start))
+    sql.run(
+        "DELETE FROM round_trip_fills WHERE round_trip_id IN (SELECT id FROM round_trips "
+        "WHERE account = ? AND instrument = ? AND opened_at >= ?)",
+        params,
+    )
+    sql.run(
+        "DELETE FROM round_trips WHERE account = ? AND instrument = ? AND opened_at >= ?", params
+    )
+
+
+def _compute(
+    sql: TripSql, key: Key, pages: Iterable[Sequence[FillLike]], value: PointValue | None
+) -> int:
+    builder = TripBuilder()
+    written = 0
+    for fills in pages:
+        builder.feed(fills)
+        if len(builder.done) >= FLUSH:
+            written += write_trips(sql, key, builder.take_done(), value)
+    trips = builder.take_done()
+    if builder.trip is not None:
+        trips.append(builder.trip)
+    return written + write_trips(sql, key, trips, value)
+
+
+# A page of one key's fills in time order: from a moment on, before one, or both.
+_PAGE_SQL = {
+    (False, False): (
+        "SELECT execution_id, executed_at, action, entry_exit, quantity, price, commission "
+        "FROM trades WHERE account = ? AND instrument = ? ORDER BY executed_at LIMIT ?"
+    ),
+    (True, False): (
+        "SELECT execution_id, executed_at, action, entry_exit, quantity, price, commission "
+        "FROM trades WHERE account = ? AND instrument = ? AND executed_at >= ? "
+        "ORDER BY executed_at LIMIT ?"
+    ),
+    (False, True): (
+        "SELECT execution_id, executed_at, action, entry_exit, quantity, price, commission "
+        "FROM trades WHERE account = ? AND instrument = ? AND executed_at < ? "
+        "ORDER BY executed_at LIMIT ?"
+    ),
+    (True, True): (
+        "SELECT execution_id, executed_at, action, entry_exit, quantity, price, commission "
+        "FROM trades WHERE account = ? AND instrument = ? AND executed_at >= ? "
+        "AND executed_at < ? ORDER BY executed_at LIMIT ?"
+    ),
+}
+
+
+def _pages(
+    sql: TripSql, key: Key, start: datetime | None, *, until: datetime | None = None
+) -> Iterator[list[Fill]]:
+    """The key's fills from ``start`` on (before ``until``) in time order, page by page;
+    a page never ends inside a second."""
+    if start is not None and until is not None and start >= until:
+        return
+    account, instrument = key
+    page = PAGE
+    after = start
+    while True:
+        params: tuple[Any, ...] = (account, instrument)
+        if after is not None:
+            params += (sql.time(after),)
+        if until is not None:
+            params += (sql.time(until),)
+        query = _PAGE_SQL[after is not None, until is not None]
+        rows = sql.run(query, (*params, page)).fetchall()
+        fills = _fills(sql, rows)
+        if len(rows) < page:
+            yield fills
+            return
+        cut = len(fills)  # the last second may go on: read it again with the next page
+        while cut and fills[cut - 1].executed_at == fills[-1].executed_at:
+            cut -= 1
+        if cut == 0:  # one second holds more than a page: read a bigger page
+            page *= 2
+            continue
+        after = fills[-1].executed_at
+        yield fills[:cut]
+
+
+def _fills(sql: TripSql, rows: list[Any]) -> list[Fill]:
+    fills: list[Fill] = []
+    last: Any = object()
+    fromiso = datetime.fromisoformat if sql.sqlite else None
+    sides = COMMON_SIDES
+    when: Any = None
+    for execution_id, executed_at, action, entry_exit, quantity, price, commission in rows:
+        if action not in sides and side_of(action) is None:
+            log.warning("round_trip_fill_skipped", execution_id=execution_id, action=action)
+            continue
+        if executed_at != last:  # one datetime per second, parsed once
+            last = executed_at
+            when = fromiso(executed_at) if fromiso else executed_at
+        fills.append(
+            Fill(
+                execution_id,
+                when,
+                action,
+                entry_exit,
+                quantity,
+                Decimal(price),
+                _ZERO if commission is None else Decimal(commission),
+            )
+        )
+    return fills

@@ -1,0 +1,206 @@
+"""An independent from-scratch FIFO reference for round trips, and helpers to compare.
+
+Written apart from the package on purpose: one contract at a time (every contract is its
+own lot), plain lists, no shared code with csv_import_daemon.roundtrips. Times are naive
+UTC datetimes as stored.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import ROUND_HALF_EVEN, Decimal
+from typing import Any
+
+from sqlalchemy import Engine, text
+
+POINT = {"MNQ": Decimal(2), "MES": Decimal(5), "ES": Decimal(50), "NQ": Decimal(20)}
+
+
+@dataclass(frozen=True)
+class RefFill:
+    execution_id: str
+    account: str
+    instrument: str
+    action: str  # Buy / Sell
+    flag: str | None  # Entry / Exit / None
+    quantity: int
+    price: Decimal
+    executed_at: datetime
+    commission: Decimal
+
+
+def _sign(action: str) -> int:
+    return 1 if action.lower().startswith("buy") else -1
+
+
+def _flag_ok(fill: RefFill, pos: int) -> bool:
+    s = _sign(fill.action)
+    if fill.flag == "Exit":
+        return pos * s < 0
+    if fill.flag == "Entry":
+        return pos * s >= 0
+    return True
+
+
+def _ordered(fills: list[RefFill]) -> list[RefFill]:
+    """Time order; within a second, flags hold where they can, then execution ID."""
+    out: list[RefFill] = []
+    pos = 0
+    seconds = sorted({f.executed_at for f in fills})
+    for second in seconds:
+        left = sorted((f for f in fills if f.executed_at == second), key=lambda f: f.execution_id)
+        while left:
+            ok = [f for f in left if _flag_ok(f, pos)]
+            chosen = ok[0] if ok else left[0]
+            left.remove(chosen)
+            out.append(chosen)
+            pos += _sign(chosen.action) * chosen.quantity
+    return out
+
+
+def reference_round_trips(
+    fills: Iterable[RefFill], point: dict[str, Decimal] | None = None
+) -> list[dict[str, Any]]:
+    """Round trips as ``round-trips --json`` reports them (decimals as Decimal)."""
+    point = POINT if point is None else point
+    by_key: dict[tuple[str, str], list[RefFill]] = {}
+    for f in fills:
+        by_key.setdefault((f.account, f.instrument), []).append(f)
+    out: list[dict[str, Any]] = []
+    for (account, instrument), group in sorted(by_key.items()):
+        value = point.get(instrument.split(" ")[0])
+        out.extend(_one_key(account, instrument, _ordered(group), value))
+    out.sort(key=lambda t: (t["opened_at"], t["account"], t["instrument"], t["_n"]))
+    for t in out:
+        del t["_n"]
+    return out
+
+
+def _one_key(
+    account: str, instrument: str, fills: list[RefFill], value: Decimal | None
+) -> list[dict[str, Any]]:
+    trips: list[dict[str, Any]] = []
+    lots: list[Decimal] = []  # one entry price per open contract, oldest first
+    direction = 0
+    trip: dict[str, Any] | None = None
+    for f in fills:
+        s = _sign(f.action)
+        units_close = min(f.quantity, len(lots)) if direction and s != direction else 0
+        units_open = f.quantity - units_close
+        close_comm = (
+            (f.commission * units_close / f.quantity).quantize(
+                Decimal("1E-8"), rounding=ROUND_HALF_EVEN
+            )
+            if units_open and units_close
+            else (f.commission if units_close else Decimal(0))
+        )
+        if units_close:
+            assert trip is not None
+            for _ in range(units_close):
+                entry = lots.pop(0)
+                trip["points"] += (f.price - entry) * direction
+                trip["_exit_cost"] += f.price
+                trip["_exit_q"] += 1
+            trip["commission"] += close_comm
+            trip["executions"].append({"execution_id": f.execution_id, "quantity": units_close})
+            if not lots:
+                trip["closed_at"] = f.executed_at
+                trips.append(trip)
+                trip, direction = None, 0
+        if units_open:
+            if trip is None:
+                direction = s
+                trip = {
+                    "account": account,
+                    "instrument": instrument,
+                    "direction": "long" if s > 0 else "short",
+                    "opened_at": f.executed_at,
+                    "closed_at": None,
+                    "quantity": 0,
+                    "points": Decimal(0),
+                    "commission": Decimal(0),
+                    "executions": [],
+                    "_entry_cost": Decimal(0),
+                    "_exit_cost": Decimal(0),
+                    "_exit_q": 0,
+                    "_n": len(trips),
+                }
+            lots.extend([f.price] * units_open)
+            trip["quantity"] += units_open
+            trip["_entry_cost"] += f.price * units_open
+            trip["commission"] += f.commission - close_comm
+            trip["executions"].append({"execution_id": f.execution_id, "quantity": units_open})
+        if trip is not None:
+            trip["open_quantity"] = len(lots)
+    if trip is not None:
+        trips.append(trip)
+    for n, t in enumerate(trips):
+        t["_n"] = n
+        t.setdefault("open_quantity", 0)
+        if t["closed_at"] is not None:
+            t["open_quantity"] = 0
+        t["entry_price"] = _avg(t.pop("_entry_cost"), t["quantity"])
+        t["exit_price"] = _avg(t.pop("_exit_cost"), t.pop("_exit_q"))
+        t["pnl"] = None if value is None else t["points"] * value
+        t["net_pnl"] = None if value is None else t["pnl"] - t["commission"]
+        t["currency"] = None if value is None else "USD"
+    return trips
+
+
+def _avg(cost: Decimal, quantity: int) -> Decimal | None:
+    if quantity == 0:
+        return None
+    exact = cost / quantity
+    if exact == exact.quantize(Decimal("1E-8")):
+        return exact
+    return exact.quantize(Decimal("1E-8"), rounding=ROUND_HALF_EVEN)
+
+
+def trades_of(engine: Engine) -> list[RefFill]:
+    """Every stored trade, as the reference reads it."""
+    with engine.connect() as conn:
+        rows = conn.execute(
+            text(
+                "SELECT execution_id, account, instrument, action, entry_exit, quantity, "
+                "price, executed_at, commission FROM trades"
+            )
+        ).all()
+    return [
+        RefFill(
+            r[0],
+            r[1],
+            r[2],
+            r[3],
+            r[4],
+            r[5],
+            Decimal(str(r[6])),
+            r[7] if isinstance(r[7], datetime) else datetime.fromisoformat(r[7]),
+            Decimal(str(r[8])) if r[8] is not None else Decimal(0),
+        )
+        for r in rows
+    ]
+
+
+def stored_round_trips(engine: Engine) -> list[dict[str, Any]]:
+    """The round_trips tables in the same shape (via the package's report query)."""
+    from csv_import_daemon.config.trading_day import parse_rollover  # noqa: PLC0415
+    from csv_import_daemon.trips.queries import TripFilter, load_round_trips  # noqa: PLC0415
+
+    with engine.connect() as conn:
+        return load_round_trips(conn, TripFilter(), parse_rollover("17:00 America/Chicago"))
+
+
+def normalized(trips: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Decimals compared by value whatever their scale (NUMERIC(20, 8) pads zeros)."""
+    out = []
+    for t in trips:
+        out.append(
+            {
+                k: (v.normalize() if isinstance(v, Decimal) else v)
+                for k, v in t.items()
+                if not k.startswith("_")
+            }
+        )
+    return out

@@ -1,0 +1,96 @@
+"""Round-trip test helpers: fills in New York wall clock, files, imports, rebuild checks."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Connection, Engine
+
+from csv_import_daemon.config.point_values import PointValues
+from csv_import_daemon.config.settings import Settings
+from csv_import_daemon.importing import file_transaction as transaction
+from csv_import_daemon.importing.service import ImportService
+from csv_import_daemon.trips.refresh import Refreshed, rebuild_round_trips
+from support.rows import HEADER, clock
+from support.trip_reference import normalized, reference_round_trips, stored_round_trips, trades_of
+
+DAY1 = datetime(2025, 1, 28, 10, 0, 0)  # New York wall clock (the settings' source zone)
+
+
+def row(
+    eid: str,
+    action: str,
+    qty: int,
+    price: str,
+    when: datetime,
+    *,
+    flag: str = "",
+    account: str = "Sim101",
+    instrument: str = "MNQ MAR25",
+    commission: str = "$0.00",
+) -> str:
+    return (
+        f"{instrument},{action},{qty},{price},{clock(when)},{eid},{flag},-,o1,n,"
+        f"{commission},1,{account},Sim,"
+    )
+
+
+def write(path: Path, rows: list[str]) -> Path:
+    path.write_text(HEADER + "\n" + "".join(r + "\n" for r in rows), encoding="utf-8")
+    return path
+
+
+def import_all(engine: Engine, settings: Settings, *paths: Path) -> None:
+    service = ImportService(engine, settings)
+    for p in paths:
+        assert service.import_file(p).status == "imported"
+
+
+@contextmanager
+def refreshes() -> Iterator[list[Refreshed]]:
+    """Every refresh the transactions run, as they return it (the real function runs)."""
+    seen: list[Refreshed] = []
+    real = transaction.refresh_round_trips
+
+    def spy(*args: Any, **kwargs: Any) -> Refreshed:
+        result = real(*args, **kwargs)
+        seen.append(result)
+        return result
+
+    transaction.refresh_round_trips = spy  # type: ignore[assignment]
+    try:
+        yield seen
+    finally:
+        transaction.refresh_round_trips = real
+
+
+def assert_equal_to_a_rebuild(engine: Engine) -> None:
+    """The tables the imports left == what ``--rebuild`` computes from trades, exactly."""
+    with engine.connect() as conn, conn.begin() as tx:
+        kept = _tables(conn)
+        rebuild_round_trips(conn, PointValues())
+        rebuilt = _tables(conn)
+        tx.rollback()  # the journal keeps what the imports left
+    assert kept == rebuilt
+    assert normalized(stored_round_trips(engine)) == normalized(
+        reference_round_trips(trades_of(engine))
+    )
+
+
+def _tables(conn: Connection) -> tuple[list[Any], list[Any]]:
+    """Both tables as stored (SQLite's decimal text as is), without the generated IDs."""
+    trips = conn.exec_driver_sql(
+        "SELECT account, instrument, direction, opened_at, closed_at, quantity, open_quantity, "
+        "entry_price, exit_price, points, pnl, commission, net_pnl, currency FROM round_trips "
+        "ORDER BY account, instrument, opened_at"
+    ).all()
+    parts = conn.exec_driver_sql(
+        "SELECT t.account, t.instrument, t.opened_at, f.seq, f.execution_id, f.quantity, "
+        "f.commission, f.role FROM round_trip_fills f JOIN round_trips t "
+        "ON t.id = f.round_trip_id ORDER BY t.account, t.instrument, t.opened_at, f.seq"
+    ).all()
+    return [tuple(r) for r in trips], [tuple(r) for r in parts]
