@@ -53,6 +53,16 @@ HEADER_NAMES: dict[str, tuple[str, ...]] = {
     "connection": ("connection",),
 }
 REQUIRED = ("instrument", "action", "quantity", "price", "time", "account")
+# Read when the file has them, in the order a parse plan lists them after REQUIRED.
+OPTIONAL = (
+    "execution_id",
+    "entry_exit",
+    "position",
+    "order_id",
+    "order_name",
+    "commission",
+    "connection",
+)
 LABELS = {
     "instrument": "Instrument",
     "action": "Action",

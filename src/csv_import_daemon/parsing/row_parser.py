@@ -14,7 +14,7 @@ from datetime import datetime, tzinfo
 from decimal import Decimal
 from typing import TypeVar
 
-from csv_import_daemon.parsing import rejections as rowerrors
+from csv_import_daemon.parsing import rejections
 from csv_import_daemon.parsing.decimal_mark import (
     AMBIGUOUS,
     Ambiguous,
@@ -39,17 +39,12 @@ from csv_import_daemon.parsing.fields import (
 )
 from csv_import_daemon.parsing.layout import (
     LABELS,
+    OPTIONAL,
     REQUIRED,
     Layout,
     LayoutOptions,
     sniff_layout,
     split_lines,
-)
-from csv_import_daemon.parsing.rejections import (
-    ambiguous_decimal,
-    mangled_id,
-    missing_value,
-    shift_hint,
 )
 
 __all__ = [
@@ -66,15 +61,6 @@ __all__ = [
     "split_lines",
 ]
 
-_OPTIONAL = (
-    "execution_id",
-    "entry_exit",
-    "position",
-    "order_id",
-    "order_name",
-    "commission",
-    "connection",
-)
 _ENTRY_EXIT: dict[str, str | None] = {
     "": None,
     "E": "Entry",
@@ -137,14 +123,14 @@ class RowParser:
         # Absent columns read a padding field past any real one, so the hot path needs no
         # per-column "is it there" test.
         absent = layout.field_count + 2
-        complete = all(c in cols for c in (*_OPTIONAL, "account"))
+        complete = all(c in cols for c in (*OPTIONAL, "account"))
         width = layout.field_count if complete else absent + 1
         self._plan = (
             max(required) + 1,
             layout.field_count + 2,
             width,
             layout.has_id,
-            *(cols.get(c, absent) for c in REQUIRED + _OPTIONAL),
+            *(cols.get(c, absent) for c in REQUIRED + OPTIONAL),
             layout.named_count,
         )
         self._layout = layout
@@ -209,12 +195,15 @@ class RowParser:
                 raw,
                 "field_count",
                 f"expected {self._field_count} fields, got {count}"
-                + shift_hint(self._layout, fields),
+                + rejections.shift_hint(self._layout, fields),
             )
         if count > named and (fields[-1] or count > named + 1) and "".join(fields[named:]).strip():
             # Empty trailing fields are fine; a value past the named columns means a comma
             # inside an unquoted value shifted every column after it.
-            hint = shift_hint(self._layout, fields) or " (a comma inside an unquoted value?)"
+            hint = (
+                rejections.shift_hint(self._layout, fields)
+                or " (a comma inside an unquoted value?)"
+            )
             return RowError(
                 line_no,
                 raw,
@@ -228,26 +217,26 @@ class RowParser:
         if count < width:
             fields = fields + [""] * (width - count)
         if "\x00" in raw:
-            return rowerrors.nul_error(self._names, fields, line_no, raw)
+            return rejections.nul_error(self._names, fields, line_no, raw)
 
         instrument = fields[i_instrument].strip()
         account = fields[i_account].strip() or self._default_account
         action = fields[i_action].strip()
         execution_id = fields[i_id].strip() or stand_in
         if not (instrument and account and action and execution_id):
-            return missing_value(fields, line_no, raw, (instrument, account, action))
+            return rejections.missing_value(fields, line_no, raw, (instrument, account, action))
         if (
             has_id
             and ("+" in execution_id or "-" in execution_id)
             and _SCIENTIFIC.fullmatch(execution_id)
         ):
-            return mangled_id(execution_id, line_no, raw)
+            return rejections.mangled_id(execution_id, line_no, raw)
         if self._actions:
             action = self._actions.get(action.casefold(), action)
         if action not in self._known_actions:  # a word no side can be read from: never guessed
-            if not rowerrors.known_action(action):
+            if not rejections.known_action(action):
                 self.ambiguous_rows += 1  # the action_aliases setting decides it
-                return rowerrors.unknown_action(action, line_no, raw)
+                return rejections.unknown_action(action, line_no, raw)
             self._known_actions.add(action)
 
         # The caches are keyed by the unstripped text: a hit needs no strip at all.
@@ -393,7 +382,7 @@ class RowParser:
 
     def _ambiguous(self, label: str, text: str, line_no: int, raw: str) -> RowError:
         self.ambiguous_rows += 1
-        return ambiguous_decimal(label, text, line_no, raw)
+        return rejections.ambiguous_decimal(label, text, line_no, raw)
 
     def _entry_exit_word(self, text: str) -> str | None:
         word = text.strip()

@@ -314,7 +314,7 @@ def test_migrations_ship_inside_the_wheel(tmp_path: Path) -> None:
     """A built wheel holds the migrations, and they run from there without the checkout."""
     source = tmp_path / "src-copy"  # built from a copy: the shared checkout is left alone
     source.mkdir()
-    for name in ("pyproject.toml", "README.md"):
+    for name in ("pyproject.toml", "setup.py", "README.md"):
         shutil.copy2(REPO / name, source / name)
     ignore = shutil.ignore_patterns("__pycache__", "*.egg-info")
     shutil.copytree(REPO / "src", source / "src", ignore=ignore)
