@@ -71,6 +71,7 @@ class ImporterThread(threading.Thread):
         # Read by the main loop for STATUS=; plain attribute writes are atomic.
         self.timers = 0  # paths whose timer is set (the main thread must not walk _paths)
         self.current: Path | None = None
+        self.alive_at: float | None = None  # the current import's last sign of life
         self.db_error: str | None = None
         self.files_imported = 0
         self.rows_inserted = 0
@@ -121,7 +122,7 @@ class ImporterThread(threading.Thread):
             return todo
         modified = {p: mtime_of(p) for p in todo}
         done = 0
-        self.current = todo[0]
+        self._busy(todo[0])
         hooks = Hooks(self.stopping.is_set, self._progress, self._now_importing)
         try:
             for path, result in self.service.import_many(todo, hooks):
@@ -132,7 +133,7 @@ class ImporterThread(threading.Thread):
         except Exception as exc:  # rolled back: the rest alone, with the usual retries
             log.warning("group_rolled_back", files=len(todo) - done, error=str(exc))
         finally:
-            self.current = None
+            self._busy(None)
         if done:
             self._database_back()
         return [] if self.stopping.is_set() else todo[done:]
@@ -203,16 +204,22 @@ class ImporterThread(threading.Thread):
 
     def _now_importing(self, path: Path) -> None:
         self.current = path
+        self.alive_at = time.monotonic()
+
+    def _busy(self, path: Path | None) -> None:
+        """The file being imported (None: none); the main loop watches for a stall."""
+        self.alive_at = None if path is None else time.monotonic()
+        self.current = path
 
     def _process(self, path: Path) -> None:
         if self._skip(path):
             return
-        self.current = path
+        self._busy(path)
         modified_at = mtime_of(path)
         try:
             result = self._import(path)
         finally:
-            self.current = None
+            self._busy(None)
         if result is not None:
             self._handle(path, result)
             self._count(result, modified_at)
@@ -235,6 +242,7 @@ class ImporterThread(threading.Thread):
                 )
                 if self.stopping.wait(delay):
                     return None
+                self.alive_at = time.monotonic()  # waiting out an outage is not a stall
                 continue
             except Exception as exc:  # a bug, bad data, a constraint: survive, retry later
                 log.exception("import_crashed", file=path_key(path), error=str(exc))
@@ -246,6 +254,7 @@ class ImporterThread(threading.Thread):
     def _progress(self, done: int, total: int) -> None:
         # Called after each committed batch: the database is back, so STATUS= must not
         # keep reporting an outage for the rest of a large file.
+        self.alive_at = time.monotonic()
         self._database_back()
         self._beat()  # between committed batches: a long import still shows as running
 

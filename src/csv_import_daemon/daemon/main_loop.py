@@ -26,12 +26,18 @@ log = get_logger(__name__)
 TICK = 0.5  # seconds between main-loop steps
 OBSERVER_RETRY = 5.0  # first delay before restarting a dead observer again; doubles
 OBSERVER_RETRY_MAX = 300.0  # cap, so an unmounted share is not a log line every 5 s
+# An import with no sign of life (a committed batch, a database retry) for this long is
+# stuck: /healthz turns 503 and WATCHDOG=1 stops, so systemd restarts the service. A batch
+# commits in well under a second; a large file's round-trip refresh takes seconds.
+IMPORTER_STALL = 300.0
 
 
 class Importer(Protocol):
     """What the main loop needs of the importer thread."""
 
     db_error: str | None  # the database problem being waited out, or None
+    # Monotonic time of the current import's last sign of life; None between imports.
+    alive_at: float | None
 
     @property
     def waiting(self) -> int: ...  # files queued or waiting on a timer
@@ -93,10 +99,13 @@ class MainLoop:
         self.next_observer_try = now
         self.observer_backoff = Backoff(OBSERVER_RETRY, OBSERVER_RETRY_MAX)
         self.last_status = ""
+        self.stall_after = IMPORTER_STALL
+        self.stalled = False
 
     def step(self, now: float) -> int | None:
         """Do what is due at monotonic time ``now``; an exit code when the daemon must end."""
-        if self.ping is not None and now >= self.next_ping:
+        self._check_stall(now)
+        if self.ping is not None and now >= self.next_ping and not self.stalled:
             self.notifier.watchdog()
             self.next_ping = now + self.ping
         if not self.importer.is_alive():
@@ -114,12 +123,27 @@ class MainLoop:
                 database_up=self.importer.db_error is None,
                 observer_up=self.watcher.is_alive(),
                 backlog=self.importer.waiting,
+                importer_up=not self.stalled,
             )
         status = self.importer.describe()
         if status != self.last_status:
             self.notifier.status(status)
             self.last_status = status
         return None
+
+    def _check_stall(self, now: float) -> None:
+        alive_at = self.importer.alive_at
+        stalled = alive_at is not None and now - alive_at > self.stall_after
+        if stalled and not self.stalled:
+            log.error(
+                "importer_stalled",
+                seconds=round(now - alive_at, 1) if alive_at is not None else None,
+                hint="no progress in the current import; the watchdog pings stop so "
+                "systemd restarts the service",
+            )
+        elif self.stalled and not stalled:
+            log.info("importer_resumed")
+        self.stalled = stalled
 
     def _restart_observer(self, now: float) -> None:
         try:

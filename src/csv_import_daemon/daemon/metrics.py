@@ -106,6 +106,7 @@ class Metrics:
         self._lock = threading.Lock()
         self._database_ok = False
         self._observer_ok = False
+        self._importer_ok = True
 
     # -- recorded by the importer thread and the main loop --------------------------------
 
@@ -124,10 +125,14 @@ class Metrics:
             if modified_at is not None:
                 self.lag.observe(max(0.0, now - modified_at))
 
-    def set_state(self, *, database_up: bool, observer_up: bool, backlog: int) -> None:
-        """The main loop's view, each tick: the importer's database state, the observer."""
+    def set_state(
+        self, *, database_up: bool, observer_up: bool, backlog: int, importer_up: bool = True
+    ) -> None:
+        """The main loop's view, each tick: the importer's database state, the observer,
+        and whether the current import still shows signs of life."""
         with self._lock:
             self._database_ok, self._observer_ok = database_up, observer_up
+            self._importer_ok = importer_up
         self.database_up.set(1 if database_up else 0)
         self.observer_up.set(1 if observer_up else 0)
         self.backlog.set(backlog)
@@ -139,10 +144,14 @@ class Metrics:
         return generate_latest(self.registry), CONTENT_TYPE_LATEST
 
     def health(self) -> tuple[bool, dict[str, Any]]:
-        """(healthy, JSON body): healthy while the database answers and the observer runs."""
+        """(healthy, JSON body): healthy while the database answers, the observer runs
+        and the importer is not stuck in one import."""
         with self._lock:
             database_ok, observer_ok = self._database_ok, self._observer_ok
+            importer_ok = self._importer_ok
         problems = []
+        if not importer_ok:
+            problems.append("importer stuck in one import")
         if not database_ok:
             problems.append("database unavailable")
         if not observer_ok:
@@ -151,6 +160,7 @@ class Metrics:
             "status": "ok" if not problems else "unavailable",
             "database": "up" if database_ok else "down",
             "observer": "up" if observer_ok else "down",
+            "importer": "up" if importer_ok else "stuck",
         }
         if problems:
             body["reason"] = "; ".join(problems)

@@ -12,7 +12,8 @@ import pytest
 from structlog.testing import capture_logs
 
 from csv_import_daemon.config.settings import load_settings
-from csv_import_daemon.daemon.main_loop import OBSERVER_RETRY, MainLoop
+from csv_import_daemon.daemon.main_loop import IMPORTER_STALL, OBSERVER_RETRY, MainLoop
+from csv_import_daemon.daemon.metrics import Metrics
 from csv_import_daemon.daemon.notify import Notifier
 from csv_import_daemon.daemon.watcher import DirectoryWatcher, PathQueue
 from csv_import_daemon.errors import ExitCode
@@ -28,6 +29,9 @@ class Importer:
 
     def __init__(self) -> None:
         self.alive = True
+        self.alive_at: float | None = None
+        self.db_error: str | None = None
+        self.waiting = 0
         self.status = "idle; 0 imports, 0 new rows since start; 0 files waiting"
 
     def is_alive(self) -> bool:
@@ -125,6 +129,29 @@ def test_watchdog_ping_is_sent_when_due(harness: Harness) -> None:
     assert harness.listener.count("WATCHDOG", "1") == 2
     harness.step(T0 + 20)
     assert harness.listener.count("WATCHDOG", "1") == 3
+
+
+def test_a_stuck_import_stops_the_watchdog_and_turns_health_503(harness: Harness) -> None:
+    """An import with no sign of life for IMPORTER_STALL seconds: WATCHDOG=1 stops (systemd
+    restarts the service), /healthz's state says why; progress brings both back."""
+    harness.watcher.start()
+    harness.loop.metrics = metrics = Metrics()
+    harness.importer.alive_at = T0
+    with capture_logs() as logs:
+        harness.step(T0)
+        assert metrics.health()[0]
+        harness.step(T0 + IMPORTER_STALL + 1)
+        assert harness.listener.count("WATCHDOG", "1") == 1
+        healthy, body = metrics.health()
+        assert not healthy
+        assert body["importer"] == "stuck"
+        harness.step(T0 + IMPORTER_STALL + 20)
+        assert harness.listener.count("WATCHDOG", "1") == 1
+        assert len(_events(logs, "importer_stalled")) == 1
+        harness.importer.alive_at = T0 + IMPORTER_STALL + 25  # a batch committed
+        harness.step(T0 + IMPORTER_STALL + 30)
+    assert harness.listener.count("WATCHDOG", "1") == 2
+    assert metrics.health()[0]
 
 
 def test_status_is_sent_only_when_it_changes(harness: Harness) -> None:

@@ -106,7 +106,10 @@ def test_metrics_counts_equal_what_the_database_holds(watch: Path, tmp_path: Pat
                     assert "/" not in value
                     assert "SIM101" not in value
                     assert ".csv" not in value
-            assert health(port) == (200, {"status": "ok", "database": "up", "observer": "up"})
+            assert health(port) == (
+                200,
+                {"status": "ok", "database": "up", "observer": "up", "importer": "up"},
+            )
             assert get(port, "/nothing")[0] == 404
             assert d.events("metrics_listening")[0]["address"] == f"127.0.0.1:{port}"
             assert d.stop() == 0, d.log_text()
