@@ -31,6 +31,10 @@ class FileReadError(CsvImportError):
     """A file cannot be read right now (permission, lock, vanished); retried later."""
 
 
+class NotRegularFileError(CsvImportError):
+    """A path that is not a regular file (a FIFO, a device, a socket): refused, not read."""
+
+
 class DatabaseUnavailableError(CsvImportError):
     """The database cannot be reached; nothing was written."""
 

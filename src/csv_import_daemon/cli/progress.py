@@ -14,13 +14,16 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
+from csv_import_daemon.errors import NotRegularFileError
+from csv_import_daemon.files.reader import open_regular
+
 MIN_BYTES = 5_000_000  # smaller files finish before a bar would help
 _BLOCK = 1 << 20
 
 
 def _newlines(path: Path, start: int, end: int) -> int:
     count = 0
-    with open(path, "rb") as f:
+    with open_regular(path) as f:
         f.seek(start)
         left = end - start
         while left > 0:
@@ -54,7 +57,7 @@ class RowProgress:
 
         try:
             rows = max(0, _newlines(path, 0, size) - 1)  # the header is not a row
-        except OSError:
+        except (OSError, NotRegularFileError):
             return cls(path, None)
         bar = tqdm(
             total=rows,
@@ -75,7 +78,7 @@ class RowProgress:
             return
         try:
             rows = _newlines(self.path, self.offset, done)
-        except OSError:
+        except (OSError, NotRegularFileError):
             return
         if self.offset == 0:
             rows -= 1  # the header line

@@ -6,10 +6,14 @@ line, so a checkpoint can be trusted by the next reader whatever happened in bet
 
 from __future__ import annotations
 
+import fcntl
 import os
+import stat
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import BinaryIO
+
+from csv_import_daemon.errors import NotRegularFileError
 
 # The bytes kept just before a chunk's end, for the checkpoint's tail hash (identity.py).
 TAIL_BYTES = 1024
@@ -58,6 +62,35 @@ class Chunk:
     # The raw bytes just before ``end`` as they were read (at most TAIL_BYTES): the
     # checkpoint hashes these, not the file again, which may have been rewritten since.
     tail: bytes = b""
+
+
+_KINDS = (
+    (stat.S_ISFIFO, "a FIFO"),
+    (stat.S_ISCHR, "a character device"),
+    (stat.S_ISBLK, "a block device"),
+    (stat.S_ISSOCK, "a socket"),
+    (stat.S_ISDIR, "a folder"),
+)
+
+
+def open_regular(path: str | os.PathLike[str]) -> BinaryIO:
+    """``path`` opened for binary reading if it is a regular file; NotRegularFileError if not.
+
+    Opened with O_NONBLOCK, so a FIFO named ``x.csv`` (or a link to one, or to a device)
+    never blocks the open waiting for a writer; ``fstat`` on the descriptor then decides,
+    with no race against a rename. OSError as ``open`` raises it otherwise.
+    """
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC)
+    try:
+        mode = os.fstat(fd).st_mode
+        if not stat.S_ISREG(mode):
+            kind = next((name for test, name in _KINDS if test(mode)), "not a file")
+            raise NotRegularFileError(f"{kind}, not a regular file: only regular files are read")
+        fcntl.fcntl(fd, fcntl.F_SETFL, fcntl.fcntl(fd, fcntl.F_GETFL) & ~os.O_NONBLOCK)
+        return os.fdopen(fd, "rb")
+    except BaseException:
+        os.close(fd)
+        raise
 
 
 def newline_of(encoding: str) -> bytes:

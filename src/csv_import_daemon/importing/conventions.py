@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 from csv_import_daemon.config.settings import Settings
-from csv_import_daemon.errors import UnknownFormatError
+from csv_import_daemon.errors import NotRegularFileError, UnknownFormatError
 from csv_import_daemon.files import reader
 from csv_import_daemon.files.names import date_from_name, path_key
 from csv_import_daemon.files.reader import FileStat
@@ -239,7 +239,7 @@ class Evidence:
             return self._siblings[key]
         order = None
         try:
-            with open(path, "rb") as f:
+            with reader.open_regular(path) as f:
                 header = reader.read_header(f)
                 if header is not None:
                     options = LayoutOptions(
@@ -248,7 +248,7 @@ class Evidence:
                     layout = sniff_layout(header.text, options)
                     rows = _sample_rows(f, header, layout, min(st.st_size, SIBLING_SAMPLE))
                     order = date_order_from_times(_column(rows, layout, "time"))
-        except (OSError, UnknownFormatError):
+        except (OSError, UnknownFormatError, NotRegularFileError):
             order = None
         if len(self._siblings) > 4096:
             self._siblings.clear()

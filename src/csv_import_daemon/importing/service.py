@@ -21,7 +21,7 @@ from sqlalchemy.exc import DBAPIError, OperationalError
 
 from csv_import_daemon.config.settings import Settings
 from csv_import_daemon.db.engine import writing
-from csv_import_daemon.errors import FileReadError, UnknownFormatError
+from csv_import_daemon.errors import FileReadError, NotRegularFileError, UnknownFormatError
 from csv_import_daemon.files import reader
 from csv_import_daemon.files.names import path_key
 from csv_import_daemon.files.quiet_period import seconds_until_settled
@@ -154,7 +154,9 @@ class ImportService:
 
     def _open(self, path: Path, key: str, request: _Request) -> ImportResult:
         try:
-            f = open(path, "rb")  # noqa: SIM115 - closed in the finally below
+            f = reader.open_regular(path)  # closed in the finally below
+        except NotRegularFileError as exc:
+            raise UnknownFormatError(f"{key}: {exc}") from None
         except FileNotFoundError:
             raise FileReadError(f"{key}: file vanished before it could be read") from None
         except OSError as exc:

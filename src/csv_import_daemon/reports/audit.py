@@ -25,7 +25,7 @@ from sqlalchemy import Connection, bindparam, select
 from csv_import_daemon.config.settings import Settings
 from csv_import_daemon.db.tables import LEDGER, REJECTIONS, TRADES
 from csv_import_daemon.db.writer import CONFLICT_FIELDS
-from csv_import_daemon.errors import UnknownFormatError
+from csv_import_daemon.errors import NotRegularFileError, UnknownFormatError
 from csv_import_daemon.files import reader
 from csv_import_daemon.files.names import path_key
 from csv_import_daemon.importing.checkpoint import Checkpoint
@@ -118,8 +118,10 @@ class Auditor:
     ) -> FileAudit:
         out = FileAudit(file=path_key(path))
         try:
-            with open(path, "rb") as f:
+            with reader.open_regular(path) as f:
                 self._audit(f, path, checkpoint, out, progress)
+        except NotRegularFileError as exc:
+            out.status, out.message = "error", f"cannot read: {exc}"
         except OSError as exc:
             out.status, out.message = "error", f"cannot read: {exc.strerror or exc}"
         return out
