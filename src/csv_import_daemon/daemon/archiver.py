@@ -11,10 +11,12 @@ is still imported. Runs in the importer thread, the only database writer.
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import os
 import re
-import shutil
+import secrets
+import stat
 import time
 from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta
@@ -27,8 +29,10 @@ from sqlalchemy.exc import DBAPIError, OperationalError
 
 from csv_import_daemon.config.settings import Settings
 from csv_import_daemon.db.models import Trade
+from csv_import_daemon.errors import NotRegularFileError
 from csv_import_daemon.files.names import date_from_name, path_key
 from csv_import_daemon.files.quiet_period import seconds_until_settled
+from csv_import_daemon.files.reader import open_regular
 from csv_import_daemon.importing.result import ImportResult, ImportStatus
 from csv_import_daemon.logs import get_logger
 
@@ -40,6 +44,7 @@ log = get_logger(__name__)
 MONTH_DIR_RE = re.compile(r"\d{4}-\d{2}")
 _MAX_SUFFIX = 10_000
 _FINISHED = frozenset({ImportStatus.IMPORTED, ImportStatus.UNCHANGED})  # may be archived
+COPY_BLOCK = 1 << 20
 _NO_HARD_LINKS = (errno.EPERM, errno.ENOTSUP, errno.EOPNOTSUPP, errno.EMLINK, errno.ENOSYS)
 
 
@@ -58,7 +63,9 @@ def month_folders(archive_dir: Path) -> list[Path]:
     """The existing ``YYYY-MM`` folders of the archive."""
     try:
         return sorted(
-            p for p in archive_dir.iterdir() if p.is_dir() and MONTH_DIR_RE.fullmatch(p.name)
+            p
+            for p in archive_dir.iterdir()
+            if p.is_dir() and not p.is_symlink() and MONTH_DIR_RE.fullmatch(p.name)
         )
     except OSError:
         return []
@@ -69,51 +76,97 @@ def move_no_replace(src: Path, folder: Path) -> Path:
 
     A hard link then an unlink keeps the inode (and an open writer's appends); across file
     systems the file is copied first. A file system without hard links gets a plain rename
-    after an existence check.
+    after an existence check. ``folder`` must be a real folder, not a symbolic link: every
+    name is then created relative to the descriptor that was checked (no path is looked
+    up twice), so nothing planted in the archive can redirect a write.
     """
-    for candidate in _candidates(folder, src.name):
+    try:
+        dir_fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC)
+    except OSError as exc:
+        if exc.errno in (errno.ELOOP, errno.ENOTDIR):
+            raise OSError(exc.errno, "archive folder is not a real folder", str(folder)) from None
+        raise
+    try:
+        return folder / _move_into(src, folder, dir_fd)
+    finally:
+        os.close(dir_fd)
+
+
+def _move_into(src: Path, folder: Path, dir_fd: int) -> str:
+    for candidate in _candidates(src.name):
         try:
-            os.link(src, candidate)
+            os.link(src, candidate, dst_dir_fd=dir_fd)
         except FileExistsError:
             continue
         except OSError as exc:
             if exc.errno == errno.EXDEV:
-                return _copy_no_replace(src, folder)
+                return _copy_no_replace(src, dir_fd)
             if exc.errno in _NO_HARD_LINKS:
-                return _rename_if_free(src, folder)
+                return _rename_if_free(src, dir_fd)
             raise
         os.unlink(src)
         return candidate
     raise FileExistsError(errno.EEXIST, "no free archive name", str(folder / src.name))
 
 
-def _candidates(folder: Path, name: str) -> list[Path]:
+def _candidates(name: str) -> list[str]:
     stem, suffix = os.path.splitext(name)
-    return [folder / name, *(folder / f"{stem}-{i}{suffix}" for i in range(1, _MAX_SUFFIX))]
+    return [name, *(f"{stem}-{i}{suffix}" for i in range(1, _MAX_SUFFIX))]
 
 
-def _copy_no_replace(src: Path, folder: Path) -> Path:
-    tmp = folder / f".{src.name}.{os.getpid()}.part"
-    shutil.copy2(src, tmp)
+def _copy_no_replace(src: Path, dir_fd: int) -> str:
+    """Copy through a temporary created exclusively (O_EXCL, O_NOFOLLOW) under a random
+    name: a link planted in the archive can neither be followed nor guessed."""
+    tmp = f".{src.name}.{secrets.token_hex(16)}.part"
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
+    out = os.open(tmp, flags, 0o600, dir_fd=dir_fd)
     try:
-        for candidate in _candidates(folder, src.name):
+        try:
+            with open_regular(src) as f:
+                st = os.fstat(f.fileno())
+                while block := f.read(COPY_BLOCK):
+                    os.write(out, block)  # a regular file: writes are complete
+            os.utime(out, ns=(st.st_atime_ns, st.st_mtime_ns))
+            os.fsync(out)  # on disk before the original goes
+        finally:
+            os.close(out)
+        for candidate in _candidates(src.name):
             try:
-                os.link(tmp, candidate)
+                os.link(tmp, candidate, src_dir_fd=dir_fd, dst_dir_fd=dir_fd)
             except FileExistsError:
                 continue
             os.unlink(src)
             return candidate
     finally:
-        tmp.unlink(missing_ok=True)
-    raise FileExistsError(errno.EEXIST, "no free archive name", str(folder / src.name))
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp, dir_fd=dir_fd)
+    raise FileExistsError(errno.EEXIST, "no free archive name", src.name)
 
 
-def _rename_if_free(src: Path, folder: Path) -> Path:
-    for candidate in _candidates(folder, src.name):
-        if not os.path.lexists(candidate):
-            os.rename(src, candidate)
+def _rename_if_free(src: Path, dir_fd: int) -> str:
+    for candidate in _candidates(src.name):
+        try:
+            os.lstat(candidate, dir_fd=dir_fd)
+        except FileNotFoundError:
+            os.rename(src, candidate, dst_dir_fd=dir_fd)
             return candidate
-    raise FileExistsError(errno.EEXIST, "no free archive name", str(folder / src.name))
+    raise FileExistsError(errno.EEXIST, "no free archive name", src.name)
+
+
+def month_folder(archive_dir: Path, day: date) -> Path:
+    """``ARCHIVE/YYYY-MM`` for ``day``, made if missing; OSError unless it is a real folder
+    directly inside the archive (a symbolic link there would lead the move elsewhere)."""
+    name = f"{day:%Y-%m}"
+    base = os.open(archive_dir, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    try:
+        with contextlib.suppress(FileExistsError):
+            os.mkdir(name, 0o700, dir_fd=base)
+        st = os.lstat(name, dir_fd=base)
+    finally:
+        os.close(base)
+    if not stat.S_ISDIR(st.st_mode):
+        raise OSError(errno.ENOTDIR, "archive month folder is not a real folder", name)
+    return archive_dir / name
 
 
 class Archiver:
@@ -181,13 +234,14 @@ class Archiver:
         return last.replace(tzinfo=UTC).astimezone(self.tz).date()
 
     def _move(self, path: Path, day: date) -> Path | None:
-        folder = self.archive_dir / f"{day:%Y-%m}"
         try:
-            folder.mkdir(parents=True, exist_ok=True)
+            self.archive_dir.mkdir(parents=True, exist_ok=True)
+            folder = month_folder(self.archive_dir, day)
             self.watches.watch(folder)  # before the move: a late line must not go unseen
             new = move_no_replace(path, folder)
-        except OSError as exc:
-            log.warning("archive_failed", file=path_key(path), error=exc.strerror or str(exc))
+        except (OSError, NotRegularFileError) as exc:
+            error = (exc.strerror if isinstance(exc, OSError) else None) or str(exc)
+            log.warning("archive_failed", file=path_key(path), error=error)
             return None
         try:
             self.service.move_checkpoint(path, new, archived=True)

@@ -13,6 +13,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 from sqlalchemy import Engine
+from structlog.testing import capture_logs
 
 from csv_import_daemon.config.settings import Settings
 from csv_import_daemon.daemon import archiver as archive_module
@@ -117,11 +118,11 @@ def test_move_across_file_systems_copies(tmp_path: Path, monkeypatch: pytest.Mon
     real_link = os.link
     calls: list[Path] = []
 
-    def link(src: Any, dst: Any) -> None:
+    def link(src: Any, dst: Any, **dir_fds: Any) -> None:
         calls.append(Path(src))
-        if Path(src).parent != Path(dst).parent:
-            raise OSError(errno.EXDEV, "Invalid cross-device link")
-        real_link(src, dst)
+        if dir_fds.get("src_dir_fd") is None and Path(src).parent != Path(dst).parent:
+            raise OSError(errno.EXDEV, "Invalid cross-device link")  # watched -> archive
+        real_link(src, dst, **dir_fds)
 
     monkeypatch.setattr(archive_module.os, "link", link)
     folder = tmp_path / "archive"
@@ -135,12 +136,72 @@ def test_move_across_file_systems_copies(tmp_path: Path, monkeypatch: pytest.Mon
     assert sorted(p.name for p in folder.iterdir()) == ["a.csv"]  # no temporary left
 
 
+def test_copy_across_file_systems_cannot_be_turned_against_the_journal(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A symbolic link planted at the temporary name the copy once used (its PID is public)
+    and at the final name: the journal it points to keeps its bytes and mode; the copy
+    goes through an unpredictable temporary that is gone afterwards."""
+    real_link = os.link
+
+    def link(src: Any, dst: Any, **dir_fds: Any) -> None:
+        if dir_fds.get("src_dir_fd") is None and Path(src).parent != Path(dst).parent:
+            raise OSError(errno.EXDEV, "Invalid cross-device link")  # watched -> archive
+        real_link(src, dst, **dir_fds)
+
+    monkeypatch.setattr(archive_module.os, "link", link)
+    journal = tmp_path / "journal.sqlite3"
+    journal.write_bytes(b"SQLite format 3\x00journal")
+    journal.chmod(0o600)
+    folder = tmp_path / "archive"
+    folder.mkdir()
+    (folder / f".a.csv.{os.getpid()}.part").symlink_to(journal)
+    (folder / "a.csv").symlink_to(journal)
+    src = tmp_path / "a.csv"
+    src.write_text("Instrument,Action\n")
+    moved = move_no_replace(src, folder)
+    assert moved == folder / "a-1.csv"
+    assert moved.read_text() == "Instrument,Action\n"
+    assert not moved.is_symlink()
+    assert journal.read_bytes() == b"SQLite format 3\x00journal"
+    assert journal.stat().st_mode & 0o777 == 0o600
+    left = sorted(p.name for p in folder.iterdir())
+    assert left == [f".a.csv.{os.getpid()}.part", "a-1.csv", "a.csv"]
+
+
+def test_symlinked_month_folder_is_refused(
+    tmp_path: Path, archive_settings: Settings, service: ImportService
+) -> None:
+    """ARCHIVE/2025-10 planted as a link to a folder elsewhere: the file is not moved
+    (archive_failed), nothing lands outside the archive, and the month is not watched."""
+    watch = tmp_path / "watch"
+    watch.mkdir()
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    archive = tmp_path / "archive"
+    archive.mkdir()
+    (archive / "2025-10").symlink_to(outside)
+    path = quiet_file(Path(shutil.copy(SAMPLES / DATED, watch / DATED)))
+    result = service.import_file(path)
+    watches = FakeWatches()
+    with capture_logs() as logs:
+        new, _ = archiver_for(archive_settings, service, watches).consider(path, result)
+    assert new is None
+    assert path.exists()
+    assert list(outside.iterdir()) == []
+    assert watches.folders == []
+    assert [e["event"] for e in logs if e["log_level"] == "warning"] == ["archive_failed"]
+    assert month_folders(archive) == []
+    with pytest.raises(OSError, match="not a real folder"):
+        move_no_replace(path, archive / "2025-10")
+
+
 def test_move_without_hard_links_renames_to_a_free_name(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A file system without hard links gets a rename to a name that is still free."""
 
-    def link(src: Any, dst: Any) -> None:
+    def link(src: Any, dst: Any, **dir_fds: Any) -> None:
         raise OSError(errno.EPERM, "Operation not permitted")
 
     monkeypatch.setattr(archive_module.os, "link", link)
