@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
@@ -22,7 +23,9 @@ GroupBy = Literal["day", "week", "month", "account", "instrument"]
 FIELDS = TRIP_COLUMNS[1:]
 MONEY = ("entry_price", "exit_price", "points", "pnl", "commission", "net_pnl")
 _FILL_CHUNK = 500
-_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+# A spreadsheet may split a line on ",", ";" (de-DE, fr-FR) or TAB whatever we meant: a
+# part of a text cell that starts (after blanks or quotes) with one of these is a formula.
+_LIVE_PART = re.compile(r"(^|[,;\t])([ \"']*)(?=[=+\-@\t\r])")
 
 
 @dataclass(frozen=True, slots=True)
@@ -150,7 +153,8 @@ def jsonable(row: dict[str, Any]) -> dict[str, Any]:
 
 
 def safe_cell(value: Any) -> Any:
-    """A spreadsheet cell: numbers stay numbers, formula-like text is made inert."""
+    """A spreadsheet cell: numbers stay numbers, formula-like text is made inert however
+    the line is split (``,``, ``;`` or TAB)."""
     if value is None:
         return ""
     if isinstance(value, bool):
@@ -159,8 +163,8 @@ def safe_cell(value: Any) -> Any:
         return decimal_text(Decimal(value))
     if isinstance(value, datetime):
         return time_text(value)
-    text = str(value)
-    return "'" + text if text.startswith(_FORMULA_START) else text
+    # A "'" before each part that would start a formula, under any of the separators.
+    return _LIVE_PART.sub(r"\1\2'", str(value))
 
 
 def display(value: Any) -> str:

@@ -1,0 +1,113 @@
+"""CSV for spreadsheets: no part of any cell starts a live formula whether the line is
+split on ",", ";" (de-DE, fr-FR) or TAB; numbers stay numbers."""
+
+from __future__ import annotations
+
+import csv
+import io
+import shutil
+import subprocess
+from decimal import Decimal, InvalidOperation
+from pathlib import Path
+
+import pytest
+from sqlalchemy import Engine
+
+from csv_import_daemon.config.settings import Settings
+from csv_import_daemon.trips.queries import csv_text
+from support.processes import run_cli
+from support.trips import DAY1, import_all, row, write
+
+SEPARATORS = (",", ";", "\t")
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+HOSTILE = (
+    "acct;=2+3;x",
+    'x;=HYPERLINK("http://evil.example";"click")',
+    "a\t@SUM(1+1)",
+    'quoted,"; =1+1"',
+    "+1",
+    "-cmd",
+    "ok;-5",
+)
+
+
+def live_parts(text: str) -> list[str]:
+    """Parts of ``text``'s lines, split on each separator, that a spreadsheet would read as
+    a formula: starting (after blanks and quotes) with a formula character, and not a
+    number."""
+    found = []
+    for line in text.splitlines():
+        for sep in SEPARATORS:
+            for part in line.split(sep):
+                bare = part.lstrip(' "')
+                if not bare.startswith(FORMULA_START):
+                    continue
+                try:
+                    Decimal(bare.rstrip('"'))
+                except InvalidOperation:
+                    found.append(part)
+    return found
+
+
+def test_no_part_of_a_text_cell_starts_a_formula_under_any_separator() -> None:
+    """Hostile text in every shape: nothing live under ',', ';' or TAB; the comma reading
+    keeps the text (one apostrophe before each neutralised part) and the numbers."""
+    out = csv_text(["name", "n", "m"], [[t, Decimal("-12.50"), -3] for t in HOSTILE])
+    assert live_parts(out) == []
+    cells = list(csv.reader(io.StringIO(out)))[1:]
+    assert [c[0].replace("'", "") for c in cells] == [t.replace("'", "") for t in HOSTILE]
+    assert {(c[1], c[2]) for c in cells} == {("-12.5", "-3")}
+    assert cells[0][0] == "acct;'=2+3;x"
+
+
+def test_round_trips_csv_is_inert_for_semicolon_spreadsheets(
+    engine: Engine, settings: Settings, tmp_path: Path
+) -> None:
+    """An account named ``acct;=2+3;x`` through import and ``round-trips --csv``: no live
+    part under any separator, and the negative P&L still a number."""
+    account = "acct;=2+3;x"
+    f = write(
+        tmp_path / "c.csv",
+        [
+            row("c1", "Buy", 1, "100", DAY1, account=account),
+            row("c2", "Sell", 1, "99", DAY1.replace(second=1), account=account),
+        ],
+    )
+    import_all(engine, settings, f)
+    done = run_cli("round-trips", "--csv", "--database", settings.database_url)
+    assert done.returncode == 0, done.stderr
+    assert live_parts(done.stdout) == []
+    assert done.stdout.splitlines()[1].startswith("acct;'=2+3;x,MNQ MAR25,long,")
+    assert ",-1,-2,0,-2,USD," in done.stdout.splitlines()[1]
+
+
+@pytest.mark.skipif(
+    shutil.which("soffice") is None, reason="LibreOffice (soffice) is not installed here"
+)
+def test_libreoffice_evaluates_nothing_with_semicolon_separator(tmp_path: Path) -> None:
+    """LibreOffice headless reads the CSV with ';' as separator and formulas evaluated:
+    no cell comes out as the result of a formula (5, a link)."""
+    source = tmp_path / "trips.csv"
+    source.write_text(csv_text(["name"], [[t] for t in HOSTILE]), encoding="utf-8")
+    # Filter options: separator 59 (;), text delimiter 34 ("), UTF-8, from line 1, ...,
+    # the 12th token "evaluate formulas" on.
+    options = "59,34,76,1,,0,false,true,false,false,false,true"
+    subprocess.run(
+        [
+            "soffice",
+            "--headless",
+            f"--infilter=CSV:{options}",
+            "--convert-to",
+            "csv:Text - txt - csv (StarCalc):44,34,76,1",
+            "--outdir",
+            str(tmp_path / "out"),
+            str(source),
+        ],
+        check=True,
+        timeout=120,
+        capture_output=True,
+    )
+    cells = [c for line in csv.reader((tmp_path / "out" / "trips.csv").open()) for c in line]
+    assert "5" not in cells
+    assert "2" not in cells  # @SUM(1+1), =1+1
+    assert not any(c.startswith("click") for c in cells)
