@@ -145,7 +145,7 @@ def profile(work: Path, files: int, rows: int) -> None:
     """cProfile of the in-process import of a folder (the importer thread's catch-up path)."""
     from csv_import_daemon.config.settings import load_settings  # noqa: PLC0415
     from csv_import_daemon.db.engine import make_engine  # noqa: PLC0415
-    from csv_import_daemon.db.migrate import prepare_database  # noqa: PLC0415
+    from csv_import_daemon.db.schema import prepare_database  # noqa: PLC0415
     from csv_import_daemon.importing.service import ImportService  # noqa: PLC0415
 
     folder = work / "profile"

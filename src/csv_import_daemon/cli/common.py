@@ -8,7 +8,8 @@ from pathlib import Path
 
 from sqlalchemy import Engine
 
-from csv_import_daemon.config.settings import SYSTEM_CONFIG, Settings
+from csv_import_daemon.config.settings import Settings
+from csv_import_daemon.config.sources import SYSTEM_CONFIG
 from csv_import_daemon.db.engine import make_engine
 
 # The defaults a person sees in --help are the ones Settings applies (computed on this host).

@@ -13,7 +13,7 @@ from csv_import_daemon.errors import ConfigError, ExitCode
 
 
 def register(sub: Any) -> None:
-    p = sub.add_parser("db", help="schema migrations")
+    p = sub.add_parser("db")  # its help: cli.main.COMMANDS
     dbsub = p.add_subparsers(
         dest="db_command", required=True, metavar="{upgrade,downgrade,current}"
     )

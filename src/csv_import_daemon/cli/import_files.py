@@ -10,7 +10,7 @@ from typing import Any
 from csv_import_daemon.cli.common import add_common, add_reading, open_journal
 from csv_import_daemon.cli.progress import RowProgress
 from csv_import_daemon.config.settings import Settings
-from csv_import_daemon.db import migrate
+from csv_import_daemon.db import schema
 from csv_import_daemon.errors import ConfigError, ExitCode
 from csv_import_daemon.importing.result import FAILED, ImportResult, ImportStatus
 from csv_import_daemon.logs import get_logger
@@ -21,7 +21,7 @@ COUNTS = ("inserted", "duplicates", "rejected", "conflicts", "replaced")
 
 
 def register(sub: Any) -> None:
-    p = sub.add_parser("import", help="import files once and exit")
+    p = sub.add_parser("import")  # its help: cli.main.COMMANDS
     p.add_argument(
         "paths",
         nargs="+",
@@ -79,7 +79,7 @@ def handle(args: argparse.Namespace, settings: Settings) -> int:
         raise ConfigError("--replace reads files again: use it with --reread")
     engine = open_journal(settings, create=True)
     try:
-        migrate.prepare_database(engine, settings)
+        schema.prepare_database(engine, settings)
         service = ImportService(engine, settings)
         files = expand(args.paths)
         totals = dict.fromkeys(COUNTS, 0)

@@ -2,7 +2,9 @@
 
 Each command lives in a module with ``register(subparsers)``, which adds its parser and
 sets ``handler(args, settings) -> exit code``. A new command is a new module named in
-``COMMAND_MODULES``.
+``COMMANDS``. Only the module of the command being run is imported: the others appear in
+the top-level help by name, so ``--version`` and ``--help`` load no database, daemon or
+migration code, and ``status`` does not pay for the daemon's imports.
 """
 
 from __future__ import annotations
@@ -11,13 +13,11 @@ import argparse
 import importlib
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from typing import Any
 
-from sqlalchemy.exc import DBAPIError
-
 from csv_import_daemon import __version__
-from csv_import_daemon.config.settings import CONFIG_ENV, ENV_PREFIX, load_settings
+from csv_import_daemon.config.sources import CONFIG_ENV, ENV_PREFIX
 from csv_import_daemon.errors import (
     ConfigError,
     CsvImportError,
@@ -25,18 +25,23 @@ from csv_import_daemon.errors import (
     ExitCode,
     exit_code_for,
 )
-from csv_import_daemon.logs import configure_logging, get_logger
 
-log = get_logger("csv_import_daemon.cli")
-
-COMMAND_MODULES = [
-    "csv_import_daemon.cli.run",
-    "csv_import_daemon.cli.import_files",
-    "csv_import_daemon.cli.status",
-    "csv_import_daemon.cli.db",
-    "csv_import_daemon.cli.verify",
-    "csv_import_daemon.cli.trips",
-]
+# Command -> (its module, the one-line help the top-level --help shows).
+COMMANDS = {
+    "run": ("csv_import_daemon.cli.run", "watch a folder and import continuously"),
+    "import": ("csv_import_daemon.cli.import_files", "import files once and exit"),
+    "status": (
+        "csv_import_daemon.cli.status",
+        "daemon, settings in force, totals, files with problems first",
+    ),
+    "db": ("csv_import_daemon.cli.db", "schema migrations"),
+    "verify": (
+        "csv_import_daemon.cli.verify",
+        "check that every execution of the watched files is in the journal (writes nothing)",
+    ),
+    "round-trips": ("csv_import_daemon.cli.trips", "round trips (flat to flat, FIFO) with P&L"),
+    "pnl": ("csv_import_daemon.cli.trips", "realized net P&L of closed round trips, grouped"),
+}
 BROKEN_PIPE = 128 + 13  # what a shell reports for a tool ended by SIGPIPE
 
 _SETTING_FLAGS = (
@@ -67,7 +72,9 @@ class _Formatter(argparse.RawDescriptionHelpFormatter):
         super().__init__(prog, max_help_position=32)
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(load: Collection[str] | None = None) -> argparse.ArgumentParser:
+    """The parser; ``load`` names the commands whose modules are imported (all by default).
+    The others are listed by name and help, which is all the top-level help needs."""
     parser = argparse.ArgumentParser(
         prog="csv-import-daemon",
         description="Import NinjaTrader 8 execution CSV exports into a journal database, "
@@ -83,12 +90,23 @@ def build_parser() -> argparse.ArgumentParser:
 
     def add_parser(name: str, **kwargs: Any) -> argparse.ArgumentParser:
         kwargs.setdefault("formatter_class", _Formatter)
+        kwargs.setdefault("help", COMMANDS[name][1])
         return original(name, **kwargs)
 
     sub.add_parser = add_parser  # type: ignore[method-assign]
-    for name in COMMAND_MODULES:
-        importlib.import_module(name).register(sub)
+    wanted = COMMANDS if load is None else load
+    for module in dict.fromkeys(COMMANDS[name][0] for name in wanted):
+        importlib.import_module(module).register(sub)
+    for name in COMMANDS:
+        if name not in sub.choices:
+            sub.add_parser(name)  # listed, not loaded
     return parser
+
+
+def _command_of(argv: Sequence[str]) -> str | None:
+    """The command named in ``argv``: the first word that is not an option (the top-level
+    parser's own options, --help and --version, take no value)."""
+    return next((a for a in argv if not a.startswith("-")), None)
 
 
 def _early_log_format(args: argparse.Namespace) -> Any:
@@ -99,7 +117,9 @@ def _early_log_format(args: argparse.Namespace) -> Any:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    words = sys.argv[1:] if argv is None else list(argv)
+    command = _command_of(words)
+    args = build_parser([command] if command in COMMANDS else []).parse_args(words)
     try:
         return _main(args)
     except BrokenPipeError:
@@ -111,6 +131,13 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _main(args: argparse.Namespace) -> int:
+    # Loaded here, not at the top: --version and --help never need them.
+    from sqlalchemy.exc import DBAPIError  # noqa: PLC0415
+
+    from csv_import_daemon.config.settings import load_settings, masked_url  # noqa: PLC0415
+    from csv_import_daemon.logs import configure_logging, get_logger  # noqa: PLC0415
+
+    log = get_logger("csv_import_daemon.cli")
     flags = {k: getattr(args, k, None) for k in _SETTING_FLAGS}
     try:
         settings = load_settings(flags, config_file=args.config)
@@ -129,8 +156,6 @@ def _main(args: argparse.Namespace) -> int:
         log.error("database_unavailable", error=str(exc))
         return exit_code_for(exc)
     except DBAPIError as exc:  # OperationalError included
-        from csv_import_daemon.config.settings import masked_url  # noqa: PLC0415
-
         detail = str(getattr(exc, "orig", exc)).strip().splitlines()
         where = masked_url(settings.database_url)
         log.error("database_unavailable", error=f"cannot use database {where}: {detail[0]}")

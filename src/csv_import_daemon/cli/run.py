@@ -11,7 +11,7 @@ from csv_import_daemon.config.settings import Settings
 
 
 def register(sub: Any) -> None:
-    p = sub.add_parser("run", help="watch a folder and import continuously")
+    p = sub.add_parser("run")  # its help: cli.main.COMMANDS
     p.add_argument(
         "--watch",
         dest="watch_dir",

@@ -15,9 +15,7 @@ from csv_import_daemon.errors import ExitCode
 
 
 def register(sub: Any) -> None:
-    p = sub.add_parser(
-        "status", help="daemon, settings in force, totals, files with problems first"
-    )
+    p = sub.add_parser("status")  # its help: cli.main.COMMANDS
     p.add_argument(
         "--json",
         action="store_true",

@@ -13,7 +13,7 @@ from sqlalchemy import Engine
 from csv_import_daemon.cli.common import add_common, open_journal
 from csv_import_daemon.config.point_values import PointValues
 from csv_import_daemon.config.settings import Settings
-from csv_import_daemon.db import migrate
+from csv_import_daemon.db import schema
 from csv_import_daemon.db.engine import writing
 from csv_import_daemon.errors import ConfigError, ExitCode
 from csv_import_daemon.logs import get_logger
@@ -52,7 +52,7 @@ def _output(p: argparse.ArgumentParser) -> None:
 
 def register(sub: Any) -> None:
     """Add ``round-trips`` and ``pnl`` to the CLI's subparsers."""
-    p = sub.add_parser("round-trips", help="round trips (flat to flat, FIFO) with P&L")
+    p = sub.add_parser("round-trips")  # its help: cli.main.COMMANDS
     p.add_argument("--account", help="only this account (default: all)")
     p.add_argument("--instrument", help="only this instrument (default: all)")
     state = p.add_mutually_exclusive_group()
@@ -85,7 +85,7 @@ def register(sub: Any) -> None:
     )
     add_common(p)
     p.set_defaults(handler=run)
-    p = sub.add_parser("pnl", help="realized net P&L of closed round trips, grouped")
+    p = sub.add_parser("pnl")  # its help: cli.main.COMMANDS
     p.add_argument(
         "--by",
         choices=["day", "week", "month", "account", "instrument"],
@@ -108,7 +108,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
 
 def handle(engine: Engine, settings: Settings, args: argparse.Namespace) -> int:
     """Run ``round-trips`` or ``pnl``; results on stdout."""
-    migrate.prepare_database(engine, settings)
+    schema.prepare_database(engine, settings)
     rollover = settings.rollover
     if args.command == "pnl":
         with engine.connect() as conn:

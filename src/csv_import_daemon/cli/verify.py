@@ -36,10 +36,7 @@ PROGRESS_BYTES = 5_000_000  # smaller files finish before a bar would be worth d
 
 def register(subparsers: Any) -> None:
     """Add the ``verify`` command."""
-    p: argparse.ArgumentParser = subparsers.add_parser(
-        "verify",
-        help="check that every execution of the watched files is in the journal (writes nothing)",
-    )
+    p: argparse.ArgumentParser = subparsers.add_parser("verify")  # its help: cli.main.COMMANDS
     p.add_argument(
         "paths",
         nargs="*",

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any, Literal, get_args
 
 from csv_import_daemon.config.point_values import PointValue
+from csv_import_daemon.config.sources import CONFIG_ENV, ENV_PREFIX, SYSTEM_CONFIG
 from csv_import_daemon.config.tables import special_setting
 from csv_import_daemon.config.trading_day import Rollover, parse_rollover
 from csv_import_daemon.errors import ConfigError
@@ -24,9 +25,6 @@ LogFormat = Literal["auto", "json", "console"]
 LogLevel = Literal["debug", "info", "warning", "error"]
 SqliteSynchronous = Literal["NORMAL", "FULL"]
 
-ENV_PREFIX = "CSV_IMPORT_"
-CONFIG_ENV = "CSV_IMPORT_CONFIG"
-SYSTEM_CONFIG = Path("/etc/csv-import-daemon/config.toml")
 # Fields filled in by the loader, not settings a user writes.
 _INTERNAL = frozenset({"config_file"})
 

@@ -35,7 +35,7 @@ from csv_import_daemon.daemon.notify import Notifier, watchdog_interval
 from csv_import_daemon.daemon.watcher import DirectoryWatcher, PathQueue
 from csv_import_daemon.db.engine import describe_db_error, make_engine
 from csv_import_daemon.db.heartbeat import Heartbeat, Identity
-from csv_import_daemon.db.migrate import prepare_database
+from csv_import_daemon.db.schema import prepare_database
 from csv_import_daemon.errors import ConfigError, DatabaseUnavailableError, ExitCode
 from csv_import_daemon.importing.known_files import KnownFiles
 from csv_import_daemon.importing.service import ImportService

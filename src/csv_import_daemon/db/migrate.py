@@ -10,9 +10,8 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Connection, Engine, func, inspect, select, table, text
 
-from csv_import_daemon.config.settings import Settings
-from csv_import_daemon.db.engine import check_connection, writing
-from csv_import_daemon.errors import ConfigError, DatabaseUnavailableError
+from csv_import_daemon.db.engine import writing
+from csv_import_daemon.errors import ConfigError
 from csv_import_daemon.logs import get_logger
 
 log = get_logger(__name__)
@@ -111,17 +110,3 @@ def head() -> str | None:
 
 def is_current(engine: Engine) -> bool:
     return current(engine) == head()
-
-
-def prepare_database(engine: Engine, settings: Settings) -> None:
-    """Connect, then bring the schema to head (or insist it is there)."""
-    check_connection(engine)
-    if is_current(engine):
-        return
-    if not settings.run_migrations:
-        raise DatabaseUnavailableError(
-            f"database schema is at {current(engine)}, not {head()}; "
-            "run `csv-import-daemon db upgrade` or allow migrations at start"
-        )
-    upgrade(engine)
-    log.info("migrated", revision=head())

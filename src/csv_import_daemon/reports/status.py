@@ -11,7 +11,7 @@ from typing import Any
 from sqlalchemy import Engine, func, inspect, select
 
 from csv_import_daemon.config.settings import Settings, masked_url, settings_in_force
-from csv_import_daemon.db import heartbeat, migrate
+from csv_import_daemon.db import heartbeat, schema
 from csv_import_daemon.db.models import ImportedExecution, ImportRejection, Trade
 from csv_import_daemon.db.tables import FILES, REJECTIONS
 
@@ -91,7 +91,7 @@ def collect_status(
     engine: Engine, limit: int = 20, *, settings: Settings | None = None
 ) -> dict[str, Any]:
     """The whole report as plain data (what ``status --json`` prints)."""
-    revision = migrate.current(engine)
+    revision = schema.current(engine)
     report: dict[str, Any] = {
         "status_schema": STATUS_SCHEMA,
         "settings": _settings(settings, engine),

@@ -29,7 +29,7 @@ from csv_import_daemon.daemon.lifecycle import _rescan_filter
 from csv_import_daemon.daemon.main_loop import PathFilter, rescan
 from csv_import_daemon.daemon.watcher import DirectoryWatcher, PathQueue
 from csv_import_daemon.db.engine import make_engine
-from csv_import_daemon.db.migrate import prepare_database
+from csv_import_daemon.db.schema import prepare_database
 from csv_import_daemon.files import reader
 from csv_import_daemon.files.names import path_key
 from csv_import_daemon.importing.result import ImportStatus

@@ -1,0 +1,14 @@
+"""Where settings come from, named without loading them: the environment prefix and the
+configuration file's variable and system path.
+
+Kept apart from ``settings`` so the command line's top-level parser (``--version``,
+``--help``) can name them without importing the settings machinery.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+ENV_PREFIX = "CSV_IMPORT_"
+CONFIG_ENV = "CSV_IMPORT_CONFIG"
+SYSTEM_CONFIG = Path("/etc/csv-import-daemon/config.toml")
