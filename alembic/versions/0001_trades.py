@@ -10,31 +10,34 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-from csv_import_daemon.db.models import LIMITS, ExactDecimal
-
 revision = "0001_trades"
 down_revision = None
 branch_labels = None
 depends_on = None
+
+# Types and widths as they were at this revision, written out: a later change of the
+# application's models must not change what an old revision creates.
+# Exact money: NUMERIC(20, 8); SQLite has no decimal type, so canonical text there.
+MONEY = sa.Numeric(20, 8).with_variant(sa.String(40), "sqlite")
 
 
 def upgrade() -> None:
     op.create_table(
         "trades",
         sa.Column("id", sa.Integer(), primary_key=True, autoincrement=True),
-        sa.Column("execution_id", sa.String(LIMITS["execution_id"]), nullable=False),
-        sa.Column("account", sa.String(LIMITS["account"]), nullable=False),
-        sa.Column("instrument", sa.String(LIMITS["instrument"]), nullable=False),
-        sa.Column("action", sa.String(LIMITS["action"]), nullable=False),
-        sa.Column("entry_exit", sa.String(LIMITS["entry_exit"])),
+        sa.Column("execution_id", sa.String(255), nullable=False),
+        sa.Column("account", sa.String(50), nullable=False),
+        sa.Column("instrument", sa.String(50), nullable=False),
+        sa.Column("action", sa.String(20), nullable=False),
+        sa.Column("entry_exit", sa.String(10)),
         sa.Column("quantity", sa.Integer(), nullable=False),
-        sa.Column("price", ExactDecimal(), nullable=False),
+        sa.Column("price", MONEY, nullable=False),
         sa.Column("executed_at", sa.DateTime(), nullable=False),
-        sa.Column("commission", ExactDecimal()),
-        sa.Column("order_id", sa.String(LIMITS["order_id"])),
-        sa.Column("order_name", sa.String(LIMITS["order_name"])),
-        sa.Column("connection", sa.String(LIMITS["connection"])),
-        sa.Column("position_after", sa.String(LIMITS["position_after"])),
+        sa.Column("commission", MONEY),
+        sa.Column("order_id", sa.String(64)),
+        sa.Column("order_name", sa.String(255)),
+        sa.Column("connection", sa.String(100)),
+        sa.Column("position_after", sa.String(20)),
         sa.Column("source_file", sa.Text(), nullable=False),
         sa.Column("source_line", sa.Integer(), nullable=False),
         sa.Column("imported_at", sa.DateTime(), nullable=False),
@@ -80,7 +83,7 @@ def upgrade() -> None:
         sa.Column("raw", sa.Text(), nullable=False),
         sa.Column("reason", sa.String(32), nullable=False),
         sa.Column("detail", sa.Text(), nullable=False),
-        sa.Column("execution_id", sa.String(LIMITS["execution_id"])),
+        sa.Column("execution_id", sa.String(255)),
         sa.Column("created_at", sa.DateTime(), nullable=False),
         sa.PrimaryKeyConstraint("id", name="pk_import_rejections"),
     )

@@ -10,8 +10,6 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-from csv_import_daemon.db.models import LIMITS
-
 revision = "0004_real_world_files"
 down_revision = "0003_backfill_ledger"
 branch_labels = None
@@ -29,7 +27,7 @@ def upgrade() -> None:
     op.create_table(
         "trade_corrections",
         sa.Column("id", sa.Integer(), autoincrement=True),
-        sa.Column("execution_id", sa.String(LIMITS["execution_id"]), nullable=False),
+        sa.Column("execution_id", sa.String(255), nullable=False),
         sa.Column("field", sa.String(32), nullable=False),
         sa.Column("old_value", sa.Text(), nullable=True),
         sa.Column("new_value", sa.Text(), nullable=True),

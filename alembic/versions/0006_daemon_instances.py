@@ -1,7 +1,7 @@
 """r6: daemon_instances, one heartbeat row per daemon instance (for ``status``).
 
 Revision ID: 0006_daemon_instances
-Revises: 0003_backfill_ledger
+Revises: 0005_round_trips
 Create Date: 2026-11-27
 """
 

@@ -333,6 +333,8 @@ def test_migrations_ship_inside_the_wheel(tmp_path: Path) -> None:
         names = set(zf.namelist())
         zf.extractall(installed)
     assert "csv_import_daemon/migrations/env.py" in names
+    # Revision 0005's frozen data step ships beside the revisions that load it.
+    assert "csv_import_daemon/migrations/frozen_0005_round_trips.py" in names
     assert {f"csv_import_daemon/migrations/versions/{r}.py" for r in (R1, R2, R3, R6)} <= names
 
     script = (
