@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import logging
 import sys
-from typing import TextIO
+from collections.abc import Callable
+from typing import Any, TextIO
 
 import structlog
 from structlog.typing import FilteringBoundLogger, Processor
@@ -20,9 +21,16 @@ _LEVELS = {
 
 
 def configure_logging(
-    log_format: LogFormat = "auto", level: LogLevel = "info", stream: TextIO | None = None
+    log_format: LogFormat = "auto",
+    level: LogLevel = "info",
+    stream: TextIO | None = None,
+    *,
+    escape: Callable[[Any], Any] | None = None,
 ) -> None:
-    """Route every event to stderr; stdout stays for command results."""
+    """Route every event to stderr; stdout stays for command results.
+
+    ``escape``: applied to the event's values before the console renderer (JSON escapes
+    control characters itself), so file names and fields cannot drive the terminal."""
     out = stream or sys.stderr
     use_json = log_format == "json" or (log_format == "auto" and not out.isatty())
     renderer: Processor = (
@@ -30,6 +38,9 @@ def configure_logging(
         if use_json
         else structlog.dev.ConsoleRenderer(colors=out.isatty())
     )
+    shown: list[Processor] = []
+    if escape is not None and not use_json:
+        shown.append(lambda _logger, _name, event: escape(event))
     structlog.configure(
         processors=[
             structlog.contextvars.merge_contextvars,
@@ -38,6 +49,7 @@ def configure_logging(
             structlog.processors.StackInfoRenderer(),
             structlog.processors.format_exc_info,
             structlog.processors.UnicodeDecoder(),
+            *shown,
             renderer,
         ],
         wrapper_class=structlog.make_filtering_bound_logger(_LEVELS[level]),

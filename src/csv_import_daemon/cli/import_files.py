@@ -9,6 +9,7 @@ from typing import Any
 
 from csv_import_daemon.cli.common import add_common, add_reading, open_journal
 from csv_import_daemon.cli.progress import RowProgress
+from csv_import_daemon.cli.terminal import visible
 from csv_import_daemon.config.settings import Settings
 from csv_import_daemon.db import schema
 from csv_import_daemon.errors import ConfigError, ExitCode
@@ -94,7 +95,7 @@ def handle(args: argparse.Namespace, settings: Settings) -> int:
             for k in COUNTS:
                 totals[k] += getattr(result, k)
             statuses[str(result.status)] = statuses.get(str(result.status), 0) + 1
-            print(summary_line(result.as_dict()), flush=True)
+            print(visible(summary_line(result.as_dict())), flush=True)
             failed = failed or result.status in FAILED
         if len(files) > 1:
             print(total_line(len(files), statuses, totals), flush=True)

@@ -17,6 +17,7 @@ from collections.abc import Collection, Sequence
 from typing import Any
 
 from csv_import_daemon import __version__
+from csv_import_daemon.cli.terminal import visible
 from csv_import_daemon.config.sources import CONFIG_ENV, ENV_PREFIX
 from csv_import_daemon.errors import (
     ConfigError,
@@ -142,10 +143,10 @@ def _main(args: argparse.Namespace) -> int:
     try:
         settings = load_settings(flags, config_file=args.config)
     except ConfigError as exc:
-        configure_logging(_early_log_format(args), "info")
+        configure_logging(_early_log_format(args), "info", escape=visible)
         log.error("configuration_error", error=str(exc))
         return ExitCode.USAGE
-    configure_logging(settings.log_format, settings.log_level)
+    configure_logging(settings.log_format, settings.log_level, escape=visible)
     try:
         code: int = args.handler(args, settings)
         return code

@@ -14,6 +14,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
+from csv_import_daemon.cli.terminal import visible
 from csv_import_daemon.errors import NotRegularFileError
 from csv_import_daemon.files.reader import open_regular
 
@@ -63,7 +64,7 @@ class RowProgress:
             total=rows,
             unit=" rows",
             unit_scale=True,
-            desc=path.name[:40],
+            desc=visible(path.name[:40]),
             file=sys.stderr,
             leave=True,
             # A terminal that reports no size (0x0) would get no bar at all.

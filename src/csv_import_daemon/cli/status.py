@@ -9,6 +9,7 @@ import sys
 from typing import Any
 
 from csv_import_daemon.cli.common import add_common, open_journal
+from csv_import_daemon.cli.terminal import visible
 from csv_import_daemon.config.settings import Settings
 from csv_import_daemon.db.engine import check_connection
 from csv_import_daemon.errors import ExitCode
@@ -39,5 +40,5 @@ def handle(args: argparse.Namespace, settings: Settings) -> int:
         print(json.dumps(report, default=str, indent=2))
     else:
         width = shutil.get_terminal_size().columns if sys.stdout.isatty() else None
-        print(render_status(report, width))
+        print(render_status(visible(report), width))
     return ExitCode.OK

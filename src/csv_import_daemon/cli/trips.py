@@ -11,6 +11,7 @@ from typing import Any
 from sqlalchemy import Engine
 
 from csv_import_daemon.cli.common import add_common, open_journal
+from csv_import_daemon.cli.terminal import visible
 from csv_import_daemon.config.point_values import PointValues
 from csv_import_daemon.config.settings import Settings
 from csv_import_daemon.db import schema
@@ -134,7 +135,7 @@ def handle(engine: Engine, settings: Settings, args: argparse.Namespace) -> int:
         print(csv_text([*FIELDS, "executions"], rows), end="")
     else:
         shown = [k for k in FIELDS if k != "currency"] + ["currency"]
-        print(table_text(shown, [[t[k] for k in shown] for t in trips]))
+        print(table_text(shown, [[visible(t[k]) for k in shown] for t in trips]))
         print(_totals(trips))
     return ExitCode.OK
 
@@ -145,7 +146,7 @@ def _emit(args: argparse.Namespace, rows: list[dict[str, Any]], columns: list[st
     elif args.csv:
         print(csv_text(columns, [[r[c] for c in columns] for r in rows]), end="")
     else:
-        print(table_text(columns, [[r[c] for c in columns] for r in rows]))
+        print(table_text(columns, [[visible(r[c]) for c in columns] for r in rows]))
 
 
 def _executions_cell(executions: list[dict[str, Any]]) -> str:

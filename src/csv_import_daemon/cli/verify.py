@@ -18,6 +18,7 @@ from sqlalchemy import Connection, inspect, select
 from sqlalchemy.exc import DBAPIError
 
 from csv_import_daemon.cli.common import add_common
+from csv_import_daemon.cli.terminal import visible
 from csv_import_daemon.config.settings import Settings
 from csv_import_daemon.db.engine import describe_db_error
 from csv_import_daemon.db.readonly import reading, readonly_engine
@@ -98,7 +99,7 @@ def run(settings: Settings, paths: Sequence[Path], *, as_json: bool) -> int:
     if as_json:
         print(json.dumps(report, indent=2))
     else:
-        print(_render(report))
+        print(_render(visible(report)))
     return ExitCode.FILE_FAILED if report["failed"] else ExitCode.OK
 
 
@@ -192,7 +193,7 @@ class _Progress:
     """A one-line bar on the terminal for files big enough to wait for."""
 
     def __init__(self, path: Path) -> None:
-        self.name = path.name[:40]
+        self.name = visible(path.name[:40])
         self.shown = False
 
     def __call__(self, done: int, total: int) -> None:
