@@ -30,6 +30,7 @@ from csv_import_daemon.importing.checkpoint import Checkpoint, CheckpointStore, 
 from csv_import_daemon.importing.conventions import settings_digest
 from csv_import_daemon.importing.identity import checkpoint_hash
 from csv_import_daemon.importing.plan import ReadPlan
+from csv_import_daemon.importing.rejection_log import RejectionLog
 from csv_import_daemon.logs import get_logger
 from csv_import_daemon.parsing.batches import parse_batch
 from csv_import_daemon.parsing.row_parser import Execution, RowError, RowParser
@@ -99,6 +100,7 @@ class Transaction:
         self.last: Checkpoint | None = plan.prior if plan.resume.resumed else None
         self.parser: RowParser | None = None
         self.trips = TripChanges()  # the fills it changed: round trips follow them
+        self.rejections = RejectionLog(plan.key)
         # A resumed file keeps the digest its earlier rows were decided under.
         self._keep_digest = self.last is not None and self.last.settings_digest is not None
         self.committed_here = False
@@ -119,14 +121,7 @@ class Transaction:
     def write(self, batch: reader.Chunk, parser: RowParser) -> None:
         self.parser = parser
         executions, errors = parse_batch(batch, parser)
-        for err in errors:
-            log.warning(
-                "row_rejected",
-                file=self.plan.key,
-                line=err.line,
-                reason=err.reason,
-                detail=err.detail,
-            )
+        self.rejections.rows(errors)
         conn = self._open()
         self.pending += self._write_rows(conn, executions, errors, batch)
         if self.trips.full():  # the fills it holds stay few; still in this transaction
@@ -221,6 +216,7 @@ class Transaction:
         )
 
     def close(self) -> None:
+        self.rejections.close()
         self.trips.drain()  # a rolled-back transaction's changes are no changes
         if self.group is not None:
             if self.nested is not None and self.nested.is_active:

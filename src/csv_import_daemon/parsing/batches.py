@@ -10,7 +10,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import replace
 
 from csv_import_daemon.files import reader
-from csv_import_daemon.parsing.limits import LIMITS
+from csv_import_daemon.parsing.limits import EXTRA_LIMIT, LIMITS
 from csv_import_daemon.parsing.row_parser import Execution, RowError, RowParser, split_lines
 
 
@@ -102,8 +102,14 @@ def _too_long(ex: Execution) -> str | None:
         and len(ex.connection or "") <= _CONNECTION_MAX
         and len(ex.position_after or "") <= _POSITION_MAX
         and len(ex.entry_exit or "") <= _ENTRY_EXIT_MAX
+        and len(ex.extra or "") <= EXTRA_LIMIT
     ):
         return None
+    if len(ex.extra or "") > EXTRA_LIMIT:
+        return (
+            f"unmapped columns make {len(ex.extra or '')} characters of extra; "
+            f"at most {EXTRA_LIMIT} are kept per row"
+        )
     for name, limit in _STRING_LIMITS:
         value = getattr(ex, name, None)
         if isinstance(value, str) and len(value) > limit:

@@ -17,3 +17,7 @@ LIMITS = {
     "connection": 100,
     "position_after": 20,
 }
+# trades.extra (the unmapped columns as JSON) is text, not sized by the table above; a row
+# whose unmapped columns make more than this is rejected (too_long): 40 MB of unmapped
+# columns made 260 MB of trades.extra, the header names repeated on every row.
+EXTRA_LIMIT = 8192
