@@ -12,6 +12,8 @@ that ``--postgres`` (or CSV_IMPORT_TEST_POSTGRES_URL) names:
 - server connections of the database (``pg_stat_activity``), sampled every 0.5 s: peak;
 - lock waits (``pg_locks`` not granted, for the database's backends), sampled: peak and
   samples with any; deadlocks: the delta of ``pg_stat_database.deadlocks``;
+- server cost: WAL bytes (the whole cluster's, so run it on a quiet server) and the
+  database backends' CPU (``/proc``, so the server must be local) per fill;
 - afterwards: every fill stored exactly once (ledger and trades counts equal the fills
   written) and ``csv-import-daemon verify`` exits 0 for every folder.
 
@@ -90,6 +92,37 @@ def _percentile(values: list[float], p: float) -> float:
     return ordered[min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1)))]
 
 
+def _server_cpu_s(conn: Any, name: str) -> float:
+    """CPU seconds the database's backends have used so far (/proc: the server is local)."""
+    from sqlalchemy import text  # noqa: PLC0415
+
+    pids = conn.execute(
+        text("SELECT pid FROM pg_stat_activity WHERE datname = :n"), {"n": name}
+    ).scalars()
+    ticks = os.sysconf("SC_CLK_TCK")
+    total = 0.0
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue  # a backend that ended, or a server on another host
+        total += (int(fields[11]) + int(fields[12])) / ticks
+    return total
+
+
+def _wal_lsn(conn: Any) -> str:
+    from sqlalchemy import text  # noqa: PLC0415
+
+    return str(conn.execute(text("SELECT pg_current_wal_lsn()")).scalar_one())
+
+
+def _wal_bytes_since(conn: Any, lsn: str) -> int:
+    from sqlalchemy import text  # noqa: PLC0415
+
+    query = text("SELECT pg_wal_lsn_diff(pg_current_wal_lsn(), CAST(:l AS pg_lsn))")
+    return int(conn.execute(query, {"l": lsn}).scalar_one())
+
+
 def _deadlocks(conn: Any, name: str) -> int:
     from sqlalchemy import text  # noqa: PLC0415
 
@@ -155,6 +188,7 @@ def _run_fleet(server: str, size: int, args: argparse.Namespace, work: Path) -> 
     try:
         with watch.connect() as conn:
             deadlocks_before = _deadlocks(conn, name)
+            lsn_before = _wal_lsn(conn)
         folders = []
         for i in range(size):
             folder = work / f"{name}-trader{i}"
@@ -176,10 +210,13 @@ def _run_fleet(server: str, size: int, args: argparse.Namespace, work: Path) -> 
             for i, folder in enumerate(folders)
         ]
         with watch.connect() as conn:
+            cpu_before = _server_cpu_s(conn, name)  # the daemons' backends, now connected
             samples, window = _sample_while_writing(conn, name, writers)
             written = {eid: at for w in writers for eid, at in w.written.items()}
             rows, ledger = _drain(conn, len(written), args.drain_timeout)
             deadlocks = _deadlocks(conn, name) - deadlocks_before
+            server_cpu = _server_cpu_s(conn, name) - cpu_before
+            wal = _wal_bytes_since(conn, lsn_before)
         for d in daemons:
             d.stop_cleanly()
         verified = [
@@ -211,6 +248,9 @@ def _run_fleet(server: str, size: int, args: argparse.Namespace, work: Path) -> 
             "samples_with_lock_waits": sum(1 for _, w in samples if w),
             "samples": len(samples),
             "deadlocks": deadlocks,
+            # The whole cluster's WAL: other work on the same server counts too.
+            "wal_bytes_per_fill": wal / max(1, len(written)),
+            "server_cpu_ms_per_fill": server_cpu * 1000 / max(1, len(written)),
             "verify_exit_codes": sorted(set(verified)),
             "load_average": os.getloadavg()[0],
         }
