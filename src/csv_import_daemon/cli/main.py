@@ -135,7 +135,8 @@ def _main(args: argparse.Namespace) -> int:
     # Loaded here, not at the top: --version and --help never need them.
     from sqlalchemy.exc import DBAPIError  # noqa: PLC0415
 
-    from csv_import_daemon.config.settings import load_settings, masked_url  # noqa: PLC0415
+    from csv_import_daemon.config.database_url import masked_url  # noqa: PLC0415
+    from csv_import_daemon.config.settings import load_settings  # noqa: PLC0415
     from csv_import_daemon.logs import configure_logging, get_logger  # noqa: PLC0415
 
     log = get_logger("csv_import_daemon.cli")

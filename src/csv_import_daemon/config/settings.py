@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, get_args
 
+from csv_import_daemon.config.database_url import check_database_url, password_from
 from csv_import_daemon.config.point_values import PointValue
 from csv_import_daemon.config.sources import CONFIG_ENV, ENV_PREFIX, SYSTEM_CONFIG
 from csv_import_daemon.config.tables import special_setting
@@ -26,7 +27,7 @@ LogLevel = Literal["debug", "info", "warning", "error"]
 SqliteSynchronous = Literal["NORMAL", "FULL"]
 
 # Fields filled in by the loader, not settings a user writes.
-_INTERNAL = frozenset({"config_file"})
+_INTERNAL = frozenset({"config_file", "database_password"})
 
 
 def user_config_file(environ: Mapping[str, str]) -> Path:
@@ -114,6 +115,8 @@ class Settings:
     point_values: tuple[tuple[str, PointValue], ...] = ()
     # Set by load_settings, never read from a file: the configuration file in force.
     config_file: Path | None = None
+    # Set by load_settings from a password file (never a setting, never shown).
+    database_password: str | None = field(default=None, repr=False)
 
     @property
     def tz(self) -> zoneinfo.ZoneInfo:
@@ -256,6 +259,7 @@ def load_settings(
                 raise ConfigError(f"{path}: unknown setting {key!r}; known settings: {known}")
             values[name] = _coerce(name, raw, str(path), typed=True)
     values["config_file"] = path
+    values["database_password"] = password_from(env)
     for name in (n for n in _FIELDS if n not in _INTERNAL):
         raw_env = env.get(ENV_PREFIX + name.upper())
         if raw_env is not None and raw_env != "":
@@ -277,27 +281,11 @@ def _validate(settings: Settings) -> None:
             "use a name such as America/New_York, Europe/Berlin or UTC"
         ) from None
     parse_rollover(settings.trading_day_rollover)
-    url = settings.database_url
-    if not url.startswith(("sqlite:", "sqlite+pysqlite:", "postgresql")):
-        raise ConfigError(
-            f"database_url: {masked_url(url)!r} is not supported; use sqlite:///PATH "
-            "or postgresql+psycopg://USER@HOST/DB"
-        )
+    check_database_url(settings.database_url)
     if len(settings.instance_name) > 255:  # import_files.instance; PostgreSQL enforces it
         raise ConfigError(
             f"instance_name: {len(settings.instance_name)} characters; use at most 255"
         )
-
-
-def masked_url(url: str) -> str:
-    """The database URL with its password replaced by ``***``."""
-    from sqlalchemy.engine import make_url  # noqa: PLC0415 - config stays light to import
-    from sqlalchemy.exc import ArgumentError  # noqa: PLC0415
-
-    try:
-        return make_url(url).render_as_string(hide_password=True)
-    except ArgumentError:
-        return "(not a database URL)"
 
 
 def settings_in_force(settings: Settings) -> dict[str, Any]:

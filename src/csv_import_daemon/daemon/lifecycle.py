@@ -25,6 +25,7 @@ from sqlalchemy import Engine
 from sqlalchemy.exc import DBAPIError
 
 from csv_import_daemon import __version__
+from csv_import_daemon.config.database_url import masked_url
 from csv_import_daemon.config.settings import Settings, settings_in_force
 from csv_import_daemon.daemon.archiver import Archiver, month_folders
 from csv_import_daemon.daemon.importer_thread import ImporterThread
@@ -129,7 +130,7 @@ class Daemon:
             pid=os.getpid(),
             watch_dir=str(root),
             archive_dir=str(archive) if archive else None,
-            database=engine.url.render_as_string(hide_password=True),
+            database=masked_url(engine.url),
             **settings_in_force(s),
             polling=s.polling,
             recursive=s.recursive,

@@ -14,6 +14,7 @@ from sqlalchemy import Connection, Engine, create_engine, event, text
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError, OperationalError
 
+from csv_import_daemon.config.database_url import masked_url, masked_url_text
 from csv_import_daemon.config.settings import Settings, is_default_database
 from csv_import_daemon.errors import ConfigError, DatabaseUnavailableError
 
@@ -28,6 +29,8 @@ def make_engine(settings: Settings, *, create: bool = True) -> Engine:
     state folder is created; an explicitly given path's folder must exist.
     """
     url = parse_database_url(settings.database_url)
+    if settings.database_password is not None and url.password is None:
+        url = url.set(password=settings.database_password)  # from a file, never argv
     kwargs: dict[str, Any] = {}
     if url.get_backend_name() == "sqlite":
         path = sqlite_path(settings.database_url)
@@ -66,7 +69,7 @@ def parse_database_url(database_url: str) -> URL:
         return make_url(database_url)
     except ArgumentError:
         raise ConfigError(
-            f"database_url: {database_url!r} is not a database URL; "
+            f"database_url: {masked_url(database_url)!r} is not a database URL; "
             "use sqlite:///PATH or postgresql+psycopg://USER@HOST/DB"
         ) from None
 
@@ -191,6 +194,8 @@ def check_connection(engine: Engine) -> None:
 
 
 def describe_db_error(engine: Engine, exc: BaseException) -> str:
-    where = engine.url.render_as_string(hide_password=True)
+    where = masked_url(engine.url)
     detail = str(getattr(exc, "orig", exc)).strip().splitlines()
-    return f"cannot use database {where}: {detail[0] if detail else type(exc).__name__}"
+    # A driver may quote its connection string back: never its password.
+    first = masked_url_text(detail[0]) if detail else type(exc).__name__
+    return f"cannot use database {where}: {first}"

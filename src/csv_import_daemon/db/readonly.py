@@ -15,6 +15,7 @@ from urllib.parse import quote
 
 from sqlalchemy import Connection, Engine, create_engine, event
 
+from csv_import_daemon.config.database_url import masked_url
 from csv_import_daemon.config.settings import Settings
 from csv_import_daemon.db.engine import make_engine, parse_database_url, sqlite_path
 from csv_import_daemon.errors import DatabaseUnavailableError
@@ -25,7 +26,7 @@ def readonly_engine(settings: Settings) -> Engine:
     url = parse_database_url(settings.database_url)
     if url.get_backend_name() != "sqlite":
         return make_engine(settings)  # creates nothing on a server; reads go READ ONLY below
-    shown = url.render_as_string(hide_password=True)
+    shown = masked_url(url)
     path = sqlite_path(settings.database_url)
     if path is None:
         raise DatabaseUnavailableError(f"cannot use database {shown}: no journal file to read")

@@ -10,7 +10,8 @@ from typing import Any
 
 from sqlalchemy import Engine, func, inspect, select
 
-from csv_import_daemon.config.settings import Settings, masked_url, settings_in_force
+from csv_import_daemon.config.database_url import masked_url
+from csv_import_daemon.config.settings import Settings, settings_in_force
 from csv_import_daemon.db import heartbeat, schema
 from csv_import_daemon.db.models import ImportedExecution, ImportRejection, Trade
 from csv_import_daemon.db.tables import FILES, REJECTIONS
@@ -79,7 +80,7 @@ def _sort_key(f: dict[str, Any]) -> tuple[int, str]:
 
 def _settings(settings: Settings | None, engine: Engine) -> dict[str, Any]:
     if settings is None:
-        return {"database": engine.url.render_as_string(hide_password=True)}
+        return {"database": masked_url(engine.url)}
     return {
         **settings_in_force(settings),
         "database": masked_url(settings.database_url),
