@@ -25,6 +25,7 @@ from csv_import_daemon.daemon.path_state import PathState, failed_version, mtime
 from csv_import_daemon.daemon.watcher import DirectoryWatcher, PathQueue
 from csv_import_daemon.db.engine import describe_db_error
 from csv_import_daemon.db.heartbeat import Heartbeat
+from csv_import_daemon.db.writable import READ_ONLY_PROBLEM, describe_refused, is_write_refused
 from csv_import_daemon.files.names import path_key
 from csv_import_daemon.files.quiet_period import seconds_until_settled
 from csv_import_daemon.files.reader import FileStat
@@ -73,6 +74,7 @@ class ImporterThread(threading.Thread):
         self.current: Path | None = None
         self.alive_at: float | None = None  # the current import's last sign of life
         self.db_error: str | None = None
+        self.db_problem: str | None = None  # /healthz's words for db_error (no paths)
         self.files_imported = 0
         self.rows_inserted = 0
         self.rows_committed = dict.fromkeys(("duplicates", "rejected", "conflicts"), 0)
@@ -232,10 +234,17 @@ class ImporterThread(threading.Thread):
                 result = self.service.import_file(
                     path, progress=self._progress, should_stop=self.stopping.is_set
                 )
-            except OperationalError as exc:
+            except Exception as exc:  # sorted below: the thread must outlive any surprise
+                # A refused write may come raw from the driver (the PostgreSQL COPY path).
+                refused = is_write_refused(self.service.engine, exc)
+                if not (refused or isinstance(exc, OperationalError)):
+                    # A bug, bad data, a constraint: survive, retry later.
+                    log.exception("import_crashed", file=path_key(path), error=str(exc))
+                    self._retry_later(path)
+                    return None
                 # Unreachable, locked or read-only: every file would fail, so wait here and
                 # keep this path; the rest of the queue waits behind it.
-                self.db_error = describe_db_error(self.service.engine, exc)
+                self._database_down(exc, refused=refused)
                 delay = backoff.next()
                 log.warning(
                     "database_unavailable", file=path_key(path), error=self.db_error, retry_in=delay
@@ -244,10 +253,6 @@ class ImporterThread(threading.Thread):
                     return None
                 self.alive_at = time.monotonic()  # waiting out an outage is not a stall
                 continue
-            except Exception as exc:  # a bug, bad data, a constraint: survive, retry later
-                log.exception("import_crashed", file=path_key(path), error=str(exc))
-                self._retry_later(path)
-                return None
             self._database_back()
             return result
 
@@ -258,10 +263,19 @@ class ImporterThread(threading.Thread):
         self._database_back()
         self._beat()  # between committed batches: a long import still shows as running
 
+    def _database_down(self, exc: BaseException, *, refused: bool) -> None:
+        engine = self.service.engine
+        self.db_error = describe_refused(engine, exc) if refused else describe_db_error(engine, exc)
+        self.db_problem = READ_ONLY_PROBLEM if refused else None
+        if refused:
+            # A SQLite handle opened while the file was read-only stays read-only after the
+            # permission is fixed: retry on new handles, so the daemon recovers by itself.
+            engine.dispose()
+
     def _database_back(self) -> None:
         if self.db_error is not None:
             log.info("database_available")
-            self.db_error = None
+            self.db_error = self.db_problem = None
 
     def _count(self, result: ImportResult, modified_at: float | None) -> None:
         """This run's totals (``stop``, ``STATUS=``) and the metrics: committed rows only,

@@ -37,6 +37,13 @@ from csv_import_daemon.daemon.watcher import DirectoryWatcher, PathQueue
 from csv_import_daemon.db.engine import describe_db_error, make_engine
 from csv_import_daemon.db.heartbeat import Heartbeat, Identity
 from csv_import_daemon.db.schema import prepare_database
+from csv_import_daemon.db.writable import (
+    JournalReadOnlyError,
+    describe_refused,
+    is_write_refused,
+    probe_write,
+    unwritable,
+)
 from csv_import_daemon.errors import ConfigError, DatabaseUnavailableError, ExitCode
 from csv_import_daemon.importing.known_files import KnownFiles
 from csv_import_daemon.importing.service import ImportService
@@ -166,11 +173,19 @@ class Daemon:
         self.notifier.status("connecting to the database and migrating")
         try:
             prepare_database(engine, s)
+            probe_write(engine)  # a journal it may only read would fail every import
         except DatabaseUnavailableError as exc:
-            log.error("database_unavailable", error=str(exc))
+            where = unwritable(engine)  # a folder SQLite cannot even open the journal in
+            hint = f" ({where})" if where and not isinstance(exc, JournalReadOnlyError) else ""
+            log.error("database_unavailable", error=f"{exc}{hint}")
             return ExitCode.DATABASE_UNAVAILABLE
         except DBAPIError as exc:  # OperationalError included
-            log.error("database_unavailable", error=describe_db_error(engine, exc))
+            error = (
+                describe_refused(engine, exc)
+                if is_write_refused(engine, exc)
+                else describe_db_error(engine, exc)
+            )
+            log.error("database_unavailable", error=error)
             return ExitCode.DATABASE_UNAVAILABLE
         if self.stop_requested:
             log.info("stop", exit_code=0, reason="signal during start-up")

@@ -36,6 +36,7 @@ class Importer(Protocol):
     """What the main loop needs of the importer thread."""
 
     db_error: str | None  # the database problem being waited out, or None
+    db_problem: str | None  # what kind, for /healthz (None: unreachable or not said)
     # Monotonic time of the current import's last sign of life; None between imports.
     alive_at: float | None
 
@@ -121,6 +122,7 @@ class MainLoop:
         if self.metrics is not None:
             self.metrics.set_state(
                 database_up=self.importer.db_error is None,
+                database_problem=self.importer.db_problem,
                 observer_up=self.watcher.is_alive(),
                 backlog=self.importer.waiting,
                 importer_up=not self.stalled,

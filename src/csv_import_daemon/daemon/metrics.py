@@ -107,6 +107,7 @@ class Metrics:
         self._database_ok = False
         self._observer_ok = False
         self._importer_ok = True
+        self._database_problem: str | None = None
 
     # -- recorded by the importer thread and the main loop --------------------------------
 
@@ -126,12 +127,20 @@ class Metrics:
                 self.lag.observe(max(0.0, now - modified_at))
 
     def set_state(
-        self, *, database_up: bool, observer_up: bool, backlog: int, importer_up: bool = True
+        self,
+        *,
+        database_up: bool,
+        observer_up: bool,
+        backlog: int,
+        importer_up: bool = True,
+        database_problem: str | None = None,
     ) -> None:
-        """The main loop's view, each tick: the importer's database state, the observer,
-        and whether the current import still shows signs of life."""
+        """The main loop's view, each tick: the importer's database state (and what kind
+        of problem, in words without paths), the observer, and whether the current import
+        still shows signs of life."""
         with self._lock:
             self._database_ok, self._observer_ok = database_up, observer_up
+            self._database_problem = database_problem
             self._importer_ok = importer_up
         self.database_up.set(1 if database_up else 0)
         self.observer_up.set(1 if observer_up else 0)
@@ -149,11 +158,13 @@ class Metrics:
         with self._lock:
             database_ok, observer_ok = self._database_ok, self._observer_ok
             importer_ok = self._importer_ok
+            database_problem = self._database_problem
         problems = []
         if not importer_ok:
             problems.append("importer stuck in one import")
         if not database_ok:
-            problems.append("database unavailable")
+            kind = f": {database_problem}" if database_problem else ""
+            problems.append(f"database unavailable{kind}")
         if not observer_ok:
             problems.append("observer not running")
         body: dict[str, Any] = {

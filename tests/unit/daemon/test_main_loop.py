@@ -31,6 +31,7 @@ class Importer:
         self.alive = True
         self.alive_at: float | None = None
         self.db_error: str | None = None
+        self.db_problem: str | None = None
         self.waiting = 0
         self.status = "idle; 0 imports, 0 new rows since start; 0 files waiting"
 
