@@ -120,7 +120,7 @@ def handle(engine: Engine, settings: Settings, args: argparse.Namespace) -> int:
     if args.rebuild:
         if any(getattr(args, k) for k in ("account", "instrument", "state", "since", "until")):
             raise ConfigError("round-trips --rebuild recomputes everything; it takes no filters")
-        with writing(engine) as conn:
+        with writing(engine, rebuild=True) as conn:  # waits for the imports in flight
             count = rebuild_round_trips(conn, PointValues(dict(settings.point_values)))
         log.info("round_trips_rebuilt", round_trips=count)
         print(f"rebuilt {count} round trips from trades")

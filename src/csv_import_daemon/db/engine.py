@@ -19,6 +19,12 @@ from csv_import_daemon.config.settings import Settings, is_default_database
 from csv_import_daemon.errors import ConfigError, DatabaseUnavailableError
 
 WRITE_OPTION = "csv_import_write"
+# PostgreSQL: every write transaction holds this advisory lock shared from its start, a
+# round-trip rebuild holds it exclusively: a rebuild waits for the imports in flight and
+# they wait for it, always in this order (this lock first, then the per-key ones), so the
+# two never deadlock nor see each other's half-done work. Any fixed number ("CSIR").
+REBUILD_LOCK = 0x43534952
+EXCLUSIVE = "exclusive"  # WRITE_OPTION's value for the rebuild (True: an ordinary writer)
 
 
 def make_engine(settings: Settings, *, create: bool = True) -> Engine:
@@ -60,7 +66,18 @@ def make_engine(settings: Settings, *, create: bool = True) -> Engine:
         ) from None
     if engine.dialect.name == "sqlite":
         _sqlite_pragmas(engine, settings)
+    elif engine.dialect.name == "postgresql":
+        _rebuild_lock(engine)
     return engine
+
+
+def _rebuild_lock(engine: Engine) -> None:
+    @event.listens_for(engine, "begin")
+    def _on_begin(conn: Any) -> None:
+        write = conn.get_execution_options().get(WRITE_OPTION, False)
+        if write:
+            lock = "pg_advisory_xact_lock" if write == EXCLUSIVE else "pg_advisory_xact_lock_shared"
+            conn.exec_driver_sql(f"SELECT {lock}({REBUILD_LOCK})")
 
 
 def parse_database_url(database_url: str) -> URL:
@@ -176,10 +193,11 @@ def _wal(cursor: Any, busy_timeout: float) -> None:
 
 
 @contextmanager
-def writing(engine: Engine) -> Iterator[Connection]:
-    """A write transaction: BEGIN IMMEDIATE on SQLite, a plain transaction elsewhere."""
+def writing(engine: Engine, *, rebuild: bool = False) -> Iterator[Connection]:
+    """A write transaction: BEGIN IMMEDIATE on SQLite, a plain transaction elsewhere that
+    holds the rebuild lock shared (``rebuild``: exclusively, waiting for every writer)."""
     with engine.connect() as conn:
-        conn.execution_options(**{WRITE_OPTION: True})
+        conn.execution_options(**{WRITE_OPTION: EXCLUSIVE if rebuild else True})
         with conn.begin():
             yield conn
 
