@@ -389,6 +389,32 @@ def test_an_unknown_action_word_is_rejected_then_read_again_once_aliased(
     assert trades(engine)["K1"]["action"] == "Buy"
 
 
+def test_an_unknown_entry_exit_word_is_rejected_then_read_again_once_aliased(
+    engine: Engine, settings: Settings, tmp_path: Path
+) -> None:
+    """An E/X value that is neither Entry nor Exit (two writers spliced a line: "EnExit") is
+    rejected naming entry_exit_aliases, never stored as written; "E", "x", "ENTRY" and a
+    blank are read; once the setting maps the word, the file is read again."""
+    spliced = grid_row("S1").replace(",1 L,", ",,").replace(",Entry,", ",EnExit,", 1)
+    known = [
+        grid_row(f"K{i}").replace(",Entry,", f",{word},", 1)
+        for i, word in enumerate(("E", "x", "ENTRY", ""))
+    ]
+    path = write(tmp_path / "spliced.csv", HEADER, [spliced, *known])
+    first = ImportService(engine, settings).import_file(path, final_line_ok=True)
+    assert (first.inserted, first.rejected) == (4, 1)
+    [rejection] = rejections(engine)
+    assert rejection["reason"] == "unknown_entry_exit"
+    assert "'EnExit'" in rejection["detail"]
+    assert "entry_exit_aliases" in rejection["detail"]
+    stored = trades(engine)
+    assert [stored[f"K{i}"]["entry_exit"] for i in range(4)] == ["Entry", "Exit", "Entry", None]
+    aliased = service_with(engine, settings, entry_exit_aliases={"enexit": "Exit"})
+    again = aliased.import_file(path, final_line_ok=True)
+    assert again.inserted == 1
+    assert trades(engine)["S1"]["entry_exit"] == "Exit"
+
+
 def test_alias_tables_are_validated_saying_what_is_allowed(tmp_path: Path) -> None:
     """A target that is no field, action or E/X word is a configuration error."""
     config = tmp_path / "config.toml"

@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import BinaryIO
 
-from csv_import_daemon.errors import NotRegularFileError
+from csv_import_daemon.errors import FileReadError, NotRegularFileError
 
 # The bytes kept just before a chunk's end, for the checkpoint's tail hash (identity.py).
 TAIL_BYTES = 1024
@@ -164,10 +164,13 @@ def iter_chunks(
     long_head: bytes | None = None  # inside an over-long line: its first bytes
     window = b""  # the last bytes read up to pos, contiguous
     remaining = size - start
+    before = b""  # the last bytes of the previous block, as read
     while remaining > 0:
         block = os.pread(fd, min(BLOCK_BYTES, remaining), read_at)
         if not block:
             return  # the file shrank under us; the caller re-checks identity next time
+        _unchanged(fd, before, read_at)
+        before = block[-TAIL_BYTES:]
         remaining -= len(block)
         read_at += len(block)
         buf = carry + block
@@ -198,6 +201,14 @@ def iter_chunks(
                 long_head = carry[:200]
             pos += len(carry)
             carry, window = b"", b""
+
+
+def _unchanged(fd: int, before: bytes, end: int) -> None:
+    """The bytes just before ``end`` are still ``before``, checked after the next block was
+    read: a file rewritten in place between two blocks would otherwise join the old
+    content's last line to the new content's bytes, a line that never existed."""
+    if before and os.pread(fd, len(before), end - len(before)) != before:
+        raise FileReadError("the file was rewritten while being read; it is read again")
 
 
 def _rfind_newline(buf: bytes, nl: bytes) -> int:

@@ -88,6 +88,30 @@ def unknown_action(action: str, line_no: int, raw: str) -> RowError:
     )
 
 
+# E/X words as NinjaTrader writes them (some add-on versions: E/X), in any case.
+ENTRY_EXIT_WORDS: dict[str, str | None] = {"": None, "e": "Entry", "x": "Exit"}
+ENTRY_EXIT_WORDS.update({"entry": "Entry", "exit": "Exit"})
+UNKNOWN = "\x00unknown"  # a word that is neither: never stored as written
+
+
+def entry_exit_of(word: str, aliases: Mapping[str, str]) -> str | None:
+    """Entry, Exit or None (blank) for a stripped E/X ``word``; ``UNKNOWN`` otherwise."""
+    folded = word.casefold()
+    if folded in aliases:
+        return aliases[folded]
+    return ENTRY_EXIT_WORDS.get(folded, UNKNOWN)
+
+
+def unknown_entry_exit(word: str, line_no: int, raw: str) -> RowError:
+    return RowError(
+        line_no,
+        raw,
+        "unknown_entry_exit",
+        f"E/X {_show(word)} is not Entry or Exit; a localized export maps its words with "
+        "the entry_exit_aliases setting",
+    )
+
+
 def nul_error(names: Mapping[int, str], fields: list[str], line_no: int, raw: str) -> RowError:
     """A NUL character, named by the column (``names``: field index -> header) it is in."""
     index = next((i for i, field in enumerate(fields) if "\x00" in field), None)

@@ -61,15 +61,6 @@ __all__ = [
     "split_lines",
 ]
 
-_ENTRY_EXIT: dict[str, str | None] = {
-    "": None,
-    "E": "Entry",
-    "e": "Entry",
-    "X": "Exit",
-    "x": "Exit",
-    "Entry": "Entry",
-    "Exit": "Exit",
-}
 ACTIONS = ("Buy", "Sell", "BuyToCover", "SellShort")
 ENTRY_EXIT = ("Entry", "Exit")
 # Excel writes long numbers as "1.58013E+11": such an ID identifies nothing any more.
@@ -77,6 +68,7 @@ _SCIENTIFIC = re.compile(r"[0-9]+(?:[.,][0-9]+)?[eE][+-][0-9]{1,3}")
 # Cache-miss marker, compared by identity.
 _UNKNOWN = Decimal("NaN")
 _new = object.__new__
+_UNKNOWN_EX = rejections.UNKNOWN
 _CACHE_LIMIT = 65536
 _V = TypeVar("_V")
 
@@ -149,7 +141,7 @@ class RowParser:
         self.ambiguous_rows = 0
         self._actions = dict(options.action_aliases)
         self._known_actions = set(ACTIONS)
-        self._entry_exit: dict[str, str | None] = dict(_ENTRY_EXIT)
+        self._entry_exit: dict[str, str | None] = {"Entry": "Entry", "Exit": "Exit", "": None}
         self._entry_exit_aliases = dict(options.entry_exit_aliases)
         self._extra = layout.extra
         self._extra_json: dict[tuple[str, ...], str | None] = {}
@@ -326,6 +318,9 @@ class RowParser:
             entry_exit = self._entry_exit[text]
         except KeyError:
             entry_exit = self._entry_exit_word(text)
+        if entry_exit is _UNKNOWN_EX:  # the entry_exit_aliases setting decides it
+            self.ambiguous_rows += 1
+            return rejections.unknown_entry_exit(text.strip(), line_no, raw)
         order_id = fields[i_order_id].strip() or None
         order_name = fields[i_order_name].strip() or None
         connection = fields[i_connection].strip() or None
@@ -389,7 +384,7 @@ class RowParser:
         if word in self._entry_exit:
             value = self._entry_exit[word]
         else:
-            value = self._entry_exit_aliases.get(word.casefold(), word)
+            value = rejections.entry_exit_of(word, self._entry_exit_aliases)
         if len(self._entry_exit) < _CACHE_LIMIT:
             self._entry_exit[text] = value
         return value

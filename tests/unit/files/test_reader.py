@@ -1,14 +1,23 @@
-"""``open_regular``: only regular files are opened, and opening never blocks."""
+"""``open_regular``: only regular files are opened, and opening never blocks; a file
+rewritten in place while it is being read is never read as one."""
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from pathlib import Path
 
 import pytest
+from sqlalchemy import Engine, func, select
 
-from csv_import_daemon.errors import NotRegularFileError
+from csv_import_daemon.config.settings import Settings
+from csv_import_daemon.db.tables import REJECTIONS
+from csv_import_daemon.errors import FileReadError, NotRegularFileError
+from csv_import_daemon.files import reader
 from csv_import_daemon.files.reader import open_regular
+from csv_import_daemon.importing.result import ImportStatus
+from csv_import_daemon.importing.service import ImportService
+from support.rows import ExecutionGenerator, write_export
 
 
 def test_regular_file_opens_blocking_and_reads(tmp_path: Path) -> None:
@@ -40,3 +49,57 @@ def test_fifo_device_and_folder_are_refused_without_blocking(tmp_path: Path) -> 
             open_regular(path)
     with pytest.raises(FileNotFoundError):
         open_regular(tmp_path / "missing.csv")
+
+
+ROWS = 20_000  # about 3 MB: several reader blocks
+
+
+def _rewrite_in_place(path: Path, seed: int) -> None:
+    """Overwrite ``path`` through its own inode (truncate, then write), as an editor's
+    save-in-place or an exporter writing the same name again does."""
+    other = path.with_suffix(".other")
+    write_export(other, ExecutionGenerator(seed=seed), ROWS)
+    with open(path, "r+b") as f:
+        f.truncate(0)
+        f.write(other.read_bytes())
+
+
+def test_a_file_rewritten_between_two_blocks_is_not_read_as_one(tmp_path: Path) -> None:
+    """The first block's lines come from the old content; the rewrite is found when the
+    next block is read, instead of joining the old last line to new bytes."""
+    path = tmp_path / "export.csv"
+    size = write_export(path, ExecutionGenerator(seed=1), ROWS)
+    assert size > 2 * reader.BLOCK_BYTES
+    with open(path, "rb") as f:
+        header = reader.read_header(f)
+        assert header is not None
+        chunks = reader.iter_chunks(f, header.data_start, 2, "utf-8", size)
+        next(chunks)
+        _rewrite_in_place(path, seed=2)
+        with pytest.raises(FileReadError, match="rewritten while being read"):
+            list(chunks)
+
+
+def test_an_import_meeting_a_rewrite_records_no_line_that_never_existed(
+    engine: Engine, settings: Settings, tmp_path: Path
+) -> None:
+    """Rewritten in place after the first committed batch: no rejection is recorded (every
+    line read is a line of one of the two contents), and the next read goes on cleanly."""
+    path = tmp_path / "export.csv"
+    write_export(path, ExecutionGenerator(seed=1), ROWS)
+    service = ImportService(engine, dataclasses.replace(settings, batch_size=1000))
+    rewritten: list[int] = []
+
+    def rewrite_once(done: int, total: int) -> None:
+        if not rewritten:
+            rewritten.append(done)
+            _rewrite_in_place(path, seed=2)
+
+    first = service.import_file(path, final_line_ok=True, progress=rewrite_once)
+    assert rewritten
+    assert first.status == ImportStatus.ERROR, first
+    assert first.rejected == 0
+    again = service.import_file(path, final_line_ok=True)
+    assert again.rejected == 0, again
+    with engine.connect() as conn:
+        assert conn.scalar(select(func.count()).select_from(REJECTIONS)) == 0

@@ -551,12 +551,20 @@ def test_numeric_id_stays_text() -> None:
         ("X", "Exit"),
         (" x ", "Exit"),
         ("", None),
-        ("Other", "Other"),
+        ("EXIT", "Exit"),
     ],
 )
 def test_entry_exit_letters(written: str, stored: str | None) -> None:
-    """E/X letters become Entry/Exit; empty is None; anything else is kept."""
+    """E/X letters and words in any case become Entry/Exit; empty is None."""
     assert parse_ok(en_row(entry_exit=written)).entry_exit == stored
+
+
+def test_an_unknown_entry_exit_word_is_rejected() -> None:
+    """Anything else is rejected naming entry_exit_aliases, never kept as written."""
+    result = parse_one(en_row(entry_exit="Other"), EN, "mdy", NEW_YORK)
+    assert isinstance(result, RowError)
+    assert result.reason == "unknown_entry_exit"
+    assert "entry_exit_aliases" in result.detail
 
 
 @pytest.mark.parametrize(
