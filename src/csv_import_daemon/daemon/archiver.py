@@ -97,6 +97,9 @@ def _move_into(src: Path, folder: Path, dir_fd: int) -> str:
         try:
             os.link(src, candidate, dst_dir_fd=dir_fd)
         except FileExistsError:
+            if _already_moved(src, candidate, dir_fd):
+                os.unlink(src)  # a move killed between its link and its unlink: finish it
+                return candidate
             continue
         except OSError as exc:
             if exc.errno == errno.EXDEV:
@@ -117,6 +120,7 @@ def _candidates(name: str) -> list[str]:
 def _copy_no_replace(src: Path, dir_fd: int) -> str:
     """Copy through a temporary created exclusively (O_EXCL, O_NOFOLLOW) under a random
     name: a link planted in the archive can neither be followed nor guessed."""
+    _remove_stale_parts(src.name, dir_fd)
     tmp = f".{src.name}.{secrets.token_hex(16)}.part"
     flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
     out = os.open(tmp, flags, 0o600, dir_fd=dir_fd)
@@ -134,13 +138,48 @@ def _copy_no_replace(src: Path, dir_fd: int) -> str:
             try:
                 os.link(tmp, candidate, src_dir_fd=dir_fd, dst_dir_fd=dir_fd)
             except FileExistsError:
-                continue
+                if not _already_moved(src, candidate, dir_fd):
+                    continue
             os.unlink(src)
             return candidate
     finally:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp, dir_fd=dir_fd)
     raise FileExistsError(errno.EEXIST, "no free archive name", src.name)
+
+
+def _already_moved(src: Path, candidate: str, dir_fd: int) -> bool:
+    """``candidate`` is ``src`` as an earlier move left it when killed before removing the
+    source: the same inode (linked), or a complete copy (same size, mtime and bytes; the
+    copy keeps the mtime). Anything else is another file: the next free name is taken."""
+    try:
+        theirs = os.stat(candidate, dir_fd=dir_fd, follow_symlinks=False)
+        mine = os.stat(src)
+    except FileNotFoundError:
+        return False
+    if not stat.S_ISREG(theirs.st_mode):
+        return False
+    if (theirs.st_dev, theirs.st_ino) == (mine.st_dev, mine.st_ino):
+        return True
+    if (theirs.st_size, theirs.st_mtime_ns) != (mine.st_size, mine.st_mtime_ns):
+        return False
+    fd = os.open(candidate, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=dir_fd)
+    with open(fd, "rb") as copy, open_regular(src) as original:
+        while True:
+            block = original.read(COPY_BLOCK)
+            if block != copy.read(COPY_BLOCK):
+                return False
+            if not block:
+                return True
+
+
+def _remove_stale_parts(name: str, dir_fd: int) -> None:
+    """Temporaries of ``name`` a killed copy left (never linked in: not archived)."""
+    stale = re.compile(rf"\.{re.escape(name)}\.[0-9a-f]{{32}}\.part")
+    for entry in os.listdir(dir_fd):
+        if stale.fullmatch(entry):
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(entry, dir_fd=dir_fd)
 
 
 def _rename_if_free(src: Path, dir_fd: int) -> str:

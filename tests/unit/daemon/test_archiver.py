@@ -6,6 +6,9 @@ import dataclasses
 import errno
 import os
 import shutil
+import signal
+import subprocess
+import sys
 from datetime import date, datetime, time
 from pathlib import Path
 from typing import Any
@@ -134,6 +137,59 @@ def test_move_across_file_systems_copies(tmp_path: Path, monkeypatch: pytest.Mon
     assert moved.read_text() == "data"
     assert not src.exists()
     assert sorted(p.name for p in folder.iterdir()) == ["a.csv"]  # no temporary left
+
+
+# Moves a file like the archiver, across file systems ("copy") or not, and is killed with
+# SIGKILL at the first unlink: between the move's two steps, the new name made and the
+# source not yet removed.
+_KILLED_MOVE = """
+import errno, os, signal, sys
+from pathlib import Path
+from csv_import_daemon.daemon import archiver
+real_link = os.link
+def link(src, dst, **fds):
+    if sys.argv[3] == "copy" and fds.get("src_dir_fd") is None:
+        raise OSError(errno.EXDEV, "Invalid cross-device link")
+    real_link(src, dst, **fds)
+os.link = link
+os.unlink = lambda *args, **kwargs: os.kill(os.getpid(), signal.SIGKILL)
+archiver.move_no_replace(Path(sys.argv[1]), Path(sys.argv[2]))
+"""
+
+
+@pytest.mark.parametrize("how", ["link", "copy"])
+def test_a_move_killed_between_its_two_steps_leaves_one_copy_after_the_next(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, how: str
+) -> None:
+    """A real SIGKILL after the archive name exists and before the source is removed; the
+    next move finishes that one: one file in the archive (no -1 twin, no temporary), the
+    source gone, the content whole."""
+    folder = tmp_path / "archive"
+    folder.mkdir()
+    src = tmp_path / DATED
+    src.write_text("the day's executions\n" * 1000)
+    child = subprocess.run(
+        [sys.executable, "-c", _KILLED_MOVE, str(src), str(folder), how],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert child.returncode == -signal.SIGKILL, child.stderr
+    assert src.exists()
+    assert (folder / DATED).exists()  # the state the kill left: two names
+    if how == "copy":
+        real_link = os.link
+
+        def link(src: Any, dst: Any, **dir_fds: Any) -> None:
+            if dir_fds.get("src_dir_fd") is None:
+                raise OSError(errno.EXDEV, "Invalid cross-device link")
+            real_link(src, dst, **dir_fds)
+
+        monkeypatch.setattr(archive_module.os, "link", link)
+    assert move_no_replace(src, folder) == folder / DATED
+    assert not src.exists()
+    assert sorted(p.name for p in folder.iterdir()) == [DATED]
+    assert (folder / DATED).read_text() == "the day's executions\n" * 1000
 
 
 def test_copy_across_file_systems_cannot_be_turned_against_the_journal(
