@@ -69,3 +69,18 @@ def test_one_shot_import_and_verify_of_a_folder_with_a_fifo_do_not_hang(
     checked = run_cli("verify", str(watch / "x.csv"), "--database", url, timeout=60)
     assert checked.returncode == 1, checked.stderr
     assert "a FIFO, not a regular file" in checked.stdout + checked.stderr
+
+
+def test_header_over_64_kb_is_refused_with_a_reason(tmp_path: Path) -> None:
+    """A file whose header line runs past 64 KB: the daemon refuses it (import_refused,
+    a warning naming the limit) instead of waiting for a newline it can never see."""
+    watch = tmp_path / "plain"
+    watch.mkdir()
+    url = sqlite_url(tmp_path)
+    names = ",".join(f"Column{i}" for i in range(10_000))
+    with start_daemon(watch, url) as d:
+        (watch / "wide.csv").write_text("Instrument,Action," + names + "\n", encoding="ascii")
+        event = d.wait_event("import_refused", timeout=30)
+        assert event["file"].endswith("wide.csv")
+        assert "longer than 64 KB" in event["message"]
+        assert d.stop(timeout=20) == 0, d.log_text()[-3000:]

@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import BinaryIO
 
-from csv_import_daemon.errors import FileReadError, NotRegularFileError
+from csv_import_daemon.errors import FileReadError, NotRegularFileError, UnknownFormatError
 
 # The bytes kept just before a chunk's end, for the checkpoint's tail hash (identity.py).
 TAIL_BYTES = 1024
@@ -112,7 +112,8 @@ def read_header(f: BinaryIO, final: bool = False) -> Header | None:
 
     ``final`` (the file has been quiet for the settle period): a first line that never got
     its newline is returned as it is, so that megabytes without a line break or a file of
-    NUL bytes are refused with a reason rather than awaited forever.
+    NUL bytes are refused with a reason rather than awaited forever. A first line with no
+    newline in its first HEADER_MAX_BYTES is UnknownFormatError at once, final or not.
     """
     f.seek(0)
     head = f.read(HEADER_MAX_BYTES)
@@ -126,6 +127,13 @@ def read_header(f: BinaryIO, final: bool = False) -> Header | None:
     while True:
         end = _find_newline(head, nl, pos)
         if end < 0:
+            if len(head) >= HEADER_MAX_BYTES:
+                # Its newline, if it ever comes, is past what is read: waiting for it
+                # would wait for ever. No export's header is anywhere near this long.
+                raise UnknownFormatError(
+                    f"the header line is longer than {HEADER_MAX_BYTES // 1024} KB "
+                    f"({HEADER_MAX_BYTES} bytes): not an executions export"
+                )
             if not final or pos >= len(head):
                 return None
             text = decode_line(head[pos:], encoding).strip("\r\n\t \x00")

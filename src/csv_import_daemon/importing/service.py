@@ -321,7 +321,10 @@ def _as_unchanged(key: str, prior: Checkpoint) -> ImportResult:
 
 
 def _read_header(at: _OpenFile) -> Header | None:
-    header = reader.read_header(at.f)
+    try:
+        header = reader.read_header(at.f)
+    except UnknownFormatError as exc:  # a header over the limit: refused now, not awaited
+        raise UnknownFormatError(f"{at.key}: {exc}") from None
     if header is None and at.final_line_ok and at.stat.size:
         # Quiet and still no line break: a header waiting for its newline waits on,
         # anything else (megabytes of one line, NUL bytes) is refused, with why.

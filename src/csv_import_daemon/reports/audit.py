@@ -135,11 +135,11 @@ class Auditor:
         progress: Callable[[int, int], None] | None,
     ) -> None:
         st = reader.FileStat.of(os.fstat(f.fileno()))
-        header = reader.read_header(f) or reader.read_header(f, final=True)
-        if header is None:
-            out.status, out.message = "empty", "no header line: nothing to check"
-            return
         try:
+            header = reader.read_header(f) or reader.read_header(f, final=True)
+            if header is None:
+                out.status, out.message = "empty", "no header line: nothing to check"
+                return
             layout = sniff_layout(header.text, layout_options(self.settings))
         except UnknownFormatError as exc:
             if cp is not None and not cp.refused:

@@ -1,5 +1,6 @@
 """``open_regular``: only regular files are opened, and opening never blocks; a file
-rewritten in place while it is being read is never read as one."""
+rewritten in place while it is being read is never read as one; a header over the limit
+is refused."""
 
 from __future__ import annotations
 
@@ -12,9 +13,9 @@ from sqlalchemy import Engine, func, select
 
 from csv_import_daemon.config.settings import Settings
 from csv_import_daemon.db.tables import REJECTIONS
-from csv_import_daemon.errors import FileReadError, NotRegularFileError
+from csv_import_daemon.errors import FileReadError, NotRegularFileError, UnknownFormatError
 from csv_import_daemon.files import reader
-from csv_import_daemon.files.reader import open_regular
+from csv_import_daemon.files.reader import HEADER_MAX_BYTES, open_regular, read_header
 from csv_import_daemon.importing.result import ImportStatus
 from csv_import_daemon.importing.service import ImportService
 from support.rows import ExecutionGenerator, write_export
@@ -103,3 +104,20 @@ def test_an_import_meeting_a_rewrite_records_no_line_that_never_existed(
     assert again.rejected == 0, again
     with engine.connect() as conn:
         assert conn.scalar(select(func.count()).select_from(REJECTIONS)) == 0
+
+
+def test_header_over_the_limit_is_refused_not_awaited(tmp_path: Path) -> None:
+    """A first line with no newline in its first 64 KB, whether its newline comes later or
+    never: UnknownFormatError saying so, final or not (it was awaited for ever)."""
+    names = ",".join(f"Column{i}" for i in range(HEADER_MAX_BYTES // 8))
+    for text in ("Instrument,Action," + names, "Instrument,Action," + names + "\nrow\n"):
+        path = tmp_path / "wide.csv"
+        path.write_text(text, encoding="ascii")
+        for final in (False, True):
+            with open_regular(path) as f, pytest.raises(UnknownFormatError, match="64 KB"):
+                read_header(f, final=final)
+    path.write_text("Instrument,Action\n", encoding="ascii")
+    with open_regular(path) as f:
+        header = read_header(f)
+    assert header is not None
+    assert header.text == "Instrument,Action"
