@@ -135,9 +135,7 @@ def test_unreachable_database_error_shows_no_password(tmp_path: Path) -> None:
 def test_status_json_masks_a_query_password(migrated_postgres_url: str) -> None:
     """status --json on a real PostgreSQL journal reached with ?password=: masked."""
     url = make_url(migrated_postgres_url).update_query_dict({"password": SECRET})
-    done = run_cli(
-        "status", "--json", "--database", url.render_as_string(hide_password=False)
-    )
+    done = run_cli("status", "--json", "--database", url.render_as_string(hide_password=False))
     assert done.returncode == 0, done.stderr
     assert SECRET not in done.stdout + done.stderr
     assert "password=***" in done.stdout
