@@ -237,12 +237,16 @@ def test_random_binary_is_refused_with_a_reason(h: Hostile) -> None:
 
 
 def test_megabytes_without_a_line_break_are_refused_once_quiet(h: Hostile) -> None:
-    """MBs without a line break, or only NUL bytes, are refused with a reason once quiet."""
+    """MBs without a line break, or only NUL bytes, are refused with a reason: a first
+    line over 64 KB at once, a shorter one once quiet."""
     long_line = h.drop("no-line-break.csv", b"x," * 2_500_000)
     zeros = h.drop("nul-only.csv", b"\x00" * 65_536)
+    short = h.drop("short-nul.csv", b"\x00" * 60_000)
     for path in (long_line, zeros):
         event = h.event("import_refused", path)
-        assert "does not look like a NinjaTrader Executions export" in event["message"]
+        assert "the header line is longer than 64 KB" in event["message"]
+    event = h.event("import_refused", short)
+    assert "does not look like a NinjaTrader Executions export" in event["message"]
 
 
 def test_nul_bytes_reject_their_lines_only(h: Hostile) -> None:
