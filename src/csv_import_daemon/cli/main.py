@@ -42,6 +42,10 @@ COMMANDS = {
     ),
     "round-trips": ("csv_import_daemon.cli.trips", "round trips (flat to flat, FIFO) with P&L"),
     "pnl": ("csv_import_daemon.cli.trips", "realized net P&L of closed round trips, grouped"),
+    "report": (
+        "csv_import_daemon.cli.report",
+        "the journal page: statistics, equity curve, calendar, round trips (HTML)",
+    ),
 }
 BROKEN_PIPE = 128 + 13  # what a shell reports for a tool ended by SIGPIPE
 
@@ -63,6 +67,7 @@ _SETTING_FLAGS = (
     "decimal_mark",
     "default_account",
     "metrics_address",
+    "report_path",
 )
 
 

@@ -63,6 +63,12 @@ def register(sub: Any) -> None:
         metavar="HOST:PORT",
         help="serve /metrics and /healthz here, e.g. 127.0.0.1:9108 (default: off)",
     )
+    p.add_argument(
+        "--report-path",
+        type=Path,
+        metavar="FILE",
+        help="keep this journal page (HTML) fresh after each commit (default: off)",
+    )
     add_common(p)
     p.set_defaults(handler=handle)
 
@@ -70,4 +76,11 @@ def register(sub: Any) -> None:
 def handle(args: argparse.Namespace, settings: Settings) -> int:
     from csv_import_daemon.daemon.lifecycle import run  # noqa: PLC0415 - watchdog only here
 
-    return run(settings)
+    if settings.report_path is None:
+        return run(settings)
+    # The daemon keeps the page fresh; the reports layer makes it (the daemon cannot import
+    # it), so the page is handed in from here.
+    from csv_import_daemon.daemon.report_writer import RELOAD  # noqa: PLC0415
+    from csv_import_daemon.reports.journal_file import PageFile  # noqa: PLC0415
+
+    return run(settings, page=PageFile(settings, settings.report_path, refresh_seconds=RELOAD))

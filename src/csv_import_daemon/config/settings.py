@@ -59,13 +59,24 @@ def is_default_database(url: str) -> bool:
     return url == default_database_url()
 
 
-def default_database_url() -> str:
-    """A SQLite file in systemd's StateDirectory, else in the XDG state folder."""
+def state_folder() -> Path:
+    """systemd's StateDirectory, else the XDG state folder's ``csv-import-daemon``."""
     state = os.environ.get("STATE_DIRECTORY", "").split(":")[0]
     if not state:
         base = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
         state = str(Path(base) / "csv-import-daemon")
-    return f"sqlite:///{Path(state) / 'journal.sqlite3'}"
+    return Path(state)
+
+
+def default_database_url() -> str:
+    """A SQLite file in the state folder."""
+    return f"sqlite:///{state_folder() / 'journal.sqlite3'}"
+
+
+def default_report_path() -> Path:
+    """``report``'s page when neither ``--out`` nor ``report_path`` says: beside the default
+    journal, in the state folder."""
+    return state_folder() / "journal.html"
 
 
 def host_timezone() -> str:
@@ -110,6 +121,8 @@ class Settings:
     entry_exit_aliases: Mapping[str, str] = field(default_factory=dict)
     # HOST:PORT of the /metrics and /healthz server; None keeps it off.
     metrics_address: str | None = None
+    # The journal page ``run`` keeps fresh after commits; None keeps it off.
+    report_path: Path | None = None
     # Round trips: when a trading day starts, and point values by root (added/overridden).
     trading_day_rollover: str = "17:00 America/Chicago"
     point_values: tuple[tuple[str, PointValue], ...] = ()

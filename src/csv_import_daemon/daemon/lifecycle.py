@@ -33,6 +33,7 @@ from csv_import_daemon.daemon.main_loop import MainLoop, PathFilter, rescan
 from csv_import_daemon.daemon.metrics import Metrics
 from csv_import_daemon.daemon.metrics_http import MetricsServer
 from csv_import_daemon.daemon.notify import Notifier, watchdog_interval
+from csv_import_daemon.daemon.report_writer import Page, ReportWriter, check_report_path
 from csv_import_daemon.daemon.watcher import DirectoryWatcher, PathQueue
 from csv_import_daemon.db.engine import describe_db_error, make_engine
 from csv_import_daemon.db.heartbeat import Heartbeat, Identity
@@ -57,14 +58,22 @@ STOP_JOIN = 30.0  # how long shutdown waits for the importer's current batch
 class Daemon:
     """Owns the lifecycle; ``run()`` returns the process exit code."""
 
-    def __init__(self, settings: Settings, environ: Mapping[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        environ: Mapping[str, str] | None = None,
+        *,
+        page: Page | None = None,
+    ) -> None:
         self.settings = settings
+        self.page = page  # with report_path: the journal page to keep fresh
         self.environ = os.environ if environ is None else environ
         self.notifier = Notifier.from_environ(self.environ)
         self._signals = 0  # written only by the signal handler
         self._wakeup: _Wakeup | None = None  # the main loop's clock, woken by signals
         self.metrics: Metrics | None = None  # with metrics_address: /metrics and /healthz
         self._only: PathFilter | None = None  # the rescan filter, once the journal is open
+        self._report: ReportWriter | None = None  # with report_path: the page's writer
 
     # -- signals ---------------------------------------------------------------------------
 
@@ -122,6 +131,7 @@ class Daemon:
     def _run(self) -> int:
         try:
             root, archive = self._check_folders()
+            report_path = check_report_path(self.settings)
         except ConfigError as exc:
             log.error("configuration_error", error=str(exc))
             return ExitCode.USAGE
@@ -151,6 +161,8 @@ class Daemon:
             log.error("configuration_error", error=str(exc))
             engine.dispose()
             return ExitCode.USAGE
+        if report_path is not None and self.page is not None:
+            self._report = ReportWriter(self.page)
         try:
             return self._run_with(engine, root, archive)
         finally:
@@ -213,6 +225,8 @@ class Daemon:
             ),
         )
         importer.start()
+        if self._report is not None:  # after migrating: the page reads the newest schema
+            self._report.start()
         try:
             watcher.start()
         except OSError as exc:
@@ -230,6 +244,9 @@ class Daemon:
             importer.join(STOP_JOIN)
             if importer.is_alive():
                 log.warning("importer_still_busy", waited_s=STOP_JOIN)
+            if self._report is not None and self._report.is_alive():
+                self._report.stop()
+                self._report.join(STOP_JOIN)
         log.info(
             "stop",
             exit_code=int(code),
@@ -255,7 +272,7 @@ class Daemon:
             ping=watchdog_interval(self.environ),
             now=time.monotonic(),
         )
-        loop.metrics, loop.only = self.metrics, self._only
+        loop.metrics, loop.only, loop.report = self.metrics, self._only, self._report
         assert self._wakeup is not None  # run() made it
         while not self.stop_requested:
             code = loop.step(time.monotonic())
@@ -299,6 +316,7 @@ def _rescan_filter(known: KnownFiles, watcher: DirectoryWatcher, *, archiving: b
     return lambda paths: known.changed(paths, always=always)
 
 
-def run(settings: Settings) -> int:
-    """``csv-import-daemon run``: watch and import until SIGTERM/SIGINT."""
-    return Daemon(settings).run()
+def run(settings: Settings, *, page: Page | None = None) -> int:
+    """``csv-import-daemon run``: watch and import until SIGTERM/SIGINT; ``page`` is the
+    journal page to keep fresh when ``report_path`` is set."""
+    return Daemon(settings, page=page).run()

@@ -1,9 +1,10 @@
 """The main thread's periodic duties, one ``step(now)`` at a time.
 
 Each step pings the systemd watchdog when due, checks that the importer thread lives,
-restarts a dead observer (with backoff), runs requested and periodic rescans and updates
-``STATUS=``. The time comes in as an argument, so tests step the loop with a fake clock
-instead of sleeping; the daemon calls ``step(time.monotonic())`` every ``tick`` seconds.
+restarts a dead observer (with backoff), runs requested and periodic rescans, tells the
+journal page's writer when the importer committed, and updates ``STATUS=``. The time comes
+in as an argument, so tests step the loop with a fake clock instead of sleeping; the
+daemon calls ``step(time.monotonic())`` every ``tick`` seconds.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from csv_import_daemon.config.settings import Settings
 from csv_import_daemon.daemon.backoff import Backoff
 from csv_import_daemon.daemon.metrics import Metrics
 from csv_import_daemon.daemon.notify import Notifier
+from csv_import_daemon.daemon.report_writer import ReportWriter
 from csv_import_daemon.daemon.watcher import DirectoryWatcher, PathQueue
 from csv_import_daemon.errors import ExitCode
 from csv_import_daemon.logs import get_logger
@@ -37,6 +39,8 @@ class Importer(Protocol):
 
     db_error: str | None  # the database problem being waited out, or None
     db_problem: str | None  # what kind, for /healthz (None: unreachable or not said)
+    files_imported: int  # these grow with each commit (the journal page follows them)
+    rows_inserted: int
     # Monotonic time of the current import's last sign of life; None between imports.
     alive_at: float | None
 
@@ -87,6 +91,7 @@ class MainLoop:
         now: float,
     ) -> None:
         self.metrics: Metrics | None = None  # set by the daemon when metrics are served
+        self.report: ReportWriter | None = None  # set by the daemon with report_path
         self.only: PathFilter | None = None  # set by the daemon: the rescan filter
         self.notifier = notifier
         self.queue = queue
@@ -127,6 +132,8 @@ class MainLoop:
                 backlog=self.importer.waiting,
                 importer_up=not self.stalled,
             )
+        if self.report is not None:
+            self.report.note((self.importer.files_imported, self.importer.rows_inserted))
         status = self.importer.describe()
         if status != self.last_status:
             self.notifier.status(status)

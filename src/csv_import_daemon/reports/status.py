@@ -26,7 +26,8 @@ REPAIR_HINT = (
 _PROBLEM_ORDER = ("refused", "conflicts", "rejections", "reading", "half_line")
 
 
-def _problem(r: Any) -> str | None:
+def file_problem(r: Any) -> str | None:
+    """The problem of a file checkpoint row, or None when it is healthy."""
     if r.status == "refused":
         return "refused"
     if r.conflicts:
@@ -50,7 +51,7 @@ def _file(r: Any) -> dict[str, Any]:
         "instance": r.instance,
         "path": r.path,
         "status": r.status,
-        "problem": _problem(r),
+        "problem": file_problem(r),
         "reason": r.last_error,
         # A refused file was never read as executions: its offsets mean nothing.
         "offset": None if refused else r.offset,

@@ -336,6 +336,9 @@ def test_migrations_ship_inside_the_wheel(tmp_path: Path) -> None:
     # Revision 0005's frozen data step ships beside the revisions that load it.
     assert "csv_import_daemon/migrations/frozen_0005_round_trips.py" in names
     assert {f"csv_import_daemon/migrations/versions/{r}.py" for r in (R1, R2, R3, R6)} <= names
+    # The journal page's template, style and script are package data too.
+    page = {f"csv_import_daemon/reports/templates/journal.{k}" for k in ("html.j2", "css", "js")}
+    assert page <= names
 
     script = (
         "import csv_import_daemon\n"

@@ -1,0 +1,270 @@
+"""The journal page's figures, per currency, from closed round trips: exact decimals.
+
+Definitions (the README's "Journal page" says the same): a round trip is a win when its net
+P&L is above zero, a loss below, a scratch at zero; it books on the trading day it closed,
+as ``pnl --by day`` does (``trips.queries.group_key``). Round trips without a point value
+(no currency) and open ones are counted apart, never guessed into a total.
+"""
+
+from __future__ import annotations
+
+import zoneinfo
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+from csv_import_daemon.config.point_values import instrument_root
+from csv_import_daemon.config.trading_day import Rollover
+from csv_import_daemon.trips.queries import group_key
+
+ZERO = Decimal(0)
+WEEKDAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
+
+
+@dataclass(slots=True)
+class Tally:
+    """Round trips added up: the row of a breakdown, and the base of a summary."""
+
+    key: str = ""
+    round_trips: int = 0
+    wins: int = 0
+    losses: int = 0
+    gross: Decimal = ZERO
+    commission: Decimal = ZERO
+    net: Decimal = ZERO
+    win_total: Decimal = ZERO
+    loss_total: Decimal = ZERO
+
+    def add(self, trip: dict[str, Any]) -> None:
+        net = trip["net_pnl"]
+        self.round_trips += 1
+        self.commission += trip["commission"] or ZERO  # null only past NUMERIC(38, 8)
+        if net is None:
+            return
+        self.gross += trip["pnl"]
+        self.net += net
+        if net > 0:
+            self.wins += 1
+            self.win_total += net
+        elif net < 0:
+            self.losses += 1
+            self.loss_total += net
+
+    def merge(self, other: Tally) -> None:
+        self.round_trips += other.round_trips
+        self.wins += other.wins
+        self.losses += other.losses
+        self.gross += other.gross
+        self.commission += other.commission
+        self.net += other.net
+        self.win_total += other.win_total
+        self.loss_total += other.loss_total
+
+    @property
+    def win_rate(self) -> Decimal | None:
+        """Wins per 100 round trips (scratches count as round trips, not wins)."""
+        return Decimal(self.wins * 100) / self.round_trips if self.round_trips else None
+
+
+@dataclass(frozen=True, slots=True)
+class Drawdown:
+    """The largest fall of cumulative net P&L from a previous high (zero counts as one)."""
+
+    amount: Decimal = ZERO
+    peak_day: date | None = None
+    trough_day: date | None = None
+
+
+@dataclass(slots=True)
+class Summary(Tally):
+    largest_win: Decimal | None = None
+    largest_loss: Decimal | None = None
+    win_streak: int = 0
+    loss_streak: int = 0
+    drawdown: Drawdown = field(default_factory=Drawdown)
+
+    @property
+    def profit_factor(self) -> Decimal | None:
+        """Won / lost; None when nothing was lost."""
+        return self.win_total / -self.loss_total if self.loss_total else None
+
+    @property
+    def expectancy(self) -> Decimal | None:
+        """Net P&L per round trip."""
+        return self.net / self.round_trips if self.round_trips else None
+
+    @property
+    def average_win(self) -> Decimal | None:
+        return self.win_total / self.wins if self.wins else None
+
+    @property
+    def average_loss(self) -> Decimal | None:
+        return self.loss_total / self.losses if self.losses else None
+
+
+@dataclass(slots=True)
+class CurrencyView:
+    """Everything the page shows for one currency."""
+
+    currency: str
+    summary: Summary
+    daily: dict[date, Tally]  # by trading day of close
+    equity: list[tuple[date, Decimal]]  # cumulative net after each round trip
+    breakdowns: dict[str, list[Tally]]
+
+
+@dataclass(frozen=True, slots=True)
+class Views:
+    currencies: list[CurrencyView]
+    open_trips: int
+    unpriced: int  # closed round trips without a point value
+
+
+def booked_days(trips: Iterable[dict[str, Any]], rollover: Rollover) -> dict[int, str]:
+    """``id(trip)`` -> the trading day (ISO) a closed round trip books on, as ``pnl --by
+    day`` groups it; worked out once for the figures and the table."""
+    return {id(t): group_key(t, "day", rollover) for t in trips if t["closed_at"] is not None}
+
+
+def build_views(
+    trips: list[dict[str, Any]],
+    rollover: Rollover,
+    zone: zoneinfo.ZoneInfo,
+    booked: dict[int, str] | None = None,
+) -> Views:
+    """The figures of ``trips`` (as ``load_round_trips`` returns them)."""
+    booked = booked_days(trips, rollover) if booked is None else booked
+    by_currency: dict[str, list[dict[str, Any]]] = {}
+    open_trips = unpriced = 0
+    for trip in trips:
+        if trip["closed_at"] is None:
+            open_trips += 1
+        elif trip["currency"] is None:
+            unpriced += 1
+        else:
+            by_currency.setdefault(trip["currency"], []).append(trip)
+    views = []
+    for currency in sorted(by_currency):
+        closed = sorted(by_currency[currency], key=lambda t: (t["closed_at"], t["opened_at"]))
+        days = {id(t): date.fromisoformat(booked[id(t)]) for t in closed}
+        views.append(_view(currency, closed, days, zone))
+    return Views(views, open_trips, unpriced)
+
+
+def _view(
+    currency: str, closed: list[dict[str, Any]], days: dict[int, date], zone: zoneinfo.ZoneInfo
+) -> CurrencyView:
+    summary = Summary(key=currency)
+    daily: dict[date, Tally] = {}
+    equity: list[tuple[date, Decimal]] = []
+    for trip in closed:
+        summary.add(trip)
+        day = days[id(trip)]
+        daily.setdefault(day, Tally(key=day.isoformat())).add(trip)
+        equity.append((day, summary.net))
+    _extremes(summary, closed)
+    summary.drawdown = max_drawdown(equity)
+
+    clock = WallClock(zone)
+
+    def hour(t: dict[str, Any]) -> str:
+        return f"{clock.seconds(t['opened_at']) // 3600 % 24:02d}:00"
+
+    breakdowns = {
+        "account": _tally(closed, lambda t: str(t["account"])),
+        "root": _tally(closed, lambda t: instrument_root(t["instrument"])),
+        "weekday": _by_weekday(daily),
+        "hour": _tally(closed, hour),
+    }
+    return CurrencyView(currency, summary, daily, equity, breakdowns)
+
+
+def _by_weekday(daily: dict[date, Tally]) -> list[Tally]:
+    """The days' tallies added up by weekday, Monday first."""
+    out: dict[int, Tally] = {}
+    for day, tally in daily.items():
+        out.setdefault(day.weekday(), Tally(key=WEEKDAYS[day.weekday()])).merge(tally)
+    return [out[k] for k in sorted(out)]
+
+
+def _extremes(summary: Summary, closed: list[dict[str, Any]]) -> None:
+    """Largest win and loss, longest streaks (a scratch ends both kinds)."""
+    wins = losses = 0
+    for trip in closed:
+        net = trip["net_pnl"]
+        if net is None:
+            continue
+        wins = wins + 1 if net > 0 else 0
+        losses = losses + 1 if net < 0 else 0
+        summary.win_streak = max(summary.win_streak, wins)
+        summary.loss_streak = max(summary.loss_streak, losses)
+        if net > 0 and (summary.largest_win is None or net > summary.largest_win):
+            summary.largest_win = net
+        if net < 0 and (summary.largest_loss is None or net < summary.largest_loss):
+            summary.largest_loss = net
+
+
+def max_drawdown(equity: Iterable[tuple[date, Decimal]]) -> Drawdown:
+    """Peak to trough of a cumulative curve that starts at zero before its first point."""
+    peak, peak_day = ZERO, None
+    best = Drawdown()
+    for day, value in equity:
+        if value > peak:
+            peak, peak_day = value, day
+        elif peak - value > best.amount:
+            best = Drawdown(peak - value, peak_day, day)
+    return best
+
+
+def _tally(closed: list[dict[str, Any]], key: Callable[[dict[str, Any]], str]) -> list[Tally]:
+    groups: dict[str, Tally] = {}
+    for trip in closed:
+        k = key(trip)
+        groups.setdefault(k, Tally(key=k)).add(trip)
+    return sorted(groups.values(), key=lambda g: g.key)
+
+
+_EPOCH = datetime(1970, 1, 1)
+_SECOND = timedelta(seconds=1)
+_CHANGES = object()  # an hour with an offset change in it
+
+
+class WallClock:
+    """Stored naive-UTC times as wall clock in ``zone``, exactly, a year of fills fast.
+
+    A zone's offset is looked up once per UTC hour and kept only when it is the same at
+    both ends of that hour; an hour with a change in it is converted time by time.
+    """
+
+    def __init__(self, zone: zoneinfo.ZoneInfo) -> None:
+        self.zone = zone
+        self._hours: dict[int, object] = {}
+
+    def _exact(self, utc: datetime) -> int:
+        offset = utc.replace(tzinfo=UTC).astimezone(self.zone).utcoffset()
+        assert offset is not None  # a ZoneInfo always has one
+        return offset // _SECOND
+
+    def _offset(self, hour: int, utc: datetime) -> int:
+        found = self._hours.get(hour)
+        if found is None:
+            start = _EPOCH + timedelta(hours=hour)
+            first, last = self._exact(start), self._exact(start + timedelta(seconds=3599))
+            found = self._hours[hour] = first if first == last else _CHANGES
+        return self._exact(utc) if found is _CHANGES else found  # type: ignore[return-value]
+
+    def seconds(self, utc: datetime) -> int:
+        """Wall-clock seconds since 1970-01-01 00:00 (the page formats them as UTC, which
+        shows the wall clock exactly, whatever the viewer's own zone)."""
+        s = (utc - _EPOCH) // _SECOND
+        return s + self._offset(s // 3600, utc)
+
+    def local(self, utc: datetime) -> datetime:
+        """Naive wall-clock time in the zone (to the second)."""
+        return _EPOCH + timedelta(seconds=self.seconds(utc))
+
+    def text(self, utc: datetime | None) -> str:
+        """``YYYY-MM-DD HH:MM:SS`` on the wall clock; empty for None."""
+        return "" if utc is None else self.local(utc).isoformat(" ", "seconds")
