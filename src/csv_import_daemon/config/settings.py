@@ -90,6 +90,9 @@ def host_timezone() -> str:
     return name or "UTC"
 
 
+HEARTBEAT_MAX = 30.0  # the heartbeat's interval and its upper bound
+
+
 @dataclass(frozen=True, slots=True)
 class Settings:
     """Every setting of the daemon and the CLI, validated once at start."""
@@ -109,6 +112,9 @@ class Settings:
     batch_size: int = 200_000
     commit_seconds: float = 2.0
     busy_timeout: float = 30.0
+    # Seconds between the daemon's heartbeats; ``status`` calls a daemon gone after three
+    # missed ones of the default, so it may only be shorter.
+    heartbeat_interval: float = HEARTBEAT_MAX
     sqlite_synchronous: SqliteSynchronous = "NORMAL"
     log_format: LogFormat = "auto"
     log_level: LogLevel = "info"
@@ -295,6 +301,11 @@ def _validate(settings: Settings) -> None:
         ) from None
     parse_rollover(settings.trading_day_rollover)
     check_database_url(settings.database_url)
+    if not 0 < settings.heartbeat_interval <= HEARTBEAT_MAX:
+        raise ConfigError(
+            f"heartbeat_interval: {settings.heartbeat_interval!r} is out of range; use a "
+            f"number of seconds above 0 and at most {HEARTBEAT_MAX:g}"
+        )
     if len(settings.instance_name) > 255:  # import_files.instance; PostgreSQL enforces it
         raise ConfigError(
             f"instance_name: {len(settings.instance_name)} characters; use at most 255"

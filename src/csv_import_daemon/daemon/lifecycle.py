@@ -223,6 +223,7 @@ class Daemon:
                 config_file=str(s.config_file) if s.config_file else None,
                 watch_dir=str(root),
             ),
+            every=s.heartbeat_interval,
         )
         importer.start()
         if self._report is not None:  # after migrating: the page reads the newest schema

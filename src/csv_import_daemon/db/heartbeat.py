@@ -1,7 +1,10 @@
 """The daemon's heartbeat in ``daemon_instances``: how ``status`` tells a daemon is running.
 
-Written only by the importer thread (the one database writer), between imports and after
-committed batches, at most every ``HEARTBEAT_SECONDS``. A daemon counts as running while its
+Written only by the importer thread (the one database writer), at most every ``every``
+seconds: while it imports, inside the import's own transaction just before that commits
+(``write_in``); between imports, in a transaction of its own (``beat``). Never on a second
+connection while an import holds SQLite's write lock, where it would wait out the lock
+timeout and stall the import behind it. A daemon counts as running while its
 last beat is younger than ``STALE_AFTER`` and it has not recorded a clean stop; the row lives
 in the database, so this works for daemons on other hosts too.
 """
@@ -55,20 +58,36 @@ class Heartbeat:
         return max(0.0, self.every - (_now() - self._last).total_seconds())
 
     def beat(self, *, force: bool = False) -> bool:
-        """Write the heartbeat if one is due; True when written."""
+        """Write the heartbeat if one is due, in a transaction of its own; True when written."""
         if not force and self.due_in() > 0:
             return False
         now = _now()
-        self._write(heartbeat_at=now, stopped_at=None)
+        with writing(self.engine) as conn:
+            self._write(conn, heartbeat_at=now, stopped_at=None)
         self._last = now
         return True
+
+    def write_in(self, conn: Connection) -> datetime | None:
+        """Write the heartbeat in the caller's open transaction if one is due; the time
+        written, to hand to ``written`` once that transaction has committed (None: not due)."""
+        if self.due_in() > 0:
+            return None
+        now = _now()
+        self._write(conn, heartbeat_at=now, stopped_at=None)
+        return now
+
+    def written(self, at: datetime | None) -> None:
+        """The transaction holding the beat ``write_in`` returned has committed."""
+        if at is not None:
+            self._last = at
 
     def stopped(self) -> None:
         """Record a clean stop, so ``status`` says "stopped" at once."""
         now = _now()
-        self._write(heartbeat_at=now, stopped_at=now)
+        with writing(self.engine) as conn:
+            self._write(conn, heartbeat_at=now, stopped_at=now)
 
-    def _write(self, **values: Any) -> None:
+    def _write(self, conn: Connection, **values: Any) -> None:
         row = {
             "instance": self.identity.instance,
             "host": socket.gethostname()[:255],
@@ -82,8 +101,7 @@ class Heartbeat:
         insert = sqlite.insert if self.engine.dialect.name == "sqlite" else postgresql.insert
         stmt = insert(INSTANCES).values(**row)
         update = {k: stmt.excluded[k] for k in row if k != "instance"}
-        with writing(self.engine) as conn:
-            conn.execute(stmt.on_conflict_do_update(index_elements=["instance"], set_=update))
+        conn.execute(stmt.on_conflict_do_update(index_elements=["instance"], set_=update))
 
 
 def daemons(conn: Connection, now: datetime | None = None) -> list[dict[str, Any]]:
