@@ -27,6 +27,7 @@ from csv_import_daemon.daemon import importer_thread as importer_thread_module
 from csv_import_daemon.daemon.importer_thread import ImporterThread
 from csv_import_daemon.daemon.watcher import DirectoryWatcher, PathQueue
 from csv_import_daemon.importing.result import ImportResult, ImportStatus
+from csv_import_daemon.importing.write_session import Commits
 from support.daemon import DaemonProcess, start_daemon
 from support.journal import Journal, sqlite_url
 from support.paths import SAMPLES
@@ -413,6 +414,9 @@ class ScriptedService:
 
     def __init__(self, *outcomes: ImportResult | BaseException | str) -> None:
         self.engine = create_engine("sqlite://")
+        self.shares_transactions = False
+        self.heartbeat = None  # every file alone, through import_file
+        self.commits = Commits()
         self.outcomes = list(outcomes)
         self.calls: list[float] = []
 
@@ -425,7 +429,7 @@ class ScriptedService:
             done = 0
             while not should_stop():
                 done += 1
-                progress(done, done + 1)
+                self.commits.count += 1  # a batch committed
                 time.sleep(0.01)  # one batch's work
             return ImportResult(path=str(path), status=ImportStatus.INTERRUPTED, inserted=done)
         if isinstance(outcome, BaseException):
@@ -451,11 +455,10 @@ def run_importer(watch: Path) -> Iterator[Callable[[ScriptedService], ImporterTh
     def start(service: ScriptedService) -> ImporterThread:
         queue = PathQueue()
         thread = ImporterThread(
-            service,
-            queue,
-            DirectoryWatcher(watch, queue),  # type: ignore[arg-type]
-            settings,
-            None,
+            service=service,  # type: ignore[arg-type]
+            queue=queue,
+            watcher=DirectoryWatcher(watch, queue),
+            settings=settings,
         )
         thread.start()
         threads.append(thread)

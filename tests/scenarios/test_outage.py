@@ -32,6 +32,7 @@ from csv_import_daemon.daemon import importer_thread as importer_thread_module
 from csv_import_daemon.daemon.importer_thread import ImporterThread
 from csv_import_daemon.daemon.watcher import DirectoryWatcher, PathQueue
 from csv_import_daemon.importing.result import ImportResult
+from csv_import_daemon.importing.write_session import Commits
 from support.daemon import DaemonProcess, start_daemon
 from support.journal import Journal, sqlite_url
 from support.processes import CLI, clean_env, run_cli
@@ -226,6 +227,9 @@ class _AlwaysDown:
 
     def __init__(self, failures: int) -> None:
         self.engine = create_engine("sqlite:////nonexistent/journal.sqlite3")
+        self.shares_transactions = False
+        self.heartbeat = None
+        self.commits = Commits()  # none: the database is down
         self.failures = failures
         self.calls = 0
 
@@ -244,11 +248,10 @@ def test_database_retry_backoff_doubles_up_to_its_cap(tmp_path: Path) -> None:
     queue = PathQueue()
     service = _AlwaysDown(failures=10)
     thread = ImporterThread(
-        service,
-        queue,
-        DirectoryWatcher(tmp_path / "w", queue),  # type: ignore[arg-type]
-        settings,
-        None,
+        service=service,  # type: ignore[arg-type]
+        queue=queue,
+        watcher=DirectoryWatcher(tmp_path / "w", queue),
+        settings=settings,
     )
     waits: list[float] = []
     statuses: list[str] = []

@@ -4,6 +4,13 @@ A path whose last line is pending comes back once ``settle`` seconds have passed
 last change; an unreadable file comes back with backoff. Both wait in a heap of timers, so
 nothing runs while nothing changes. What the thread remembers about a path lives in one
 ``PathState``; a path with nothing to remember has no state at all.
+
+``step(now)`` is one turn of the loop at monotonic time ``now`` (``run`` calls it with the
+clock and waits for work; tests call it with their own ``now`` and a clock that says the
+same, so timers are stepped rather than waited out). A backlog is imported as a
+``BatchImport``: small files share one write session. The heartbeat is written here only
+between sessions, and by the sessions themselves inside their commits: never on a second
+connection while this thread's own transaction holds SQLite's write lock.
 """
 
 from __future__ import annotations
@@ -13,6 +20,7 @@ import itertools
 import os
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -29,8 +37,9 @@ from csv_import_daemon.db.writable import READ_ONLY_PROBLEM, describe_refused, i
 from csv_import_daemon.files.names import path_key
 from csv_import_daemon.files.quiet_period import seconds_until_settled
 from csv_import_daemon.files.reader import FileStat
-from csv_import_daemon.importing.group import GROUP_FILES, Hooks
+from csv_import_daemon.importing.batch_import import BatchImport
 from csv_import_daemon.importing.result import ImportResult, ImportStatus
+from csv_import_daemon.importing.write_session import GROUP_FILES
 from csv_import_daemon.logs import get_logger
 
 if TYPE_CHECKING:
@@ -51,20 +60,27 @@ class ImporterThread(threading.Thread):
 
     def __init__(
         self,
+        *,
         service: ImportService,
         queue: PathQueue,
         watcher: DirectoryWatcher,
         settings: Settings,
-        archiver: Archiver | None,
-        *,
+        archiver: Archiver | None = None,
         metrics: Metrics | None = None,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
+        """``metrics``: what /metrics serves (with metrics_address). ``clock``: monotonic
+        seconds, for the timers. The service's heartbeat is beaten only from this thread,
+        the one database writer: here between sessions, by the sessions in their commits."""
         super().__init__(name="importer", daemon=True)
         self.service = service
         self.queue = queue
         self.watcher = watcher
         self.settings = settings
         self.archiver = archiver
+        self.metrics = metrics
+        self.heartbeat: Heartbeat | None = service.heartbeat
+        self.clock = clock
         self.stopping = threading.Event()
         self._heap: list[tuple[float, int, Path]] = []
         self._seq = itertools.count()
@@ -72,15 +88,37 @@ class ImporterThread(threading.Thread):
         # Read by the main loop for STATUS=; plain attribute writes are atomic.
         self.timers = 0  # paths whose timer is set (the main thread must not walk _paths)
         self.current: Path | None = None
-        self.alive_at: float | None = None  # the current import's last sign of life
-        self.db_error: str | None = None
-        self.db_problem: str | None = None  # /healthz's words for db_error (no paths)
+        self._busy_at: float | None = None  # when the current import began or last waited
+        self._batch: BatchImport | None = None  # the backlog being imported, if any
+        self._db_error: str | None = None
+        self._db_problem: str | None = None  # /healthz's words for _db_error (no paths)
+        self._commits_at_error = 0
         self.files_imported = 0
         self.rows_inserted = 0
         self.rows_committed = dict.fromkeys(("duplicates", "rejected", "conflicts"), 0)
-        self.metrics = metrics  # with metrics_address: what /metrics serves
-        # Set by the daemon; beaten only from this thread, the one database writer.
-        self.heartbeat: Heartbeat | None = None
+
+    @property
+    def alive_at(self) -> float | None:
+        """Monotonic time of the current import's last sign of life (its start, a database
+        retry, a commit); None between imports. The main loop watches it for a stall."""
+        busy = self._busy_at
+        if busy is None:
+            return None
+        return max(busy, self.service.commits.at)
+
+    @property
+    def db_problem(self) -> str | None:
+        """What kind of database problem, for /healthz (None: unreachable or not said)."""
+        return self._db_problem if self.db_error is not None else None
+
+    @property
+    def db_error(self) -> str | None:
+        """The database problem being waited out; None once a commit has succeeded since
+        (a large file's later batches: STATUS= must not report an outage all along)."""
+        error = self._db_error
+        if error is not None and self.service.commits.count > self._commits_at_error:
+            return None
+        return error
 
     def stop(self) -> None:
         """Stop after the current batch; wakes the thread if it waits for work."""
@@ -94,22 +132,28 @@ class ImporterThread(threading.Thread):
 
     def run(self) -> None:
         while not self.stopping.is_set():
-            self._beat()
-            path = self._next()
-            if path is None:
-                continue
-            more = [path]  # a backlog (start-up, a copied folder): small files share commits
-            while len(more) < GROUP_FILES and (queued := self.queue.get(0)) is not None:
-                more.append(queued)
-            for path in self._import_group(list(dict.fromkeys(more))):
-                try:
-                    self._process(path)
-                except Exception as exc:  # the thread must outlive any one file's surprise
-                    log.exception("import_crashed", file=path_key(path), error=str(exc))
-                    self._retry_later(path)
-                finally:
-                    self._tidy(path)
+            self.step(self.clock(), wait=True)
         self._beat(stopped=True)
+
+    def step(self, now: float, *, wait: bool = False) -> None:
+        """One turn at monotonic time ``now``: beat if due, queue the paths whose timer is
+        due, take the next path (with ``wait``, waiting up to the next timer or beat) and
+        import it together with the paths queued behind it."""
+        self._beat()
+        path = self._next(now, wait=wait)
+        if path is None:
+            return
+        more = [path]  # a backlog (start-up, a copied folder): small files share commits
+        while len(more) < GROUP_FILES and (queued := self.queue.get(0)) is not None:
+            more.append(queued)
+        for path in self._import_group(list(dict.fromkeys(more))):
+            try:
+                self._process(path)
+            except Exception as exc:  # the thread must outlive any one file's surprise
+                log.exception("import_crashed", file=path_key(path), error=str(exc))
+                self._retry_later(path)
+            finally:
+                self._tidy(path)
 
     def _skip(self, path: Path) -> bool:
         return (
@@ -118,16 +162,16 @@ class ImporterThread(threading.Thread):
 
     def _import_group(self, paths: list[Path]) -> list[Path]:
         """Import ``paths`` together where the service can; the paths left to do one by one
-        (all of them when grouping does not apply or the group was rolled back)."""
+        (all of them when sharing does not apply or the batch was rolled back)."""
         todo = [p for p in paths if not self._skip(p)]
-        if len(todo) < 2 or not getattr(self.service, "groups", False):  # PostgreSQL: alone
+        if len(todo) < 2 or not self.service.shares_transactions:  # PostgreSQL: alone
             return todo
         modified = {p: mtime_of(p) for p in todo}
         done = 0
-        self._busy(todo[0])
-        hooks = Hooks(self.stopping.is_set, self._progress, self._now_importing)
+        self._batch = batch = self.service.import_many(todo, should_stop=self.stopping.is_set)
+        self._busy_at = self.clock()
         try:
-            for path, result in self.service.import_many(todo, hooks):
+            for path, result in batch:
                 done += 1
                 self._handle(path, result)
                 self._count(result, modified[path])
@@ -135,7 +179,7 @@ class ImporterThread(threading.Thread):
         except Exception as exc:  # rolled back: the rest alone, with the usual retries
             log.warning("group_rolled_back", files=len(todo) - done, error=str(exc))
         finally:
-            self._busy(None)
+            self._batch = self._busy_at = None
         if done:
             self._database_back()
         return [] if self.stopping.is_set() else todo[done:]
@@ -143,7 +187,8 @@ class ImporterThread(threading.Thread):
     # -- heartbeat ---------------------------------------------------------------------------
 
     def _beat(self, *, stopped: bool = False) -> None:
-        """Write the heartbeat when due; an outage only delays it (imports report that)."""
+        """Write the heartbeat when due, between sessions (none is open here); an outage
+        only delays it (imports report that)."""
         if self.heartbeat is None:
             return
         try:
@@ -181,12 +226,11 @@ class ImporterThread(threading.Thread):
 
     def schedule(self, path: Path, delay: float) -> None:
         """Queue ``path`` again after ``delay`` seconds (a later call replaces an earlier)."""
-        due = time.monotonic() + max(0.0, delay)
+        due = self.clock() + max(0.0, delay)
         self._set_due(self._state(path), due)
         heapq.heappush(self._heap, (due, next(self._seq), path))
 
-    def _next(self) -> Path | None:
-        now = time.monotonic()
+    def _next(self, now: float, *, wait: bool) -> Path | None:
         while self._heap and self._heap[0][0] <= now:
             due, _, path = heapq.heappop(self._heap)
             state = self._paths.get(path)
@@ -194,6 +238,8 @@ class ImporterThread(threading.Thread):
                 self._set_due(state, None)
                 self._tidy(path)
                 self.queue.put(path)
+        if not wait:
+            return self.queue.get(0)
         timeout = self._heap[0][0] - now if self._heap else None
         return self.queue.get(self._heartbeat_wait(timeout))
 
@@ -204,24 +250,15 @@ class ImporterThread(threading.Thread):
 
     # -- one file ----------------------------------------------------------------------------
 
-    def _now_importing(self, path: Path) -> None:
-        self.current = path
-        self.alive_at = time.monotonic()
-
-    def _busy(self, path: Path | None) -> None:
-        """The file being imported (None: none); the main loop watches for a stall."""
-        self.alive_at = None if path is None else time.monotonic()
-        self.current = path
-
     def _process(self, path: Path) -> None:
         if self._skip(path):
             return
-        self._busy(path)
+        self.current, self._busy_at = path, self.clock()
         modified_at = mtime_of(path)
         try:
             result = self._import(path)
         finally:
-            self._busy(None)
+            self.current = self._busy_at = None
         if result is not None:
             self._handle(path, result)
             self._count(result, modified_at)
@@ -231,9 +268,7 @@ class ImporterThread(threading.Thread):
         backoff = Backoff(DB_RETRY_FIRST, DB_RETRY_MAX)
         while True:
             try:
-                result = self.service.import_file(
-                    path, progress=self._progress, should_stop=self.stopping.is_set
-                )
+                result = self.service.import_file(path, should_stop=self.stopping.is_set)
             except Exception as exc:  # sorted below: the thread must outlive any surprise
                 # A refused write may come raw from the driver (the PostgreSQL COPY path).
                 refused = is_write_refused(self.service.engine, exc)
@@ -247,35 +282,34 @@ class ImporterThread(threading.Thread):
                 self._database_down(exc, refused=refused)
                 delay = backoff.next()
                 log.warning(
-                    "database_unavailable", file=path_key(path), error=self.db_error, retry_in=delay
+                    "database_unavailable",
+                    file=path_key(path),
+                    error=self._db_error,
+                    retry_in=delay,
                 )
                 if self.stopping.wait(delay):
                     return None
-                self.alive_at = time.monotonic()  # waiting out an outage is not a stall
+                self._busy_at = self.clock()  # waiting out an outage is not a stall
                 continue
             self._database_back()
             return result
 
-    def _progress(self, done: int, total: int) -> None:
-        # Called after each committed batch: the database is back, so STATUS= must not
-        # keep reporting an outage for the rest of a large file.
-        self.alive_at = time.monotonic()
-        self._database_back()
-        self._beat()  # between committed batches: a long import still shows as running
-
     def _database_down(self, exc: BaseException, *, refused: bool) -> None:
         engine = self.service.engine
-        self.db_error = describe_refused(engine, exc) if refused else describe_db_error(engine, exc)
-        self.db_problem = READ_ONLY_PROBLEM if refused else None
+        self._db_error = (
+            describe_refused(engine, exc) if refused else describe_db_error(engine, exc)
+        )
+        self._db_problem = READ_ONLY_PROBLEM if refused else None
+        self._commits_at_error = self.service.commits.count
         if refused:
             # A SQLite handle opened while the file was read-only stays read-only after the
             # permission is fixed: retry on new handles, so the daemon recovers by itself.
             engine.dispose()
 
     def _database_back(self) -> None:
-        if self.db_error is not None:
+        if self._db_error is not None:
             log.info("database_available")
-            self.db_error = self.db_problem = None
+            self._db_error = self._db_problem = None
 
     def _count(self, result: ImportResult, modified_at: float | None) -> None:
         """This run's totals (``stop``, ``STATUS=``) and the metrics: committed rows only,
@@ -383,10 +417,12 @@ class ImporterThread(threading.Thread):
     def describe(self) -> str:
         """One line for ``STATUS=``."""
         waiting = self.waiting
-        if self.db_error is not None:
-            return f"database unavailable, retrying: {self.db_error}; {waiting} files waiting"
-        if self.current is not None:
-            return f"importing {self.current.name}; {waiting} more files queued"
+        if (error := self.db_error) is not None:
+            return f"database unavailable, retrying: {error}; {waiting} files waiting"
+        batch = self._batch
+        current = self.current or (batch.current if batch is not None else None)
+        if current is not None:
+            return f"importing {current.name}; {waiting} more files queued"
         return (
             f"idle; {self.files_imported} imports, {self.rows_inserted} new rows "
             f"since start; {waiting} files waiting"

@@ -29,7 +29,7 @@ from csv_import_daemon.config.database_url import masked_url
 from csv_import_daemon.config.settings import Settings, settings_in_force
 from csv_import_daemon.daemon.archiver import Archiver, month_folders
 from csv_import_daemon.daemon.importer_thread import ImporterThread
-from csv_import_daemon.daemon.main_loop import MainLoop, PathFilter, rescan
+from csv_import_daemon.daemon.main_loop import LoopParts, MainLoop, PathFilter, rescan
 from csv_import_daemon.daemon.metrics import Metrics
 from csv_import_daemon.daemon.metrics_http import MetricsServer
 from csv_import_daemon.daemon.notify import Notifier, watchdog_interval
@@ -203,7 +203,16 @@ class Daemon:
             log.info("stop", exit_code=0, reason="signal during start-up")
             return ExitCode.OK
 
-        service = ImportService(engine, s)
+        heartbeat = Heartbeat(
+            engine,
+            Identity(
+                instance=s.instance_name,
+                config_file=str(s.config_file) if s.config_file else None,
+                watch_dir=str(root),
+            ),
+            every=s.heartbeat_interval,
+        )
+        service = ImportService(engine, s, heartbeat=heartbeat)
         service.load_known()
         queue = PathQueue()
         watcher = DirectoryWatcher(
@@ -215,15 +224,13 @@ class Daemon:
                 watcher.watch(folder)
             archiver = Archiver(s, service, watcher)
         self._only = _rescan_filter(service.known, watcher, archiving=archiver is not None)
-        importer = ImporterThread(service, queue, watcher, s, archiver, metrics=self.metrics)
-        importer.heartbeat = Heartbeat(
-            engine,
-            Identity(
-                instance=s.instance_name,
-                config_file=str(s.config_file) if s.config_file else None,
-                watch_dir=str(root),
-            ),
-            every=s.heartbeat_interval,
+        importer = ImporterThread(
+            service=service,
+            queue=queue,
+            watcher=watcher,
+            settings=s,
+            archiver=archiver,
+            metrics=self.metrics,
         )
         importer.start()
         if self._report is not None:  # after migrating: the page reads the newest schema
@@ -264,16 +271,18 @@ class Daemon:
         observer = "polling" if watcher.polling else "inotify"
         log.info("ready", observer=observer, queued=backlog)
         self.notifier.ready(f"watching {watcher.root} ({observer}); {backlog} files queued")
-        loop = MainLoop(
-            self.settings,
+        parts = LoopParts(
             notifier=self.notifier,
             queue=queue,
             watcher=watcher,
             importer=importer,
-            ping=watchdog_interval(self.environ),
-            now=time.monotonic(),
+            metrics=self.metrics,
+            only=self._only,
+            report=self._report,
         )
-        loop.metrics, loop.only, loop.report = self.metrics, self._only, self._report
+        loop = MainLoop(
+            self.settings, parts, ping=watchdog_interval(self.environ), now=time.monotonic()
+        )
         assert self._wakeup is not None  # run() made it
         while not self.stop_requested:
             code = loop.step(time.monotonic())

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
@@ -37,12 +38,18 @@ IMPORTER_STALL = 300.0
 class Importer(Protocol):
     """What the main loop needs of the importer thread."""
 
-    db_error: str | None  # the database problem being waited out, or None
-    db_problem: str | None  # what kind, for /healthz (None: unreachable or not said)
-    files_imported: int  # these grow with each commit (the journal page follows them)
+    @property
+    def db_error(self) -> str | None: ...  # the database problem being waited out, or None
+
+    @property
+    def db_problem(self) -> str | None: ...  # what kind, for /healthz (None: not said)
+
+    @property
+    def alive_at(self) -> float | None: ...  # the current import's last sign of life
+
+    # These grow with each commit (the journal page follows them).
+    files_imported: int
     rows_inserted: int
-    # Monotonic time of the current import's last sign of life; None between imports.
-    alive_at: float | None
 
     @property
     def waiting(self) -> int: ...  # files queued or waiting on a timer
@@ -76,27 +83,32 @@ def rescan(
     return queued
 
 
+@dataclass(frozen=True, slots=True)
+class LoopParts:
+    """The daemon's parts the main loop looks after."""
+
+    notifier: Notifier
+    queue: PathQueue
+    watcher: DirectoryWatcher
+    importer: Importer
+    metrics: Metrics | None = None  # when metrics are served
+    only: PathFilter | None = None  # the rescan filter
+    report: ReportWriter | None = None  # with report_path: the journal page
+
+
 class MainLoop:
     """The due times of the periodic duties, and ``step`` to do those that are due."""
 
     def __init__(
-        self,
-        settings: Settings,
-        *,
-        notifier: Notifier,
-        queue: PathQueue,
-        watcher: DirectoryWatcher,
-        importer: Importer,
-        ping: float | None,
-        now: float,
+        self, settings: Settings, parts: LoopParts, *, ping: float | None, now: float
     ) -> None:
-        self.metrics: Metrics | None = None  # set by the daemon when metrics are served
-        self.report: ReportWriter | None = None  # set by the daemon with report_path
-        self.only: PathFilter | None = None  # set by the daemon: the rescan filter
-        self.notifier = notifier
-        self.queue = queue
-        self.watcher = watcher
-        self.importer = importer
+        self.metrics = parts.metrics
+        self.report = parts.report
+        self.only = parts.only
+        self.notifier = parts.notifier
+        self.queue = parts.queue
+        self.watcher = parts.watcher
+        self.importer = parts.importer
         self.ping = ping  # seconds between WATCHDOG=1; None when systemd does not ask
         self.tick = min(TICK, ping) if ping else TICK
         self.rescan_interval = settings.rescan_interval

@@ -14,30 +14,27 @@ from __future__ import annotations
 import hashlib
 import time
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, BinaryIO
+from typing import Any, BinaryIO
 
-from sqlalchemy import Connection, Engine, NestedTransaction, RootTransaction
+from sqlalchemy import Connection, Engine
 from sqlalchemy.dialects import postgresql, sqlite
 
 from csv_import_daemon.config.point_values import PointValues
 from csv_import_daemon.config.settings import Settings
 from csv_import_daemon.db.corrections import replace_changed
-from csv_import_daemon.db.engine import WRITE_OPTION
 from csv_import_daemon.db.tables import REJECTIONS
 from csv_import_daemon.db.writer import CONFLICT_FIELDS, BatchWriter, Stored
 from csv_import_daemon.files import reader
-from csv_import_daemon.importing.checkpoint import Checkpoint, CheckpointStore, Counts, utc_now
+from csv_import_daemon.importing.checkpoint import Checkpoint, Counts, utc_now
 from csv_import_daemon.importing.conventions import settings_digest
 from csv_import_daemon.importing.identity import checkpoint_hash
 from csv_import_daemon.importing.plan import ReadPlan
 from csv_import_daemon.importing.rejection_log import RejectionLog
+from csv_import_daemon.importing.write_session import WriteSession
 from csv_import_daemon.logs import get_logger
 from csv_import_daemon.parsing.batches import parse_batch
 from csv_import_daemon.parsing.row_parser import Execution, RowError, RowParser
 from csv_import_daemon.trips.refresh import TripChanges, refresh_round_trips
-
-if TYPE_CHECKING:
-    from csv_import_daemon.importing.group import Group
 
 log = get_logger(__name__)
 
@@ -48,49 +45,43 @@ RAW_LIMIT = 4096  # a rejected line is kept in full up to this many characters
 class Writers:
     """What every transaction of one service shares."""
 
-    engine: Engine
     settings: Settings
-    store: CheckpointStore
     rows: BatchWriter
     # The settings that decide whether a file or row is importable: a checkpoint keeps it
     # when they did, so a change reads the file again.
     digest: str
     point_values: PointValues  # for the round trips kept current in each transaction
+    sqlite: bool
 
     @classmethod
     def for_engine(cls, engine: Engine, settings: Settings) -> Writers:
-        store = CheckpointStore(engine, settings.instance_name)
         return cls(
-            engine,
             settings,
-            store,
             BatchWriter(engine),
             settings_digest(settings),
             PointValues(dict(settings.point_values)),
+            engine.dialect.name == "sqlite",
         )
 
 
 class Transaction:
-    """Batches of one file written in one transaction, committed with its checkpoint.
+    """Batches of one file written into its session, committed with its checkpoint.
 
     ``committed`` holds the counts of what has been committed so far; after the last
-    commit it is what the import did. In a ``Group`` (several small files, one SQLite
-    transaction) the file writes inside its own savepoint and "commit" releases it: the
-    group's commit is the real one, and its caller hands out results only after it.
+    commit it is what the import did. The session decides what a commit is: a transaction
+    of the file's own, or the release of its savepoint in a shared transaction whose
+    commit is the real one (its caller hands out results only after that).
     """
 
     def __init__(
-        self, writers: Writers, plan: ReadPlan, f: BinaryIO, group: Group | None = None
+        self, writers: Writers, session: WriteSession, plan: ReadPlan, f: BinaryIO
     ) -> None:
         self.writers = writers
-        self.group = group
-        self.nested: NestedTransaction | None = None
+        self.session = session
         self.plan = plan
         self.f = f
-        self.sqlite = writers.engine.dialect.name == "sqlite"
-        self._insert = sqlite.insert if self.sqlite else postgresql.insert
+        self._insert = sqlite.insert if writers.sqlite else postgresql.insert
         self.conn: Connection | None = None
-        self.tx: RootTransaction | None = None
         self.rows = 0
         self.started = 0.0
         self.pending = Counts()  # written, not committed yet
@@ -107,14 +98,8 @@ class Transaction:
         self._base = plan.prior.totals if plan.prior else Counts()
 
     def _open(self) -> Connection:
-        if self.conn is None and self.group is not None:
-            self.conn = self.group.conn
-            self.nested = self.conn.begin_nested()
-            self.started = time.monotonic()
-        elif self.conn is None:
-            self.conn = self.writers.engine.connect()
-            self.conn.execution_options(**{WRITE_OPTION: True})
-            self.tx = self.conn.begin()
+        if self.conn is None:
+            self.conn = self.session.begin_file()
             self.started = time.monotonic()
         return self.conn
 
@@ -131,25 +116,14 @@ class Transaction:
         self.tail = batch.tail
 
     def due(self) -> bool:
-        if self.group is not None:  # a small file; one that grew still commits in time
-            return self.group.due(self.writers.settings, self.rows)
-        if not self.sqlite:
-            # Each batch is sorted by execution ID, but two batches in one transaction are
-            # not: concurrent writers could then lock shared IDs in opposite orders and
-            # deadlock. PostgreSQL commits cheaply, so one batch per transaction.
-            return True
-        settings = self.writers.settings
-        return (
-            self.rows >= settings.batch_size
-            or time.monotonic() - self.started >= settings.commit_seconds
-        )
+        return self.session.file_due(self.rows, self.started)
 
     def commit(self, offset: int, lines_done: int, *, final: bool = False) -> Checkpoint:
         """Save the checkpoint at ``offset`` and commit; returns the checkpoint saved.
 
         ``final``: the read reached the end; otherwise the checkpoint says "reading" and the
         bytes after it are unread (``status`` shows them as unread, not as a half line)."""
-        conn = self._open()
+        self._open()  # a commit with nothing written still saves the checkpoint
         plan = self.plan
         if self.tail is None and self.last is not None and self.last.offset == offset:
             head = self.last.head_hash  # nothing read: what it vouches for was checked
@@ -168,25 +142,8 @@ class Transaction:
             status="ok" if final else "reading",
             **self._reading_columns(),
         )
-        # In this transaction, so round trips can never disagree with trades (a group
-        # refreshes its files' round trips once, before its own commit).
-        if self.group is not None:
-            self.group.trips.absorb(self.trips.drain())
-        else:
-            refresh_round_trips(conn, self.trips.drain(), values=self.writers.point_values)
-        self.writers.store.save(conn, cp)
-        if self.group is not None:
-            assert self.nested is not None
-            self.nested.commit()
-            self.group.saved.append(cp)
-            self.close()
-            if self.group.due(self.writers.settings, self.rows):
-                self.group.commit_and_go_on(self.writers.store.known)
-        else:
-            assert self.tx is not None
-            self.tx.commit()
-            self.close()
-            self.writers.store.known.record(cp)
+        self.session.commit_file(cp, self.trips, self.rows)
+        self.conn = None
         # Counted only once committed: nothing is reported as imported that is not.
         self.committed += self.pending
         self.pending = Counts()
@@ -218,15 +175,9 @@ class Transaction:
     def close(self) -> None:
         self.rejections.close()
         self.trips.drain()  # a rolled-back transaction's changes are no changes
-        if self.group is not None:
-            if self.nested is not None and self.nested.is_active:
-                self.nested.rollback()  # only this file's rows; the group's connection stays
-            self.conn, self.nested = None, None
-        elif self.conn is not None:
-            if self.tx is not None and self.tx.is_active:
-                self.tx.rollback()
-            self.conn.close()
-            self.conn, self.tx = None, None
+        if self.conn is not None:
+            self.session.end_file()
+            self.conn = None
 
     # -- rows ------------------------------------------------------------------------------
 

@@ -18,7 +18,7 @@ import os
 import threading
 from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 from sqlalchemy import Connection, select
 
@@ -26,8 +26,20 @@ from csv_import_daemon.db.tables import FILES
 from csv_import_daemon.files.names import path_key
 from csv_import_daemon.files.reader import FileStat
 
-if TYPE_CHECKING:
-    from csv_import_daemon.importing.checkpoint import Checkpoint
+
+class Saved(Protocol):
+    """What the filter keeps of a checkpoint (``Checkpoint`` is one; the store that saves
+    checkpoints owns a filter, so the filter does not import it back)."""
+
+    @property
+    def path(self) -> str: ...
+
+    @property
+    def stat(self) -> FileStat: ...
+
+    @property
+    def pending_bytes(self) -> int: ...
+
 
 # (device, inode, size, mtime_ns): what os.stat says, compared without building a FileStat.
 Version = tuple[int, int, int, int]
@@ -71,12 +83,12 @@ class KnownFiles:
             self.loaded = True
         return len(rows)
 
-    def saving(self, cp: Checkpoint) -> None:
+    def saving(self, cp: Saved) -> None:
         """A checkpoint is about to be saved (its commit may still fail)."""
         with self._lock:
             self._identities.add((cp.stat.device, cp.stat.inode))
 
-    def record(self, cp: Checkpoint) -> None:
+    def record(self, cp: Saved) -> None:
         """``cp`` is committed (or read back from the database): the file's state now."""
         with self._lock:
             self._identities.add((cp.stat.device, cp.stat.inode))

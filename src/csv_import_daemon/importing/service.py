@@ -1,8 +1,10 @@
 """The import service: plan a file's read from its checkpoint, then read and commit it.
 
-``import_file`` opens the file, loads its checkpoint once, and either finds it unchanged
-(a stat) or builds a ``ReadPlan`` (header, layout, date order, where to resume) and reads
-the new lines through a ``Transaction``, which commits rows and checkpoint together.
+``import_file`` is handed the ``WriteSession`` to write into (by default a transaction of
+the file's own). It opens the file, loads its checkpoint once through that session (the
+cursor every later step is handed), and either finds it unchanged (a stat) or builds a
+``ReadPlan`` (header, layout, date order, where to resume) and reads the new lines through
+a ``Transaction``, which commits rows and checkpoint together.
 """
 
 from __future__ import annotations
@@ -10,29 +12,35 @@ from __future__ import annotations
 import dataclasses
 import os
 import time
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
-from sqlalchemy import Connection, Engine
+from sqlalchemy import Engine
 from sqlalchemy.exc import DBAPIError, OperationalError
 
 from csv_import_daemon.config.settings import Settings
-from csv_import_daemon.db.engine import writing
+from csv_import_daemon.db.heartbeat import Heartbeat
 from csv_import_daemon.errors import FileReadError, NotRegularFileError, UnknownFormatError
 from csv_import_daemon.files import reader
 from csv_import_daemon.files.names import path_key
 from csv_import_daemon.files.quiet_period import seconds_until_settled
 from csv_import_daemon.files.reader import FileStat, Header
-from csv_import_daemon.importing.checkpoint import Checkpoint
+from csv_import_daemon.importing.batch_import import BatchImport
+from csv_import_daemon.importing.checkpoint import Checkpoint, CheckpointStore
 from csv_import_daemon.importing.conventions import Evidence, layout_options
 from csv_import_daemon.importing.file_transaction import Transaction, Writers
-from csv_import_daemon.importing.group import Group, Hooks, groups_apply, import_many
 from csv_import_daemon.importing.identity import resume_point
 from csv_import_daemon.importing.plan import ReadPlan
 from csv_import_daemon.importing.result import ImportResult, ImportStatus
+from csv_import_daemon.importing.write_session import (
+    Commits,
+    FileSession,
+    SessionParts,
+    SharedSession,
+    WriteSession,
+)
 from csv_import_daemon.logs import get_logger
 from csv_import_daemon.parsing.batches import batches
 from csv_import_daemon.parsing.row_parser import RowParser, sniff_layout, split_lines
@@ -56,6 +64,7 @@ class _Request:
     final_line_ok: bool | None
     progress: Progress | None
     should_stop: Callable[[], bool] | None
+    session: WriteSession
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,18 +80,29 @@ class _OpenFile:
 
 
 class ImportService:
-    """Imports files for one daemon instance. One instance per process is the only writer."""
+    """Imports files for one daemon instance. One instance per process is the only writer.
 
-    def __init__(self, engine: Engine, settings: Settings) -> None:
+    ``heartbeat``: the daemon's, written inside the import's own commits when due.
+    """
+
+    def __init__(
+        self, engine: Engine, settings: Settings, *, heartbeat: Heartbeat | None = None
+    ) -> None:
         self.engine = engine
         self.settings = settings
         self.writers = Writers.for_engine(engine, settings)
-        self.checkpoints = self.writers.store
+        self.checkpoints = CheckpointStore(engine, settings.instance_name)
         # Date order and decimal mark evidence, remembering what sibling files show.
         self.evidence = Evidence(settings)
         self.known = self.checkpoints.known
-        self.groups = groups_apply(engine)  # may import_many share transactions?
-        self.group: Group | None = None  # the open group, while import_many runs
+        # May small files share one write transaction? SQLite only: PostgreSQL commits
+        # each batch alone (see FileSession.file_due).
+        self.shares_transactions = engine.dialect.name == "sqlite"
+        self.commits = Commits()  # every session's commits, counted
+        self.heartbeat = heartbeat
+        self._parts = SessionParts(
+            engine, settings, self.checkpoints, self.writers.point_values, heartbeat
+        )
 
     def load_known(self) -> int:
         """Load the rescan filter: one query for every checkpoint of this instance. If the
@@ -93,28 +113,19 @@ class ImportService:
             log.warning("known_files_not_loaded", error=str(getattr(exc, "orig", exc)))
             return 0
 
+    def file_session(self) -> FileSession:
+        """A session in which each file commits in transactions of its own."""
+        return FileSession(self._parts, self.commits)
+
+    def shared_session(self) -> SharedSession:
+        """A SQLite write transaction, begun now, for several small files."""
+        return SharedSession(self._parts, self.commits)
+
     def import_many(
-        self, paths: Sequence[Path], hooks: Hooks | None = None
-    ) -> Iterator[tuple[Path, ImportResult]]:
-        """Import several paths, small files several to a transaction (``group.py``)."""
-        return import_many(self, paths, hooks or Hooks())
-
-    @contextmanager
-    def _reading(self) -> Iterator[Connection]:
-        if self.group is not None:
-            yield self.group.conn  # sees what the group wrote and has not committed
-        else:
-            with self.engine.connect() as conn:
-                yield conn
-
-    @contextmanager
-    def _writing(self) -> Iterator[Connection]:
-        if self.group is not None:
-            with self.group.conn.begin_nested():
-                yield self.group.conn
-        else:
-            with writing(self.engine) as conn:
-                yield conn
+        self, paths: Sequence[Path], *, should_stop: Callable[[], bool] | None = None
+    ) -> BatchImport:
+        """Import several paths, small files several to a transaction (``batch_import``)."""
+        return BatchImport(self, paths, should_stop=should_stop)
 
     def move_checkpoint(self, old: Path, new: Path, archived: bool = False) -> None:
         """Carry a file's checkpoint to its new path (after a rename or an archive move)."""
@@ -129,9 +140,11 @@ class ImportService:
         final_line_ok: bool | None = None,
         progress: Progress | None = None,
         should_stop: Callable[[], bool] | None = None,
+        session: WriteSession | None = None,
     ) -> ImportResult:
         """Import what is new in ``path``. Database errors propagate; file problems do not.
 
+        ``session``: what the import writes into (None: transactions of the file's own).
         ``final_line_ok``: may a last line without newline be read as final? None means
         "if the file has been unchanged for the settle period".
         ``progress(offset, size)`` is called after each commit (a terminal's progress bar).
@@ -142,7 +155,14 @@ class ImportService:
         """
         started = time.perf_counter()
         key = path_key(path)
-        request = _Request(reread, replace and reread, final_line_ok, progress, should_stop)
+        request = _Request(
+            reread,
+            replace and reread,
+            final_line_ok,
+            progress,
+            should_stop,
+            session if session is not None else self.file_session(),
+        )
         try:
             result = self._open(path, key, request)
         except UnknownFormatError as exc:
@@ -163,11 +183,11 @@ class ImportService:
             raise FileReadError(f"{key}: cannot open: {exc.strerror}") from None
         try:
             st = FileStat.of(os.fstat(f.fileno()))
-            with self._reading() as conn:
+            session = request.session
+            with session.reading() as conn:
                 prior = self.checkpoints.load(conn, key)
             if prior is None:
-                group_conn = self.group.conn if self.group is not None else None
-                prior = self.checkpoints.adopt_renamed(key, st, group_conn)
+                prior = self.checkpoints.adopt_renamed(key, st, session.connection)
             if prior is not None and prior.settings_digest not in (None, self.writers.digest):
                 # Refused, or rows rejected, under settings that have changed since.
                 request = dataclasses.replace(request, reread=True)
@@ -182,11 +202,7 @@ class ImportService:
                 and prior.same_version(st)
                 and not (prior.pending_bytes and final_ok)
             ):
-                # Read back from the database: committed (or committed with the group).
-                if self.group is None:
-                    self.known.record(prior)
-                else:
-                    self.group.saved.append(prior)
+                session.unchanged(prior)
                 return _as_unchanged(key, prior)
             return self._import(_OpenFile(path, key, f, st, prior, final_ok), request)
         except OSError as exc:
@@ -229,7 +245,7 @@ class ImportService:
                 last_error=message,
                 settings_digest=self.writers.digest,
             )
-            with self._writing() as conn:
+            with request.session.writing() as conn:
                 self.checkpoints.save(conn, refused)
             raise UnknownFormatError(message) from None
         resume = resume_point(at.f, header, at.stat, at.prior, reread=request.reread)
@@ -258,7 +274,7 @@ class ImportService:
         chunks = reader.iter_chunks(
             f, plan.start, plan.first_line - plan.resume.unterminated, encoding, size
         )
-        txn = Transaction(self.writers, plan, f, self.group)
+        txn = Transaction(self.writers, request.session, plan, f)
         try:
             for batch in batches(chunks, min(self.settings.batch_size, WRITE_ROWS)):
                 offset, lines_done = batch.end, batch.first + len(batch.texts) - 1

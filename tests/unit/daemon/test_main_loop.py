@@ -12,7 +12,7 @@ import pytest
 from structlog.testing import capture_logs
 
 from csv_import_daemon.config.settings import load_settings
-from csv_import_daemon.daemon.main_loop import IMPORTER_STALL, OBSERVER_RETRY, MainLoop
+from csv_import_daemon.daemon.main_loop import IMPORTER_STALL, OBSERVER_RETRY, LoopParts, MainLoop
 from csv_import_daemon.daemon.metrics import Metrics
 from csv_import_daemon.daemon.notify import Notifier
 from csv_import_daemon.daemon.watcher import DirectoryWatcher, PathQueue
@@ -56,15 +56,13 @@ class Harness:
             {"database_url": "sqlite://", "rescan_interval": RESCAN, "source_timezone": "UTC"},
             environ={},
         )
-        self.loop = MainLoop(
-            settings,
+        parts = LoopParts(
             notifier=self.notifier,
             queue=self.queue,
             watcher=self.watcher,
             importer=self.importer,
-            ping=ping,
-            now=T0,
         )
+        self.loop = MainLoop(settings, parts, ping=ping, now=T0)
         self._marks = itertools.count()
 
     def step(self, now: float) -> int | None:

@@ -113,7 +113,7 @@ def stack(tmp_path: Path, engine: Engine) -> Iterator[Stack]:
     service.load_known()
     queue = PathQueue()
     watcher = DirectoryWatcher(watch, queue)
-    thread = ImporterThread(service, queue, watcher, settings, None)
+    thread = ImporterThread(service=service, queue=queue, watcher=watcher, settings=settings)
     only = _rescan_filter(service.known, watcher, archiving=False)  # as Daemon wires it
     s = Stack(watch, engine, service, queue, watcher, thread, only)
 
@@ -309,7 +309,7 @@ def test_a_failure_in_a_group_rolls_it_back_and_counts_nothing(
     assert handed_out == []
     assert _trades(engine) == 0
     assert _checkpoint(engine, a) is None
-    assert service.group is None
+    assert not service.checkpoints.engine.pool.checkedout()  # the session is closed
 
 
 def test_files_a_mid_group_commit_made_durable_are_still_handed_out(
@@ -351,7 +351,9 @@ def test_the_importer_redoes_a_failed_group_file_by_file(stack: Stack) -> None:
     stack.thread.stop()
     stack.thread.join(10)
     queue = PathQueue()
-    thread = ImporterThread(stack.service, queue, stack.watcher, stack.service.settings, None)
+    thread = ImporterThread(
+        service=stack.service, queue=queue, watcher=stack.watcher, settings=stack.service.settings
+    )
     bad_rows = make_rows(2, 100)
     _poison(stack.engine, bad_rows[0].execution_id)
     a = write_csv(stack.watch / "a.csv", make_rows(2))
