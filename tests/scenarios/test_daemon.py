@@ -6,7 +6,6 @@ sleeps blindly. ``--settle 0.3`` keeps the quiet-period tests fast.
 
 from __future__ import annotations
 
-import dataclasses
 import os
 import shutil
 import signal
@@ -18,7 +17,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import create_engine
 from sqlalchemy.exc import OperationalError
 from structlog.testing import capture_logs
 
@@ -26,12 +24,11 @@ from csv_import_daemon.config.settings import load_settings
 from csv_import_daemon.daemon import importer_thread as importer_thread_module
 from csv_import_daemon.daemon.importer_thread import ImporterThread
 from csv_import_daemon.daemon.watcher import DirectoryWatcher, PathQueue
-from csv_import_daemon.importing.result import ImportResult, ImportStatus
-from csv_import_daemon.importing.write_session import Commits
 from support.daemon import DaemonProcess, start_daemon
 from support.journal import Journal, sqlite_url
 from support.paths import SAMPLES
 from support.rows import HEADER, append, csv_text, ids_of, make_row, make_rows, write_csv
+from support.scripted import ScriptedService, result
 from support.waiting import assert_stays, wait_for
 
 SAMPLE = "NinjaTrader_Executions_20251031.csv"
@@ -407,41 +404,6 @@ def test_missing_watch_folder_exits_2(tmp_path: Path, db_url: str) -> None:
 
 
 # -- the importer thread in-process, with a scripted ImportService --------------------------
-
-
-class ScriptedService:
-    """Stands in for ImportService: each call takes the next scripted outcome."""
-
-    def __init__(self, *outcomes: ImportResult | BaseException | str) -> None:
-        self.engine = create_engine("sqlite://")
-        self.shares_transactions = False
-        self.heartbeat = None  # every file alone, through import_file
-        self.commits = Commits()
-        self.outcomes = list(outcomes)
-        self.calls: list[float] = []
-
-    def import_file(
-        self, path: Path, *, progress: Any = None, should_stop: Any = None, **_: Any
-    ) -> ImportResult:
-        self.calls.append(time.monotonic())
-        outcome = self.outcomes.pop(0) if len(self.outcomes) > 1 else self.outcomes[0]
-        if outcome == "batches":  # a large file: commits batch after batch until stopped
-            done = 0
-            while not should_stop():
-                done += 1
-                self.commits.count += 1  # a batch committed
-                time.sleep(0.01)  # one batch's work
-            return ImportResult(path=str(path), status=ImportStatus.INTERRUPTED, inserted=done)
-        if isinstance(outcome, BaseException):
-            raise outcome
-        assert isinstance(outcome, ImportResult)
-        return dataclasses.replace(outcome, path=str(path))
-
-
-def result(status: str, pending: int = 0, inserted: int = 0) -> ImportResult:
-    return ImportResult(
-        path="", status=ImportStatus(status), pending_bytes=pending, inserted=inserted
-    )
 
 
 @pytest.fixture

@@ -7,7 +7,8 @@
 - ``notify``: a ``NOTIFY_SOCKET`` listener standing in for systemd;
 - ``daemon``: ``DaemonProcess``, the daemon as a subprocess, with ``wait_idle``;
 - ``journal``: a read-only view of the database the daemon writes;
-- ``postgres``: fresh PostgreSQL databases per test, empty or migrated from a template.
+- ``postgres``: fresh PostgreSQL databases per test, empty or migrated from a template;
+- ``scripted``: a scripted stand-in for the import service, for the importer thread.
 
 The benchmarks import this package too (``benchmarks/bench.py`` puts ``tests/`` on
 ``sys.path``), so the modules import only the standard library, SQLAlchemy and the project.

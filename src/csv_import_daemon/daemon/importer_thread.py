@@ -1,9 +1,8 @@
 """The importer thread: the only database writer, one file at a time off the path queue.
 
 A path whose last line is pending comes back once ``settle`` seconds have passed since its
-last change; an unreadable file comes back with backoff. Both wait in a heap of timers, so
-nothing runs while nothing changes. What the thread remembers about a path lives in one
-``PathState``; a path with nothing to remember has no state at all.
+last change; an unreadable file comes back with backoff. Both wait in ``PathTimers``, so
+nothing runs while nothing changes.
 
 ``step(now)`` is one turn of the loop at monotonic time ``now`` (``run`` calls it with the
 clock and waits for work; tests call it with their own ``now`` and a clock that says the
@@ -15,8 +14,6 @@ connection while this thread's own transaction holds SQLite's write lock.
 
 from __future__ import annotations
 
-import heapq
-import itertools
 import os
 import threading
 import time
@@ -30,6 +27,7 @@ from csv_import_daemon.config.settings import Settings
 from csv_import_daemon.daemon.backoff import Backoff
 from csv_import_daemon.daemon.metrics import Metrics
 from csv_import_daemon.daemon.path_state import PathState, failed_version, mtime_of
+from csv_import_daemon.daemon.path_timers import PathTimers
 from csv_import_daemon.daemon.watcher import DirectoryWatcher, PathQueue
 from csv_import_daemon.db.engine import describe_db_error
 from csv_import_daemon.db.heartbeat import Heartbeat
@@ -82,11 +80,8 @@ class ImporterThread(threading.Thread):
         self.heartbeat: Heartbeat | None = service.heartbeat
         self.clock = clock
         self.stopping = threading.Event()
-        self._heap: list[tuple[float, int, Path]] = []
-        self._seq = itertools.count()
-        self._paths: dict[Path, PathState] = {}
+        self._timers = PathTimers()
         # Read by the main loop for STATUS=; plain attribute writes are atomic.
-        self.timers = 0  # paths whose timer is set (the main thread must not walk _paths)
         self.current: Path | None = None
         self._busy_at: float | None = None  # when the current import began or last waited
         self._batch: BatchImport | None = None  # the backlog being imported, if any
@@ -208,45 +203,34 @@ class ImporterThread(threading.Thread):
 
     # -- per-path state and timers -----------------------------------------------------------
 
+    @property
+    def timers(self) -> int:
+        """Paths whose timer is set."""
+        return self._timers.count
+
+    @property
+    def _paths(self) -> dict[Path, PathState]:
+        return self._timers.states
+
     def _state(self, path: Path) -> PathState:
-        state = self._paths.get(path)
-        if state is None:
-            state = self._paths[path] = PathState()
-        return state
+        return self._timers.state(path)
 
     def _tidy(self, path: Path) -> None:
-        """Drop a state with nothing left in it, so a long run does not collect them."""
-        state = self._paths.get(path)
-        if state is not None and state.empty:
-            del self._paths[path]
-
-    def _set_due(self, state: PathState, due: float | None) -> None:
-        self.timers += (due is not None) - (state.due is not None)
-        state.due = due
+        self._timers.tidy(path)
 
     def schedule(self, path: Path, delay: float) -> None:
         """Queue ``path`` again after ``delay`` seconds (a later call replaces an earlier)."""
-        due = self.clock() + max(0.0, delay)
-        self._set_due(self._state(path), due)
-        heapq.heappush(self._heap, (due, next(self._seq), path))
+        self._timers.schedule(path, self.clock() + max(0.0, delay))
 
     def _next(self, now: float, *, wait: bool) -> Path | None:
-        while self._heap and self._heap[0][0] <= now:
-            due, _, path = heapq.heappop(self._heap)
-            state = self._paths.get(path)
-            if state is not None and state.due == due:  # else replaced or forgotten
-                self._set_due(state, None)
-                self._tidy(path)
-                self.queue.put(path)
+        for path in self._timers.pop_due(now):
+            self.queue.put(path)
         if not wait:
             return self.queue.get(0)
-        timeout = self._heap[0][0] - now if self._heap else None
-        return self.queue.get(self._heartbeat_wait(timeout))
+        return self.queue.get(self._heartbeat_wait(self._timers.next_in(now)))
 
     def _forget(self, path: Path) -> None:
-        state = self._paths.pop(path, None)
-        if state is not None:
-            self._set_due(state, None)  # its heap entry is skipped when it comes up
+        self._timers.forget(path)
 
     # -- one file ----------------------------------------------------------------------------
 
