@@ -34,6 +34,7 @@ from csv_import_daemon.db import migrate
 from csv_import_daemon.db.engine import make_engine
 from csv_import_daemon.importing import file_transaction as transaction
 from csv_import_daemon.importing import service as importer
+from csv_import_daemon.importing import write_session
 
 HEADER = (
     "Instrument,Action,Quantity,Price,Time,ID,E/X,Position,Order ID,Name,Commission,"
@@ -95,12 +96,15 @@ def without_round_trips(engine: Engine) -> Iterator[None]:
     """The import alone: no refresh call and no trades index."""
     with engine.begin() as conn:
         conn.execute(text("DROP INDEX IF EXISTS ix_trades_account_instrument_executed_at"))
-    saved = transaction.refresh_round_trips
-    transaction.refresh_round_trips = lambda *a, **k: 0  # type: ignore[assignment]
+    modules = (transaction, write_session)  # mid-file refreshes, refreshes at commits
+    saved = [m.refresh_round_trips for m in modules]
+    for m in modules:
+        m.refresh_round_trips = lambda *a, **k: 0  # type: ignore[assignment]
     try:
         yield
     finally:
-        transaction.refresh_round_trips = saved
+        for m, real in zip(modules, saved, strict=True):
+            m.refresh_round_trips = real  # type: ignore[method-assign]
 
 
 def fresh(folder: Path, name: str) -> tuple[Settings, Engine]:

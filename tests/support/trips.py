@@ -12,7 +12,7 @@ from sqlalchemy import Connection, Engine
 
 from csv_import_daemon.config.point_values import PointValues
 from csv_import_daemon.config.settings import Settings
-from csv_import_daemon.importing import file_transaction as transaction
+from csv_import_daemon.importing import file_transaction, write_session
 from csv_import_daemon.importing.service import ImportService
 from csv_import_daemon.trips.refresh import Refreshed, rebuild_round_trips
 from support.rows import HEADER, clock
@@ -52,20 +52,23 @@ def import_all(engine: Engine, settings: Settings, *paths: Path) -> None:
 
 @contextmanager
 def refreshes() -> Iterator[list[Refreshed]]:
-    """Every refresh the transactions run, as they return it (the real function runs)."""
+    """Every refresh the transactions run, as they return it (the real function runs):
+    mid-file ones (``file_transaction``) and those at commits (``write_session``)."""
     seen: list[Refreshed] = []
-    real = transaction.refresh_round_trips
+    real = file_transaction.refresh_round_trips
 
     def spy(*args: Any, **kwargs: Any) -> Refreshed:
         result = real(*args, **kwargs)
         seen.append(result)
         return result
 
-    transaction.refresh_round_trips = spy  # type: ignore[assignment]
+    file_transaction.refresh_round_trips = spy  # type: ignore[assignment]
+    write_session.refresh_round_trips = spy  # type: ignore[assignment]
     try:
         yield seen
     finally:
-        transaction.refresh_round_trips = real
+        file_transaction.refresh_round_trips = real
+        write_session.refresh_round_trips = real
 
 
 def assert_equal_to_a_rebuild(engine: Engine) -> None:

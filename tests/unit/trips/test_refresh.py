@@ -381,11 +381,17 @@ def test_revision_0005_builds_round_trips_for_existing_trades_and_downgrades(
 
 def import_all_without_round_trips(engine: Engine, settings: Settings, path: Path) -> None:
     """Insert trades as a release before revision 0005 did (no round-trip tables yet)."""
-    from csv_import_daemon.importing import file_transaction as transaction  # noqa: PLC0415
+    from csv_import_daemon.importing import (  # noqa: PLC0415
+        file_transaction,
+        write_session,
+    )
 
-    saved = transaction.refresh_round_trips
-    transaction.refresh_round_trips = lambda *a, **k: 0  # type: ignore[assignment]
+    modules = (file_transaction, write_session)  # mid-file refreshes, refreshes at commits
+    saved = [m.refresh_round_trips for m in modules]
+    for m in modules:
+        m.refresh_round_trips = lambda *a, **k: 0  # type: ignore[assignment]
     try:
         import_all(engine, settings, path)
     finally:
-        transaction.refresh_round_trips = saved
+        for m, real in zip(modules, saved, strict=True):
+            m.refresh_round_trips = real  # type: ignore[method-assign]
