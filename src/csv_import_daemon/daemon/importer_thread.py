@@ -25,13 +25,13 @@ from sqlalchemy.exc import OperationalError, SQLAlchemyError
 
 from csv_import_daemon.config.settings import Settings
 from csv_import_daemon.daemon.backoff import Backoff
+from csv_import_daemon.daemon.db_outage import DbOutage
 from csv_import_daemon.daemon.metrics import Metrics
 from csv_import_daemon.daemon.path_state import PathState, failed_version, mtime_of
 from csv_import_daemon.daemon.path_timers import PathTimers
 from csv_import_daemon.daemon.watcher import DirectoryWatcher, PathQueue
-from csv_import_daemon.db.engine import describe_db_error
 from csv_import_daemon.db.heartbeat import Heartbeat
-from csv_import_daemon.db.writable import READ_ONLY_PROBLEM, describe_refused, is_write_refused
+from csv_import_daemon.db.writable import is_write_refused
 from csv_import_daemon.files.names import path_key
 from csv_import_daemon.files.quiet_period import seconds_until_settled
 from csv_import_daemon.files.reader import FileStat
@@ -85,9 +85,7 @@ class ImporterThread(threading.Thread):
         self.current: Path | None = None
         self._busy_at: float | None = None  # when the current import began or last waited
         self._batch: BatchImport | None = None  # the backlog being imported, if any
-        self._db_error: str | None = None
-        self._db_problem: str | None = None  # /healthz's words for _db_error (no paths)
-        self._commits_at_error = 0
+        self._outage = DbOutage(service.commits)
         self.files_imported = 0
         self.rows_inserted = 0
         self.rows_committed = dict.fromkeys(("duplicates", "rejected", "conflicts"), 0)
@@ -102,18 +100,14 @@ class ImporterThread(threading.Thread):
         return max(busy, self.service.commits.at)
 
     @property
-    def db_problem(self) -> str | None:
-        """What kind of database problem, for /healthz (None: unreachable or not said)."""
-        return self._db_problem if self.db_error is not None else None
+    def db_error(self) -> str | None:
+        """The database problem being waited out, or None (see ``DbOutage``)."""
+        return self._outage.error
 
     @property
-    def db_error(self) -> str | None:
-        """The database problem being waited out; None once a commit has succeeded since
-        (a large file's later batches: STATUS= must not report an outage all along)."""
-        error = self._db_error
-        if error is not None and self.service.commits.count > self._commits_at_error:
-            return None
-        return error
+    def db_problem(self) -> str | None:
+        """What kind of database problem, for /healthz."""
+        return self._outage.problem
 
     def stop(self) -> None:
         """Stop after the current batch; wakes the thread if it waits for work."""
@@ -176,7 +170,7 @@ class ImporterThread(threading.Thread):
         finally:
             self._batch = self._busy_at = None
         if done:
-            self._database_back()
+            self._outage.back()
         return [] if self.stopping.is_set() else todo[done:]
 
     # -- heartbeat ---------------------------------------------------------------------------
@@ -263,37 +257,20 @@ class ImporterThread(threading.Thread):
                     return None
                 # Unreachable, locked or read-only: every file would fail, so wait here and
                 # keep this path; the rest of the queue waits behind it.
-                self._database_down(exc, refused=refused)
+                error = self._outage.down(self.service.engine, exc, refused=refused)
                 delay = backoff.next()
                 log.warning(
                     "database_unavailable",
                     file=path_key(path),
-                    error=self._db_error,
+                    error=error,
                     retry_in=delay,
                 )
                 if self.stopping.wait(delay):
                     return None
                 self._busy_at = self.clock()  # waiting out an outage is not a stall
                 continue
-            self._database_back()
+            self._outage.back()
             return result
-
-    def _database_down(self, exc: BaseException, *, refused: bool) -> None:
-        engine = self.service.engine
-        self._db_error = (
-            describe_refused(engine, exc) if refused else describe_db_error(engine, exc)
-        )
-        self._db_problem = READ_ONLY_PROBLEM if refused else None
-        self._commits_at_error = self.service.commits.count
-        if refused:
-            # A SQLite handle opened while the file was read-only stays read-only after the
-            # permission is fixed: retry on new handles, so the daemon recovers by itself.
-            engine.dispose()
-
-    def _database_back(self) -> None:
-        if self._db_error is not None:
-            log.info("database_available")
-            self._db_error = self._db_problem = None
 
     def _count(self, result: ImportResult, modified_at: float | None) -> None:
         """This run's totals (``stop``, ``STATUS=``) and the metrics: committed rows only,
