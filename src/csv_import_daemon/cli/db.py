@@ -3,19 +3,24 @@
 from __future__ import annotations
 
 import argparse
+from datetime import UTC, date, datetime, time
 from typing import Any
 
 from csv_import_daemon.cli.common import add_common, open_journal
 from csv_import_daemon.config.settings import Settings
-from csv_import_daemon.db import migrate
-from csv_import_daemon.db.engine import check_connection
+from csv_import_daemon.db import migrate, schema
+from csv_import_daemon.db.engine import check_connection, writing
+from csv_import_daemon.db.retention import prune_ledger
 from csv_import_daemon.errors import ConfigError, ExitCode
+from csv_import_daemon.logs import get_logger
+
+log = get_logger(__name__)
 
 
 def register(sub: Any) -> None:
     p = sub.add_parser("db")  # its help: cli.main.COMMANDS
     dbsub = p.add_subparsers(
-        dest="db_command", required=True, metavar="{upgrade,downgrade,current}"
+        dest="db_command", required=True, metavar="{upgrade,downgrade,current,prune-ledger}"
     )
     up = dbsub.add_parser("upgrade", help="upgrade to REV, creating the journal if needed")
     up.add_argument("revision", nargs="?", default="head", help="target revision (default: head)")
@@ -35,6 +40,52 @@ def register(sub: Any) -> None:
     cur = dbsub.add_parser("current", help="print the current revision")
     add_common(cur)
     cur.set_defaults(handler=handle)
+    prune = dbsub.add_parser(
+        "prune-ledger",
+        help="remove ledger rows of executions before DATE whose trades still exist",
+    )
+    prune.add_argument(
+        "--before",
+        type=_day,
+        required=True,
+        metavar="DATE",
+        help="YYYY-MM-DD: executions before its midnight in source_timezone (required)",
+    )
+    prune.add_argument(
+        "--source-timezone",
+        metavar="ZONE",
+        help="IANA zone DATE's midnight is in (default: source_timezone, the host's zone)",
+    )
+    add_common(prune)
+    prune.set_defaults(handler=handle_prune)
+
+
+def _day(text: str) -> date:
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a date; use YYYY-MM-DD") from None
+
+
+def handle_prune(args: argparse.Namespace, settings: Settings) -> int:
+    """Prune the ledger before the horizon; the horizon then refuses older unknown IDs."""
+    engine = open_journal(settings, create=False)
+    try:
+        schema.prepare_database(engine, settings)
+        local = datetime.combine(args.before, time(0), settings.tz)
+        horizon = local.astimezone(UTC).replace(tzinfo=None)
+        # Exclusively (waits for imports in flight, on PostgreSQL too): no import can
+        # check the horizon while its rows go.
+        with writing(engine, rebuild=True) as conn:
+            removed = prune_ledger(conn, horizon, datetime.now(UTC).replace(tzinfo=None))
+        log.info("ledger_pruned", horizon=horizon.isoformat() + "Z", rows=removed)
+        print(
+            f"pruned {removed} ledger rows of executions before {horizon.isoformat()}Z; "
+            "older executions not in the journal are refused from now on"
+        )
+    finally:
+        engine.dispose()
+    return ExitCode.OK
 
 
 def handle(args: argparse.Namespace, settings: Settings) -> int:

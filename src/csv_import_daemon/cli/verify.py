@@ -142,6 +142,7 @@ def _report(audits: list[FileAudit]) -> dict[str, Any]:
         "executions": sum(a.executions for a in audits),
         "present": sum(a.present for a in audits),
         "deleted": sum(a.deleted for a in audits),
+        "before_horizon": sum(a.before_horizon for a in audits),
         "unread": sum(a.unread for a in audits),
         "missing": sum(len(a.missing) for a in audits),
         "rejected": sum(a.rejected for a in audits),
@@ -183,7 +184,12 @@ def _render(report: dict[str, Any]) -> str:
     lines.append(
         f"{t['files']} files, {t['executions']} executions: {t['present']} present "
         f"({t['deleted']} deleted by you), {t['missing']} missing, {t['unread']} not read yet, "
-        f"{t['rejected']} rejected rows ({t['rejected_unrecorded']} not recorded), "
+        + (
+            f"{t['before_horizon']} before the ledger's retention horizon, "
+            if t["before_horizon"]
+            else ""
+        )
+        + f"{t['rejected']} rejected rows ({t['rejected_unrecorded']} not recorded), "
         f"{t['conflicts']} conflicts; {verdict}"
     )
     return "\n".join(lines)

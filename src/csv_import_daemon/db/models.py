@@ -203,6 +203,18 @@ class DaemonInstance(Base):
     stopped_at: Mapped[datetime | None] = mapped_column(DateTime())
 
 
+class LedgerRetention(Base):
+    """One ``db prune-ledger`` run: ledger rows of executions before ``horizon`` (UTC) whose
+    trades existed were removed; the latest horizon refuses older unknown executions."""
+
+    __tablename__ = "ledger_retention"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    horizon: Mapped[datetime] = mapped_column(DateTime(), nullable=False)
+    pruned_at: Mapped[datetime] = mapped_column(DateTime(), nullable=False)
+    rows_pruned: Mapped[int] = mapped_column(BigInteger, nullable=False)
+
+
 class TradeCorrection(Base):
     """One stored value that ``import --reread --replace`` replaced, kept with its source."""
 

@@ -51,8 +51,8 @@ _INSERT = (
     " b.price, b.executed_at, b.commission, b.order_id, b.order_name, b.connection,"
     " b.position_after, %(source_file)s, b.source_line, %(now)s, b.extra"
     " FROM csv_import_batch b JOIN ins USING (execution_id) ORDER BY b.execution_id"
-    " ON CONFLICT (execution_id) DO NOTHING"
-    ") SELECT execution_id FROM ins"
+    " ON CONFLICT (execution_id) DO NOTHING RETURNING execution_id"
+    ") SELECT execution_id FROM tr"
 )
 # Only stored trades that may differ come back; rows inserted just now equal themselves.
 _DIFFERING = (

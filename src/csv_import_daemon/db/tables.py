@@ -9,6 +9,7 @@ from csv_import_daemon.db.models import (
     ImportedExecution,
     ImportFile,
     ImportRejection,
+    LedgerRetention,
     RoundTrip,
     RoundTripFill,
     Trade,
@@ -23,3 +24,4 @@ INSTANCES: Table = DaemonInstance.__table__  # type: ignore[assignment]
 CORRECTIONS: Table = TradeCorrection.__table__  # type: ignore[assignment]
 ROUND_TRIPS: Table = RoundTrip.__table__  # type: ignore[assignment]
 ROUND_TRIP_FILLS: Table = RoundTripFill.__table__  # type: ignore[assignment]
+RETENTION: Table = LedgerRetention.__table__  # type: ignore[assignment]

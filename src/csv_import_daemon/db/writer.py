@@ -64,6 +64,11 @@ _LEDGER_FROM_TRADES = (
     " (execution_id, csv_filename, import_timestamp, account, instrument)"
     " SELECT execution_id, ?, ?, account, instrument FROM trades WHERE id > ? ORDER BY id"
 )
+_TRADE_IDS_AFTER = "SELECT execution_id FROM trades WHERE id > ?"
+_STORED_TRADES = (
+    "SELECT execution_id, account, instrument, action, quantity, price, executed_at"
+    " FROM trades WHERE execution_id IN (SELECT value FROM json_each(?))"
+)
 CONFLICT_FIELDS = ("account", "instrument", "action", "quantity", "price", "executed_at")
 
 # A stored trade's conflict-relevant fields; None when only the ledger remembers the ID.
@@ -179,12 +184,34 @@ class BatchWriter:
             # is held): the ledger rows are copied from them by SQLite itself, without a
             # parameter tuple per row.
             conn.exec_driver_sql(_LEDGER_FROM_TRADES, (csv_filename, stamp, before or 0))
-        else:  # a trade without its ledger row (written by hand): row by row, as ever
+        else:
+            # A trade without its ledger row (pruned, or written by hand): the ledger row
+            # row by row, as ever; only the trades really added count as inserted, the
+            # others are compared with what is stored (a duplicate or a conflict).
             conn.exec_driver_sql(
                 self._ledger_sql,
                 [(ex.execution_id, csv_filename, stamp, ex.account, ex.instrument) for ex in new],
             )
+            added_ids = set(conn.exec_driver_sql(_TRADE_IDS_AFTER, (before or 0,)).scalars().all())
+            kept = [ex for ex in new if ex.execution_id not in added_ids]
+            differing.update(self._stored_sqlite(conn, kept))
+            return added_ids, differing
         return {ex.execution_id for ex in new}, differing
+
+    def _stored_sqlite(self, conn: Connection, batch: Sequence[Execution]) -> dict[str, Stored]:
+        """The conflict fields of the stored trades of ``batch``, typed for comparison."""
+        ids = json.dumps([ex.execution_id for ex in batch])
+        return {
+            row[0]: {
+                "account": row[1],
+                "instrument": row[2],
+                "action": row[3],
+                "quantity": row[4],
+                "price": Decimal(row[5]),
+                "executed_at": datetime.fromisoformat(row[6]),
+            }
+            for row in conn.exec_driver_sql(_STORED_TRADES, (ids,))
+        }
 
     def _lookup_sqlite(
         self, conn: Connection, batch: Sequence[Execution]

@@ -21,6 +21,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 from csv_import_daemon.config.point_values import PointValues
 from csv_import_daemon.config.settings import Settings
+from csv_import_daemon.db import retention
 from csv_import_daemon.db.corrections import replace_changed
 from csv_import_daemon.db.tables import REJECTIONS
 from csv_import_daemon.db.writer import CONFLICT_FIELDS, BatchWriter, Stored
@@ -198,6 +199,12 @@ class Transaction:
             else:
                 unique[ex.execution_id] = ex
         ordered = [unique[k] for k in sorted(unique)]
+        if gone := retention.refused(conn, ordered):  # maybe deleted after a ledger prune
+            errors.extend(
+                _before_horizon(ex, batch) for ex in executions if ex.execution_id in gone
+            )
+            ordered = [ex for ex in ordered if ex.execution_id not in gone]
+            repeats = [ex for ex in repeats if ex.execution_id not in gone]
         now = utc_now()
         inserted, stored = self.writers.rows.insert(
             conn, ordered, self.plan.csv_filename, self.plan.key, now
@@ -286,6 +293,17 @@ def _conflict(ex: Execution, theirs: Stored, batch: reader.Chunk) -> RowError | 
         "conflict",
         f"execution ID {ex.execution_id} already stored with other content; "
         f"the stored row wins ({detail})",
+    )
+
+
+def _before_horizon(ex: Execution, batch: reader.Chunk) -> RowError:
+    return RowError(
+        ex.line,
+        batch.texts[ex.line - batch.first],
+        "before_retention_horizon",
+        f"execution ID {ex.execution_id} is older than the ledger's retention horizon and "
+        "not in the journal: its trade may have been deleted after the ledger was pruned, "
+        "so it is not stored again",
     )
 
 

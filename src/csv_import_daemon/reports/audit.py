@@ -23,6 +23,7 @@ from typing import Any, BinaryIO
 from sqlalchemy import Connection, bindparam, select
 
 from csv_import_daemon.config.settings import Settings
+from csv_import_daemon.db import retention
 from csv_import_daemon.db.tables import LEDGER, REJECTIONS, TRADES
 from csv_import_daemon.db.writer import CONFLICT_FIELDS
 from csv_import_daemon.errors import NotRegularFileError, UnknownFormatError
@@ -58,6 +59,9 @@ class FileAudit:
     executions: int = 0
     present: int = 0
     deleted: int = 0  # in the ledger, no longer in trades: the user deleted them
+    # Before the ledger's retention horizon and in neither table: deleted after a prune
+    # (or refused as ``before_retention_horizon``); never stored again, so not missing.
+    before_horizon: int = 0
     unread: int = 0  # after the checkpoint: the daemon reads them next
     rejected: int = 0
     missing: list[dict[str, Any]] = field(default_factory=list)
@@ -77,6 +81,7 @@ class FileAudit:
             "executions": self.executions,
             "present": self.present,
             "deleted": self.deleted,
+            "before_horizon": self.before_horizon,
             "unread": self.unread,
             "missing": self.missing,
             "rejected": self.rejected,
@@ -99,6 +104,13 @@ class Auditor:
             .select_from(LEDGER.outerjoin(TRADES, TRADES.c.execution_id == LEDGER.c.execution_id))
             .where(LEDGER.c.execution_id.in_(bindparam("ids", expanding=True)))
         )
+        # A pruned ledger row: the trade itself still says the execution is stored.
+        self._trades = select(
+            TRADES.c.execution_id,
+            TRADES.c.execution_id.label("trade_id"),
+            *(TRADES.c[k] for k in CONFLICT_FIELDS),
+        ).where(TRADES.c.execution_id.in_(bindparam("ids", expanding=True)))
+        self._horizon = retention.horizon(conn)
         rows = conn.execute(select(REJECTIONS.c.line, REJECTIONS.c.reason, REJECTIONS.c.raw))
         # Matched on line, reason and text, not on the file name: an archived file has
         # moved since its rejections were recorded.
@@ -241,10 +253,17 @@ class Auditor:
             part = pending[i : i + LOOKUP_IDS]
             ids = sorted({ex.execution_id for ex, _ in part})
             stored = {r.execution_id: r for r in self.conn.execute(self._lookup, {"ids": ids})}
+            if self._horizon is not None and len(stored) < len(ids):
+                rest = [i for i in ids if i not in stored]
+                stored.update(
+                    (r.execution_id, r) for r in self.conn.execute(self._trades, {"ids": rest})
+                )
             for ex, claimed in part:
                 row = stored.get(ex.execution_id)
                 if row is None:
-                    if claimed:
+                    if self._horizon is not None and ex.executed_at < self._horizon:
+                        out.before_horizon += 1
+                    elif claimed:
                         out.missing.append({"line": ex.line, "execution_id": ex.execution_id})
                     else:
                         out.unread += 1

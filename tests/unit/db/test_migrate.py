@@ -29,7 +29,8 @@ from support.processes import clean_env
 R1, R2, R3 = "0001_trades", "0002_imported_executions", "0003_backfill_ledger"
 R4 = "0004_real_world_files"
 R5 = "0005_round_trips"
-R6 = HEAD = "0006_daemon_instances"
+R6 = "0006_daemon_instances"
+R7 = HEAD = "0007_ledger_retention"
 TABLES = {
     "trades",
     "import_files",
@@ -39,6 +40,7 @@ TABLES = {
     "daemon_instances",
     "round_trips",
     "round_trip_fills",
+    "ledger_retention",
 }
 
 
@@ -96,7 +98,7 @@ def ledger(engine: Engine) -> dict[str, dict[str, Any]]:
 
 def test_upgrade_to_head_creates_every_table(engine: Engine) -> None:
     """A migrated database is at head and has trades, checkpoints, rejections and the ledger."""
-    assert migrate.current(engine) == migrate.head() == R6
+    assert migrate.current(engine) == migrate.head() == HEAD
     assert migrate.is_current(engine)
     assert tables(engine) == TABLES
 
@@ -165,7 +167,7 @@ def test_downgrade_base_then_upgrade_head_with_data(
     assert tables(engine) == set()
 
     migrate.upgrade(engine)
-    assert migrate.current(engine) == R6
+    assert migrate.current(engine) == HEAD
     assert count(engine, TRADES) == 0
     import_samples(engine, settings, samples)
     assert count(engine, TRADES) == count(engine, LEDGER) == 14
@@ -190,6 +192,7 @@ def test_each_revision_steps_down_and_up_keeping_the_other_data(
         "daemon_instances",
         "round_trips",
         "round_trip_fills",
+        "ledger_retention",
     }
     assert count(engine, TRADES) == 14
     migrate.upgrade(engine)  # r2 + r3 up: the ledger is rebuilt from trades
@@ -294,7 +297,7 @@ def test_alembic_command_from_the_repository_root(
         check=False,
     )
     assert up.returncode == 0, up.stderr
-    assert migrate.current(bare_engine) == R6
+    assert migrate.current(bare_engine) == HEAD
 
     config = tmp_path / "settings.toml"
     config.write_text(f'database_url = "{database_url}"\n')
@@ -307,7 +310,7 @@ def test_alembic_command_from_the_repository_root(
         check=False,
     )
     assert current.returncode == 0, current.stderr
-    assert f"{R6} (head)" in current.stdout
+    assert f"{HEAD} (head)" in current.stdout
 
 
 def test_migrations_ship_inside_the_wheel(tmp_path: Path) -> None:
@@ -335,7 +338,7 @@ def test_migrations_ship_inside_the_wheel(tmp_path: Path) -> None:
     assert "csv_import_daemon/migrations/env.py" in names
     # Revision 0005's frozen data step ships beside the revisions that load it.
     assert "csv_import_daemon/migrations/frozen_0005_round_trips.py" in names
-    assert {f"csv_import_daemon/migrations/versions/{r}.py" for r in (R1, R2, R3, R6)} <= names
+    assert {f"csv_import_daemon/migrations/versions/{r}.py" for r in (R1, R2, R3, R6, R7)} <= names
     # The journal page's template, style and script are package data too.
     page = {f"csv_import_daemon/reports/templates/journal.{k}" for k in ("html.j2", "css", "js")}
     assert page <= names
@@ -364,4 +367,4 @@ def test_migrations_ship_inside_the_wheel(tmp_path: Path) -> None:
     module, location, revision = run.stdout.split()
     assert module == str(installed / "csv_import_daemon" / "__init__.py")
     assert location == str(installed / "csv_import_daemon" / "migrations")
-    assert revision == R6
+    assert revision == HEAD
