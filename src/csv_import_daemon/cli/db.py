@@ -49,7 +49,8 @@ def register(sub: Any) -> None:
         type=_day,
         required=True,
         metavar="DATE",
-        help="YYYY-MM-DD: executions before its midnight in source_timezone (required)",
+        help="YYYY-MM-DD: executions before its midnight in source_timezone "
+        "(default: none, required)",
     )
     prune.add_argument(
         "--source-timezone",

@@ -99,6 +99,7 @@ def test_verify_passes_on_a_complete_journal_and_writes_nothing(
             "executions": 50,  # 30 + 20, ten of them in both files
             "present": 50,
             "deleted": 0,
+            "before_horizon": 0,
             "unread": 0,
             "missing": 0,
             "rejected": 1,
