@@ -45,8 +45,8 @@ GOOD_SAMPLES = {
 }
 R1, R2, R3 = "0001_trades", "0002_imported_executions", "0003_backfill_ledger"
 R4, R5, R6 = "0004_real_world_files", "0005_round_trips", "0006_daemon_instances"
-R7 = "0007_ledger_retention"
-HEAD = R7
+R7, R8 = "0007_ledger_retention", "0008_file_ctime"
+HEAD = R8
 TABLES = {
     None: set(),
     R1: {"trades", "import_files", "import_rejections"},
@@ -74,6 +74,7 @@ TABLES = {
     },
 }
 TABLES[R7] = TABLES[R6] | {"ledger_retention"}
+TABLES[R8] = TABLES[R7]
 
 
 def _settings(url: str) -> Settings:
@@ -115,7 +116,7 @@ def test_each_migration_steps_up_and_down_with_postgres_types(postgres_url: str)
     each step, NUMERIC(20, 8) money, VARCHAR widths equal to LIMITS, nothing left at base."""
     engine = make_engine(_settings(postgres_url))
     try:
-        steps = [R1, R2, R3, R4, R5, R6, R7]
+        steps = [R1, R2, R3, R4, R5, R6, R7, R8]
         for rev in steps:
             migrate.upgrade(engine, rev)
             assert migrate.current(engine) == rev

@@ -121,6 +121,7 @@ class ImportFile(Base):
     inode: Mapped[int | None] = mapped_column(BigInteger)
     size: Mapped[int] = mapped_column(BigInteger, nullable=False, default=0)
     mtime_ns: Mapped[int] = mapped_column(BigInteger, nullable=False, default=0)
+    ctime_ns: Mapped[int | None] = mapped_column(BigInteger)
     head_hash: Mapped[str | None] = mapped_column(String(64))
     offset: Mapped[int] = mapped_column(BigInteger, nullable=False, default=0)
     lines_consumed: Mapped[int] = mapped_column(Integer, nullable=False, default=0)

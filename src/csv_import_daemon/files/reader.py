@@ -36,10 +36,13 @@ class FileStat:
     inode: int
     size: int
     mtime_ns: int
+    # The inode's change time: no program can set it (``touch -r`` and ``cp -p`` set the
+    # mtime back, not this). 0 where unknown (a checkpoint saved before it was kept).
+    ctime_ns: int = 0
 
     @classmethod
     def of(cls, st: os.stat_result) -> FileStat:
-        return cls(st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
+        return cls(st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
 
 
 @dataclass(frozen=True, slots=True)

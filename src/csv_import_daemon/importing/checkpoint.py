@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Connection, Engine, bindparam, select
+from sqlalchemy import Connection, Engine, bindparam, func, select
 from sqlalchemy.dialects import postgresql, sqlite
 
 from csv_import_daemon.db.engine import writing
@@ -79,7 +79,9 @@ class Checkpoint:
         return self.status == "refused"
 
     def same_version(self, st: FileStat) -> bool:
-        """Same identity, size and mtime: nothing can have changed since it was read."""
+        """Same identity, size, mtime and ctime: nothing can have changed since it was read.
+        Anything else (a checkpoint without a ctime included) goes through the content
+        check (the hashes of ``identity``) before the file is taken as unchanged."""
         return self.stat == st
 
     @classmethod
@@ -87,7 +89,9 @@ class Checkpoint:
         m = row._mapping
         return cls(
             path=m["path"],
-            stat=FileStat(m["device"] or 0, m["inode"] or 0, m["size"], m["mtime_ns"]),
+            stat=FileStat(
+                m["device"] or 0, m["inode"] or 0, m["size"], m["mtime_ns"], m["ctime_ns"] or 0
+            ),
             head_hash=m["head_hash"],
             offset=m["offset"],
             lines_consumed=m["lines_consumed"],
@@ -112,6 +116,7 @@ class Checkpoint:
             "inode": self.stat.inode,
             "size": self.stat.size,
             "mtime_ns": self.stat.mtime_ns,
+            "ctime_ns": self.stat.ctime_ns,
             "head_hash": self.head_hash,
             "offset": self.offset,
             "lines_consumed": self.lines_consumed,
@@ -148,10 +153,11 @@ class CheckpointStore:
         )
         stmt = insert(FILES)
         columns = [*Checkpoint(path="", stat=FileStat(0, 0, 0, 0)).values(), "updated_at"]
-        self._upsert = stmt.on_conflict_do_update(
-            index_elements=["instance", "path"],
-            set_={k: stmt.excluded[k] for k in columns if k != "path"},
-        )
+        update: dict[str, Any] = {k: stmt.excluded[k] for k in columns if k != "path"}
+        # A file read again where it was archived stays archived (a late line, a content
+        # check after the move changed its ctime): only a move sets or clears it.
+        update["archived_to"] = func.coalesce(stmt.excluded.archived_to, FILES.c.archived_to)
+        self._upsert = stmt.on_conflict_do_update(index_elements=["instance", "path"], set_=update)
 
     def load_known(self, digest: str) -> int:
         """Fill ``known`` from the database (one query); how many checkpoints it read.

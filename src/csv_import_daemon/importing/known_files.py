@@ -41,12 +41,13 @@ class Saved(Protocol):
     def pending_bytes(self) -> int: ...
 
 
-# (device, inode, size, mtime_ns): what os.stat says, compared without building a FileStat.
-Version = tuple[int, int, int, int]
+# (device, inode, size, mtime_ns, ctime_ns): what os.stat says, compared without building a
+# FileStat. The ctime catches a rewrite that kept size and mtime (cp -p, touch -r).
+Version = tuple[int, int, int, int, int]
 
 
 def _version_of(st: FileStat) -> Version:
-    return (st.device, st.inode, st.size, st.mtime_ns)
+    return (st.device, st.inode, st.size, st.mtime_ns, st.ctime_ns)
 
 
 class KnownFiles:
@@ -71,15 +72,16 @@ class KnownFiles:
                 cols.inode,
                 cols.size,
                 cols.mtime_ns,
+                cols.ctime_ns,
                 cols.pending_bytes,
                 cols.settings_digest,
             ).where(cols.instance == instance)
         ).all()
         with self._lock:
-            for path, device, inode, size, mtime_ns, pending, decided_under in rows:
+            for path, device, inode, size, mtime_ns, ctime_ns, pending, decided_under in rows:
                 self._identities.add((device or 0, inode or 0))
                 if not pending and decided_under in (None, digest):
-                    self._done[path] = (device or 0, inode or 0, size, mtime_ns)
+                    self._done[path] = (device or 0, inode or 0, size, mtime_ns, ctime_ns or 0)
             self.loaded = True
         return len(rows)
 
@@ -118,7 +120,7 @@ class KnownFiles:
             st = os.stat(path)
         except OSError:
             return False  # gone or unreadable: the full check says what to do
-        return version == (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
+        return version == (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
 
     def changed(
         self, paths: Iterable[Path], *, always: Callable[[Path], bool] | None = None

@@ -30,7 +30,8 @@ R1, R2, R3 = "0001_trades", "0002_imported_executions", "0003_backfill_ledger"
 R4 = "0004_real_world_files"
 R5 = "0005_round_trips"
 R6 = "0006_daemon_instances"
-R7 = HEAD = "0007_ledger_retention"
+R7 = "0007_ledger_retention"
+R8 = HEAD = "0008_file_ctime"
 TABLES = {
     "trades",
     "import_files",
@@ -338,7 +339,9 @@ def test_migrations_ship_inside_the_wheel(tmp_path: Path) -> None:
     assert "csv_import_daemon/migrations/env.py" in names
     # Revision 0005's frozen data step ships beside the revisions that load it.
     assert "csv_import_daemon/migrations/frozen_0005_round_trips.py" in names
-    assert {f"csv_import_daemon/migrations/versions/{r}.py" for r in (R1, R2, R3, R6, R7)} <= names
+    assert {
+        f"csv_import_daemon/migrations/versions/{r}.py" for r in (R1, R2, R3, R6, R7, R8)
+    } <= names
     # The journal page's template, style and script are package data too.
     page = {f"csv_import_daemon/reports/templates/journal.{k}" for k in ("html.j2", "css", "js")}
     assert page <= names
