@@ -24,6 +24,9 @@ WRITE_OPTION = "csv_import_write"
 # they wait for it, always in this order (this lock first, then the per-key ones), so the
 # two never deadlock nor see each other's half-done work. Any fixed number ("CSIR").
 REBUILD_LOCK = 0x43534952
+# Constant statements (no SQL is assembled at run time): the lock's number, 0x43534952.
+_REBUILD_SHARED = "SELECT pg_advisory_xact_lock_shared(1129531730)"
+_REBUILD_EXCLUSIVE = "SELECT pg_advisory_xact_lock(1129531730)"
 EXCLUSIVE = "exclusive"  # WRITE_OPTION's value for the rebuild (True: an ordinary writer)
 
 
@@ -76,8 +79,7 @@ def _rebuild_lock(engine: Engine) -> None:
     def _on_begin(conn: Any) -> None:
         write = conn.get_execution_options().get(WRITE_OPTION, False)
         if write:
-            lock = "pg_advisory_xact_lock" if write == EXCLUSIVE else "pg_advisory_xact_lock_shared"
-            conn.exec_driver_sql(f"SELECT {lock}({REBUILD_LOCK})")
+            conn.exec_driver_sql(_REBUILD_EXCLUSIVE if write == EXCLUSIVE else _REBUILD_SHARED)
 
 
 def parse_database_url(database_url: str) -> URL:
