@@ -30,6 +30,7 @@ log = get_logger(__name__)
 
 HEAD_MAX = 8 * 1024  # request line and headers; a scraper sends a few hundred bytes
 READ_TIMEOUT = 5.0  # seconds to send the head, and again to read the answer
+ACCEPT_BATCH = 16  # connections taken off the listen queue per round
 MAX_CONNECTIONS = 32  # scrapers and health probes; beyond that, abuse
 LINGER_BYTES = 64 * 1024  # read after a refusal so the client sees it (not a reset)
 _REASONS = {
@@ -141,7 +142,7 @@ class MetricsServer:
         bind_host = str(sockaddr[0])
         try:
             # Bound here, not in the thread: a taken port is a configuration error (exit 2).
-            self.sock = socket.create_server(sockaddr, family=family, backlog=64)
+            self.sock = socket.create_server(sockaddr, family=family, backlog=ACCEPT_BATCH)
         except OSError as exc:
             raise ConfigError(
                 f"metrics_address: cannot listen on {shown}: {exc.strerror or exc}; "
@@ -159,7 +160,11 @@ class MetricsServer:
         loop = self._loop
         asyncio.set_event_loop(loop)
         server = loop.run_until_complete(
-            asyncio.start_server(self._handler.handle, sock=self.sock, limit=HEAD_MAX)
+            # backlog: connections accepted per round before their handlers run (and close
+            # the excess); it bounds the descriptors a flood holds at any moment.
+            asyncio.start_server(
+                self._handler.handle, sock=self.sock, limit=HEAD_MAX, backlog=ACCEPT_BATCH
+            )
         )
         try:
             loop.run_forever()
