@@ -24,14 +24,17 @@ from hypothesis import strategies as st
 from sqlalchemy import Engine, text
 
 from csv_import_daemon.config.settings import Settings
+from csv_import_daemon.config.trading_day import parse_rollover
 from csv_import_daemon.db.engine import writing
 from csv_import_daemon.files import reader
 from csv_import_daemon.importing.service import ImportService
+from csv_import_daemon.trips.queries import pnl_groups
 from csv_import_daemon.trips.refresh import rebuild_round_trips
 from support.rows import HEADER
 from support.trip_reference import (
     POINT,
     normalized,
+    reference_pnl_by_day,
     reference_round_trips,
     stored_round_trips,
     trades_of,
@@ -39,6 +42,7 @@ from support.trip_reference import (
 from support.trips import assert_equal_to_a_rebuild, refreshes
 
 RELEASE = "--release" in sys.argv
+CHICAGO = parse_rollover("17:00 America/Chicago")
 BASE = datetime(2025, 3, 3, 9, 30, 0)  # New York wall clock
 TABLES = (
     "round_trip_fills",
@@ -57,6 +61,9 @@ fill_st = st.fixed_dictionaries(
         "qty": st.integers(1, 6),
         "ticks": st.integers(0, 40),
         "second": st.integers(0, 25),  # few seconds: same-second groups are common
+        # 9:30 New York, 17:30 (16:30 Chicago, before the rollover), 18:30 (after it: the
+        # next trading day), or the next calendar day.
+        "hours": st.sampled_from([0, 0, 8, 9, 24]),
         "flag": st.sampled_from(["Entry", "Exit", ""]),
         "commission": st.sampled_from(["$0.00", "$0.52", "$1.00", "$0.37", "$2.05"]),
     }
@@ -82,7 +89,7 @@ def _clock(dt: datetime) -> str:
 
 def _line(n: int, f: dict[str, Any], *, offset: int = 0) -> str:
     price = Decimal(20000) + Decimal(f["ticks"]) * Decimal("0.25")
-    when = BASE + timedelta(seconds=f["second"] + offset)
+    when = BASE + timedelta(hours=f["hours"], seconds=f["second"] + offset)
     return (
         f"{f['instrument']},{f['action']},{f['qty']},{price},{_clock(when)},x{n:04d},"
         f"{f['flag']},-,o,n,{f['commission']},1,{f['account']},Sim,"
@@ -94,6 +101,17 @@ def check(engine: Engine) -> None:
     fills = trades_of(engine)
     stored = stored_round_trips(engine)
     assert normalized(stored) == normalized(reference_round_trips(fills))
+    # P&L by day, each exit and commission on its fill's trading day, == a broker statement;
+    # summed over the days == the round trips' own totals, open ones included.
+    with engine.connect() as conn:
+        days = pnl_groups(conn, "day", CHICAGO)
+    booked = {(d["day"], d["currency"]): {k: d[k] for k in ("pnl", "commission")} for d in days}
+    assert booked == reference_pnl_by_day(fills)
+    for currency in {t["currency"] for t in stored}:
+        mine = [t for t in stored if t["currency"] == currency]
+        ours = [d for d in days if d["currency"] == currency]
+        for k in ("commission", "net_pnl") if currency else ("commission",):
+            assert sum(d[k] for d in ours) == sum(t[k] for t in mine)
     with engine.connect() as conn:
         parts = conn.execute(
             text("SELECT f.execution_id, f.quantity, f.commission, f.role FROM round_trip_fills f")
@@ -163,7 +181,8 @@ def _run_case(
     # across two transactions is recomputed), and equals a rebuild exactly.
     start = len(case["fills"]) + 50
     later = sorted(case["later"], key=lambda f: f["second"])
-    rows = [_line(start + n, f, offset=100) for n, f in enumerate(later)]
+    later = [{**f, "hours": 0} for f in later]  # after every fill above, in time order
+    rows = [_line(start + n, f, offset=3 * 86400) for n, f in enumerate(later)]
     path = folder / "later.csv"
     path.write_text(HEADER + "\n" + "".join(r + "\n" for r in rows), encoding="utf-8")
     with refreshes() as seen:

@@ -9,9 +9,10 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, date, datetime, timedelta
 from decimal import ROUND_HALF_EVEN, Decimal
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import Engine, text
 
@@ -156,6 +157,45 @@ def _avg(cost: Decimal, quantity: int) -> Decimal | None:
     if exact == exact.quantize(Decimal("1E-8")):
         return exact
     return exact.quantize(Decimal("1E-8"), rounding=ROUND_HALF_EVEN)
+
+
+def chicago_day(moment: datetime) -> date:
+    """The CME trading day of a naive UTC time: after 17:00 Chicago it is the next day."""
+    local = moment.replace(tzinfo=UTC).astimezone(ZoneInfo("America/Chicago"))
+    return local.date() + timedelta(days=1) if local.hour >= 17 else local.date()
+
+
+def reference_pnl_by_day(
+    fills: Iterable[RefFill], point: dict[str, Decimal] | None = None
+) -> dict[tuple[str, str | None], dict[str, Decimal | None]]:
+    """A broker statement: per (trading day, currency), the realized P&L of every contract
+    closed that day and the commission of every fill executed that day."""
+    point = POINT if point is None else point
+    by_key: dict[tuple[str, str], list[RefFill]] = {}
+    for f in fills:
+        by_key.setdefault((f.account, f.instrument), []).append(f)
+    out: dict[tuple[str, str | None], dict[str, Decimal | None]] = {}
+    for (_account, instrument), group in by_key.items():
+        value = point.get(instrument.split(" ")[0])
+        currency = None if value is None else "USD"
+        lots: list[tuple[int, Decimal]] = []  # (direction, entry price) per open contract
+        for f in _ordered(group):
+            day = (chicago_day(f.executed_at).isoformat(), currency)
+            row = out.setdefault(day, {"pnl": Decimal(0), "commission": Decimal(0)})
+            assert row["commission"] is not None
+            row["commission"] += f.commission
+            s = _sign(f.action)
+            for _ in range(f.quantity):
+                if lots and lots[0][0] != s:
+                    direction, entry = lots.pop(0)
+                    if value is not None and row["pnl"] is not None:
+                        row["pnl"] += (f.price - entry) * direction * value
+                else:
+                    lots.append((s, f.price))
+    for (_, currency), row in out.items():
+        if currency is None:
+            row["pnl"] = None
+    return out
 
 
 def trades_of(engine: Engine) -> list[RefFill]:

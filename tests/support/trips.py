@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import json
+import os
+import subprocess
+import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime
@@ -102,3 +106,23 @@ def _tables(conn: Connection) -> tuple[list[Any], list[Any]]:
         "ON t.id = f.round_trip_id ORDER BY t.account, t.instrument, t.opened_at, f.seq"
     ).all()
     return [tuple(r) for r in trips], [tuple(r) for r in parts]
+
+
+def cli(*args: str) -> subprocess.CompletedProcess[str]:
+    """The real command in a subprocess (no CSV_IMPORT_* from this environment)."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CSV_IMPORT_")}
+    return subprocess.run(
+        [sys.executable, "-m", "csv_import_daemon", *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        check=False,
+        timeout=120,
+    )
+
+
+def cli_json(*args: str) -> Any:
+    """A command's ``--json`` output, parsed; the command must succeed."""
+    done = cli(*args, "--json")
+    assert done.returncode == 0, done.stderr
+    return json.loads(done.stdout)

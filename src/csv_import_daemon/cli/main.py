@@ -41,7 +41,10 @@ COMMANDS = {
         "check that every execution of the watched files is in the journal (writes nothing)",
     ),
     "round-trips": ("csv_import_daemon.cli.trips", "round trips (flat to flat, FIFO) with P&L"),
-    "pnl": ("csv_import_daemon.cli.trips", "realized net P&L of closed round trips, grouped"),
+    "pnl": (
+        "csv_import_daemon.cli.trips",
+        "realized net P&L, each exit and commission on its fill's trading day",
+    ),
     "report": (
         "csv_import_daemon.cli.report",
         "the journal page: statistics, equity curve, calendar, round trips (HTML)",

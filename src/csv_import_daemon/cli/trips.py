@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from datetime import date
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Engine
+from sqlalchemy import Connection, Engine
 
 from csv_import_daemon.cli.common import add_common, open_journal
 from csv_import_daemon.cli.terminal import visible
@@ -18,12 +19,14 @@ from csv_import_daemon.db import schema
 from csv_import_daemon.db.engine import writing
 from csv_import_daemon.errors import ConfigError, ExitCode
 from csv_import_daemon.logs import get_logger
+from csv_import_daemon.trips.booking import GROUPS
 from csv_import_daemon.trips.queries import (
     FIELDS,
     TripFilter,
     csv_text,
     decimal_text,
     jsonable,
+    known_values,
     load_round_trips,
     pnl_groups,
     table_text,
@@ -34,6 +37,7 @@ log = get_logger(__name__)
 
 COMMANDS = ("round-trips", "pnl")
 _TOTALS = ("pnl", "commission", "net_pnl")
+_HINTED = 20  # known values a hint lists
 
 
 def _day(text: str) -> date:
@@ -51,11 +55,22 @@ def _output(p: argparse.ArgumentParser) -> None:
     )
 
 
+def _filters(p: argparse.ArgumentParser, *, what: str) -> None:
+    p.add_argument("--account", help="only this account, any case (default: all)")
+    p.add_argument("--instrument", help="only this instrument, any case (default: all)")
+    p.add_argument("--root", help="only this contract root, e.g. MNQ (default: all)")
+    p.add_argument(
+        "--since", type=_day, help=f"first trading day (YYYY-MM-DD) {what} (default: any)"
+    )
+    p.add_argument(
+        "--until", type=_day, help=f"last trading day (YYYY-MM-DD) {what} (default: any)"
+    )
+
+
 def register(sub: Any) -> None:
     """Add ``round-trips`` and ``pnl`` to the CLI's subparsers."""
     p = sub.add_parser("round-trips")  # its help: cli.main.COMMANDS
-    p.add_argument("--account", help="only this account (default: all)")
-    p.add_argument("--instrument", help="only this instrument (default: all)")
+    _filters(p, what="with a fill of the round trip")
     state = p.add_mutually_exclusive_group()
     state.add_argument(
         "--open",
@@ -71,12 +86,6 @@ def register(sub: Any) -> None:
         const="closed",
         help="only closed ones (default: open and closed)",
     )
-    p.add_argument(
-        "--since", type=_day, help="first trading day (YYYY-MM-DD) opened on (default: any)"
-    )
-    p.add_argument(
-        "--until", type=_day, help="last trading day (YYYY-MM-DD) opened on (default: any)"
-    )
     _output(p)
     p.add_argument(
         "--rebuild",
@@ -89,13 +98,14 @@ def register(sub: Any) -> None:
     p = sub.add_parser("pnl")  # its help: cli.main.COMMANDS
     p.add_argument(
         "--by",
-        choices=["day", "week", "month", "account", "instrument"],
+        choices=list(GROUPS),
         default="day",
         help="grouping; a day is a trading day (trading_day_rollover) (default: day)",
     )
+    _filters(p, what="booked")
     _output(p)
     add_common(p)
-    p.set_defaults(handler=run)
+    p.set_defaults(handler=run, state=None)
 
 
 def run(args: argparse.Namespace, settings: Settings) -> int:
@@ -108,26 +118,36 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def handle(engine: Engine, settings: Settings, args: argparse.Namespace) -> int:
-    """Run ``round-trips`` or ``pnl``; results on stdout."""
+    """Run ``round-trips`` or ``pnl``; results on stdout, a hint on stderr for no match."""
     schema.prepare_database(engine, settings)
     rollover = settings.rollover
+    values = PointValues(dict(settings.point_values))
+    flt = TripFilter(
+        args.account, args.instrument, args.state, args.since, args.until, root=args.root
+    )
     if args.command == "pnl":
         with engine.connect() as conn:
-            groups = pnl_groups(conn, args.by, rollover)
+            groups = pnl_groups(conn, args.by, rollover, values=values, flt=flt)
+            hint = _hint(conn, flt) if not groups else None
         columns = [args.by, "currency", "round_trips", "pnl", "commission", "net_pnl"]
         _emit(args, groups, columns)
+        if not (args.json or args.csv):
+            print(_totals(groups, count=False))
+        _say(hint)
         return ExitCode.OK
     if args.rebuild:
-        if any(getattr(args, k) for k in ("account", "instrument", "state", "since", "until")):
+        if any(
+            getattr(args, k) for k in ("account", "instrument", "root", "state", "since", "until")
+        ):
             raise ConfigError("round-trips --rebuild recomputes everything; it takes no filters")
         with writing(engine, rebuild=True) as conn:  # waits for the imports in flight
-            count = rebuild_round_trips(conn, PointValues(dict(settings.point_values)))
+            count = rebuild_round_trips(conn, values)
         log.info("round_trips_rebuilt", round_trips=count)
         print(f"rebuilt {count} round trips from trades")
         return ExitCode.OK
-    flt = TripFilter(args.account, args.instrument, args.state, args.since, args.until)
     with engine.connect() as conn:
         trips = load_round_trips(conn, flt, rollover)
+        hint = _hint(conn, flt) if not trips else None
     if args.json:
         print(json.dumps([jsonable(t) for t in trips], indent=2))
     elif args.csv:
@@ -137,7 +157,27 @@ def handle(engine: Engine, settings: Settings, args: argparse.Namespace) -> int:
         shown = [k for k in FIELDS if k != "currency"] + ["currency"]
         print(table_text(shown, [[visible(t[k]) for k in shown] for t in trips]))
         print(_totals(trips))
+    _say(hint)
     return ExitCode.OK
+
+
+def _hint(conn: Connection, flt: TripFilter) -> str | None:
+    """For a filter that matches nothing at all: the values it could have named."""
+    asked = (("account", flt.account), ("instrument", flt.instrument), ("root", flt.root))
+    for what, text in asked:
+        if text is None:
+            continue
+        known = known_values(conn, what)  # type: ignore[arg-type]
+        wanted = text.strip().casefold()
+        if not any(v.casefold() == wanted for v in known):
+            shown = ", ".join(known[:_HINTED]) + (", ..." if len(known) > _HINTED else "")
+            return f"no {what} matches {text!r} (any case); known: {shown or 'none yet'}"
+    return None
+
+
+def _say(hint: str | None) -> None:
+    if hint is not None:
+        print(hint, file=sys.stderr)
 
 
 def _emit(args: argparse.Namespace, rows: list[dict[str, Any]], columns: list[str]) -> None:
@@ -153,23 +193,24 @@ def _executions_cell(executions: list[dict[str, Any]]) -> str:
     return " ".join(f"{e['execution_id']}x{e['quantity']}" for e in executions)
 
 
-def _totals(trips: list[dict[str, Any]]) -> str:
-    """One line per currency; round trips without a point value are counted apart."""
+def _totals(rows: list[dict[str, Any]], *, count: bool = True) -> str:
+    """One line per currency; rows without a point value are counted apart."""
     sums: dict[str, dict[str, Decimal]] = {}
     unpriced = 0
-    for trip in trips:
-        if trip["currency"] is None:
+    for row in rows:
+        if row["currency"] is None:
             unpriced += 1
             continue
-        acc = sums.setdefault(trip["currency"], dict.fromkeys(_TOTALS, Decimal(0)))
+        acc = sums.setdefault(row["currency"], dict.fromkeys(_TOTALS, Decimal(0)))
         for k in _TOTALS:
-            acc[k] += trip[k] or 0  # null only past NUMERIC(38, 8)
-    lines = [f"{len(trips)} round trips"]
+            acc[k] += row[k] or 0  # null only past NUMERIC(38, 8)
+    lines = [f"{len(rows)} round trips"] if count else []
     for currency, acc in sorted(sums.items()):
         lines.append(
             f"total {currency}: pnl {decimal_text(acc['pnl'])}  "
             f"commission {decimal_text(acc['commission'])}  net_pnl {decimal_text(acc['net_pnl'])}"
         )
     if unpriced:
-        lines.append(f"{unpriced} round trips without a point value (see point_values)")
+        what = "round trips" if count else "rows"
+        lines.append(f"{unpriced} {what} without a point value (see point_values)")
     return "\n".join(lines)

@@ -130,7 +130,7 @@ class Trip:
         return _average(self.exit_cost, self.exit_quantity)
 
     def pnl(self, value: PointValue | None) -> Decimal | None:
-        return None if value is None else _money(self.points * value.value)
+        return None if value is None else money_of(self.points * value.value)
 
     def net_pnl(self, value: PointValue | None) -> Decimal | None:
         pnl = self.pnl(value)
@@ -138,10 +138,10 @@ class Trip:
 
 
 def _average(cost: Decimal, quantity: int) -> Decimal | None:
-    return None if quantity == 0 else _money(cost / quantity)
+    return None if quantity == 0 else money_of(cost / quantity)
 
 
-def _money(value: Decimal) -> Decimal:
+def money_of(value: Decimal) -> Decimal:
     """Rounded half-even to 8 places if it has more; otherwise exactly as it is."""
     text = str(value)  # in C; as_tuple() costs four times more on a 28-digit quotient
     if "E" in text:
@@ -182,7 +182,7 @@ def order_second(fills: Sequence[FillLike], position: int) -> list[FillLike]:
     return out
 
 
-def _match(lots: deque[list[Any]], closing: int, price: Decimal, gained: Decimal) -> Decimal:
+def match_lots(lots: deque[list[Any]], closing: int, price: Decimal, gained: Decimal) -> Decimal:
     """Close ``closing`` contracts at ``price`` against the oldest lots (FIFO)."""
     left = closing
     while left:
@@ -247,7 +247,7 @@ class TripBuilder:
                 share = (commission * closing / quantity).quantize(
                     MONEY_PLACES, rounding=ROUND_HALF_EVEN
                 )
-            trip.gained = _match(self.lots, closing, price, trip.gained)
+            trip.gained = match_lots(self.lots, closing, price, trip.gained)
             trip.exit_quantity += closing
             trip.exit_cost += price * closing
             trip.ids.append(fill.execution_id)

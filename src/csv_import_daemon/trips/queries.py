@@ -1,42 +1,76 @@
-"""Read round trips and realized P&L back out, for the ``round-trips`` and ``pnl`` commands."""
+"""Read round trips and realized P&L back out, for the ``round-trips`` and ``pnl`` commands.
+
+One day rule everywhere: a fill belongs to the trading day ``Rollover.day_of`` gives its
+time. ``pnl`` books each part on its fill's day (see ``booking``); ``round-trips --since /
+--until`` select the round trips with a fill on a day of the range. Account, instrument and
+root filters match case-insensitively against the values stored.
+"""
 
 from __future__ import annotations
 
-import csv
-import io
-import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from datetime import time as clock_time
-from decimal import Decimal
 from typing import Any, Literal
 
-from sqlalchemy import Connection, select
+from sqlalchemy import Connection, Select, or_, select
 
+from csv_import_daemon.config.point_values import PointValues, instrument_root
 from csv_import_daemon.config.trading_day import Rollover
-from csv_import_daemon.db.tables import ROUND_TRIP_FILLS, ROUND_TRIPS
+from csv_import_daemon.db.tables import ROUND_TRIP_FILLS, ROUND_TRIPS, TRADES
+from csv_import_daemon.trips.booking import PartRow, StaleRoundTrip, book, group_bookings
+from csv_import_daemon.trips.render import (
+    csv_text,
+    decimal_text,
+    display,
+    jsonable,
+    safe_cell,
+    table_text,
+    time_text,
+)
 from csv_import_daemon.trips.sql import TRIP_COLUMNS
 
-GroupBy = Literal["day", "week", "month", "account", "instrument"]
+__all__ = [
+    "FIELDS",
+    "MONEY",
+    "GroupBy",
+    "StaleRoundTrip",
+    "TripFilter",
+    "csv_text",
+    "day_start",
+    "decimal_text",
+    "display",
+    "jsonable",
+    "known_values",
+    "load_round_trips",
+    "pnl_groups",
+    "safe_cell",
+    "table_text",
+    "time_text",
+]
+
+GroupBy = Literal["day", "week", "month", "account", "instrument", "root"]
 # A round trip's columns as reports show them: the table's, without its id.
 FIELDS = TRIP_COLUMNS[1:]
 MONEY = ("entry_price", "exit_price", "points", "pnl", "commission", "net_pnl")
 _FILL_CHUNK = 500
-# A spreadsheet may split a line on ",", ";" (de-DE, fr-FR) or TAB whatever we meant: a
-# part of a text cell that starts (after blanks or quotes) with one of these is a formula.
-_LIVE_PART = re.compile(r"(^|[,;\t])([ \"']*)(?=[=+\-@\t\r])")
+_STREAM = 10_000  # rows fetched at a time by ``pnl``
 
 
 @dataclass(frozen=True, slots=True)
 class TripFilter:
-    """What ``round-trips`` selects; dates are trading days, inclusive."""
+    """What ``round-trips`` and ``pnl`` select; dates are trading days, inclusive.
+
+    ``account``, ``instrument`` and ``root`` match the stored values case-insensitively.
+    """
 
     account: str | None = None
     instrument: str | None = None
     state: Literal["open", "closed"] | None = None
     since: date | None = None
     until: date | None = None
+    root: str | None = None
 
 
 def day_start(day: date, rollover: Rollover) -> datetime:
@@ -46,23 +80,62 @@ def day_start(day: date, rollover: Rollover) -> datetime:
     return local.astimezone(UTC).replace(tzinfo=None)
 
 
-def load_round_trips(conn: Connection, flt: TripFilter, rollover: Rollover) -> list[dict[str, Any]]:
-    """The selected round trips, oldest first, each with its ``executions``."""
+def known_values(conn: Connection, what: Literal["account", "instrument", "root"]) -> list[str]:
+    """The accounts, instruments or roots round trips hold, sorted (for a filter's hint)."""
     t = ROUND_TRIPS.c
-    query = select(ROUND_TRIPS).order_by(t.opened_at, t.account, t.instrument, t.id)
+    column = t.account if what == "account" else t.instrument
+    values = {str(v) for v in conn.execute(select(column).distinct()).scalars()}
+    if what == "root":
+        values = {instrument_root(v) for v in values}
+    return sorted(values, key=lambda v: (v.casefold(), v))
+
+
+def _matching(conn: Connection, flt: TripFilter) -> tuple[list[str] | None, list[str] | None]:
+    """The stored accounts and instruments the filter's text selects (None: any)."""
+    accounts = instruments = None
     if flt.account is not None:
-        query = query.where(t.account == flt.account)
-    if flt.instrument is not None:
-        query = query.where(t.instrument == flt.instrument)
+        wanted = flt.account.strip().casefold()
+        accounts = [a for a in known_values(conn, "account") if a.casefold() == wanted]
+    if flt.instrument is not None or flt.root is not None:
+        names = known_values(conn, "instrument")
+        if flt.instrument is not None:
+            wanted = flt.instrument.strip().casefold()
+            names = [n for n in names if n.casefold() == wanted]
+        if flt.root is not None:
+            root = flt.root.strip().upper()
+            names = [n for n in names if instrument_root(n) == root]
+        instruments = names
+    return accounts, instruments
+
+
+def _where(
+    conn: Connection, query: Select[Any], flt: TripFilter, rollover: Rollover
+) -> Select[Any]:
+    t = ROUND_TRIPS.c
+    accounts, instruments = _matching(conn, flt)
+    if accounts is not None:
+        query = query.where(t.account.in_(accounts))
+    if instruments is not None:
+        query = query.where(t.instrument.in_(instruments))
     if flt.state == "open":
         query = query.where(t.closed_at.is_(None))
     elif flt.state == "closed":
         query = query.where(t.closed_at.is_not(None))
+    # A round trip with a fill on a day of the range: opened before its end, and still open
+    # or closed after its start.
     if flt.since is not None:
-        query = query.where(t.opened_at >= day_start(flt.since, rollover))
+        start = day_start(flt.since, rollover)
+        query = query.where(or_(t.closed_at.is_(None), t.closed_at >= start))
     if flt.until is not None:
         query = query.where(t.opened_at < day_start(flt.until + timedelta(days=1), rollover))
-    trips = [dict(r) for r in conn.execute(query).mappings()]
+    return query
+
+
+def load_round_trips(conn: Connection, flt: TripFilter, rollover: Rollover) -> list[dict[str, Any]]:
+    """The selected round trips, oldest first, each with its ``executions``."""
+    t = ROUND_TRIPS.c
+    query = select(ROUND_TRIPS).order_by(t.opened_at, t.account, t.instrument, t.id)
+    trips = [dict(r) for r in conn.execute(_where(conn, query, flt, rollover)).mappings()]
     # Sorted here too: PostgreSQL's collation may order text differently from SQLite.
     trips.sort(key=lambda r: (r["opened_at"], r["account"], r["instrument"], r["id"]))
     executions = _executions(conn, [trip["id"] for trip in trips])
@@ -86,112 +159,54 @@ def _executions(conn: Connection, ids: Sequence[int]) -> dict[int, list[dict[str
     return out
 
 
-def group_key(trip: dict[str, Any], by: GroupBy, rollover: Rollover) -> str:
-    if by in ("account", "instrument"):
-        return str(trip[by])
-    day = rollover.day_of(trip["closed_at"])
-    if by == "day":
-        return day.isoformat()
-    if by == "week":
-        year, week, _ = day.isocalendar()
-        return f"{year}-W{week:02d}"
-    return f"{day:%Y-%m}"
+def pnl_groups(
+    conn: Connection,
+    by: GroupBy,
+    rollover: Rollover,
+    *,
+    values: PointValues | None = None,
+    flt: TripFilter | None = None,
+) -> list[dict[str, Any]]:
+    """Realized P&L per group and currency, each exit and commission on its fill's day.
+
+    Open round trips count with what they realized so far. Raises ``StaleRoundTrip`` when
+    the stored round trips no longer match ``trades`` (edited by hand since).
+    """
+    flt = flt or TripFilter()
+    bookings = book(_parts(conn, flt, rollover), values or PointValues(), rollover)
+    if flt.since is not None:
+        since = flt.since
+        bookings = (b for b in bookings if b.day >= since)
+    if flt.until is not None:
+        until = flt.until
+        bookings = (b for b in bookings if b.day <= until)
+    return group_bookings(bookings, by)
 
 
-def pnl_groups(conn: Connection, by: GroupBy, rollover: Rollover) -> list[dict[str, Any]]:
-    """Realized P&L of closed round trips per group and currency, in group order."""
-    t = ROUND_TRIPS.c
-    query = select(
-        t.account, t.instrument, t.closed_at, t.points, t.pnl, t.commission, t.net_pnl, t.currency
-    ).where(t.closed_at.is_not(None))
-    groups: dict[tuple[str, str], dict[str, Any]] = {}
-    for row in conn.execute(query).mappings():
-        key = (group_key(dict(row), by, rollover), row["currency"] or "")
-        group = groups.get(key)
-        if group is None:
-            group = groups[key] = {
-                by: key[0],
-                "currency": row["currency"],
-                "round_trips": 0,
-                "pnl": Decimal(0) if row["currency"] else None,
-                "commission": Decimal(0),
-                "net_pnl": Decimal(0) if row["currency"] else None,
-            }
-        group["round_trips"] += 1
-        group["commission"] += row["commission"] or 0  # null only past NUMERIC(38, 8)
-        if group["pnl"] is not None and row["net_pnl"] is not None:
-            group["pnl"] += row["pnl"]
-            group["net_pnl"] += row["net_pnl"]
-    return [groups[k] for k in sorted(groups)]
-
-
-# -- rendering ----------------------------------------------------------------------------
-
-
-def decimal_text(value: Decimal) -> str:
-    """Canonical text of an exact decimal: no exponent, no trailing zeros."""
-    if value == 0:
-        return "0"
-    return format(value.normalize(), "f")
-
-
-def time_text(value: datetime | None) -> str | None:
-    return None if value is None else value.replace(microsecond=0).isoformat() + "Z"
-
-
-def jsonable(row: dict[str, Any]) -> dict[str, Any]:
-    """Decimals as strings, times as ISO 8601 UTC."""
-    out: dict[str, Any] = {}
-    for key, value in row.items():
-        if isinstance(value, Decimal):
-            out[key] = decimal_text(value)
-        elif isinstance(value, datetime):
-            out[key] = time_text(value)
-        else:
-            out[key] = value
-    return out
-
-
-def safe_cell(value: Any) -> Any:
-    """A spreadsheet cell: numbers stay numbers, formula-like text is made inert however
-    the line is split (``,``, ``;`` or TAB)."""
-    if value is None:
-        return ""
-    if isinstance(value, bool):
-        return str(value).lower()
-    if isinstance(value, int | Decimal):
-        return decimal_text(Decimal(value))
-    if isinstance(value, datetime):
-        return time_text(value)
-    # A "'" before each part that would start a formula, under any of the separators.
-    return _LIVE_PART.sub(r"\1\2'", str(value))
-
-
-def display(value: Any) -> str:
-    """A terminal cell: exact decimals, ISO times, empty for null."""
-    if value is None:
-        return ""
-    if isinstance(value, Decimal):
-        return decimal_text(value)
-    if isinstance(value, datetime):
-        return str(time_text(value))
-    return str(value)
-
-
-def csv_text(header: Sequence[str], rows: Iterable[Sequence[Any]]) -> str:
-    out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\n")
-    writer.writerow([safe_cell(h) for h in header])
+def _parts(conn: Connection, flt: TripFilter, rollover: Rollover) -> Iterator[PartRow]:
+    """The selected round trips' parts with their fills' price and time, in part order."""
+    f, t, tr = ROUND_TRIP_FILLS.c, ROUND_TRIPS.c, TRADES.c
+    query = (
+        select(
+            f.round_trip_id,
+            t.account,
+            t.instrument,
+            t.direction,
+            f.role,
+            f.quantity,
+            f.commission,
+            tr.price,
+            tr.executed_at,
+        )
+        .select_from(
+            ROUND_TRIP_FILLS.join(ROUND_TRIPS, t.id == f.round_trip_id).outerjoin(
+                TRADES, tr.execution_id == f.execution_id
+            )
+        )
+        .order_by(f.round_trip_id, f.seq)
+    )
+    rows = conn.execution_options(yield_per=_STREAM).execute(_where(conn, query, flt, rollover))
     for row in rows:
-        writer.writerow([safe_cell(v) for v in row])
-    return out.getvalue()
-
-
-def table_text(header: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
-    """A plain aligned table for a terminal."""
-    cells = [[str(h) for h in header]]
-    cells += [[display(v) for v in row] for row in rows]
-    widths = [max(len(r[i]) for r in cells) for i in range(len(header))]
-    lines = ["  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)) for r in cells]
-    lines.insert(1, "  ".join("-" * w for w in widths))
-    return "\n".join(line.rstrip() for line in lines)
+        if row[7] is None:  # the fill was deleted from trades since
+            raise StaleRoundTrip(row[0])
+        yield PartRow(*row)

@@ -1,0 +1,158 @@
+"""Realized P&L as a broker statement books it: each exit on the trading day of its fill.
+
+A round trip's stored parts are replayed in their order: an entry part adds a lot, an exit
+part closes the oldest lots (FIFO, with ``match_lots``: the arithmetic the round trip was
+computed with) and realizes (exit - entry) x contracts, negated for shorts, on the trading
+day of its own fill. Each part's commission lands on the trading day of its own fill too:
+an entry's commission on the day it was paid (even while its round trip is still open), an
+exit's on the exit's day, never moved to the day the round trip closes. Summed over all
+days, the bookings equal the round trips' own ``pnl`` and ``commission``, open round trips
+included.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Any, NamedTuple
+
+from csv_import_daemon.config.point_values import PointValues, instrument_root
+from csv_import_daemon.config.trading_day import Rollover
+from csv_import_daemon.errors import CsvImportError
+from csv_import_daemon.trips.fifo import ENTRY, ZERO, match_lots, money_of
+
+GROUPS = ("day", "week", "month", "account", "instrument", "root")
+
+
+class PartRow(NamedTuple):
+    """One stored part of a round trip with its fill's price and time, in part order."""
+
+    trip_id: int
+    account: str
+    instrument: str
+    direction: str
+    role: str
+    quantity: int
+    commission: Decimal | None
+    price: Decimal
+    executed_at: datetime
+
+
+class Booking(NamedTuple):
+    """What one part books on its fill's trading day (points and pnl zero for an entry)."""
+
+    trip_id: int
+    account: str
+    instrument: str
+    day: date
+    points: Decimal
+    pnl: Decimal | None  # None: no point value for the instrument
+    commission: Decimal
+    currency: str | None
+
+
+def book(parts: Iterable[PartRow], values: PointValues, rollover: Rollover) -> Iterator[Booking]:
+    """The bookings of parts given round trip after round trip, each in part order.
+
+    An exit with fewer open lots than it closes (trades edited since the round trip was
+    computed) raises ``StaleRoundTrip``: a report never books a guess.
+    """
+    lots: deque[list[Any]] = deque()
+    open_quantity = 0
+    current: int | None = None
+    day_of = rollover.day_of
+    days: dict[datetime, date] = {}
+    for part in parts:
+        if part.trip_id != current:
+            current = part.trip_id
+            lots.clear()
+            open_quantity = 0
+        if part.role == ENTRY:
+            lots.append([part.quantity, part.price])
+            open_quantity += part.quantity
+            points = ZERO
+        else:
+            if part.quantity > open_quantity:
+                raise StaleRoundTrip(part.trip_id)
+            gained = match_lots(lots, part.quantity, part.price, ZERO)
+            open_quantity -= part.quantity
+            points = gained if part.direction == "long" else ZERO - gained
+        value = values.lookup(part.instrument)
+        day = days.get(part.executed_at)
+        if day is None:
+            day = days[part.executed_at] = day_of(part.executed_at)
+        yield Booking(
+            part.trip_id,
+            part.account,
+            part.instrument,
+            day,
+            points,
+            None if value is None else money_of(points * value.value),
+            ZERO if part.commission is None else part.commission,
+            None if value is None else value.currency,
+        )
+
+
+class StaleRoundTrip(CsvImportError):
+    """A round trip's stored parts no longer match ``trades``: rebuild before reporting."""
+
+    def __init__(self, trip_id: int) -> None:
+        super().__init__(
+            f"round trip {trip_id} disagrees with trades (edited by hand since?); "
+            "run `csv-import-daemon round-trips --rebuild`"
+        )
+        self.trip_id = trip_id
+
+
+def label_of(by: str) -> Callable[[Booking], str]:
+    """The group a booking falls in: its trading day, ISO week, month, or its contract's."""
+    if by == "day":
+        return lambda b: b.day.isoformat()
+    if by == "week":
+        return _week
+    if by == "month":
+        return lambda b: f"{b.day:%Y-%m}"
+    if by == "account":
+        return lambda b: b.account
+    if by == "instrument":
+        return lambda b: b.instrument
+    if by == "root":
+        return lambda b: instrument_root(b.instrument)
+    raise ValueError(f"unknown grouping {by!r}; use one of {', '.join(GROUPS)}")
+
+
+def _week(booking: Booking) -> str:
+    year, week, _ = booking.day.isocalendar()
+    return f"{year}-W{week:02d}"
+
+
+def group_bookings(bookings: Iterable[Booking], by: str) -> list[dict[str, Any]]:
+    """Per group and currency: round trips booking in it, pnl, commission, net_pnl.
+
+    Bookings come round trip after round trip, so a round trip is counted once a group.
+    """
+    label = label_of(by)
+    groups: dict[tuple[str, str], dict[str, Any]] = {}
+    last: dict[tuple[str, str], int] = {}
+    for b in bookings:
+        key = (label(b), b.currency or "")
+        group = groups.get(key)
+        if group is None:
+            group = groups[key] = {
+                by: key[0],
+                "currency": b.currency,
+                "round_trips": 0,
+                "pnl": ZERO if b.currency else None,
+                "commission": ZERO,
+                "net_pnl": ZERO if b.currency else None,
+            }
+        if last.get(key) != b.trip_id:
+            last[key] = b.trip_id
+            group["round_trips"] += 1
+        group["commission"] += b.commission
+        if b.pnl is not None:
+            group["pnl"] += b.pnl
+            group["net_pnl"] += b.pnl - b.commission
+    return [groups[k] for k in sorted(groups)]

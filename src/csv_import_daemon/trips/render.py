@@ -1,0 +1,84 @@
+"""Report cells: exact decimals, ISO times, CSV safe for spreadsheets, aligned tables."""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+from collections.abc import Iterable, Sequence
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+# A spreadsheet may split a line on ",", ";" (de-DE, fr-FR) or TAB whatever we meant: a
+# part of a text cell that starts (after blanks or quotes) with one of these is a formula.
+_LIVE_PART = re.compile(r"(^|[,;\t])([ \"']*)(?=[=+\-@\t\r])")
+
+
+def decimal_text(value: Decimal) -> str:
+    """Canonical text of an exact decimal: no exponent, no trailing zeros."""
+    if value == 0:
+        return "0"
+    return format(value.normalize(), "f")
+
+
+def time_text(value: datetime | None) -> str | None:
+    return None if value is None else value.replace(microsecond=0).isoformat() + "Z"
+
+
+def jsonable(row: dict[str, Any]) -> dict[str, Any]:
+    """Decimals as strings, times as ISO 8601 UTC."""
+    out: dict[str, Any] = {}
+    for key, value in row.items():
+        if isinstance(value, Decimal):
+            out[key] = decimal_text(value)
+        elif isinstance(value, datetime):
+            out[key] = time_text(value)
+        else:
+            out[key] = value
+    return out
+
+
+def safe_cell(value: Any) -> Any:
+    """A spreadsheet cell: numbers stay numbers, formula-like text is made inert however
+    the line is split (``,``, ``;`` or TAB)."""
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return str(value).lower()
+    if isinstance(value, int | Decimal):
+        return decimal_text(Decimal(value))
+    if isinstance(value, datetime):
+        return time_text(value)
+    # A "'" before each part that would start a formula, under any of the separators.
+    return _LIVE_PART.sub(r"\1\2'", str(value))
+
+
+def display(value: Any) -> str:
+    """A terminal cell: exact decimals, ISO times, empty for null."""
+    if value is None:
+        return ""
+    if isinstance(value, Decimal):
+        return decimal_text(value)
+    if isinstance(value, datetime):
+        return str(time_text(value))
+    return str(value)
+
+
+def csv_text(header: Sequence[str], rows: Iterable[Sequence[Any]]) -> str:
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow([safe_cell(h) for h in header])
+    for row in rows:
+        writer.writerow([safe_cell(v) for v in row])
+    return out.getvalue()
+
+
+def table_text(header: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
+    """A plain aligned table for a terminal."""
+    cells = [[str(h) for h in header]]
+    cells += [[display(v) for v in row] for row in rows]
+    widths = [max(len(r[i]) for r in cells) for i in range(len(header))]
+    lines = ["  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)) for r in cells]
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    return "\n".join(line.rstrip() for line in lines)
