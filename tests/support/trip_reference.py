@@ -7,6 +7,7 @@ UTC datetimes as stored.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
@@ -105,7 +106,7 @@ def _one_key(
                 trip["_exit_cost"] += f.price
                 trip["_exit_q"] += 1
             trip["commission"] += close_comm
-            trip["executions"].append({"execution_id": f.execution_id, "quantity": units_close})
+            trip["executions"].append(_part(f, units_close, "exit", close_comm))
             if not lots:
                 trip["closed_at"] = f.executed_at
                 trips.append(trip)
@@ -132,7 +133,7 @@ def _one_key(
             trip["quantity"] += units_open
             trip["_entry_cost"] += f.price * units_open
             trip["commission"] += f.commission - close_comm
-            trip["executions"].append({"execution_id": f.execution_id, "quantity": units_open})
+            trip["executions"].append(_part(f, units_open, "entry", f.commission - close_comm))
         if trip is not None:
             trip["open_quantity"] = len(lots)
     if trip is not None:
@@ -147,7 +148,25 @@ def _one_key(
         t["pnl"] = None if value is None else t["points"] * value
         t["net_pnl"] = None if value is None else t["pnl"] - t["commission"]
         t["currency"] = None if value is None else "USD"
+        closed = t["quantity"] - t["open_quantity"]
+        t["points_per_contract"] = _avg(t["points"], closed)
+        t["trading_day"] = chicago_day(t["closed_at"] or t["opened_at"])
+        opening = t["executions"][0]["execution_id"]
+        t["id"] = hashlib.sha256(f"{account}\x1f{instrument}\x1f{opening}".encode()).hexdigest()[
+            :16
+        ]
     return trips
+
+
+def _part(f: RefFill, quantity: int, role: str, commission: Decimal) -> dict[str, Any]:
+    return {
+        "execution_id": f.execution_id,
+        "quantity": quantity,
+        "role": role,
+        "commission": commission,
+        "price": f.price,
+        "executed_at": f.executed_at,
+    }
 
 
 def _avg(cost: Decimal, quantity: int) -> Decimal | None:

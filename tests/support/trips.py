@@ -105,7 +105,13 @@ def _tables(conn: Connection) -> tuple[list[Any], list[Any]]:
         "f.commission, f.role FROM round_trip_fills f JOIN round_trips t "
         "ON t.id = f.round_trip_id ORDER BY t.account, t.instrument, t.opened_at, f.seq"
     ).all()
-    return [tuple(r) for r in trips], [tuple(r) for r in parts]
+    # Sorted on every column: round trips opened in the same second tie on the ORDER BY,
+    # and PostgreSQL returns tied rows in any order.
+    return _sorted(trips), _sorted(parts)
+
+
+def _sorted(rows: Any) -> list[Any]:
+    return sorted((tuple(r) for r in rows), key=lambda r: ["" if v is None else str(v) for v in r])
 
 
 def cli(*args: str) -> subprocess.CompletedProcess[str]:

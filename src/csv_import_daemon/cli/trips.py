@@ -21,7 +21,7 @@ from csv_import_daemon.errors import ConfigError, ExitCode
 from csv_import_daemon.logs import get_logger
 from csv_import_daemon.trips.booking import GROUPS
 from csv_import_daemon.trips.queries import (
-    FIELDS,
+    SHOWN,
     TripFilter,
     csv_text,
     decimal_text,
@@ -32,6 +32,7 @@ from csv_import_daemon.trips.queries import (
     table_text,
 )
 from csv_import_daemon.trips.refresh import rebuild_round_trips
+from csv_import_daemon.trips.render import localized, with_local_times
 
 log = get_logger(__name__)
 
@@ -148,14 +149,17 @@ def handle(engine: Engine, settings: Settings, args: argparse.Namespace) -> int:
     with engine.connect() as conn:
         trips = load_round_trips(conn, flt, rollover)
         hint = _hint(conn, flt) if not trips else None
+    zone = settings.display_zone
     if args.json:
-        print(json.dumps([jsonable(t) for t in trips], indent=2))
+        print(json.dumps([jsonable(with_local_times(t, zone)) for t in trips], indent=2))
     elif args.csv:
-        rows = [[*(t[k] for k in FIELDS), _executions_cell(t["executions"])] for t in trips]
-        print(csv_text([*FIELDS, "executions"], rows), end="")
+        rows = [localized(t, zone) for t in trips]
+        cells = [[*(t[k] for k in SHOWN), _executions_cell(t["executions"])] for t in rows]
+        print(csv_text([*SHOWN, "executions"], cells), end="")
     else:
-        shown = [k for k in FIELDS if k != "currency"] + ["currency"]
-        print(table_text(shown, [[visible(t[k]) for k in shown] for t in trips]))
+        shown = [k for k in SHOWN if k != "currency"] + ["currency"]
+        rows = [localized(t, zone) for t in trips]
+        print(table_text(shown, [[visible(t[k]) for k in shown] for t in rows]))
         print(_totals(trips))
     _say(hint)
     return ExitCode.OK

@@ -132,6 +132,8 @@ class Settings:
     # Round trips: when a trading day starts, and point values by root (added/overridden).
     trading_day_rollover: str = "17:00 America/Chicago"
     point_values: tuple[tuple[str, PointValue], ...] = ()
+    # The zone reports show times in (None: source_timezone); --json keeps UTC beside it.
+    display_timezone: str | None = None
     # Set by load_settings, never read from a file: the configuration file in force.
     config_file: Path | None = None
     # Set by load_settings from a password file (never a setting, never shown).
@@ -140,6 +142,10 @@ class Settings:
     @property
     def tz(self) -> zoneinfo.ZoneInfo:
         return zoneinfo.ZoneInfo(self.source_timezone)
+
+    @property
+    def display_zone(self) -> zoneinfo.ZoneInfo:
+        return zoneinfo.ZoneInfo(self.display_timezone or self.source_timezone)
 
     @property
     def rollover(self) -> Rollover:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import tomllib
+import zoneinfo
 from collections.abc import Callable
 from typing import Any
 
@@ -79,6 +80,21 @@ def _metrics_address(value: Any, where: str, _origin: str, typed: bool) -> str |
     return None if value in (None, "") else parse_metrics_address(str(value), where)[2]
 
 
+def _zone(value: Any, where: str, _origin: str, _typed: bool) -> str | None:
+    if value in (None, ""):
+        return None
+    if not isinstance(value, str):
+        raise ConfigError(f"{where}: {value!r} is not text; use a zone such as America/New_York")
+    try:
+        zoneinfo.ZoneInfo(value.strip())
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        raise ConfigError(
+            f"{where}: {value!r} is not an IANA time zone name; "
+            "use a name such as America/New_York, Europe/Berlin or UTC"
+        ) from None
+    return value.strip()
+
+
 # Setting name -> converter(value, where, origin, typed) for settings that are not a plain
 # scalar of their annotated type.
 Special = Callable[[Any, str, str, bool], Any]
@@ -99,6 +115,7 @@ _SPECIAL: dict[str, Special] = {
     **{name: _aliases(name) for name in ALIAS_TARGETS},
     "metrics_address": _metrics_address,
     "point_values": _point_values,
+    "display_timezone": _zone,
 }
 
 

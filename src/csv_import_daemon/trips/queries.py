@@ -8,6 +8,7 @@ root filters match case-insensitively against the values stored.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
@@ -20,6 +21,7 @@ from csv_import_daemon.config.point_values import PointValues, instrument_root
 from csv_import_daemon.config.trading_day import Rollover
 from csv_import_daemon.db.tables import ROUND_TRIP_FILLS, ROUND_TRIPS, TRADES
 from csv_import_daemon.trips.booking import PartRow, StaleRoundTrip, book, group_bookings
+from csv_import_daemon.trips.fifo import money_of
 from csv_import_daemon.trips.render import (
     csv_text,
     decimal_text,
@@ -34,6 +36,7 @@ from csv_import_daemon.trips.sql import TRIP_COLUMNS
 __all__ = [
     "FIELDS",
     "MONEY",
+    "SHOWN",
     "GroupBy",
     "StaleRoundTrip",
     "TripFilter",
@@ -46,13 +49,23 @@ __all__ = [
     "load_round_trips",
     "pnl_groups",
     "safe_cell",
+    "stable_id",
     "table_text",
     "time_text",
 ]
 
 GroupBy = Literal["day", "week", "month", "account", "instrument", "root"]
-# A round trip's columns as reports show them: the table's, without its id.
+# A round trip's stored columns as reports show them: the table's, without its row id.
 FIELDS = TRIP_COLUMNS[1:]
+# What round-trips shows: the stable id first, then the columns with the computed ones.
+SHOWN = (
+    "id",
+    *FIELDS[:5],
+    "trading_day",
+    *FIELDS[5:10],
+    "points_per_contract",
+    *FIELDS[10:],
+)
 MONEY = ("entry_price", "exit_price", "points", "pnl", "commission", "net_pnl")
 _FILL_CHUNK = 500
 _STREAM = 10_000  # rows fetched at a time by ``pnl``
@@ -132,30 +145,75 @@ def _where(
 
 
 def load_round_trips(conn: Connection, flt: TripFilter, rollover: Rollover) -> list[dict[str, Any]]:
-    """The selected round trips, oldest first, each with its ``executions``."""
+    """The selected round trips, oldest first, each with its ``executions`` in part order.
+
+    Each has a stable ``id`` (see ``stable_id``), ``points_per_contract`` and the
+    ``trading_day`` it closed on (opened on, while open); each execution its ``role``,
+    commission share, price and time.
+    """
     t = ROUND_TRIPS.c
     query = select(ROUND_TRIPS).order_by(t.opened_at, t.account, t.instrument, t.id)
     trips = [dict(r) for r in conn.execute(_where(conn, query, flt, rollover)).mappings()]
     # Sorted here too: PostgreSQL's collation may order text differently from SQLite.
     trips.sort(key=lambda r: (r["opened_at"], r["account"], r["instrument"], r["id"]))
     executions = _executions(conn, [trip["id"] for trip in trips])
+    out = []
     for trip in trips:
-        trip["executions"] = executions.get(trip.pop("id"), [])
-    return trips
+        parts = executions.get(trip.pop("id"), [])
+        opening = parts[0]["execution_id"] if parts else ""
+        closed = trip["quantity"] - trip["open_quantity"]
+        points = trip["points"]
+        last = trip["closed_at"] or trip["opened_at"]
+        out.append(
+            {
+                "id": stable_id(trip["account"], trip["instrument"], opening),
+                **trip,
+                "points_per_contract": (
+                    None if points is None or closed == 0 else money_of(points / closed)
+                ),
+                "trading_day": rollover.day_of(last),
+                "executions": parts,
+            }
+        )
+    return out
+
+
+def stable_id(account: str, instrument: str, opening_execution: str) -> str:
+    """A round trip's id: the same after any rebuild, as it hangs on its opening fill."""
+    text = "\x1f".join((account, instrument, opening_execution))
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
 
 
 def _executions(conn: Connection, ids: Sequence[int]) -> dict[int, list[dict[str, Any]]]:
-    f = ROUND_TRIP_FILLS.c
+    f, tr = ROUND_TRIP_FILLS.c, TRADES.c
     out: dict[int, list[dict[str, Any]]] = {}
     for i in range(0, len(ids), _FILL_CHUNK):
         chunk = list(ids[i : i + _FILL_CHUNK])
         rows = conn.execute(
-            select(f.round_trip_id, f.execution_id, f.quantity)
+            select(
+                f.round_trip_id,
+                f.execution_id,
+                f.quantity,
+                f.role,
+                f.commission,
+                tr.price,
+                tr.executed_at,
+            )
+            .select_from(ROUND_TRIP_FILLS.outerjoin(TRADES, tr.execution_id == f.execution_id))
             .where(f.round_trip_id.in_(chunk))
             .order_by(f.round_trip_id, f.seq)
         )
-        for trip_id, execution_id, quantity in rows:
-            out.setdefault(trip_id, []).append({"execution_id": execution_id, "quantity": quantity})
+        for trip_id, execution_id, quantity, role, commission, price, executed_at in rows:
+            out.setdefault(trip_id, []).append(
+                {
+                    "execution_id": execution_id,
+                    "quantity": quantity,
+                    "role": role,
+                    "commission": commission,
+                    "price": price,  # null: deleted from trades since (rebuild)
+                    "executed_at": executed_at,
+                }
+            )
     return out
 
 

@@ -6,7 +6,7 @@ import csv
 import io
 import re
 from collections.abc import Iterable, Sequence
-from datetime import datetime
+from datetime import UTC, date, datetime, tzinfo
 from decimal import Decimal
 from typing import Any
 
@@ -23,17 +23,56 @@ def decimal_text(value: Decimal) -> str:
 
 
 def time_text(value: datetime | None) -> str | None:
-    return None if value is None else value.replace(microsecond=0).isoformat() + "Z"
+    """ISO 8601: a naive time is UTC as stored (``...Z``), an aware one keeps its offset."""
+    if value is None:
+        return None
+    text = value.replace(microsecond=0).isoformat()
+    return text if value.tzinfo is not None else text + "Z"
+
+
+def in_zone(value: datetime | None, zone: tzinfo) -> datetime | None:
+    """A stored (naive UTC) time in the display zone."""
+    return None if value is None else value.replace(tzinfo=UTC).astimezone(zone)
+
+
+def localized(row: dict[str, Any], zone: tzinfo) -> dict[str, Any]:
+    """The row with every stored time shown in ``zone`` (executions too)."""
+    out: dict[str, Any] = {}
+    for key, value in row.items():
+        if isinstance(value, datetime):
+            out[key] = in_zone(value, zone)
+        elif isinstance(value, list):
+            out[key] = [localized(v, zone) if isinstance(v, dict) else v for v in value]
+        else:
+            out[key] = value
+    return out
+
+
+def with_local_times(row: dict[str, Any], zone: tzinfo) -> dict[str, Any]:
+    """The row with ``<time>_local`` in ``zone`` beside each UTC time (executions too)."""
+    out: dict[str, Any] = {}
+    for key, value in row.items():
+        if isinstance(value, list):
+            out[key] = [with_local_times(v, zone) if isinstance(v, dict) else v for v in value]
+            continue
+        out[key] = value
+        if isinstance(value, datetime) or (value is None and key.endswith("_at")):
+            out[key + "_local"] = in_zone(value, zone)
+    return out
 
 
 def jsonable(row: dict[str, Any]) -> dict[str, Any]:
-    """Decimals as strings, times as ISO 8601 UTC."""
+    """Decimals as strings, times as ISO 8601 (UTC ``...Z`` as stored), days as ISO dates."""
     out: dict[str, Any] = {}
     for key, value in row.items():
         if isinstance(value, Decimal):
             out[key] = decimal_text(value)
         elif isinstance(value, datetime):
             out[key] = time_text(value)
+        elif isinstance(value, date):
+            out[key] = value.isoformat()
+        elif isinstance(value, list):
+            out[key] = [jsonable(v) if isinstance(v, dict) else v for v in value]
         else:
             out[key] = value
     return out

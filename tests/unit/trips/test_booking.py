@@ -185,3 +185,30 @@ def test_an_evening_fill_is_tomorrows_trading_day_in_pnl_and_filters(
     assert len(cli_json("round-trips", "--since", "2025-01-29", *flags)) == 1
     assert cli_json("round-trips", "--until", "2025-01-28", *flags) == []
     assert _days(settings, "--until", "2025-01-28") == []
+
+
+def test_display_timezone_shows_every_time_in_its_zone_and_json_keeps_utc(
+    engine: Engine, settings: Settings, tmp_path: Path
+) -> None:
+    """display_timezone = Europe/Berlin: 18:30 New York (23:30Z) reads 00:30+01:00 the next
+    calendar day; the trading day is Wednesday's session either way."""
+    f = write(
+        tmp_path / "eve.csv",
+        [
+            row("e1", "Buy", 1, "100", TUE.replace(hour=18, minute=30)),
+            row("e2", "Sell", 1, "101", TUE.replace(hour=18, minute=40)),
+        ],
+    )
+    import_all(engine, settings, f)
+    cfg = tmp_path / "display.toml"
+    cfg.write_text('display_timezone = "Europe/Berlin"\n', encoding="utf-8")
+    flags = ("--config", str(cfg), "--database", settings.database_url)
+    (trip,) = cli_json("round-trips", *flags)
+    assert (trip["opened_at"], trip["opened_at_local"], trip["trading_day"]) == (
+        "2025-01-28T23:30:00Z",
+        "2025-01-29T00:30:00+01:00",
+        "2025-01-29",
+    )
+    table = cli("round-trips", *flags).stdout
+    assert "2025-01-29T00:40:00+01:00" in table
+    assert "23:30:00Z" not in table

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import json
 import os
 import subprocess
@@ -255,13 +256,20 @@ def test_round_trips_json_and_pnl_by_trading_day(
         ],
     )
     import_all(engine, settings, f)
-    data = json.loads(run_cli("round-trips", "--json", "--database", settings.database_url))
+    cfg = tmp_path / "zone.toml"  # the source zone is the display zone by default
+    cfg.write_text('source_timezone = "America/New_York"\n', encoding="utf-8")
+    zone = ("--config", str(cfg))
+    data = json.loads(run_cli("round-trips", "--json", *zone, "--database", settings.database_url))
+    opening = hashlib.sha256(b"Sim101\x1fMNQ MAR25\x1fj1").hexdigest()[:16]
     assert data[0] == {
+        "id": opening,
         "account": "Sim101",
         "instrument": "MNQ MAR25",
         "direction": "long",
         "opened_at": "2025-01-28T15:00:00Z",
+        "opened_at_local": "2025-01-28T10:00:00-05:00",
         "closed_at": "2025-01-28T15:01:00Z",
+        "closed_at_local": "2025-01-28T10:01:00-05:00",
         "quantity": 1,
         "open_quantity": 0,
         "entry_price": "100",
@@ -271,11 +279,38 @@ def test_round_trips_json_and_pnl_by_trading_day(
         "commission": "0",
         "net_pnl": "2.5",
         "currency": "USD",
+        "points_per_contract": "1.25",
+        "trading_day": "2025-01-28",
         "executions": [
-            {"execution_id": "j1", "quantity": 1},
-            {"execution_id": "j2", "quantity": 1},
+            {
+                "execution_id": "j1",
+                "quantity": 1,
+                "role": "entry",
+                "commission": "0",
+                "price": "100",
+                "executed_at": "2025-01-28T15:00:00Z",
+                "executed_at_local": "2025-01-28T10:00:00-05:00",
+            },
+            {
+                "execution_id": "j2",
+                "quantity": 1,
+                "role": "exit",
+                "commission": "0",
+                "price": "101.25",
+                "executed_at": "2025-01-28T15:01:00Z",
+                "executed_at_local": "2025-01-28T10:01:00-05:00",
+            },
         ],
     }
+    # The evening round trip (17:30 Chicago) belongs to the next trading day, and says so.
+    assert (data[1]["opened_at_local"], data[1]["trading_day"]) == (
+        "2025-01-28T18:30:00-05:00",
+        "2025-01-29",
+    )
+    # Its id hangs on its opening fill: the same after a rebuild.
+    run_cli("round-trips", "--rebuild", "--database", settings.database_url)
+    again = json.loads(run_cli("round-trips", "--json", *zone, "--database", settings.database_url))
+    assert [t["id"] for t in again] == [t["id"] for t in data]
     days = json.loads(run_cli("pnl", "--by", "day", "--json", "--database", settings.database_url))
     assert [(d["day"], d["net_pnl"]) for d in days] == [
         ("2025-01-28", "2.5"),
@@ -300,8 +335,8 @@ def test_csv_output_neutralizes_formula_text_but_keeps_numbers(
     )
     import_all(engine, settings, f)
     out = run_cli("round-trips", "--csv", "--database", settings.database_url).splitlines()
-    assert out[1].startswith("'=HYPERLINK(1),MNQ MAR25,long,")
-    assert ",-1,-2,0,-2,USD," in out[1]
+    assert out[1].split(",", 1)[1].startswith("'=HYPERLINK(1),MNQ MAR25,long,")
+    assert ",-1,-1,-2,0,-2,USD," in out[1]  # points, per contract, pnl, commission, net
 
 
 def test_point_values_setting_adds_and_overrides_with_currency(tmp_path: Path) -> None:
