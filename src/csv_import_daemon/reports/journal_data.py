@@ -25,7 +25,7 @@ from csv_import_daemon.db.tables import (
     TRADES,
 )
 from csv_import_daemon.reports.status import file_problem
-from csv_import_daemon.trips.queries import TripFilter, day_start, load_round_trips
+from csv_import_daemon.trips.queries import TripFilter, load_round_trips, trip_where
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,12 +102,9 @@ def _fills(conn: Connection, flt: PageFilter, rollover: Rollover) -> dict[str, F
         .join_from(ROUND_TRIP_FILLS, TRADES, t.execution_id == f.execution_id)
         .join(ROUND_TRIPS, r.id == f.round_trip_id)
     )
-    if flt.account is not None:
-        query = query.where(r.account == flt.account)
-    if flt.since is not None:
-        query = query.where(r.opened_at >= day_start(flt.since, rollover))
-    if flt.until is not None:
-        query = query.where(r.opened_at < day_start(flt.until + timedelta(days=1), rollover))
+    # The same round trips as load_round_trips selects (one day rule, any-case account).
+    trips = TripFilter(account=flt.account, since=flt.since, until=flt.until)
+    query = trip_where(conn, query, trips, rollover)
     return {eid: FillDetail(at, a, p, n) for eid, at, a, p, n in conn.execute(query).all()}
 
 

@@ -13,7 +13,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from datetime import time as clock_time
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 from sqlalchemy import Connection, Select, or_, select
 
@@ -44,6 +44,7 @@ __all__ = [
     "day_start",
     "decimal_text",
     "display",
+    "group_key",
     "jsonable",
     "known_values",
     "load_round_trips",
@@ -52,6 +53,7 @@ __all__ = [
     "stable_id",
     "table_text",
     "time_text",
+    "trip_where",
 ]
 
 GroupBy = Literal["day", "week", "month", "account", "instrument", "root"]
@@ -68,6 +70,7 @@ SHOWN = (
 )
 MONEY = ("entry_price", "exit_price", "points", "pnl", "commission", "net_pnl")
 _FILL_CHUNK = 500
+_Q = TypeVar("_Q", bound=Select[Any])
 _STREAM = 10_000  # rows fetched at a time by ``pnl``
 
 
@@ -91,6 +94,20 @@ def day_start(day: date, rollover: Rollover) -> datetime:
     first = day - timedelta(days=1) if rollover.at != clock_time(0, 0) else day
     local = datetime.combine(first, rollover.at, rollover.zone)
     return local.astimezone(UTC).replace(tzinfo=None)
+
+
+def group_key(trip: dict[str, Any], by: str, rollover: Rollover) -> str:
+    """A whole round trip's group: its account, instrument, or the trading day, ISO week or
+    month it closed on. ``pnl`` books each exit on its own day instead (``booking``)."""
+    if by in ("account", "instrument"):
+        return str(trip[by])
+    day = rollover.day_of(trip["closed_at"])
+    if by == "day":
+        return day.isoformat()
+    if by == "week":
+        year, week, _ = day.isocalendar()
+        return f"{year}-W{week:02d}"
+    return f"{day:%Y-%m}"
 
 
 def known_values(conn: Connection, what: Literal["account", "instrument", "root"]) -> list[str]:
@@ -121,9 +138,7 @@ def _matching(conn: Connection, flt: TripFilter) -> tuple[list[str] | None, list
     return accounts, instruments
 
 
-def _where(
-    conn: Connection, query: Select[Any], flt: TripFilter, rollover: Rollover
-) -> Select[Any]:
+def trip_where(conn: Connection, query: _Q, flt: TripFilter, rollover: Rollover) -> _Q:
     t = ROUND_TRIPS.c
     accounts, instruments = _matching(conn, flt)
     if accounts is not None:
@@ -153,7 +168,7 @@ def load_round_trips(conn: Connection, flt: TripFilter, rollover: Rollover) -> l
     """
     t = ROUND_TRIPS.c
     query = select(ROUND_TRIPS).order_by(t.opened_at, t.account, t.instrument, t.id)
-    trips = [dict(r) for r in conn.execute(_where(conn, query, flt, rollover)).mappings()]
+    trips = [dict(r) for r in conn.execute(trip_where(conn, query, flt, rollover)).mappings()]
     # Sorted here too: PostgreSQL's collation may order text differently from SQLite.
     trips.sort(key=lambda r: (r["opened_at"], r["account"], r["instrument"], r["id"]))
     executions = _executions(conn, [trip["id"] for trip in trips])
@@ -263,7 +278,7 @@ def _parts(conn: Connection, flt: TripFilter, rollover: Rollover) -> Iterator[Pa
         )
         .order_by(f.round_trip_id, f.seq)
     )
-    rows = conn.execution_options(yield_per=_STREAM).execute(_where(conn, query, flt, rollover))
+    rows = conn.execution_options(yield_per=_STREAM).execute(trip_where(conn, query, flt, rollover))
     for row in rows:
         if row[7] is None:  # the fill was deleted from trades since
             raise StaleRoundTrip(row[0])
