@@ -1,9 +1,10 @@
 """The journal page's figures, per currency, from closed round trips: exact decimals.
 
 Definitions (the README's "Journal page" says the same): a round trip is a win when its net
-P&L is above zero, a loss below, a scratch at zero; it books on the trading day it closed,
-as ``pnl --by day`` does (``trips.queries.group_key``). Round trips without a point value
-(no currency) and open ones are counted apart, never guessed into a total.
+P&L is above zero, a loss below, a scratch at zero; it books whole on the trading day it
+closed (``trips.queries.group_key``; ``pnl`` books each exit on its own day instead).
+Round trips without a point value (no currency) and open ones are counted apart, never
+guessed into a total.
 """
 
 from __future__ import annotations

@@ -41,22 +41,23 @@ def make_journal(tmp_path: Path, database_url: str) -> tuple[str, Page]:
 
 
 def test_the_page_equals_pnl_and_round_trips(tmp_path: Path, database_url: str) -> None:
-    """Every daily, monthly and total figure equals ``pnl --by day``; every table row equals
+    """Every daily, monthly and total figure equals the closed round trips of
+    ``round-trips --json`` added up by the trading day they closed on (the page books whole
+    round trips; ``pnl`` books each exit on its own day); every table row equals
     ``round-trips --json`` (same order, same exact decimals, the fills' quantities)."""
     _html, page = make_journal(tmp_path, database_url)
     db = ("--database", database_url)
-    pnl = json.loads(cli("pnl", *db, "--by", "day", "--json", home=tmp_path))
     trips = json.loads(cli("round-trips", *db, "--json", home=tmp_path))
 
-    days: dict[str, dict[str, Decimal]] = defaultdict(dict)
+    days: dict[str, dict[str, Decimal]] = defaultdict(lambda: defaultdict(Decimal))
     totals: dict[str, dict[str, Decimal]] = defaultdict(lambda: defaultdict(Decimal))
-    for g in pnl:
-        if g["currency"] is None:
+    for t in trips:
+        if t["currency"] is None or t["closed_at"] is None:
             continue
-        days[g["currency"]][g["day"]] = Decimal(g["net_pnl"])
+        days[t["currency"]][t["trading_day"]] += Decimal(t["net_pnl"])
         for k in ("pnl", "commission", "net_pnl"):
-            totals[g["currency"]][k] += Decimal(g[k])
-        totals[g["currency"]]["round_trips"] += g["round_trips"]
+            totals[t["currency"]][k] += Decimal(t[k])
+        totals[t["currency"]]["round_trips"] += 1
     assert set(page.figures) == {"USD", "EUR"} == set(days)
     for currency, expected in days.items():
         assert page.days[currency] == expected
