@@ -8,7 +8,7 @@ shared, and a path tells more than the trader chose to show.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
+from datetime import date, datetime
 from decimal import Decimal
 from pathlib import PurePath, PureWindowsPath
 from typing import Any
