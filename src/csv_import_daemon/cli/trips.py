@@ -20,6 +20,8 @@ from csv_import_daemon.db.engine import writing
 from csv_import_daemon.errors import ConfigError, ExitCode
 from csv_import_daemon.logs import get_logger
 from csv_import_daemon.trips.booking import GROUPS
+from csv_import_daemon.trips.consistency import check_round_trips
+from csv_import_daemon.trips.positions import PositionMismatch, position_mismatches
 from csv_import_daemon.trips.queries import (
     SHOWN,
     TripFilter,
@@ -130,11 +132,15 @@ def handle(engine: Engine, settings: Settings, args: argparse.Namespace) -> int:
         with engine.connect() as conn:
             groups = pnl_groups(conn, args.by, rollover, values=values, flt=flt)
             hint = _hint(conn, flt) if not groups else None
+            drift = check_round_trips(conn)  # pnl books with the settings' point values
+            positions = position_mismatches(conn)
         columns = [args.by, "currency", "round_trips", "pnl", "commission", "net_pnl"]
         _emit(args, groups, columns)
         if not (args.json or args.csv):
             print(_totals(groups, count=False))
         _say(hint)
+        _say(drift.describe() if drift.stale else None)
+        _warn_positions(positions)
         return ExitCode.OK
     if args.rebuild:
         if any(
@@ -149,6 +155,8 @@ def handle(engine: Engine, settings: Settings, args: argparse.Namespace) -> int:
     with engine.connect() as conn:
         trips = load_round_trips(conn, flt, rollover)
         hint = _hint(conn, flt) if not trips else None
+        drift = check_round_trips(conn, values)
+        positions = position_mismatches(conn)
     zone = settings.display_zone
     if args.json:
         print(json.dumps([jsonable(with_local_times(t, zone)) for t in trips], indent=2))
@@ -162,6 +170,8 @@ def handle(engine: Engine, settings: Settings, args: argparse.Namespace) -> int:
         print(table_text(shown, [[visible(t[k]) for k in shown] for t in rows]))
         print(_totals(trips))
     _say(hint)
+    _say(drift.describe() if drift.stale else None)
+    _warn_positions(positions)
     return ExitCode.OK
 
 
@@ -177,6 +187,18 @@ def _hint(conn: Connection, flt: TripFilter) -> str | None:
             shown = ", ".join(known[:_HINTED]) + (", ..." if len(known) > _HINTED else "")
             return f"no {what} matches {text!r} (any case); known: {shown or 'none yet'}"
     return None
+
+
+def _warn_positions(mismatches: list[PositionMismatch]) -> None:
+    for m in mismatches:
+        log.warning(
+            "position_mismatch",
+            account=m.account,
+            instrument=m.instrument,
+            file_says=m.file_says,
+            computed=m.computed,
+        )
+        _say(visible(m.describe()))
 
 
 def _say(hint: str | None) -> None:

@@ -6,15 +6,19 @@ are only ever added, never renamed or removed, within one schema number.
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from typing import Any
 
 from sqlalchemy import Engine, func, inspect, select
 
 from csv_import_daemon.config.database_url import masked_url
+from csv_import_daemon.config.point_values import PointValues
 from csv_import_daemon.config.settings import Settings, settings_in_force
 from csv_import_daemon.db import heartbeat, schema
 from csv_import_daemon.db.models import ImportedExecution, ImportRejection, Trade
 from csv_import_daemon.db.tables import FILES, REJECTIONS
+from csv_import_daemon.trips.consistency import Drift, check_round_trips
+from csv_import_daemon.trips.positions import PositionMismatch, position_mismatches
 
 STATUS_SCHEMA = 1
 REPAIR_HINT = (
@@ -122,6 +126,10 @@ def collect_status(
         columns = [c for c in FILES.c if c.name in present]
         files = [_file(r) for r in conn.execute(select(*columns))]
         report["files"] = sorted(files, key=_sort_key)
+        if inspect(conn).has_table("round_trips"):
+            values = PointValues(dict(settings.point_values)) if settings else None
+            report["round_trips"] = check_round_trips(conn, values).as_dict()
+            report["positions"] = [asdict(m) for m in position_mismatches(conn)]
         report["recent_rejections"] = [
             {
                 "file": r.source_file,
@@ -134,6 +142,14 @@ def collect_status(
             for r in conn.execute(select(REJECTIONS).order_by(REJECTIONS.c.id.desc()).limit(limit))
         ]
     return report
+
+
+def _round_trip_lines(report: dict[str, Any]) -> list[str]:
+    lines = [PositionMismatch(**m).describe() for m in report.get("positions", [])]
+    drift = report.get("round_trips")
+    if drift and drift["stale"]:
+        lines.insert(0, Drift(**{k: v for k, v in drift.items() if k != "stale"}).describe())
+    return lines
 
 
 def _fit(text: str, width: int | None) -> str:
@@ -190,6 +206,7 @@ def render_status(report: dict[str, Any], width: int | None = None) -> str:
         f"trades: {report['trades']}  ledger: {report['ledger']}  "
         f"rejections: {report['rejections']}",
         f"last import: {report['last_import_at'] or 'never'}",
+        *_round_trip_lines(report),
         "",
         "files (problems first):" if report["files"] else "files: none imported yet",
     ]

@@ -1,0 +1,116 @@
+"""Do the stored round trips still agree with ``trades`` and with the point values in force?
+
+Imports keep round trips current; a trade deleted, added or resized by hand, or a changed
+``point_values`` setting, does not. This check is cheap enough for ``status`` and the report
+commands (a few counts through indexes, one sample round trip per instrument) and says what
+a ``round-trips --rebuild`` would fix. It does not see a price edited by hand: ``pnl``
+refuses what it cannot book, and a rebuild recomputes everything.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import Connection, text
+
+from csv_import_daemon.config.point_values import PointValues
+from csv_import_daemon.trips.fifo import money_of
+
+REBUILD_HINT = "run `csv-import-daemon round-trips --rebuild`"
+
+
+@dataclass(frozen=True, slots=True)
+class Drift:
+    """What disagrees: fills gone from trades, trades in no round trip, contracts apart,
+    instruments whose stored P&L used other point values than the settings'."""
+
+    fills_without_trade: int = 0
+    trades_without_round_trip: int = 0
+    quantity_difference: int = 0
+    point_values_changed: tuple[str, ...] = field(default_factory=tuple)
+
+    @property
+    def stale(self) -> bool:
+        return bool(
+            self.fills_without_trade
+            or self.trades_without_round_trip
+            or self.quantity_difference
+            or self.point_values_changed
+        )
+
+    def describe(self) -> str:
+        """One line for a person, with the fix."""
+        said = []
+        if self.fills_without_trade:
+            said.append(f"{self.fills_without_trade} round-trip fills no longer in trades")
+        if self.trades_without_round_trip:
+            said.append(f"{self.trades_without_round_trip} trades in no round trip")
+        if self.quantity_difference:
+            said.append(f"{self.quantity_difference} contracts differ from trades")
+        if self.point_values_changed:
+            names = ", ".join(self.point_values_changed)
+            said.append(f"P&L computed with other point values ({names})")
+        return "round trips disagree with trades: " + "; ".join(said) + f"; {REBUILD_HINT}"
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "stale": self.stale,
+            "fills_without_trade": self.fills_without_trade,
+            "trades_without_round_trip": self.trades_without_round_trip,
+            "quantity_difference": self.quantity_difference,
+            "point_values_changed": list(self.point_values_changed),
+        }
+
+
+def check_round_trips(conn: Connection, values: PointValues | None = None) -> Drift:
+    """Compare the round-trip tables with ``trades`` (and the point values, if given)."""
+    missing = conn.execute(
+        text(
+            "SELECT count(*), coalesce(sum(f.quantity), 0) FROM round_trip_fills f "
+            "WHERE NOT EXISTS (SELECT 1 FROM trades t WHERE t.execution_id = f.execution_id)"
+        )
+    ).one()
+    parts = conn.execute(
+        text(
+            "SELECT count(DISTINCT execution_id), coalesce(sum(quantity), 0) FROM round_trip_fills"
+        )
+    ).one()
+    trades = conn.execute(text("SELECT count(*), coalesce(sum(quantity), 0) FROM trades")).one()
+    present_fills = int(parts[0]) - int(missing[0])
+    present_quantity = int(parts[1]) - int(missing[1])
+    changed = _point_values_changed(conn, values) if values is not None else ()
+    return Drift(
+        fills_without_trade=int(missing[0]),
+        trades_without_round_trip=max(int(trades[0]) - present_fills, 0),
+        quantity_difference=abs(int(trades[1]) - present_quantity),
+        point_values_changed=changed,
+    )
+
+
+def _point_values_changed(conn: Connection, values: PointValues) -> tuple[str, ...]:
+    """Instruments whose stored currency or P&L differs from points x today's value."""
+    changed = []
+    rows = conn.execute(text("SELECT DISTINCT instrument, currency FROM round_trips")).all()
+    for instrument, currency in sorted(rows, key=lambda r: (str(r[0]), str(r[1]))):
+        value = values.lookup(instrument)
+        if (value.currency if value else None) != currency:
+            changed.append(instrument)
+            continue
+        if value is None:
+            continue
+        samples = conn.execute(
+            text(
+                "SELECT points, pnl FROM round_trips WHERE instrument = :i AND pnl IS NOT NULL "
+                "LIMIT 50"
+            ),
+            {"i": instrument},
+        ).all()
+        for points_text, pnl_text in samples:
+            points, pnl = Decimal(str(points_text)), Decimal(str(pnl_text))
+            if points:  # a round trip of zero points says nothing about the value
+                if money_of(points * value.value) != pnl:
+                    changed.append(instrument)
+                break
+    return tuple(dict.fromkeys(changed))

@@ -1,0 +1,92 @@
+"""NinjaTrader's own Position column against the position the round trips computed.
+
+A file's ``Position`` cell (``9 L``, ``3 S``, ``-`` for flat) is the account's position after
+the fill, as NinjaTrader saw it. Some connections write ``-`` even on entries, so neither
+side is trusted: where the last fill of an (account, instrument) carries a position and it
+disagrees with the round trips' open position, the disagreement is reported (``status``,
+``round-trips``, ``pnl``) and nothing is changed.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from sqlalchemy import Connection, text
+
+_POSITION = re.compile(r"^\s*(\d+)\s*([LS])\s*$", re.IGNORECASE)
+
+
+@dataclass(frozen=True, slots=True)
+class PositionMismatch:
+    """An (account, instrument) whose last Position cell disagrees with the round trips."""
+
+    account: str
+    instrument: str
+    file_says: int  # + long, - short, 0 flat
+    computed: int
+
+    def describe(self) -> str:
+        return (
+            f"{self.account} {self.instrument}: the file's Position column says "
+            f"{_words(self.file_says)} after its last fill, the round trips say "
+            f"{_words(self.computed)}"
+        )
+
+
+def _words(position: int) -> str:
+    if position == 0:
+        return "flat"
+    return f"{abs(position)} {'long' if position > 0 else 'short'}"
+
+
+def read_position(cell: str | None) -> int | None:
+    """``9 L`` -> 9, ``3 S`` -> -3, ``-`` -> 0; None when there is none or it cannot be read."""
+    if cell is None:
+        return None
+    if cell.strip() == "-":
+        return 0
+    match = _POSITION.match(cell)
+    if match is None:
+        return None
+    size = int(match.group(1))
+    return size if match.group(2).upper() == "L" else -size
+
+
+def position_mismatches(conn: Connection) -> list[PositionMismatch]:
+    """Every (account, instrument) whose last fill's Position disagrees with its round trips.
+
+    Of the fills of the last second, any one whose Position matches is enough (their order
+    within a second is not known).
+    """
+    keys = conn.execute(text("SELECT DISTINCT account, instrument FROM round_trips")).all()
+    out = []
+    for account, instrument in sorted(keys, key=lambda k: (str(k[0]), str(k[1]))):
+        params = {"a": account, "i": instrument}
+        last = conn.execute(
+            text("SELECT max(executed_at) FROM trades WHERE account = :a AND instrument = :i"),
+            params,
+        ).scalar()
+        if last is None:
+            continue
+        cells = conn.execute(
+            text(
+                "SELECT position_after FROM trades WHERE account = :a AND instrument = :i "
+                "AND executed_at = :t"
+            ),
+            {**params, "t": last},
+        ).scalars()
+        said = [p for p in (read_position(c) for c in cells) if p is not None]
+        if not said:
+            continue
+        trip = conn.execute(
+            text(
+                "SELECT direction, open_quantity FROM round_trips WHERE account = :a "
+                "AND instrument = :i AND closed_at IS NULL"
+            ),
+            params,
+        ).first()
+        computed = 0 if trip is None else int(trip[1]) * (1 if trip[0] == "long" else -1)
+        if computed not in said:
+            out.append(PositionMismatch(account, instrument, said[-1], computed))
+    return out

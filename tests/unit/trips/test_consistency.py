@@ -1,0 +1,116 @@
+"""Round trips that no longer agree with trades or with the point values in force are said
+so by ``status`` and the report commands, with the fix; SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from pathlib import Path
+
+from sqlalchemy import Engine, text
+
+from csv_import_daemon.config.settings import Settings
+from support.trips import cli, cli_json, import_all, row, write
+
+TUE = datetime(2025, 1, 28)  # New York wall clock (the settings' source zone)
+
+
+def _one_round_trip(engine: Engine, settings: Settings, tmp_path: Path) -> None:
+    f = write(
+        tmp_path / "t.csv",
+        [
+            row("t1", "Buy", 2, "100", TUE.replace(hour=10)),
+            row("t2", "Sell", 2, "101.5", TUE.replace(hour=11)),
+        ],
+    )
+    import_all(engine, settings, f)
+
+
+def test_a_trade_deleted_by_hand_is_reported_until_a_rebuild(
+    engine: Engine, settings: Settings, tmp_path: Path
+) -> None:
+    """t2 deleted: one round-trip fill no longer in trades (t1's 2 contracts still match its
+    part: no quantity difference); status --json, status and round-trips say so and name the
+    rebuild; after it, all agree again. Then t1 resized to 3 by hand: 1 contract apart."""
+    _one_round_trip(engine, settings, tmp_path)
+    db = ("--database", settings.database_url)
+    assert json.loads(cli("status", "--json", *db).stdout)["round_trips"]["stale"] is False
+    with engine.begin() as conn:
+        conn.execute(text("DELETE FROM trades WHERE execution_id = 't2'"))
+    report = json.loads(cli("status", "--json", *db).stdout)["round_trips"]
+    assert (report["stale"], report["fills_without_trade"], report["quantity_difference"]) == (
+        True,
+        1,
+        0,
+    )
+    assert "round trips disagree with trades" in cli("status", *db).stdout
+    done = cli("round-trips", *db)
+    assert "1 round-trip fills no longer in trades" in done.stderr
+    assert "round-trips --rebuild" in done.stderr
+    assert cli("round-trips", "--rebuild", *db).returncode == 0
+    assert json.loads(cli("status", "--json", *db).stdout)["round_trips"]["stale"] is False
+    assert "disagree" not in cli("round-trips", *db).stderr
+    with engine.begin() as conn:
+        conn.execute(text("UPDATE trades SET quantity = 3 WHERE execution_id = 't1'"))
+    assert "1 contracts differ from trades" in cli("round-trips", *db).stderr
+
+
+def test_a_changed_point_value_is_applied_by_pnl_and_flagged_by_round_trips(
+    engine: Engine, settings: Settings, tmp_path: Path
+) -> None:
+    """MNQ set to 3 a point after the import: pnl books 1.5 points x 2 contracts x 3 = 9
+    (the settings in force), round-trips still shows the stored 6 (at 2 a point) and says
+    MNQ MAR25 was computed with another value; a rebuild stores 9."""
+    _one_round_trip(engine, settings, tmp_path)
+    cfg = tmp_path / "pv.toml"
+    cfg.write_text("[point_values]\nMNQ = 3\n", encoding="utf-8")
+    flags = ("--config", str(cfg), "--database", settings.database_url)
+    assert [d["pnl"] for d in cli_json("pnl", *flags)] == ["9"]
+    done = cli("round-trips", *flags)
+    assert "P&L computed with other point values (MNQ MAR25)" in done.stderr
+    assert [t["pnl"] for t in cli_json("round-trips", *flags)] == ["6"]
+    assert cli("round-trips", "--rebuild", *flags).returncode == 0
+    assert [t["pnl"] for t in cli_json("round-trips", *flags)] == ["9"]
+    assert "disagree" not in cli("round-trips", *flags).stderr
+
+
+def test_a_position_column_that_disagrees_is_reported_never_trusted(
+    engine: Engine, settings: Settings, tmp_path: Path
+) -> None:
+    """Sell 1 short then Buy 1 whose Position cell says `1 S` (NinjaTrader saw a fill we do
+    not have): we compute flat, the file says 1 short; status and round-trips report it,
+    and the round trip stays as computed."""
+    first = row("p1", "Sell", 1, "100", TUE.replace(hour=10)).replace(",-,o1,", ",1 S,o1,")
+    last = row("p2", "Buy", 1, "99", TUE.replace(hour=11)).replace(",-,o1,", ",1 S,o1,")
+    import_all(engine, settings, write(tmp_path / "p.csv", [first, last]))
+    db = ("--database", settings.database_url)
+    report = json.loads(cli("status", "--json", *db).stdout)
+    assert report["positions"] == [
+        {"account": "Sim101", "instrument": "MNQ MAR25", "file_says": -1, "computed": 0}
+    ]
+    said = "Sim101 MNQ MAR25: the file's Position column says 1 short after its last fill"
+    assert said in cli("status", *db).stdout
+    done = cli("round-trips", "--json", *db)
+    assert said in done.stderr
+    assert [t["closed_at"] is not None for t in json.loads(done.stdout)] == [True]
+
+
+def test_a_position_column_that_agrees_or_is_absent_says_nothing(
+    engine: Engine, settings: Settings, tmp_path: Path
+) -> None:
+    """Long 2 then out 1 with Position `1 L` (agrees); a second account without Position
+    cells: nothing to report."""
+    f = write(
+        tmp_path / "ok.csv",
+        [
+            row("q1", "Buy", 2, "100", TUE.replace(hour=10)).replace(",-,o1,", ",2 L,o1,"),
+            row("q2", "Sell", 1, "101", TUE.replace(hour=11)).replace(",-,o1,", ",1 L,o1,"),
+            row("q3", "Buy", 1, "100", TUE.replace(hour=10), account="B").replace(
+                ",-,o1,", ",,o1,"
+            ),
+        ],
+    )
+    import_all(engine, settings, f)
+    db = ("--database", settings.database_url)
+    assert json.loads(cli("status", "--json", *db).stdout)["positions"] == []
+    assert "Position column" not in cli("round-trips", *db).stderr
