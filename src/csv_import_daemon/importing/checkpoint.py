@@ -23,6 +23,9 @@ from csv_import_daemon.files.reader import FileStat
 from csv_import_daemon.importing.known_files import KnownFiles
 
 COUNT_FIELDS = ("inserted", "duplicates", "rejected", "conflicts")
+# The status of a checkpoint an ``import --reread --replace`` committed before it was cut
+# short: the rest of the file must still replace what is stored.
+REPAIR_PENDING = "repair_pending"
 
 
 def utc_now() -> datetime:
@@ -77,6 +80,10 @@ class Checkpoint:
     @property
     def refused(self) -> bool:
         return self.status == "refused"
+
+    @property
+    def repair_pending(self) -> bool:
+        return self.status == REPAIR_PENDING
 
     def same_version(self, st: FileStat) -> bool:
         """Same identity, size, mtime and ctime: nothing can have changed since it was read.

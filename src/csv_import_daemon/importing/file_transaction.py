@@ -26,7 +26,7 @@ from csv_import_daemon.db.corrections import replace_changed
 from csv_import_daemon.db.tables import REJECTIONS
 from csv_import_daemon.db.writer import CONFLICT_FIELDS, BatchWriter, Stored
 from csv_import_daemon.files import reader
-from csv_import_daemon.importing.checkpoint import Checkpoint, Counts, utc_now
+from csv_import_daemon.importing.checkpoint import REPAIR_PENDING, Checkpoint, Counts, utc_now
 from csv_import_daemon.importing.conventions import settings_digest
 from csv_import_daemon.importing.identity import checkpoint_hash
 from csv_import_daemon.importing.plan import ReadPlan
@@ -140,7 +140,8 @@ class Transaction:
             date_order=plan.date_order,
             encoding=plan.header.encoding,
             totals=self._base + self.committed + self.pending,
-            status="ok" if final else "reading",
+            # A --replace cut short is a state of the file: the next reader finishes it.
+            status="ok" if final else (REPAIR_PENDING if plan.replace else "reading"),
             **self._reading_columns(),
         )
         self.session.commit_file(cp, self.trips, self.rows)

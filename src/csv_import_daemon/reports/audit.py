@@ -71,7 +71,7 @@ class FileAudit:
 
     @property
     def failed(self) -> bool:
-        return bool(self.missing or self.unrecorded) or self.status == "error"
+        return bool(self.missing or self.unrecorded) or self.status in ("error", "repair_pending")
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -201,6 +201,12 @@ class Auditor:
             out.status = "missing"
         elif out.unrecorded:
             out.status = "unrecorded"
+        elif cp is not None and cp.repair_pending:
+            out.status = "repair_pending"
+            out.message = (
+                "an import --reread --replace was cut short: the rows after its checkpoint "
+                "still hold the old values until the next read finishes it as a replace"
+            )
 
     def _claimed(
         self,

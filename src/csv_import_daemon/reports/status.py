@@ -27,13 +27,13 @@ REPAIR_HINT = (
 )
 
 # Problems first, in this order; healthy files after them.
-_PROBLEM_ORDER = ("refused", "conflicts", "rejections", "reading", "half_line")
+_PROBLEM_ORDER = ("refused", "repair_pending", "conflicts", "rejections", "reading", "half_line")
 
 
 def file_problem(r: Any) -> str | None:
     """The problem of a file checkpoint row, or None when it is healthy."""
-    if r.status == "refused":
-        return "refused"
+    if r.status in ("refused", "repair_pending"):  # repair: an interrupted --replace
+        return str(r.status)
     if r.conflicts:
         return "conflicts"
     if r.rejected:
@@ -47,7 +47,7 @@ def file_problem(r: Any) -> str | None:
 
 def _file(r: Any) -> dict[str, Any]:
     refused = r.status == "refused"
-    reading = r.status == "reading"
+    reading = r.status in ("reading", "repair_pending")
     # A checkpoint saved between batches counts the whole unread rest after its offset; only
     # a finished read's leftover is a half line waiting for its newline.
     rest = max(0, r.size - r.offset)

@@ -1064,3 +1064,29 @@ def test_a_trade_without_its_ledger_row_gets_one(
 
     assert ledger_ids(engine) == {"M1", "M2", "M3"}
     assert set(trades(engine)) == {"M1", "M2", "M3"}
+
+
+N_REPAIR = 25_000  # about 2 MB: more than one reader block, so a stop can cut it
+
+
+def test_an_interrupted_replace_is_finished_as_a_replace_by_the_next_read(
+    engine: Engine, settings: Settings, tmp_path: Path
+) -> None:
+    """``--reread --replace`` cut short after its first batch leaves the checkpoint
+    ``repair_pending`` (status shows it, verify fails on it); the next plain read finishes
+    the replace: every row then holds the repaired value, none is left as a conflict."""
+    ids = [f"R{i:05d}" for i in range(N_REPAIR)]
+    path = write_csv(tmp_path / "r.csv", [row(i, price="100") for i in ids])
+    small = dataclasses.replace(settings, batch_size=10)
+    assert ImportService(engine, small).import_file(path, final_line_ok=True).inserted == N_REPAIR
+    write_csv(path, [row(i, price="200") for i in ids])  # the repaired export
+    cut = ImportService(engine, small).import_file(
+        path, reread=True, replace=True, final_line_ok=True, should_stop=lambda: True
+    )
+    assert cut.status == "interrupted"
+    assert 0 < cut.replaced < N_REPAIR
+    assert checkpoint(engine, path)["status"] == "repair_pending"
+    again = ImportService(engine, small).import_file(path, final_line_ok=True)
+    assert (again.replaced, again.conflicts) == (N_REPAIR - cut.replaced, 0), again
+    assert checkpoint(engine, path)["status"] == "ok"
+    assert {t["price"] for t in trades(engine).values()} == {Decimal("200")}

@@ -397,6 +397,11 @@ def test_revision_0005_builds_round_trips_for_existing_trades_and_downgrades(
     eng = make_engine(settings)
     try:
         migrate.upgrade(eng, "0004_real_world_files")
+        # Today's import reads the retention horizon (0007) and keeps a ctime (0008): those
+        # two, for the import only.
+        with eng.begin() as conn:
+            conn.execute(text("ALTER TABLE import_files ADD COLUMN ctime_ns BIGINT"))
+            conn.execute(text("CREATE TABLE ledger_retention (horizon TIMESTAMP)"))
         f = write(
             tmp_path / "m.csv",
             [row("m1", "Buy", 1, "100", DAY1), row("m2", "Sell", 1, "103", DAY1 + timedelta(1))],
