@@ -19,6 +19,7 @@ from support.journal_page import (
     journal_files,
     read_page,
 )
+from support.paths import SAMPLES
 from support.processes import run_cli
 
 ZONE = ("--source-timezone", "America/New_York")
@@ -79,6 +80,26 @@ def test_the_page_equals_pnl_and_round_trips(tmp_path: Path, database_url: str) 
         assert [f[2] for f in r[15]] == [e["quantity"] for e in t["executions"]]
     assert page.health["open_trips"] == str(sum(t["closed_at"] is None for t in trips))
     assert page.health["trades"] == "81"
+
+
+def test_the_sample_folder_page_equals_pnl_and_round_trips(tmp_path: Path) -> None:
+    """The shipped samples (one refused file among them): the page's days, totals and rows
+    are ``pnl``'s and ``round-trips``'."""
+    db = ("--database", f"sqlite:///{tmp_path / 'j.sqlite3'}")
+    env = {"XDG_STATE_HOME": str(tmp_path / "state")}
+    done = run_cli("import", *db, *ZONE, str(SAMPLES), env=env)
+    assert done.returncode in (0, 1), done.stderr  # 1: the trades grid is refused
+    out = tmp_path / "samples.html"
+    cli("report", *db, *ZONE, "--out", str(out), home=tmp_path)
+    page = read_page(out.read_text(encoding="utf-8"))
+    pnl = json.loads(cli("pnl", *db, "--by", "day", "--json", home=tmp_path))
+    trips = json.loads(cli("round-trips", *db, "--json", home=tmp_path))
+    assert page.days == {"USD": {g["day"]: Decimal(g["net_pnl"]) for g in pnl}}
+    net = sum(Decimal(g["net_pnl"]) for g in pnl)
+    assert Decimal(page.figures["USD"]["net_pnl"]) == net
+    rows = page.rows()["rows"]
+    assert [r[11:14] for r in rows] == [[t["pnl"], t["commission"], t["net_pnl"]] for t in trips]
+    assert page.health["problem_files"] == "1"
 
 
 def test_values_from_files_are_escaped_and_nothing_is_loaded(tmp_path: Path) -> None:

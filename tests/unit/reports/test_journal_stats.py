@@ -9,7 +9,10 @@ from typing import Any
 
 from csv_import_daemon.config.trading_day import parse_rollover
 from csv_import_daemon.reports.journal_charts import calendar, equity_curve
+from csv_import_daemon.reports.journal_data import JournalData
 from csv_import_daemon.reports.journal_stats import build_views, max_drawdown
+from csv_import_daemon.reports.page import PageOptions, render_page
+from support.journal_page import read_page
 
 D = Decimal
 ROLLOVER = parse_rollover("17:00 America/Chicago")
@@ -94,3 +97,13 @@ def test_calendar_weeks_start_on_monday_with_week_and_month_totals() -> None:
     assert [w.total for w in march.weeks] == [0, 3, 0, 0, 0, 2]
     assert march.total == D(5)
     assert march.trips == 3
+
+
+def test_an_empty_journal_makes_a_page_that_says_so() -> None:
+    """No round trips: no currency section, a sentence instead, the health still shown."""
+    html = render_page(JournalData(trips=[]), PageOptions(rollover=ROLLOVER, zone=NEW_YORK))
+    page = read_page(html)
+    assert page.figures == {}
+    assert "No closed round trips" in html
+    assert page.health["trades"] == "0"
+    assert page.rows() == {"names": [], "rows": []}
