@@ -15,7 +15,7 @@ from typing import Any
 
 from sqlalchemy import Connection, func, inspect, select
 
-from csv_import_daemon.config.point_values import instrument_root
+from csv_import_daemon.config.point_values import PointValues, instrument_root
 from csv_import_daemon.config.trading_day import Rollover
 from csv_import_daemon.db.tables import (
     FILES,
@@ -25,7 +25,13 @@ from csv_import_daemon.db.tables import (
     TRADES,
 )
 from csv_import_daemon.reports.status import file_problem
-from csv_import_daemon.trips.queries import TripFilter, load_round_trips, trip_where
+from csv_import_daemon.trips.queries import (
+    StaleRoundTrip,
+    TripFilter,
+    load_round_trips,
+    pnl_groups,
+    trip_where,
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,6 +79,9 @@ class JournalData:
     trips: list[dict[str, Any]]
     fills: dict[str, FillDetail] = field(default_factory=dict)
     health: Health = field(default_factory=Health)
+    # ``pnl --by day``'s groups for the same selection (each exit on its fill's trading
+    # day); None when the round trips are stale (``round-trips --rebuild`` mends them).
+    daily: list[dict[str, Any]] | None = field(default_factory=list)
 
 
 def file_name(path: str) -> str:
@@ -80,17 +89,32 @@ def file_name(path: str) -> str:
     return PureWindowsPath(path).name if "\\" in path else PurePath(path).name
 
 
-def load_journal(conn: Connection, flt: PageFilter, rollover: Rollover) -> JournalData:
+def load_journal(
+    conn: Connection,
+    flt: PageFilter,
+    rollover: Rollover,
+    *,
+    values: PointValues | None = None,
+) -> JournalData:
     """Everything the page shows, read on ``conn`` (one snapshot when it is a transaction)."""
     if not inspect(conn).has_table("round_trips"):
         return JournalData(trips=[])
+    selected = TripFilter(account=flt.account, since=flt.since, until=flt.until, root=flt.root)
+    try:
+        daily: list[dict[str, Any]] | None = pnl_groups(
+            conn, "day", rollover, values=values, flt=selected
+        )
+    except StaleRoundTrip:
+        daily = None
     trips = load_round_trips(
         conn, TripFilter(account=flt.account, since=flt.since, until=flt.until), rollover
     )
     if flt.root is not None:
         wanted = flt.root.strip().upper()
         trips = [t for t in trips if instrument_root(t["instrument"]) == wanted]
-    return JournalData(trips=trips, fills=_fills(conn, flt, rollover), health=_health(conn))
+    return JournalData(
+        trips=trips, fills=_fills(conn, flt, rollover), health=_health(conn), daily=daily
+    )
 
 
 def _fills(conn: Connection, flt: PageFilter, rollover: Rollover) -> dict[str, FillDetail]:

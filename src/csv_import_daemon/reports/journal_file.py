@@ -17,6 +17,7 @@ from pathlib import Path
 
 from sqlalchemy import Engine
 
+from csv_import_daemon.config.point_values import PointValues
 from csv_import_daemon.config.settings import Settings
 from csv_import_daemon.db.readonly import reading, readonly_engine
 from csv_import_daemon.reports.journal_data import PageFilter, load_journal
@@ -32,7 +33,8 @@ def make_page(
 ) -> str:
     """The page's HTML for the journal behind ``engine`` (a read-only one is best)."""
     with reading(engine) as conn:
-        data = load_journal(conn, flt or PageFilter(), settings.rollover)
+        values = PointValues(dict(settings.point_values))
+        data = load_journal(conn, flt or PageFilter(), settings.rollover, values=values)
     options = PageOptions(
         rollover=settings.rollover,
         zone=settings.tz,

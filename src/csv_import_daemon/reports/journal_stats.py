@@ -111,9 +111,11 @@ class CurrencyView:
 
     currency: str
     summary: Summary
-    daily: dict[date, Tally]  # by trading day of close
+    daily: dict[date, Tally]  # whole round trips by trading day of close
     equity: list[tuple[date, Decimal]]  # cumulative net after each round trip
     breakdowns: dict[str, list[Tally]]
+    # ``pnl --by day``: each exit and commission on its fill's trading day (the calendar)
+    statement: dict[date, Tally] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)
@@ -134,8 +136,10 @@ def build_views(
     rollover: Rollover,
     zone: zoneinfo.ZoneInfo,
     booked: dict[int, str] | None = None,
+    statement: list[dict[str, Any]] | None = None,
 ) -> Views:
-    """The figures of ``trips`` (as ``load_round_trips`` returns them)."""
+    """The figures of ``trips`` (as ``load_round_trips`` returns them); ``statement`` is
+    ``pnl_groups(..., "day")`` of the same selection, for the calendar."""
     booked = booked_days(trips, rollover) if booked is None else booked
     by_currency: dict[str, list[dict[str, Any]]] = {}
     open_trips = unpriced = 0
@@ -146,11 +150,26 @@ def build_views(
             unpriced += 1
         else:
             by_currency.setdefault(trip["currency"], []).append(trip)
+    booked_by_day: dict[str, dict[date, Tally]] = {}
+    for g in statement or []:
+        if g["currency"] is not None:
+            day = date.fromisoformat(g["day"])
+            booked_by_day.setdefault(g["currency"], {})[day] = Tally(
+                key=g["day"],
+                round_trips=g["round_trips"],
+                gross=g["pnl"],
+                commission=g["commission"],
+                net=g["net_pnl"],
+            )
     views = []
-    for currency in sorted(by_currency):
-        closed = sorted(by_currency[currency], key=lambda t: (t["closed_at"], t["opened_at"]))
+    for currency in sorted(set(by_currency) | set(booked_by_day)):
+        closed = sorted(
+            by_currency.get(currency, []), key=lambda t: (t["closed_at"], t["opened_at"])
+        )
         days = {id(t): date.fromisoformat(booked[id(t)]) for t in closed}
-        views.append(_view(currency, closed, days, zone))
+        view = _view(currency, closed, days, zone)
+        view.statement = booked_by_day.get(currency, {})
+        views.append(view)
     return Views(views, open_trips, unpriced)
 
 

@@ -176,7 +176,9 @@ def unpack(text: str) -> dict[str, Any]:
 def render_page(data: JournalData, options: PageOptions) -> str:
     """The whole page as text."""
     booked = booked_days(data.trips, options.rollover)
-    views: Views = build_views(data.trips, options.rollover, options.zone, booked)
+    views: Views = build_views(
+        data.trips, options.rollover, options.zone, booked, statement=data.daily
+    )
     script, style = _asset("journal.js"), _asset("journal.css")
     now = options.now or datetime.now(UTC)
     clock = WallClock(options.zone)
@@ -185,7 +187,7 @@ def render_page(data: JournalData, options: PageOptions) -> str:
             "view": v,
             "curve": charts.equity_curve(v.equity),
             "bars": {k: charts.bars(g) for k, g in v.breakdowns.items()},
-            "months": charts.calendar(v.daily),
+            "months": charts.calendar(v.statement if data.daily is not None else v.daily),
         }
         for v in views.currencies
     ]
@@ -207,6 +209,7 @@ def render_page(data: JournalData, options: PageOptions) -> str:
             last_import=clock.text(data.health.last_import) or "never",
             payload=pack(trip_rows(data, booked, options.zone)),
             trips=len(data.trips),
+            stale=data.daily is None,
             width=charts.WIDTH,
             height=charts.HEIGHT,
             bar_height=charts.BAR_HEIGHT,

@@ -42,20 +42,23 @@ def make_journal(tmp_path: Path, database_url: str) -> tuple[str, Page]:
 
 
 def test_the_page_equals_pnl_and_round_trips(tmp_path: Path, database_url: str) -> None:
-    """Every daily, monthly and total figure equals the closed round trips of
-    ``round-trips --json`` added up by the trading day they closed on (the page books whole
-    round trips; ``pnl`` books each exit on its own day); every table row equals
-    ``round-trips --json`` (same order, same exact decimals, the fills' quantities)."""
+    """The calendar's days and months equal ``pnl --by day`` (each exit on its fill's
+    trading day); the summary's totals equal the closed round trips of ``round-trips
+    --json``; every table row equals ``round-trips --json`` (same order, same exact
+    decimals, the fills' quantities)."""
     _html, page = make_journal(tmp_path, database_url)
     db = ("--database", database_url)
     trips = json.loads(cli("round-trips", *db, "--json", home=tmp_path))
+    pnl = json.loads(cli("pnl", *db, "--by", "day", "--json", home=tmp_path))
 
-    days: dict[str, dict[str, Decimal]] = defaultdict(lambda: defaultdict(Decimal))
+    days: dict[str, dict[str, Decimal]] = defaultdict(dict)
+    for g in pnl:
+        if g["currency"] is not None:
+            days[g["currency"]][g["day"]] = Decimal(g["net_pnl"])
     totals: dict[str, dict[str, Decimal]] = defaultdict(lambda: defaultdict(Decimal))
     for t in trips:
         if t["currency"] is None or t["closed_at"] is None:
             continue
-        days[t["currency"]][t["trading_day"]] += Decimal(t["net_pnl"])
         for k in ("pnl", "commission", "net_pnl"):
             totals[t["currency"]][k] += Decimal(t[k])
         totals[t["currency"]]["round_trips"] += 1
@@ -95,7 +98,8 @@ def test_the_sample_folder_page_equals_pnl_and_round_trips(tmp_path: Path) -> No
     pnl = json.loads(cli("pnl", *db, "--by", "day", "--json", home=tmp_path))
     trips = json.loads(cli("round-trips", *db, "--json", home=tmp_path))
     assert page.days == {"USD": {g["day"]: Decimal(g["net_pnl"]) for g in pnl}}
-    net = sum(Decimal(g["net_pnl"]) for g in pnl)
+    closed = [t for t in trips if t["closed_at"] is not None]
+    net = sum(Decimal(t["net_pnl"]) for t in closed)
     assert Decimal(page.figures["USD"]["net_pnl"]) == net
     rows = page.rows()["rows"]
     assert [r[11:14] for r in rows] == [[t["pnl"], t["commission"], t["net_pnl"]] for t in trips]
