@@ -1,8 +1,9 @@
 """The journal page's figures, per currency, from closed round trips: exact decimals.
 
 Definitions (the README's "Journal page" says the same): a round trip is a win when its net
-P&L is above zero, a loss below, a scratch at zero; it books whole on the trading day it
-closed (``trips.queries.group_key``; ``pnl`` books each exit on its own day instead).
+P&L is above zero, a loss below, a scratch at zero; it counts whole on the trading day it
+closed (``trips.queries.group_key``). The calendar instead shows ``statement``, what
+``pnl --by day`` books (each exit on its own day).
 Round trips without a point value (no currency) and open ones are counted apart, never
 guessed into a total.
 """
