@@ -157,6 +157,24 @@ def test_another_file_of_the_folder_settles_the_order(
     assert datetime(2026, 8, 10, 22, 7, 25) in {t["executed_at"] for t in trades(engine).values()}
 
 
+@pytest.mark.parametrize("name", ["~uk-late-july.csv", "~$uk-late-july.csv", ".uk-late-july.csv"])
+def test_a_file_the_watcher_ignores_settles_no_order(
+    engine: Engine, settings: Settings, tmp_path: Path, name: str
+) -> None:
+    """Folder evidence comes only from files the daemon would import: an editor's
+    temporary copy ('~name.csv') is not one, so the setting decides."""
+    folder = tmp_path / "exports"
+    folder.mkdir()
+    ambiguous = write(folder / "uk-early-august.csv", UK_NO_ID, UK_ROWS)
+    write(
+        folder / name,
+        UK_NO_ID,
+        ["MNQ 09-26,Buy,1,29000.00,28/07/2026 9:00:00 AM,Entry,1 L,Entry,$0.00,TAKEPROFIT1,"],
+    )
+    ImportService(engine, settings).import_file(ambiguous, final_line_ok=True)
+    assert checkpoint(engine, ambiguous)["date_order_source"] == "setting"
+
+
 def test_a_file_settled_by_the_setting_alone_is_shown_by_status(
     engine: Engine, settings: Settings, tmp_path: Path
 ) -> None:

@@ -31,6 +31,7 @@ from watchdog.observers import Observer
 from watchdog.observers.api import BaseObserver
 from watchdog.observers.polling import PollingObserver
 
+from csv_import_daemon.files.names import is_candidate_name
 from csv_import_daemon.logs import get_logger
 
 log = get_logger(__name__)
@@ -48,17 +49,6 @@ EVENT_FILTER: list[type[FileSystemEvent]] = [
 ]
 POLLING_INTERVAL = 1.0  # seconds between directory polls with --polling
 _INOTIFY_LIMITS = (errno.ENOSPC, errno.EMFILE, errno.ENFILE, errno.ENOSYS)
-
-
-def is_candidate_name(name: str) -> bool:
-    """``*.csv`` (any case), not hidden, not an editor's or Office's temporary file."""
-    lower = name.lower()
-    return (
-        lower.endswith(".csv")
-        and not lower.startswith((".", "~$", "~"))
-        and not lower.endswith(("~", ".tmp"))
-        and len(lower) > len(".csv")
-    )
 
 
 class PathQueue:

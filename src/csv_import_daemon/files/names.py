@@ -1,4 +1,5 @@
-"""Path rules shared by every module: checkpoint keys and the dates file names carry."""
+"""Path rules shared by every module: which names are exports, checkpoint keys, and the
+dates file names carry."""
 
 from __future__ import annotations
 
@@ -29,3 +30,18 @@ def date_from_name(name: str) -> date | None:
         return date(int(m.group(1)), int(m.group(2)), int(m.group(3)))
     except ValueError:
         return None
+
+
+def is_candidate_name(name: str) -> bool:
+    """``*.csv`` (any case), not hidden, not an editor's or Office's temporary file.
+
+    The one rule for "could this be an export": the watcher queues only such files, and
+    only such files of a folder count as evidence of its date order.
+    """
+    lower = name.lower()
+    return (
+        lower.endswith(".csv")
+        and not lower.startswith((".", "~$", "~"))
+        and not lower.endswith(("~", ".tmp"))
+        and len(lower) > len(".csv")
+    )

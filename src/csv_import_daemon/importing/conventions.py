@@ -28,7 +28,7 @@ from typing import BinaryIO
 from csv_import_daemon.config.settings import Settings
 from csv_import_daemon.errors import NotRegularFileError, UnknownFormatError
 from csv_import_daemon.files import reader
-from csv_import_daemon.files.names import date_from_name, path_key
+from csv_import_daemon.files.names import date_from_name, is_candidate_name, path_key
 from csv_import_daemon.files.reader import FileStat
 from csv_import_daemon.importing.checkpoint import Checkpoint
 from csv_import_daemon.logs import get_logger
@@ -221,7 +221,7 @@ class Evidence:
             entries = [
                 e
                 for e in os.scandir(path.parent)
-                if e.name != path.name and _candidate(e.name) and e.is_file()
+                if e.name != path.name and is_candidate_name(e.name) and e.is_file()
             ]
         except OSError:
             return None
@@ -254,8 +254,3 @@ class Evidence:
             self._siblings.clear()
         self._siblings[key] = order
         return order
-
-
-def _candidate(name: str) -> bool:
-    lower = name.lower()
-    return lower.endswith(".csv") and not lower.startswith((".", "~$"))

@@ -18,7 +18,8 @@ from typing import Any
 import pytest
 
 from csv_import_daemon.daemon import watcher as watcher_module
-from csv_import_daemon.daemon.watcher import DirectoryWatcher, PathQueue, is_candidate_name
+from csv_import_daemon.daemon.watcher import DirectoryWatcher, PathQueue
+from csv_import_daemon.files.names import is_candidate_name
 
 TIMEOUT = 5.0
 
