@@ -33,6 +33,7 @@ def journal(tmp_path: Path) -> Iterator[Journal]:
     j.close()
 
 
+@pytest.mark.daemon
 def test_names_with_spaces_unicode_and_newlines(tmp_path: Path, database_url: str) -> None:
     """Folder and file names with spaces, Unicode, newlines and non-UTF-8 bytes import."""
     watch = tmp_path / "Ex ports ü\nnew line"
@@ -62,6 +63,7 @@ def test_names_with_spaces_unicode_and_newlines(tmp_path: Path, database_url: st
         journal.close()
 
 
+@pytest.mark.daemon
 def test_symbolic_links_leading_out_are_not_followed(tmp_path: Path, journal: Journal) -> None:
     """Links to files or folders outside, made while running, are not followed."""
     watch = tmp_path / "watch"
@@ -85,6 +87,7 @@ def test_symbolic_links_leading_out_are_not_followed(tmp_path: Path, journal: Jo
         d.stop_cleanly()
 
 
+@pytest.mark.daemon
 @pytest.mark.parametrize("observer", ["inotify", "polling"])
 def test_watched_folder_removed_and_recreated_is_watched_again(
     tmp_path: Path, journal: Journal, observer: str
@@ -118,6 +121,7 @@ def _mode(path: Path) -> int:
     return stat.S_IMODE(path.stat().st_mode)
 
 
+@pytest.mark.daemon
 def test_new_sqlite_journal_is_readable_by_its_owner_only(tmp_path: Path) -> None:
     """A journal the daemon creates is 0600 (with its WAL files) in a 0700 folder."""
     state = tmp_path / "state" / "csv-import-daemon"
@@ -244,7 +248,9 @@ def sql_assembled_from_strings(root: Path) -> list[str]:
                     path.name == name and snippet.startswith(prefix)
                     for name, prefix in _ALLOWED_PREFIXES
                 ):
-                    found.append(f"{path.relative_to(root)}:{suspect.lineno}: {snippet}")
+                    found.append(
+                        f"{path.relative_to(root)}:{getattr(suspect, 'lineno', 0)}: {snippet}"
+                    )
     return sorted(set(found))
 
 

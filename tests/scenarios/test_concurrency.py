@@ -238,6 +238,7 @@ def _daemons(
             d.__exit__(None, None, None)
 
 
+@pytest.mark.daemon
 def test_two_daemons_on_one_shared_folder_import_exactly_once(
     database_url: str, journal: Journal, tmp_path: Path
 ) -> None:
@@ -270,6 +271,7 @@ def test_two_daemons_on_one_shared_folder_import_exactly_once(
     assert inserted == len(rows)
 
 
+@pytest.mark.daemon
 def test_two_daemons_on_their_own_folders_share_one_database(
     database_url: str, journal: Journal, tmp_path: Path
 ) -> None:

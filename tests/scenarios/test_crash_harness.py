@@ -31,6 +31,9 @@ from support.rows import HEADER, clock
 from support.trip_reference import normalized, reference_round_trips, stored_round_trips, trades_of
 from support.waiting import wait_for
 
+# Every test here starts the daemon subprocess or a real observer.
+pytestmark = pytest.mark.daemon
+
 RELEASE = "--release" in sys.argv  # the pytest timeout below is fixed at collection
 CI_KILLS = 30
 RELEASE_KILLS = 200

@@ -31,6 +31,9 @@ from support.rows import HEADER, append, csv_text, ids_of, make_row, make_rows, 
 from support.scripted import ScriptedService, result
 from support.waiting import assert_stays, wait_for
 
+# Every test here starts the daemon subprocess or a real observer.
+pytestmark = pytest.mark.daemon
+
 SAMPLE = "NinjaTrader_Executions_20251031.csv"
 # A large import: five batches of 5000 rows (the daemon commits per batch), long enough
 # to interrupt yet quick to finish after the restart.
@@ -128,6 +131,7 @@ def test_half_lines_wait_for_their_newline(
     cut = row.line.index("SIM101") + 3  # inside the Account column
     append(path, row.line[:cut])
     wait_for(lambda: (journal.checkpoint(path) or {}).get("pending_bytes"), cut)
+    assert daemon.settle is not None
     assert_stays(journal.trades, 1, daemon.settle * 3, "trades while half a line waits")
     append(path, row.line[cut:] + "\n")
     wait_for(journal.trades, 2)
@@ -253,6 +257,7 @@ def test_archive_moves_finished_old_files_and_keeps_tracking_them(
         assert not old.exists()
         assert taken.read_text() == "someone else's file\n"
         checkpoint = wait_for(lambda: journal.checkpoint(moved), lambda c: c is not None)
+        assert checkpoint is not None
         assert checkpoint["archived_to"] == str(moved)
         assert journal.checkpoint(old) is None
         late = make_row(20)

@@ -90,7 +90,7 @@ class Hostile:
         query = text("SELECT execution_id FROM trades WHERE execution_id IN :ids").bindparams(
             bindparam("ids", expanding=True)
         )
-        wanted, found = sorted(ids), set()
+        wanted, found = sorted(ids), set[str]()
         with self.journal.engine.connect() as conn:
             for i in range(0, len(wanted), 500):
                 found.update(conn.execute(query, {"ids": wanted[i : i + 500]}).scalars())
@@ -208,6 +208,7 @@ def bulk_file(path: Path, megabytes: int) -> set[str]:
 # -- the files -----------------------------------------------------------------------------------
 
 
+@pytest.mark.daemon
 def test_empty_file_waits_for_a_header_then_imports_what_follows(h: Hostile) -> None:
     """An empty file is logged as waiting for its header; rows written later are imported."""
     path = h.drop("empty.csv", b"")
@@ -219,6 +220,7 @@ def test_empty_file_waits_for_a_header_then_imports_what_follows(h: Hostile) -> 
     wait_for(lambda: h.stored(ids_of(rows)), ids_of(rows))
 
 
+@pytest.mark.daemon
 def test_header_only_file_imports_nothing_and_rejects_nothing(h: Hostile) -> None:
     """A header alone: checkpoint at its end, no rows, no rejections."""
     path = h.drop("header-only.csv", lines())
@@ -227,6 +229,7 @@ def test_header_only_file_imports_nothing_and_rejects_nothing(h: Hostile) -> Non
     assert h.journal.rows("SELECT * FROM trades WHERE source_file = :f", f=str(path)) == []
 
 
+@pytest.mark.daemon
 def test_random_binary_is_refused_with_a_reason(h: Hostile) -> None:
     """Random bytes: refused once, the message names the file and says what was expected."""
     path = h.drop("binary.csv", random.Random(SEED).randbytes(200_000))
@@ -236,6 +239,7 @@ def test_random_binary_is_refused_with_a_reason(h: Hostile) -> None:
     assert (h.journal.checkpoint(path) or {}).get("status") == "refused"
 
 
+@pytest.mark.daemon
 def test_megabytes_without_a_line_break_are_refused_once_quiet(h: Hostile) -> None:
     """MBs without a line break, or only NUL bytes, are refused with a reason: a first
     line over 64 KB at once, a shorter one once quiet."""
@@ -249,6 +253,7 @@ def test_megabytes_without_a_line_break_are_refused_once_quiet(h: Hostile) -> No
     assert "does not look like a NinjaTrader Executions export" in event["message"]
 
 
+@pytest.mark.daemon
 def test_nul_bytes_reject_their_lines_only(h: Hostile) -> None:
     """A NUL inside a row and a line of NULs are rejected by line; the other rows import."""
     good = [make_row(i) for i in range(200, 203)]
@@ -265,6 +270,7 @@ def test_nul_bytes_reject_their_lines_only(h: Hostile) -> None:
     assert bad_id not in h.journal.ids()
 
 
+@pytest.mark.daemon
 def test_cp1252_account_names_are_decoded(h: Hostile) -> None:
     """Windows-1252 bytes in an account name decode and import beside UTF-8 lines."""
     latin_id, latin = line_with(210, account="Müller€")
@@ -276,6 +282,7 @@ def test_cp1252_account_names_are_decoded(h: Hostile) -> None:
     assert h.trade(utf8_id)["account"] == "Zürich"
 
 
+@pytest.mark.daemon
 def test_utf16_file_with_bom_is_decoded_and_imported(h: Hostile) -> None:
     """UTF-16 LE with a BOM and CRLF, as Windows tools save "Unicode" text."""
     rows = [line_with(220 + i, account=f"Jürgen {i}") for i in range(3)]
@@ -287,6 +294,7 @@ def test_utf16_file_with_bom_is_decoded_and_imported(h: Hostile) -> None:
     wait_for(lambda: (h.journal.checkpoint(path) or {}).get("offset"), path.stat().st_size)
 
 
+@pytest.mark.daemon
 def test_line_of_several_megabytes_is_rejected_and_the_rest_imported(h: Hostile) -> None:
     """A 5 MB line is rejected by line number; the rows around it import."""
     good = [make_row(i) for i in range(230, 232)]
@@ -301,6 +309,7 @@ def test_line_of_several_megabytes_is_rejected_and_the_rest_imported(h: Hostile)
     assert len(raw) <= 4096
 
 
+@pytest.mark.daemon
 def test_thousands_of_fields_and_wrong_field_counts_are_rejected(h: Hostile) -> None:
     """Too few fields, 5,000 fields or a value past the last column are rejected by line."""
     # A value past the header's last named column means an unquoted comma shifted the row;
@@ -323,6 +332,7 @@ def test_thousands_of_fields_and_wrong_field_counts_are_rejected(h: Hostile) -> 
     assert details[4] == "expected 15 fields, got 5000"
 
 
+@pytest.mark.daemon
 def test_invalid_and_impossible_dates_are_rejected(h: Hostile) -> None:
     """Invalid and impossible dates and times are rejected by line, the value shown."""
     good = make_row(250)
@@ -346,6 +356,7 @@ def test_invalid_and_impossible_dates_are_rejected(h: Hostile) -> None:
     assert "'2/30/2025 10:00:00 AM'" in details[3]
 
 
+@pytest.mark.daemon
 def test_zero_negative_and_absurd_numbers_are_rejected_rows_not_failed_batches(h: Hostile) -> None:
     """Zero, negative and oversized numbers are rejected rows; the largest that fit store."""
     # "Absurd" means too big for its column (INTEGER, NUMERIC(20,8)): stored as is, such a
@@ -375,6 +386,7 @@ def test_zero_negative_and_absurd_numbers_are_rejected_rows_not_failed_batches(h
     assert Decimal(str(stored["price"])) == Decimal("999999999999.99999999")
 
 
+@pytest.mark.daemon
 def test_formula_like_text_is_stored_as_plain_text(h: Hostile) -> None:
     """Spreadsheet formulas in text columns are data: stored exactly, never evaluated."""
     formula = "=cmd|' /C calc'!A0"
@@ -386,6 +398,7 @@ def test_formula_like_text_is_stored_as_plain_text(h: Hostile) -> None:
     assert h.trade(quoted_id)["order_name"] == '=HYPERLINK("http://x","y")'
 
 
+@pytest.mark.daemon
 def test_file_deleted_while_being_read_keeps_the_daemon_going(h: Hostile) -> None:
     """A large file deleted mid-import is read to its end; the daemon goes on."""
     path = h.watch.parent / "deleted.csv"
@@ -400,6 +413,7 @@ def test_file_deleted_while_being_read_keeps_the_daemon_going(h: Hostile) -> Non
     wait_for(lambda: h.stored(ids_of(after)), ids_of(after))
 
 
+@pytest.mark.daemon
 def test_file_truncated_while_being_read_is_read_again(h: Hostile) -> None:
     """A large file cut short mid-import and appended: read again, nothing twice."""
     path = h.watch.parent / "truncated.csv"
@@ -472,11 +486,13 @@ def _import_big_file(h: Hostile, staging: Path, megabytes: int, timeout: float) 
     assert peak_memory_mb(h.daemon.pid) < MEMORY_CAP_MB
 
 
+@pytest.mark.daemon
 def test_big_file_imports_with_bounded_memory(h: Hostile, tmp_path: Path) -> None:
     """A 50 MB file imports whole while the daemon's peak memory stays under the cap."""
     _import_big_file(h, tmp_path / "big.csv", BIG_CI_MB, timeout=240)
 
 
+@pytest.mark.daemon
 @pytest.mark.slow
 @pytest.mark.timeout(3600)
 def test_several_hundred_megabyte_file_imports_with_the_same_memory_bound(
@@ -518,6 +534,7 @@ def hostile_set() -> dict[str, bytes]:
     }
 
 
+@pytest.mark.daemon
 def test_daemon_survives_every_hostile_file_in_one_folder(
     tmp_path: Path, database_url: str
 ) -> None:

@@ -18,6 +18,9 @@ from support.journal import Journal, sqlite_url
 from support.rows import make_rows, write_csv
 from support.waiting import wait_for
 
+# Every test here starts the daemon subprocess or a real observer.
+pytestmark = pytest.mark.daemon
+
 MIB = 1 << 20
 # The unit's LimitNOFILE=: the daemon runs under it here too.
 NOFILE = 256

@@ -25,6 +25,7 @@ def watch(tmp_path: Path) -> Path:
     return folder
 
 
+@pytest.mark.daemon
 @pytest.mark.timeout(120)
 def test_fifo_in_the_folder_is_refused_once_and_later_files_are_imported(
     watch: Path, tmp_path: Path

@@ -620,6 +620,7 @@ def daemon_machine(shared: SharedDaemon) -> type[FolderMachine]:
     return WithDaemon
 
 
+@pytest.mark.daemon
 @pytest.mark.timeout(3600 if RELEASE else 300)
 def test_daemon_equals_the_model(template_db: Path, tmp_path: Path, release: bool) -> None:
     """Random file histories under the real daemon, with restarts, equal the model."""

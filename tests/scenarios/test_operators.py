@@ -109,6 +109,7 @@ def test_csv_import_config_beats_the_user_file_and_a_flag_beats_both(home: Path)
     assert load_settings(environ=env, config_file=flagged).config_file == flagged
 
 
+@pytest.mark.daemon
 def test_start_event_and_status_name_the_settings_in_force(home: Path, tmp_path: Path) -> None:
     """The daemon's start event and status show config file, masked database, zone, date order."""
     watch = tmp_path / "watch"

@@ -31,7 +31,7 @@ from csv_import_daemon.config.settings import load_settings
 from csv_import_daemon.daemon import importer_thread as importer_thread_module
 from csv_import_daemon.daemon.importer_thread import ImporterThread
 from csv_import_daemon.daemon.watcher import DirectoryWatcher, PathQueue
-from csv_import_daemon.importing.result import ImportResult
+from csv_import_daemon.importing.result import ImportResult, ImportStatus
 from csv_import_daemon.importing.write_session import Commits
 from support.daemon import DaemonProcess, start_daemon
 from support.journal import Journal, sqlite_url
@@ -104,7 +104,11 @@ def _finish_after_outage(d: DaemonProcess, journal: Journal, files: list[Path], 
     _wait_status(d, "idle", after=down)
     d.wait_event("database_available")
     for f in files:
-        wait_for(lambda f=f: journal.offset(f), f.stat().st_size, what=f"checkpoint of {f.name}")
+        wait_for(
+            lambda f=f: journal.offset(f),  # type: ignore[misc]
+            f.stat().st_size,
+            what=f"checkpoint of {f.name}",
+        )
     assert d.stop() == 0, d.log_text()
     assert not d.events("import_crashed"), d.log_text()  # every failure was an outage
 
@@ -140,6 +144,7 @@ def _lock_after_first_batch(db: Path, before: int) -> sqlite3.Connection:
 # -- the daemon -----------------------------------------------------------------------------
 
 
+@pytest.mark.daemon
 @pytest.mark.postgres
 def test_daemon_survives_a_postgres_network_cut_mid_file(
     proxy: CuttableProxy, postgres_url: str, tmp_path: Path
@@ -186,6 +191,7 @@ def test_daemon_survives_a_postgres_network_cut_mid_file(
         journal.close()
 
 
+@pytest.mark.daemon
 def test_daemon_survives_a_sqlite_lock_longer_than_its_busy_timeout(tmp_path: Path) -> None:
     """Another program holds the SQLite write lock for seconds: the daemon waits, reports,
     retries, then imports the rest of the file and what came meanwhile, once."""
@@ -237,9 +243,10 @@ class _AlwaysDown:
         self.calls += 1
         if self.calls <= self.failures:
             raise OperationalError("SELECT 1", {}, Exception("connection refused"))
-        return ImportResult(path=str(path), status="imported", inserted=1)
+        return ImportResult(path=str(path), status=ImportStatus.IMPORTED, inserted=1)
 
 
+@pytest.mark.daemon
 def test_database_retry_backoff_doubles_up_to_its_cap(tmp_path: Path) -> None:
     """Waits while the database is down: 0.5 s doubling to DB_RETRY_MAX, never more."""
     (tmp_path / "w").mkdir()

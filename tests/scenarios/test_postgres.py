@@ -23,11 +23,11 @@ from sqlalchemy import Engine, create_engine, inspect, text
 from csv_import_daemon.config.settings import Settings, load_settings
 from csv_import_daemon.db import migrate
 from csv_import_daemon.db.engine import make_engine
-from csv_import_daemon.db.models import LIMITS
 from csv_import_daemon.importing import service as importer_module
 from csv_import_daemon.importing.file_transaction import Transaction
 from csv_import_daemon.importing.result import ImportResult
 from csv_import_daemon.importing.service import ImportService
+from csv_import_daemon.parsing.limits import LIMITS
 from support.daemon import start_daemon
 from support.journal import Journal
 from support.paths import SAMPLES
@@ -121,21 +121,24 @@ def test_each_migration_steps_up_and_down_with_postgres_types(postgres_url: str)
             migrate.upgrade(engine, rev)
             assert migrate.current(engine) == rev
             assert set(inspect(engine).get_table_names()) - {"alembic_version"} == TABLES[rev]
-        cols = {c["name"]: c["type"] for c in inspect(engine).get_columns("trades")}
+        cols: dict[str, Any] = {c["name"]: c["type"] for c in inspect(engine).get_columns("trades")}
         for money in ("price", "commission"):
             assert (cols[money].precision, cols[money].scale) == (20, 8)
         assert {name: cols[name].length for name in LIMITS} == LIMITS
-        ledger = {c["name"]: c["type"] for c in inspect(engine).get_columns("imported_executions")}
+        ledger: dict[str, Any] = {
+            c["name"]: c["type"] for c in inspect(engine).get_columns("imported_executions")
+        }
         assert ledger["execution_id"].length == LIMITS["execution_id"]
         uniques = {
             i["name"] for i in inspect(engine).get_indexes("imported_executions") if i["unique"]
         }
         assert uniques == {"idx_imported_executions_exec_id"}
 
-        for rev in [R2, R1, None]:
-            migrate.downgrade(engine, rev or "base")
-            assert migrate.current(engine) == rev
-            assert set(inspect(engine).get_table_names()) - {"alembic_version"} == TABLES[rev]
+        downs: list[str | None] = [R2, R1, None]
+        for down in downs:
+            migrate.downgrade(engine, down or "base")
+            assert migrate.current(engine) == down
+            assert set(inspect(engine).get_table_names()) - {"alembic_version"} == TABLES[down]
         # No sequence (SERIAL ids) or type outlives its table on PostgreSQL.
         with engine.connect() as conn:
             left = set(
@@ -177,9 +180,9 @@ def test_db_commands_and_one_shot_import_and_status_on_postgres(
         "import", str(folder), "--source-timezone", "America/New_York", "--settle", "0", *common
     )
     assert again.returncode == 0, again.stderr
-    lines = again.stdout.splitlines()
-    assert lines[-1].startswith("total: 4 files (unchanged=4)")
-    assert all(": unchanged inserted=0" in line for line in lines[:-1])
+    listed = again.stdout.splitlines()
+    assert listed[-1].startswith("total: 4 files (unchanged=4)")
+    assert all(": unchanged inserted=0" in line for line in listed[:-1])
 
     status = run_cli("status", "--json", *common)
     assert status.returncode == 0, status.stderr
@@ -214,6 +217,7 @@ def test_db_commands_and_one_shot_import_and_status_on_postgres(
 # -- the daemon ---------------------------------------------------------------------------------
 
 
+@pytest.mark.daemon
 def test_daemon_on_postgres_imports_drops_and_appends_once(
     postgres_url: str, tmp_path: Path
 ) -> None:

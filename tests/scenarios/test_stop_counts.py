@@ -7,10 +7,15 @@ from __future__ import annotations
 import signal
 from pathlib import Path
 
+import pytest
+
 from support.daemon import start_daemon
 from support.journal import Journal
 from support.rows import make_rows, write_csv
 from support.waiting import wait_for
+
+# Every test here starts the daemon subprocess or a real observer.
+pytestmark = pytest.mark.daemon
 
 # 5000-row transactions over 150,000 rows: thirty commits, so SIGTERM after the first
 # lands with many still to come however fast the machine is.

@@ -11,6 +11,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from .isolation import SYSTEM_CONFIG_ENV
+
 CLI: tuple[str, ...] = (sys.executable, "-m", "csv_import_daemon")
 # Settings and supervisor hand-offs that would leak from the caller's environment.
 _SCRUBBED_PREFIXES = ("CSV_IMPORT_", "NOTIFY_SOCKET", "WATCHDOG_")
@@ -19,14 +21,20 @@ _SCRUBBED = {"STATE_DIRECTORY"}
 
 def clean_env(extra: Mapping[str, str] | None = None) -> dict[str, str]:
     """This process's environment without any CSV_IMPORT_* setting, systemd's NOTIFY_SOCKET,
-    WATCHDOG_* and STATE_DIRECTORY, plus ``extra``: runs are reproducible wherever they run."""
+    WATCHDOG_* and STATE_DIRECTORY, and with no user or system configuration file, plus
+    ``extra``: runs are reproducible wherever they run."""
     env = {
         k: v
         for k, v in os.environ.items()
         if not k.startswith(_SCRUBBED_PREFIXES) and k not in _SCRUBBED
     }
-    # No user configuration file is found unless a test writes one (a folder never made).
-    env["XDG_CONFIG_HOME"] = os.path.join(tempfile.gettempdir(), "csv-import-tests-no-config")
+    # No user configuration file is found unless a test writes one (a folder never made),
+    # nor a system-wide one (the session's own never-made file, else one beside it).
+    nowhere = os.path.join(tempfile.gettempdir(), "csv-import-tests-no-config")
+    env["XDG_CONFIG_HOME"] = nowhere
+    env[SYSTEM_CONFIG_ENV] = os.environ.get(SYSTEM_CONFIG_ENV) or os.path.join(
+        nowhere, "system.toml"
+    )
     env.update(extra or {})
     return env
 

@@ -15,7 +15,12 @@ from typing import Any, Literal, get_args
 
 from csv_import_daemon.config.database_url import check_database_url, password_from
 from csv_import_daemon.config.point_values import PointValue
-from csv_import_daemon.config.sources import CONFIG_ENV, ENV_PREFIX, SYSTEM_CONFIG
+from csv_import_daemon.config.sources import (
+    CONFIG_ENV,
+    ENV_PREFIX,
+    SYSTEM_CONFIG,
+    SYSTEM_CONFIG_ENV,
+)
 from csv_import_daemon.config.tables import special_setting
 from csv_import_daemon.config.trading_day import Rollover, parse_rollover
 from csv_import_daemon.errors import ConfigError
@@ -36,9 +41,21 @@ def user_config_file(environ: Mapping[str, str]) -> Path:
     return Path(base) / "csv-import-daemon" / "config.toml"
 
 
+def system_config_file(environ: Mapping[str, str]) -> Path:
+    """``/etc/csv-import-daemon/config.toml``, or the file CSV_IMPORT_SYSTEM_CONFIG names.
+
+    The process environment counts even when settings are read from another mapping: like
+    the state folder, where the system file lives belongs to the installation.
+    """
+    return Path(
+        environ.get(SYSTEM_CONFIG_ENV) or os.environ.get(SYSTEM_CONFIG_ENV) or SYSTEM_CONFIG
+    )
+
+
 def find_config_file(explicit: Path | None, environ: Mapping[str, str]) -> Path | None:
     """The one configuration file every command reads: ``--config``, else CSV_IMPORT_CONFIG,
-    else the user's, else the system's; None when none of the last two exists.
+    else the user's, else the system's (CSV_IMPORT_SYSTEM_CONFIG may name another); None
+    when none of the last two exists.
 
     An explicitly named file must exist (reading it reports it); a discovered one is used
     only when it is there.
@@ -47,7 +64,7 @@ def find_config_file(explicit: Path | None, environ: Mapping[str, str]) -> Path 
         return Path(os.path.abspath(explicit))
     if environ.get(CONFIG_ENV):
         return Path(os.path.abspath(environ[CONFIG_ENV]))
-    for candidate in (user_config_file(environ), SYSTEM_CONFIG):
+    for candidate in (user_config_file(environ), system_config_file(environ)):
         if candidate.is_file():
             return Path(os.path.abspath(candidate))
     return None

@@ -12,3 +12,6 @@ from pathlib import Path
 ENV_PREFIX = "CSV_IMPORT_"
 CONFIG_ENV = "CSV_IMPORT_CONFIG"
 SYSTEM_CONFIG = Path("/etc/csv-import-daemon/config.toml")
+# Names another system-wide file instead (a staged install, a test run that must not read
+# this machine's): the file is then looked for there, or nowhere when it does not exist.
+SYSTEM_CONFIG_ENV = "CSV_IMPORT_SYSTEM_CONFIG"

@@ -254,6 +254,7 @@ def test_unreachable_database_exits_3_and_creates_no_journal(tmp_path: Path) -> 
     assert not db.parent.exists()
 
 
+@pytest.mark.daemon
 def test_verify_beside_a_running_daemon(tmp_path: Path) -> None:
     """Run while the daemon imports: exit 0, and the daemon goes on importing unharmed."""
     watch = tmp_path / "watch"

@@ -19,15 +19,14 @@ from sqlalchemy import Engine
 from structlog.testing import capture_logs
 
 from csv_import_daemon.config.settings import Settings
-from csv_import_daemon.daemon import archiver as archive_module
 from csv_import_daemon.daemon.archiver import (
     Archiver,
     current_trading_day,
-    date_from_name,
     month_folders,
     move_no_replace,
 )
-from csv_import_daemon.importing.result import ImportResult
+from csv_import_daemon.files.names import date_from_name
+from csv_import_daemon.importing.result import ImportResult, ImportStatus
 from csv_import_daemon.importing.service import ImportService
 from support.paths import SAMPLES
 
@@ -127,7 +126,7 @@ def test_move_across_file_systems_copies(tmp_path: Path, monkeypatch: pytest.Mon
             raise OSError(errno.EXDEV, "Invalid cross-device link")  # watched -> archive
         real_link(src, dst, **dir_fds)
 
-    monkeypatch.setattr(archive_module.os, "link", link)
+    monkeypatch.setattr(os, "link", link)
     folder = tmp_path / "archive"
     folder.mkdir()
     src = tmp_path / "a.csv"
@@ -205,7 +204,7 @@ def test_copy_across_file_systems_cannot_be_turned_against_the_journal(
             raise OSError(errno.EXDEV, "Invalid cross-device link")  # watched -> archive
         real_link(src, dst, **dir_fds)
 
-    monkeypatch.setattr(archive_module.os, "link", link)
+    monkeypatch.setattr(os, "link", link)
     journal = tmp_path / "journal.sqlite3"
     journal.write_bytes(b"SQLite format 3\x00journal")
     journal.chmod(0o600)
@@ -260,7 +259,7 @@ def test_move_without_hard_links_renames_to_a_free_name(
     def link(src: Any, dst: Any, **dir_fds: Any) -> None:
         raise OSError(errno.EPERM, "Operation not permitted")
 
-    monkeypatch.setattr(archive_module.os, "link", link)
+    monkeypatch.setattr(os, "link", link)
     folder = tmp_path / "archive"
     folder.mkdir()
     (folder / "a.csv").write_text("taken")
@@ -352,7 +351,7 @@ def test_unfinished_file_is_not_moved(
         f.write("MNQ 12-25,Buy,1")
     quiet_file(path)
     assert archiver.consider(path, result) == (None, None)
-    refused = ImportResult(path=str(path), status="refused", offset=path.stat().st_size)
+    refused = ImportResult(path=str(path), status=ImportStatus.REFUSED, offset=path.stat().st_size)
     assert archiver.consider(path, refused) == (None, None)
     assert path.exists()
 

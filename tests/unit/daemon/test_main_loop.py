@@ -4,7 +4,7 @@ notify socket; time is an argument, so nothing here sleeps to let time pass."""
 from __future__ import annotations
 
 import itertools
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +19,9 @@ from csv_import_daemon.daemon.watcher import DirectoryWatcher, PathQueue
 from csv_import_daemon.errors import ExitCode
 from support.notify import NotifyListener
 from support.rows import make_rows, write_csv
+
+# Every test here starts the daemon subprocess or a real observer.
+pytestmark = pytest.mark.daemon
 
 T0 = 1000.0  # the fake monotonic clock starts here
 RESCAN = 60.0
@@ -94,7 +97,7 @@ def harness(tmp_path: Path) -> Iterator[Harness]:
     h.close()
 
 
-def _events(logs: list[dict[str, Any]], name: str) -> list[dict[str, Any]]:
+def _events(logs: Sequence[Mapping[str, Any]], name: str) -> list[Mapping[str, Any]]:
     return [e for e in logs if e["event"] == name]
 
 

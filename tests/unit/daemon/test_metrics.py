@@ -65,6 +65,7 @@ def watch(tmp_path: Path) -> Path:
     return folder
 
 
+@pytest.mark.daemon
 def test_metrics_counts_equal_what_the_database_holds(watch: Path, tmp_path: Path) -> None:
     """After imports with new rows, duplicates and a rejected row, /metrics says what the
     database says; labels carry no file names or account names; /healthz is 200."""
@@ -79,7 +80,7 @@ def test_metrics_counts_equal_what_the_database_holds(watch: Path, tmp_path: Pat
             b = write_csv(watch / "b.csv", rows[30:])  # ten rows overlap a.csv
             for f in (a, b):
                 wait_for(
-                    lambda f=f: (journal.checkpoint(f) or {}).get("offset"),
+                    lambda f=f: (journal.checkpoint(f) or {}).get("offset"),  # type: ignore[misc]
                     f.stat().st_size,
                     what=f"checkpoint of {f.name}",
                 )
@@ -125,6 +126,7 @@ def proxy(postgres_url: str) -> Iterator[CuttableProxy]:
     p.close()
 
 
+@pytest.mark.daemon
 @pytest.mark.postgres
 def test_healthz_turns_503_when_the_database_goes_away_and_200_after(
     proxy: CuttableProxy, postgres_url: str, watch: Path, tmp_path: Path
@@ -165,6 +167,7 @@ def test_metrics_address_must_be_host_and_port() -> None:
     assert settings.metrics_address == "[::1]:9108"
 
 
+@pytest.mark.daemon
 def test_taken_port_exits_2_and_a_public_address_is_logged(watch: Path, tmp_path: Path) -> None:
     """A port already in use is exit 2 naming it; a non-loopback address is served but
     logged as such at start."""

@@ -108,6 +108,7 @@ def test_queue_close_wakes_a_waiting_get() -> None:
     assert not q.put(Path("/x/a.csv"))
 
 
+@pytest.mark.daemon
 def test_wants_only_files_in_watched_folders(root: Path, tmp_path: Path) -> None:
     """Non-recursive: the folder itself; recursive: visible subfolders, not the archive."""
     archive = root / "archive"
@@ -123,6 +124,7 @@ def test_wants_only_files_in_watched_folders(root: Path, tmp_path: Path) -> None
     assert deep.wants(archive / "2025-10" / "a.csv")
 
 
+@pytest.mark.daemon
 def test_symlink_leading_outside_is_not_accepted(root: Path, tmp_path: Path) -> None:
     """A link to a file outside the folder is refused; one to a file inside is fine."""
     outside = tmp_path / "outside.csv"
@@ -137,6 +139,7 @@ def test_symlink_leading_outside_is_not_accepted(root: Path, tmp_path: Path) -> 
     assert w.accepts(inside)
 
 
+@pytest.mark.daemon
 def test_scan_lists_candidates(root: Path) -> None:
     """The scan finds *.csv files; recursion is an option; hidden folders are skipped."""
     for rel in ["b.csv", "a.CSV", "notes.txt", ".h.csv", "sub/c.csv", ".git/d.csv"]:
@@ -148,6 +151,7 @@ def test_scan_lists_candidates(root: Path) -> None:
     assert sorted(deep.scan()) == [root / "a.CSV", root / "b.csv", root / "sub" / "c.csv"]
 
 
+@pytest.mark.daemon
 def test_scan_includes_watched_archive_months_not_the_rest(root: Path, tmp_path: Path) -> None:
     """Archive month folders being watched are part of the truth the rescan looks at."""
     archive = tmp_path / "archive"
@@ -161,6 +165,7 @@ def test_scan_includes_watched_archive_months_not_the_rest(root: Path, tmp_path:
     assert w.is_archived(month / "old.csv")
 
 
+@pytest.mark.daemon
 def test_event_storm_queues_a_file_once(
     running: tuple[DirectoryWatcher, PathQueue], root: Path
 ) -> None:
@@ -175,6 +180,7 @@ def test_event_storm_queues_a_file_once(
     assert drain_until(queue, sentinel) == [path, sentinel]
 
 
+@pytest.mark.daemon
 def test_own_reads_do_not_wake_the_daemon(
     running: tuple[DirectoryWatcher, PathQueue], root: Path
 ) -> None:
@@ -191,6 +197,7 @@ def test_own_reads_do_not_wake_the_daemon(
     assert drain_until(queue, sentinel) == [sentinel]
 
 
+@pytest.mark.daemon
 def test_moves_into_and_within_the_folder_are_queued(
     running: tuple[DirectoryWatcher, PathQueue], root: Path, tmp_path: Path
 ) -> None:
@@ -206,6 +213,7 @@ def test_moves_into_and_within_the_folder_are_queued(
     assert drain_until(queue, root / "export.csv") == [root / "export.csv"]
 
 
+@pytest.mark.daemon
 def test_hidden_and_temporary_files_are_not_queued(
     running: tuple[DirectoryWatcher, PathQueue], root: Path
 ) -> None:
@@ -217,6 +225,7 @@ def test_hidden_and_temporary_files_are_not_queued(
     assert drain_until(queue, sentinel) == [sentinel]
 
 
+@pytest.mark.daemon
 def test_new_subfolder_requests_a_scan(root: Path) -> None:
     """A folder created or moved in (recursive mode) asks the main loop for a rescan."""
     queue = PathQueue()
@@ -231,6 +240,7 @@ def test_new_subfolder_requests_a_scan(root: Path) -> None:
         w.stop()
 
 
+@pytest.mark.daemon
 def test_polling_observer_sees_changes(root: Path) -> None:
     """--polling (network shares, Docker, WSL) reports new files too."""
     queue = PathQueue()
@@ -243,6 +253,7 @@ def test_polling_observer_sees_changes(root: Path) -> None:
         w.stop()
 
 
+@pytest.mark.daemon
 def test_dead_observer_is_noticed_and_restarted(
     running: tuple[DirectoryWatcher, PathQueue], root: Path
 ) -> None:
@@ -260,6 +271,7 @@ def test_dead_observer_is_noticed_and_restarted(
     assert queue.get(TIMEOUT) == root / "after.csv"
 
 
+@pytest.mark.daemon
 def test_inotify_limit_falls_back_to_polling(root: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """When inotify watches run out, the watcher polls instead of failing."""
 
@@ -288,6 +300,7 @@ def test_inotify_limit_falls_back_to_polling(root: Path, monkeypatch: pytest.Mon
         w.stop()
 
 
+@pytest.mark.daemon
 def test_handler_never_raises(root: Path) -> None:
     """A broken event is counted, not raised into the observer thread."""
     w = DirectoryWatcher(root, PathQueue())

@@ -72,8 +72,13 @@ def _application_imports(path: Path) -> list[str]:
         elif isinstance(node, ast.Call) and ast.unparse(node.func).endswith(
             ("import_module", "__import__")
         ):
-            names = [a.value for a in node.args if isinstance(a, ast.Constant)]
-        found += [f"{path.name}:{node.lineno} {n}" for n in names if n.startswith("csv_import")]
+            names = [
+                a.value
+                for a in node.args
+                if isinstance(a, ast.Constant) and isinstance(a.value, str)
+            ]
+        line = getattr(node, "lineno", 0)
+        found += [f"{path.name}:{line} {n}" for n in names if n.startswith("csv_import")]
     return found
 
 

@@ -128,6 +128,7 @@ def stack(tmp_path: Path, engine: Engine) -> Iterator[Stack]:
     assert not thread.is_alive()
 
 
+@pytest.mark.daemon
 def test_a_rescan_of_unchanged_files_does_not_touch_the_database(stack: Stack) -> None:
     """Files unchanged since their commit are not queued: no statement names them."""
     files = [write_csv(stack.watch / f"day-{i}.csv", make_rows(3, 10 * i)) for i in range(3)]
@@ -179,6 +180,7 @@ def _rewrite_keeping_mtime(path: Path) -> None:
     os.utime(path, ns=(before.st_atime_ns, before.st_mtime_ns))
 
 
+@pytest.mark.daemon
 @pytest.mark.parametrize(
     ("change", "new_rows"),
     [
@@ -226,6 +228,7 @@ def test_import_reads_a_same_size_rewrite_whose_mtime_was_set_back(
     assert service.import_file(path, final_line_ok=True).status == ImportStatus.UNCHANGED
 
 
+@pytest.mark.daemon
 def test_a_renamed_file_is_queued_and_keeps_its_checkpoint(stack: Stack) -> None:
     """A rename is a new path with a known inode: queued, adopted, nothing read again."""
     old = write_csv(stack.watch / "day.csv", make_rows(3))
@@ -379,6 +382,7 @@ def test_a_group_keeps_round_trips_equal_to_a_rebuild(tmp_path: Path, engine: En
     assert normalized(stored_round_trips(engine)) == normalized(stored)
 
 
+@pytest.mark.daemon
 def test_the_importer_redoes_a_failed_group_file_by_file(stack: Stack) -> None:
     """The daemon's thread: the other files of a failed group are imported alone."""
     stack.thread.stop()

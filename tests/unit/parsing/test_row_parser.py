@@ -8,6 +8,7 @@ import hashlib
 import io
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -117,13 +118,13 @@ def test_sample_en_us_every_row() -> None:
         15,
         True,
     )
-    sim = {
+    sim: dict[str, Any] = {
         "account": "Sim101",
         "instrument": "MNQ MAR25",
         "connection": "ATF NinjaTrader",
         "extra": RATE_ONE,
     }
-    apex = {
+    apex: dict[str, Any] = {
         "instrument": "NQ MAR25",
         "action": "Buy",
         "entry_exit": "Entry",
@@ -136,7 +137,7 @@ def test_sample_en_us_every_row() -> None:
         "executed_at": datetime(2025, 1, 28, 15, 59, 51),
         "extra": RATE_ONE,
     }
-    entry = {
+    entry: dict[str, Any] = {
         **sim,
         "action": "Buy",
         "entry_exit": "Entry",
@@ -145,7 +146,7 @@ def test_sample_en_us_every_row() -> None:
         "order_name": "158012701254",
         "executed_at": datetime(2025, 1, 28, 15, 59, 52),
     }
-    exit_ = {
+    exit_: dict[str, Any] = {
         **sim,
         "action": "Sell",
         "entry_exit": "Exit",
@@ -212,7 +213,7 @@ def test_sample_eu_semicolon_every_row() -> None:
     assert (layout.delimiter, layout.decimal_comma, layout.field_count) == (";", True, 15)
     times = [fields[layout.columns["time"]] for fields in split_lines(lines[1:], layout)]
     assert date_order_from_times(times) == "dmy"
-    common = {
+    common: dict[str, Any] = {
         "account": "Playback101",
         "instrument": "MES JUN26",
         "quantity": 1,
@@ -286,7 +287,8 @@ def test_sample_no_id_column_every_row() -> None:
     assert parsed == expected
     ids = [p.execution_id for p in parsed if isinstance(p, Execution)]
     assert len(set(ids)) == 4
-    assert ids == [p.execution_id for p in parse_lines(lines[1:], layout, "dmy")]
+    again = parse_lines(lines[1:], layout, "dmy")
+    assert ids == [p.execution_id for p in again if isinstance(p, Execution)]
 
 
 def test_sample_addon_daily_file_every_row() -> None:
@@ -297,7 +299,7 @@ def test_sample_addon_daily_file_every_row() -> None:
     assert layout.field_count == 15
     times = [fields[layout.columns["time"]] for fields in split_lines(lines[1:], layout)]
     assert date_order_from_filename("NinjaTrader_Executions_20251031.csv", times) == "mdy"
-    common = {
+    common: dict[str, Any] = {
         "account": "APEX1279810000057",
         "instrument": "MNQ 12-25",
         "quantity": 1,
