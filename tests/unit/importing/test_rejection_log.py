@@ -58,6 +58,8 @@ def test_unmapped_columns_are_bounded_per_row(
     with engine.connect() as conn:
         extra = conn.scalar(select(TRADES.c.extra))
         detail = conn.scalar(select(REJECTIONS.c.detail))
+    assert extra is not None
+    assert detail is not None
     assert json.loads(extra)["Custom0"] == "v"
     assert f"at most {EXTRA_LIMIT} are kept per row" in detail
     assert [e["reason"] for e in logs if e["event"] == "row_rejected"] == ["too_long"]
