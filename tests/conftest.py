@@ -31,6 +31,9 @@ SAMPLES = Path(__file__).parent / "samples"
 # How long a thread a test started may take to finish after the test (a stopped observer
 # or server thread winds down asynchronously); only a leaking test waits this long.
 THREAD_GRACE = 10.0
+# Threads of session-scoped fixtures, first started inside some test's setup: they live
+# as long as the session (support.postgres.Databases drops used databases in the background).
+SESSION_THREADS = frozenset({"pg-dropper"})
 _HOME_KEY = pytest.StashKey[tuple[Path, dict[str, str | None]]]()
 
 
@@ -60,7 +63,7 @@ def _no_thread_left_running(request: pytest.FixtureRequest) -> Iterator[None]:
     before = set(threading.enumerate())
     yield
     deadline = time.monotonic() + THREAD_GRACE
-    new = [t for t in threading.enumerate() if t not in before]
+    new = [t for t in threading.enumerate() if t not in before and t.name not in SESSION_THREADS]
     for thread in new:
         thread.join(max(0.0, deadline - time.monotonic()))
     left = [f"{t.name} ({'daemon' if t.daemon else 'non-daemon'})" for t in new if t.is_alive()]
