@@ -72,6 +72,7 @@ def test_one_shot_import_and_verify_of_a_folder_with_a_fifo_do_not_hang(
     assert "a FIFO, not a regular file" in checked.stdout + checked.stderr
 
 
+@pytest.mark.daemon
 def test_header_over_64_kb_is_refused_with_a_reason(tmp_path: Path) -> None:
     """A file whose header line runs past 64 KB: the daemon refuses it (import_refused,
     a warning naming the limit) instead of waiting for a newline it can never see."""

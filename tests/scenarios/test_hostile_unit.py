@@ -49,6 +49,7 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+@pytest.mark.daemon
 def test_the_daemon_stays_well_inside_the_limits(watch: Path, tmp_path: Path) -> None:
     """An import with metrics served and 300 idle connections: threads under half of
     TasksMax=, descriptors under half of LimitNOFILE=, peak memory under MemoryHigh=."""

@@ -72,6 +72,7 @@ def watch(tmp_path: Path) -> Path:
     return folder
 
 
+@pytest.mark.daemon
 @pytest.mark.usefixtures("immutable_supported")
 def test_a_read_only_journal_is_refused_at_start_naming_the_file_and_user(
     watch: Path, tmp_path: Path
@@ -87,6 +88,7 @@ def test_a_read_only_journal_is_refused_at_start_naming_the_file_and_user(
         assert "READY" not in {k for m in d.notify.messages for k in m}
 
 
+@pytest.mark.daemon
 @pytest.mark.usefixtures("immutable_supported")
 def test_a_journal_turned_read_only_is_reported_and_recovered_from(
     watch: Path, tmp_path: Path
@@ -139,6 +141,7 @@ def _read_only(admin_url: str, database: str, *, on: bool) -> None:
         admin.dispose()
 
 
+@pytest.mark.daemon
 @pytest.mark.postgres
 def test_postgres_read_only_at_start_and_under_a_running_daemon(
     migrated_postgres_url: str, watch: Path

@@ -12,6 +12,7 @@ from __future__ import annotations
 import threading
 from pathlib import Path
 
+import pytest
 from sqlalchemy import create_engine
 
 from support.daemon import start_daemon
@@ -42,6 +43,7 @@ def _appender(watch: Path, done: threading.Event) -> None:
         done.set()
 
 
+@pytest.mark.daemon
 def test_rebuilds_beside_an_importing_daemon_all_succeed(database_url: str, tmp_path: Path) -> None:
     """Every rebuild exits 0 while the daemon imports; nothing is lost or doubled, and
     the round trips left equal a rebuild."""

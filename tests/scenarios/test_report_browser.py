@@ -18,6 +18,7 @@ import shutil
 from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -83,7 +84,8 @@ def _colour_pixels(png: bytes, colour: tuple[int, int, int]) -> int:
     from PIL import Image  # noqa: PLC0415
 
     image = Image.open(io.BytesIO(png)).convert("RGB")
-    return sum(n for n, c in image.getcolors(image.width * image.height) or [] if _near(c, colour))
+    colours: list[Any] = image.getcolors(image.width * image.height) or []
+    return sum(n for n, c in colours if _near(c, colour))
 
 
 def _near(c: tuple[int, int, int], colour: tuple[int, int, int]) -> bool:
@@ -96,7 +98,7 @@ def _artifacts(tmp_path: Path) -> Path:
     return folder
 
 
-def test_the_page_in_chromium(browser: object, tmp_path: Path) -> None:
+def test_the_page_in_chromium(browser: Any, tmp_path: Path) -> None:
     """Loads from disk without console errors; charts painted; the table filters and sorts,
     and a clicked row shows its fills; markup in an account name stays text."""
     from selenium.webdriver.common.by import By  # noqa: PLC0415
@@ -126,7 +128,7 @@ def test_the_page_in_chromium(browser: object, tmp_path: Path) -> None:
     assert _colour_pixels(painted, GREEN) + _colour_pixels(painted, RED) > 1000
     assert len(driver.find_elements(By.CSS_SELECTOR, "td.day[data-net]")) > 0  # type: ignore[attr-defined]
 
-    def rows() -> list[object]:
+    def rows() -> list[Any]:
         return driver.find_elements(By.CSS_SELECTOR, "#trip-table tbody tr.trip")  # type: ignore[attr-defined,no-any-return]
 
     everything = len(rows())

@@ -7,6 +7,8 @@ import os
 from datetime import timedelta
 from pathlib import Path
 
+import pytest
+
 from support.daemon import DaemonProcess
 from support.journal_page import HOSTILE_INSTRUMENT, journal_files, read_page
 from support.trips import DAY1, row
@@ -22,6 +24,7 @@ def _rows(page: Path) -> list[list[object]] | None:
     return rows
 
 
+@pytest.mark.daemon
 def test_the_daemon_rewrites_the_page_after_an_appended_fill(tmp_path: Path) -> None:
     """31 round trips at start (one open); closing the open one by an appended line makes
     the page show it closed; the page reloads itself; no temporary file is left."""
@@ -53,6 +56,7 @@ def test_the_daemon_rewrites_the_page_after_an_appended_fill(tmp_path: Path) -> 
     assert not daemon.events("report_failed")
 
 
+@pytest.mark.daemon
 def test_a_report_path_in_a_missing_folder_is_a_configuration_error(tmp_path: Path) -> None:
     """Exit 2 at start, saying which setting and folder."""
     watch = tmp_path / "watch"

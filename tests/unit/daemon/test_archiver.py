@@ -184,7 +184,7 @@ def test_a_move_killed_between_its_two_steps_leaves_one_copy_after_the_next(
                 raise OSError(errno.EXDEV, "Invalid cross-device link")
             real_link(src, dst, **dir_fds)
 
-        monkeypatch.setattr(archive_module.os, "link", link)
+        monkeypatch.setattr(os, "link", link)
     assert move_no_replace(src, folder) == folder / DATED
     assert not src.exists()
     assert sorted(p.name for p in folder.iterdir()) == [DATED]

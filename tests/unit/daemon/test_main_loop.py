@@ -36,6 +36,8 @@ class Importer:
         self.db_error: str | None = None
         self.db_problem: str | None = None
         self.waiting = 0
+        self.files_imported = 0
+        self.rows_inserted = 0
         self.status = "idle; 0 imports, 0 new rows since start; 0 files waiting"
 
     def is_alive(self) -> bool:
