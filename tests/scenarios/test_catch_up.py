@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from support.daemon import start_daemon
 from support.journal import Journal, sqlite_url
 from support.rows import make_rows, write_csv
@@ -19,6 +21,7 @@ FILES = 300
 ROWS = 2
 
 
+@pytest.mark.daemon
 def test_a_catch_up_never_waits_on_its_own_heartbeat(tmp_path: Path) -> None:
     """Hundreds of small files queued at start, a heartbeat due all the time: every file is
     imported, no heartbeat write fails or waits on a lock, the heartbeat stays current."""

@@ -59,20 +59,20 @@ def refreshes() -> Iterator[list[Refreshed]]:
     """Every refresh the transactions run, as they return it (the real function runs):
     mid-file ones (``file_transaction``) and those at commits (``write_session``)."""
     seen: list[Refreshed] = []
-    real = file_transaction.refresh_round_trips
+    real = getattr(file_transaction, "refresh_round_trips")  # noqa: B009
 
     def spy(*args: Any, **kwargs: Any) -> Refreshed:
         result = real(*args, **kwargs)
         seen.append(result)
         return result
 
-    file_transaction.refresh_round_trips = spy  # type: ignore[assignment]
-    write_session.refresh_round_trips = spy  # type: ignore[assignment]
+    setattr(file_transaction, "refresh_round_trips", spy)  # noqa: B010
+    setattr(write_session, "refresh_round_trips", spy)  # noqa: B010
     try:
         yield seen
     finally:
-        file_transaction.refresh_round_trips = real
-        write_session.refresh_round_trips = real
+        setattr(file_transaction, "refresh_round_trips", real)  # noqa: B010
+        setattr(write_session, "refresh_round_trips", real)  # noqa: B010
 
 
 def assert_equal_to_a_rebuild(engine: Engine) -> None:

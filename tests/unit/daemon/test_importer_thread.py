@@ -58,6 +58,7 @@ def _step(thread: ImporterThread, clock: Clock, now: float) -> None:
     thread.step(now)
 
 
+@pytest.mark.daemon
 def test_a_pending_file_comes_back_when_its_settle_period_ends(watch: Path) -> None:
     """Just written, its last line pending: not looked at again before ``settle`` has
     passed, looked at again at the first step after it."""
@@ -79,6 +80,7 @@ def test_a_pending_file_comes_back_when_its_settle_period_ends(watch: Path) -> N
     assert thread.timers == 0
 
 
+@pytest.mark.daemon
 def test_an_unreadable_file_is_retried_after_doubling_delays(watch: Path) -> None:
     """A file that cannot be read comes back after FILE_RETRY_FIRST, then twice that; not
     a step earlier."""
@@ -102,6 +104,7 @@ def test_an_unreadable_file_is_retried_after_doubling_delays(watch: Path) -> Non
     assert (thread.timers, dict(thread._paths)) == (0, {})
 
 
+@pytest.mark.daemon
 def test_a_rescan_does_not_cut_a_backoff_short(watch: Path) -> None:
     """Queued again by a rescan while its retry timer runs, unchanged: skipped."""
     path = write_csv(watch / "u.csv", make_rows(1))

@@ -345,7 +345,7 @@ def test_a_failure_in_a_group_rolls_it_back_and_counts_nothing(
     assert handed_out == []
     assert _trades(engine) == 0
     assert _checkpoint(engine, a) is None
-    assert not service.checkpoints.engine.pool.checkedout()  # the session is closed
+    assert not service.checkpoints.engine.pool.checkedout()  # type: ignore[attr-defined]  # the session is closed
 
 
 def test_files_a_mid_group_commit_made_durable_are_still_handed_out(

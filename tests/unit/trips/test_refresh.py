@@ -427,11 +427,11 @@ def import_all_without_round_trips(engine: Engine, settings: Settings, path: Pat
     )
 
     modules = (file_transaction, write_session)  # mid-file refreshes, refreshes at commits
-    saved = [m.refresh_round_trips for m in modules]
+    saved = [getattr(m, "refresh_round_trips") for m in modules]  # noqa: B009
     for m in modules:
-        m.refresh_round_trips = lambda *a, **k: 0  # type: ignore[assignment]
+        setattr(m, "refresh_round_trips", lambda *a, **k: 0)  # noqa: B010
     try:
         import_all(engine, settings, path)
     finally:
         for m, real in zip(modules, saved, strict=True):
-            m.refresh_round_trips = real  # type: ignore[method-assign]
+            setattr(m, "refresh_round_trips", real)  # noqa: B010
