@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import Connection, Engine
+from sqlalchemy import Engine
 
 from csv_import_daemon.config.settings import Settings
 from csv_import_daemon.files import reader
@@ -36,21 +36,6 @@ def _row(eid: str, action: str, qty: int, price: str, second: int, **columns: An
 
 
 _write = write
-
-
-def _tables(conn: Connection) -> tuple[list[Any], list[Any]]:
-    """Both tables as stored (SQLite's decimal text as is), without the generated IDs."""
-    trips = conn.exec_driver_sql(
-        "SELECT account, instrument, direction, opened_at, closed_at, quantity, open_quantity, "
-        "entry_price, exit_price, points, pnl, commission, net_pnl, currency FROM round_trips "
-        "ORDER BY account, instrument, opened_at"
-    ).all()
-    parts = conn.exec_driver_sql(
-        "SELECT t.account, t.instrument, t.opened_at, f.seq, f.execution_id, f.quantity, "
-        "f.commission, f.role FROM round_trip_fills f JOIN round_trips t "
-        "ON t.id = f.round_trip_id ORDER BY t.account, t.instrument, t.opened_at, f.seq"
-    ).all()
-    return [tuple(r) for r in trips], [tuple(r) for r in parts]
 
 
 # An open round trip carried across transactions (3 rows each), scaled in and out, a
