@@ -9,7 +9,7 @@ from sqlalchemy import Connection
 
 from csv_import_daemon.config.settings import load_settings
 from csv_import_daemon.db.engine import make_engine
-from csv_import_daemon.db.models import Base
+from csv_import_daemon.db.models import METADATA
 
 config = context.config
 if config.config_file_name is not None and not config.attributes.get("skip_logging_config"):
@@ -19,7 +19,7 @@ if config.config_file_name is not None and not config.attributes.get("skip_loggi
 def _run(connection: Connection) -> None:
     context.configure(
         connection=connection,
-        target_metadata=Base.metadata,
+        target_metadata=METADATA,
         render_as_batch=connection.dialect.name == "sqlite",
         compare_type=True,
     )

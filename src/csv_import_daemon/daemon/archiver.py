@@ -28,7 +28,7 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import DBAPIError, OperationalError
 
 from csv_import_daemon.config.settings import Settings
-from csv_import_daemon.db.models import Trade
+from csv_import_daemon.db.tables import TRADES
 from csv_import_daemon.errors import NotRegularFileError
 from csv_import_daemon.files.names import date_from_name, path_key
 from csv_import_daemon.files.quiet_period import seconds_until_settled
@@ -265,8 +265,8 @@ class Archiver:
 
     def _last_execution_day(self, path: Path) -> date | None:
         with self.service.engine.connect() as conn:
-            last = conn.scalar(
-                select(func.max(Trade.executed_at)).where(Trade.source_file == path_key(path))
+            last: datetime | None = conn.scalar(
+                select(func.max(TRADES.c.executed_at)).where(TRADES.c.source_file == path_key(path))
             )
         if last is None:
             return None

@@ -18,7 +18,6 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Connection, Engine, inspect, select
-from sqlalchemy.dialects import postgresql, sqlite
 
 from csv_import_daemon import __version__
 from csv_import_daemon.db.engine import writing
@@ -98,8 +97,12 @@ class Heartbeat:
             "started_at": self.started,
             **values,
         }
-        insert = sqlite.insert if self.engine.dialect.name == "sqlite" else postgresql.insert
-        stmt = insert(INSTANCES).values(**row)
+        # Imported here: `status` reads this module and should not load PostgreSQL's dialect.
+        if self.engine.dialect.name == "sqlite":
+            from sqlalchemy.dialects import sqlite as dialect  # noqa: PLC0415
+        else:
+            from sqlalchemy.dialects import postgresql as dialect  # type: ignore[no-redef]  # noqa: PLC0415
+        stmt = dialect.insert(INSTANCES).values(**row)
         update = {k: stmt.excluded[k] for k in row if k != "instance"}
         conn.execute(stmt.on_conflict_do_update(index_elements=["instance"], set_=update))
 

@@ -1,27 +1,29 @@
-"""The Core table objects of the models, for statements on a plain ``Connection``."""
+"""The journal's tables by the names statements use (defined in ``db.models``)."""
 
 from __future__ import annotations
 
-from sqlalchemy import Table
-
 from csv_import_daemon.db.models import (
-    DaemonInstance,
-    ImportedExecution,
-    ImportFile,
-    ImportRejection,
-    LedgerRetention,
-    RoundTrip,
-    RoundTripFill,
-    Trade,
-    TradeCorrection,
+    CORRECTIONS,
+    FILES,
+    INSTANCES,
+    LEDGER,
+    METADATA,
+    REJECTIONS,
+    RETENTION,
+    ROUND_TRIP_FILLS,
+    ROUND_TRIPS,
+    TRADES,
 )
 
-TRADES: Table = Trade.__table__  # type: ignore[assignment]
-LEDGER: Table = ImportedExecution.__table__  # type: ignore[assignment]
-FILES: Table = ImportFile.__table__  # type: ignore[assignment]
-REJECTIONS: Table = ImportRejection.__table__  # type: ignore[assignment]
-INSTANCES: Table = DaemonInstance.__table__  # type: ignore[assignment]
-CORRECTIONS: Table = TradeCorrection.__table__  # type: ignore[assignment]
-ROUND_TRIPS: Table = RoundTrip.__table__  # type: ignore[assignment]
-ROUND_TRIP_FILLS: Table = RoundTripFill.__table__  # type: ignore[assignment]
-RETENTION: Table = LedgerRetention.__table__  # type: ignore[assignment]
+__all__ = [
+    "CORRECTIONS",
+    "FILES",
+    "INSTANCES",
+    "LEDGER",
+    "METADATA",
+    "REJECTIONS",
+    "RETENTION",
+    "ROUND_TRIPS",
+    "ROUND_TRIP_FILLS",
+    "TRADES",
+]

@@ -15,8 +15,7 @@ from csv_import_daemon.config.database_url import masked_url
 from csv_import_daemon.config.point_values import PointValues
 from csv_import_daemon.config.settings import Settings, settings_in_force
 from csv_import_daemon.db import heartbeat, schema
-from csv_import_daemon.db.models import ImportedExecution, ImportRejection, Trade
-from csv_import_daemon.db.tables import FILES, REJECTIONS
+from csv_import_daemon.db.tables import FILES, LEDGER, REJECTIONS, TRADES
 from csv_import_daemon.trips.consistency import Drift, check_round_trips
 from csv_import_daemon.trips.positions import PositionMismatch, position_mismatches
 
@@ -116,9 +115,9 @@ def collect_status(
     with engine.connect() as conn:
         report["daemons"] = heartbeat.daemons(conn)
         report["daemon_running"] = any(d["running"] for d in report["daemons"])
-        report["trades"] = conn.scalar(select(func.count()).select_from(Trade)) or 0
-        report["ledger"] = conn.scalar(select(func.count()).select_from(ImportedExecution)) or 0
-        report["rejections"] = conn.scalar(select(func.count()).select_from(ImportRejection)) or 0
+        report["trades"] = conn.scalar(select(func.count()).select_from(TRADES)) or 0
+        report["ledger"] = conn.scalar(select(func.count()).select_from(LEDGER)) or 0
+        report["rejections"] = conn.scalar(select(func.count()).select_from(REJECTIONS)) or 0
         last = conn.scalar(select(func.max(FILES.c.updated_at)).where(FILES.c.status != "refused"))
         report["last_import_at"] = last.isoformat() + "Z" if last else None
         # An older schema (status works before `db upgrade`) lacks the newer columns.

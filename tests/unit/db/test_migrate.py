@@ -20,7 +20,7 @@ from sqlalchemy import Column, Engine, Integer, MetaData, func, inspect, select
 from csv_import_daemon.config.settings import Settings
 from csv_import_daemon.db import migrate
 from csv_import_daemon.db.engine import make_engine
-from csv_import_daemon.db.models import Base
+from csv_import_daemon.db.models import METADATA
 from csv_import_daemon.db.tables import LEDGER, TRADES
 from csv_import_daemon.importing.service import ImportService
 from support.paths import REPO
@@ -110,11 +110,11 @@ def test_models_match_the_migrations(engine: Engine) -> None:
         context = MigrationContext.configure(
             conn, opts={"compare_type": True, "compare_server_default": True}
         )
-        assert compare_metadata(context, Base.metadata) == []
+        assert compare_metadata(context, METADATA) == []
 
         # The comparison is not blind: a column the migrations lack is reported.
         changed = MetaData()
-        for table in Base.metadata.tables.values():
+        for table in METADATA.tables.values():
             table.to_metadata(changed)
         changed.tables["trades"].append_column(Column("not_migrated", Integer))
         diff = compare_metadata(context, changed)
