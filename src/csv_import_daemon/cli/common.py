@@ -56,34 +56,47 @@ def add_common(p: argparse.ArgumentParser) -> None:
     )
 
 
-def add_reading(p: argparse.ArgumentParser) -> None:
-    """How a file's times and dates are read (import and run)."""
+def add_reading(p: argparse.ArgumentParser, *, as_imported: bool = False) -> None:
+    """How a file's times, dates, numbers and account are read: one set of flags for every
+    command that reads files. ``as_imported`` (verify): the file is read again as it was
+    imported, so each default is the configured value and ``--settle`` does not apply
+    (verify reads what is there; it never waits for a line to end)."""
     p.add_argument(
         "--source-timezone",
         metavar="ZONE",
-        help="IANA zone of the trading PC" + default(f"the host's, {DEFAULTS.source_timezone}"),
+        help="IANA zone the files were imported under (default: the configured one)"
+        if as_imported
+        else "IANA zone of the trading PC" + default(f"the host's, {DEFAULTS.source_timezone}"),
     )
     p.add_argument(
         "--date-order",
         choices=["auto", "mdy", "dmy"],
-        help="fallback when neither content nor name decides" + default(DEFAULTS.date_order),
+        help="fallback for files whose checkpoint settled none (default: the configured one)"
+        if as_imported
+        else "fallback when neither content nor name decides" + default(DEFAULTS.date_order),
     )
-    p.add_argument(
-        "--settle",
-        type=float,
-        metavar="SECONDS",
-        help="quiet seconds before an unterminated last line counts" + default(DEFAULTS.settle),
-    )
+    if not as_imported:
+        p.add_argument(
+            "--settle",
+            type=float,
+            metavar="SECONDS",
+            help="quiet seconds before an unterminated last line counts" + default(DEFAULTS.settle),
+        )
     p.add_argument(
         "--decimal-mark",
         choices=["auto", ".", ","],
-        help="decimal mark when nothing in a file shows it; auto rejects such values as "
+        help="for files whose checkpoint settled none (default: the configured one)"
+        if as_imported
+        else "decimal mark when nothing in a file shows it; auto rejects such values as "
         "ambiguous_decimal" + default(DEFAULTS.decimal_mark),
     )
     p.add_argument(
         "--default-account",
         metavar="ACCOUNT",
-        help="account of every row of a file without an Account column" + default("none"),
+        help="account of files without an Account column, as they were imported "
+        "(default: the configured one)"
+        if as_imported
+        else "account of every row of a file without an Account column" + default("none"),
     )
 
 

@@ -17,7 +17,7 @@ from typing import Any
 from sqlalchemy import Connection, inspect, select
 from sqlalchemy.exc import DBAPIError
 
-from csv_import_daemon.cli.common import add_common
+from csv_import_daemon.cli.common import add_common, add_reading
 from csv_import_daemon.cli.terminal import visible
 from csv_import_daemon.config.settings import Settings
 from csv_import_daemon.db.engine import describe_db_error
@@ -48,27 +48,7 @@ def register(subparsers: Any) -> None:
     p.add_argument(
         "--json", action="store_true", help="machine-readable report on stdout (default: text)"
     )
-    p.add_argument(
-        "--source-timezone",
-        metavar="ZONE",
-        help="IANA zone the files were imported under (default: the configured one)",
-    )
-    p.add_argument(
-        "--date-order",
-        choices=["auto", "mdy", "dmy"],
-        help="fallback for files whose checkpoint settled none (default: the configured one)",
-    )
-    p.add_argument(
-        "--decimal-mark",
-        choices=["auto", ".", ","],
-        help="for files whose checkpoint settled none (default: the configured one)",
-    )
-    p.add_argument(
-        "--default-account",
-        metavar="ACCOUNT",
-        help="account of files without an Account column, as they were imported "
-        "(default: the configured one)",
-    )
+    add_reading(p, as_imported=True)
     add_common(p)
     p.set_defaults(handler=handle)
 
