@@ -1,3 +1,3 @@
 """Import NinjaTrader 8 execution exports into a journal database exactly once."""
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"

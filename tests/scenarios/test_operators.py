@@ -293,6 +293,14 @@ def test_version_names_the_program(home: Path) -> None:
     assert __version__ == pyproject["project"]["version"]
 
 
+def test_version_is_the_latest_release_in_the_changelog() -> None:
+    """The version a user sees is the newest release CHANGELOG.md describes."""
+    changelog = (REPO / "CHANGELOG.md").read_text()
+    released = re.findall(r"^## \[(\d+\.\d+\.\d+)\]", changelog, re.MULTILINE)
+    assert released, "CHANGELOG.md names no release"
+    assert __version__ == released[0]
+
+
 def _parsers(parser: Any) -> list[tuple[str, Any]]:
     out = [(parser.prog, parser)]
     for action in parser._actions:
