@@ -157,6 +157,27 @@ def test_another_file_of_the_folder_settles_the_order(
     assert datetime(2026, 8, 10, 22, 7, 25) in {t["executed_at"] for t in trades(engine).values()}
 
 
+def test_a_sibling_that_arrives_later_settles_the_next_file(
+    engine: Engine, settings: Settings, tmp_path: Path
+) -> None:
+    """The folder's listing is remembered between files only while the folder is unchanged:
+    a file written after the first import is evidence for the next one."""
+    folder = tmp_path / "exports"
+    folder.mkdir()
+    service = ImportService(engine, settings)
+    first = write(folder / "uk-early-august.csv", UK_NO_ID, UK_ROWS)
+    service.import_file(first, final_line_ok=True)
+    assert checkpoint(engine, first)["date_order_source"] == "setting"
+    write(
+        folder / "uk-late-july.csv",
+        UK_NO_ID,
+        ["MNQ 09-26,Buy,1,29000.00,28/07/2026 9:00:00 AM,Entry,1 L,Entry,$0.00,TAKEPROFIT1,"],
+    )
+    later = write(folder / "uk-early-august-2.csv", UK_NO_ID, UK_ROWS[:1])
+    service.import_file(later, final_line_ok=True)
+    assert checkpoint(engine, later)["date_order_source"] == "folder"
+
+
 @pytest.mark.parametrize("name", ["~uk-late-july.csv", "~$uk-late-july.csv", ".uk-late-july.csv"])
 def test_a_file_the_watcher_ignores_settles_no_order(
     engine: Engine, settings: Settings, tmp_path: Path, name: str
