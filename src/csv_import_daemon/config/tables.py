@@ -10,6 +10,7 @@ from typing import Any
 
 from csv_import_daemon.config.address import parse_metrics_address
 from csv_import_daemon.config.point_values import parse_point_values
+from csv_import_daemon.config.sides import ACTIONS
 from csv_import_daemon.errors import ConfigError
 
 # What each alias table may map to (the TOML tables header_aliases, action_aliases, ...).
@@ -30,7 +31,7 @@ ALIAS_TARGETS: dict[str, tuple[str, ...]] = {
         "rate",
         "connection",
     ),
-    "action_aliases": ("Buy", "Sell", "BuyToCover", "SellShort"),
+    "action_aliases": tuple(ACTIONS),
     "entry_exit_aliases": ("Entry", "Exit"),
 }
 

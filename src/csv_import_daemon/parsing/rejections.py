@@ -70,14 +70,6 @@ def missing_value(fields: list[str], line_no: int, raw: str, values: tuple[str, 
     return RowError(line_no, raw, "missing_value", f"{empty} is empty")
 
 
-_SIDES = frozenset({"buy", "sell", "buytocover", "sellshort"})
-
-
-def known_action(action: str) -> bool:
-    """Buy, Sell, BuyToCover, SellShort, in any case or spacing ("Buy to cover")."""
-    return action.replace(" ", "").lower() in _SIDES
-
-
 def unknown_action(action: str, line_no: int, raw: str) -> RowError:
     return RowError(
         line_no,

@@ -14,6 +14,7 @@ from datetime import datetime, tzinfo
 from decimal import Decimal
 from typing import TypeVar
 
+from csv_import_daemon.config.sides import ACTIONS, side_of
 from csv_import_daemon.parsing import rejections
 from csv_import_daemon.parsing.decimal_mark import (
     AMBIGUOUS,
@@ -61,7 +62,6 @@ __all__ = [
     "split_lines",
 ]
 
-ACTIONS = ("Buy", "Sell", "BuyToCover", "SellShort")
 ENTRY_EXIT = ("Entry", "Exit")
 # Excel writes long numbers as "1.58013E+11": such an ID identifies nothing any more.
 _SCIENTIFIC = re.compile(r"[0-9]+(?:[.,][0-9]+)?[eE][+-][0-9]{1,3}")
@@ -226,7 +226,7 @@ class RowParser:
         if self._actions:
             action = self._actions.get(action.casefold(), action)
         if action not in self._known_actions:  # a word no side can be read from: never guessed
-            if not rejections.known_action(action):
+            if side_of(action) is None:
                 self.ambiguous_rows += 1  # the action_aliases setting decides it
                 return rejections.unknown_action(action, line_no, raw)
             self._known_actions.add(action)

@@ -13,7 +13,8 @@ from datetime import datetime
 from operator import attrgetter
 from typing import Any
 
-from csv_import_daemon.trips.fifo import COMMON_SIDES, FillLike, side_of
+from csv_import_daemon.config.sides import side_of
+from csv_import_daemon.trips.fifo import FillLike
 
 Key = tuple[str, str]  # (account, instrument)
 HOLD = 20_000  # inserted fills kept before the transaction refreshes (one write batch)
@@ -79,7 +80,7 @@ class TripChanges:
             if fills is None:
                 fills = fresh[key] = []
             fills.append(ex)
-            if ex.action not in COMMON_SIDES and side_of(ex.action) is None:
+            if side_of(ex.action) is None:
                 odd.add(key)
         for key, fills in fresh.items():
             fills.sort(key=_WHEN)  # already in order, as a rule: linear

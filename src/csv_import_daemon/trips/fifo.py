@@ -19,19 +19,13 @@ from operator import attrgetter
 from typing import Any, NamedTuple, Protocol
 
 from csv_import_daemon.config.point_values import PointValue
+from csv_import_daemon.config.sides import side_of
 
 MONEY_PLACES = Decimal("1E-8")  # the money columns' scale (NUMERIC(20, 8))
 ZERO = Decimal(0)
 ENTRY, EXIT = "entry", "exit"
 
-_SIDES = {"buy": 1, "buytocover": 1, "sell": -1, "sellshort": -1}
-COMMON_SIDES = {"Buy": 1, "Sell": -1, "BuyToCover": 1, "SellShort": -1}  # looked up first
 _ID = attrgetter("execution_id")
-
-
-def side_of(action: str) -> int | None:
-    """+1 for a buy (Buy, BuyToCover, "Buy to cover"), -1 for a sell; None if unknown."""
-    return _SIDES.get(action.replace(" ", "").lower())
 
 
 class FillLike(Protocol):
@@ -154,8 +148,7 @@ def money_of(value: Decimal) -> Decimal:
 
 
 def _side(fill: FillLike) -> int:
-    action = fill.action
-    return COMMON_SIDES.get(action) or side_of(action) or 0
+    return side_of(fill.action) or 0
 
 
 def _fits(fill: FillLike, position: int) -> bool:
@@ -230,8 +223,7 @@ class TripBuilder:
             i = j
 
     def add(self, fill: FillLike) -> None:
-        action = fill.action
-        side = COMMON_SIDES.get(action) or side_of(action) or 0
+        side = side_of(fill.action) or 0
         quantity = fill.quantity
         price = fill.price
         commission = fill.commission

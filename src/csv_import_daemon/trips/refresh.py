@@ -27,9 +27,10 @@ from typing import Any, NamedTuple
 from sqlalchemy import Connection
 
 from csv_import_daemon.config.point_values import PointValue, PointValues
+from csv_import_daemon.config.sides import side_of
 from csv_import_daemon.logs import get_logger
 from csv_import_daemon.trips.changes import Key, Pending, TripChanges
-from csv_import_daemon.trips.fifo import COMMON_SIDES, Fill, FillLike, TripBuilder, side_of
+from csv_import_daemon.trips.fifo import Fill, FillLike, TripBuilder
 from csv_import_daemon.trips.sql import TripSql, write_trips
 
 __all__ = ["Refreshed", "TripChanges", "rebuild_round_trips", "refresh_round_trips"]
@@ -258,10 +259,9 @@ def _fills(sql: TripSql, rows: list[Any]) -> list[Fill]:
     fills: list[Fill] = []
     last: Any = object()
     fromiso = datetime.fromisoformat if sql.sqlite else None
-    sides = COMMON_SIDES
     when: Any = None
     for execution_id, executed_at, action, entry_exit, quantity, price, commission in rows:
-        if action not in sides and side_of(action) is None:
+        if side_of(action) is None:
             log.warning("round_trip_fill_skipped", execution_id=execution_id, action=action)
             continue
         if executed_at != last:  # one datetime per second, parsed once
