@@ -101,7 +101,7 @@ def _audit_all(conn: Connection, settings: Settings, paths: Sequence[Path]) -> l
         audit = auditor.audit(path, cp, bar)
         if bar:
             bar.done()
-        log.debug("verified", file=audit.file, status=audit.status)
+        log.debug("verified", file=audit.file, status=str(audit.status))
         audits.append(audit)
     return audits
 

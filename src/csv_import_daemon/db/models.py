@@ -7,6 +7,7 @@ command about 40 ms of start-up.
 from __future__ import annotations
 
 from decimal import Decimal
+from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import (
@@ -109,6 +110,16 @@ TRADES = Table(
 )
 
 
+class CheckpointStatus(StrEnum):
+    """What ``import_files.status`` holds: how far a file's reading got."""
+
+    OK = "ok"  # read to its end (a half line may wait for its newline)
+    READING = "reading"  # saved between batches: the bytes after the offset are unread
+    REFUSED = "refused"  # not an executions export: never read as rows
+    # An ``import --reread --replace`` cut short: the rest must still replace what is stored.
+    REPAIR_PENDING = "repair_pending"
+
+
 # The checkpoint of one file as one daemon instance sees it.
 FILES = Table(
     "import_files",
@@ -131,7 +142,7 @@ FILES = Table(
     Column("duplicates", Integer, nullable=False, default=0),
     Column("rejected", Integer, nullable=False, default=0),
     Column("conflicts", Integer, nullable=False, default=0),
-    Column("status", String(16), nullable=False, default="ok"),
+    Column("status", String(16), nullable=False, default=CheckpointStatus.OK.value),
     Column("last_error", Text),
     Column("archived_to", Text),
     Column("updated_at", DateTime(), nullable=False),

@@ -1,4 +1,5 @@
-"""The journal's tables by the names statements use (defined in ``db.models``)."""
+"""The journal's tables by the names statements use, and the values of the checkpoint
+status column (defined in ``db.models``)."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from csv_import_daemon.db.models import (
     ROUND_TRIP_FILLS,
     ROUND_TRIPS,
     TRADES,
+    CheckpointStatus,
 )
 
 __all__ = [
@@ -26,4 +28,5 @@ __all__ = [
     "ROUND_TRIPS",
     "ROUND_TRIP_FILLS",
     "TRADES",
+    "CheckpointStatus",
 ]

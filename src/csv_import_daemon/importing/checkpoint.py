@@ -17,15 +17,12 @@ from sqlalchemy import Connection, Engine, bindparam, func, select
 from sqlalchemy.dialects import postgresql, sqlite
 
 from csv_import_daemon.db.engine import writing
-from csv_import_daemon.db.tables import FILES
+from csv_import_daemon.db.tables import FILES, CheckpointStatus
 from csv_import_daemon.files.names import path_key, path_of_key
 from csv_import_daemon.files.reader import FileStat
 from csv_import_daemon.importing.known_files import KnownFiles
 
 COUNT_FIELDS = ("inserted", "duplicates", "rejected", "conflicts")
-# The status of a checkpoint an ``import --reread --replace`` committed before it was cut
-# short: the rest of the file must still replace what is stored.
-REPAIR_PENDING = "repair_pending"
 
 
 def utc_now() -> datetime:
@@ -67,7 +64,7 @@ class Checkpoint:
     date_order: str | None = None
     encoding: str | None = None
     totals: Counts = Counts()
-    status: str = "ok"  # ok | refused
+    status: CheckpointStatus = CheckpointStatus.OK
     last_error: str | None = None
     archived_to: str | None = None
     # How the file is read: what settled its date order (checkpoint, content, name, folder
@@ -79,11 +76,11 @@ class Checkpoint:
 
     @property
     def refused(self) -> bool:
-        return self.status == "refused"
+        return self.status is CheckpointStatus.REFUSED
 
     @property
     def repair_pending(self) -> bool:
-        return self.status == REPAIR_PENDING
+        return self.status is CheckpointStatus.REPAIR_PENDING
 
     def same_version(self, st: FileStat) -> bool:
         """Same identity, size, mtime and ctime: nothing can have changed since it was read.
@@ -106,7 +103,7 @@ class Checkpoint:
             date_order=m["date_order"],
             encoding=m["encoding"],
             totals=Counts(*(m[k] for k in COUNT_FIELDS)),
-            status=m["status"],
+            status=CheckpointStatus(m["status"]),
             last_error=m["last_error"],
             archived_to=m["archived_to"],
             date_order_source=m["date_order_source"],
@@ -131,7 +128,7 @@ class Checkpoint:
             "date_order": self.date_order,
             "encoding": self.encoding,
             **{k: getattr(self.totals, k) for k in COUNT_FIELDS},
-            "status": self.status,
+            "status": self.status.value,
             "last_error": self.last_error,
             "archived_to": self.archived_to,
             "date_order_source": self.date_order_source,

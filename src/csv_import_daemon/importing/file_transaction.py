@@ -23,10 +23,10 @@ from csv_import_daemon.config.point_values import PointValues
 from csv_import_daemon.config.settings import Settings
 from csv_import_daemon.db import retention
 from csv_import_daemon.db.corrections import replace_changed
-from csv_import_daemon.db.tables import REJECTIONS
+from csv_import_daemon.db.tables import REJECTIONS, CheckpointStatus
 from csv_import_daemon.db.writer import CONFLICT_FIELDS, BatchWriter, Stored
 from csv_import_daemon.files import reader
-from csv_import_daemon.importing.checkpoint import REPAIR_PENDING, Checkpoint, Counts, utc_now
+from csv_import_daemon.importing.checkpoint import Checkpoint, Counts, utc_now
 from csv_import_daemon.importing.conventions import settings_digest
 from csv_import_daemon.importing.identity import checkpoint_hash
 from csv_import_daemon.importing.plan import ReadPlan
@@ -141,7 +141,9 @@ class Transaction:
             encoding=plan.header.encoding,
             totals=self._base + self.committed + self.pending,
             # A --replace cut short is a state of the file: the next reader finishes it.
-            status="ok" if final else (REPAIR_PENDING if plan.replace else "reading"),
+            status=CheckpointStatus.OK
+            if final
+            else (CheckpointStatus.REPAIR_PENDING if plan.replace else CheckpointStatus.READING),
             **self._reading_columns(),
         )
         self.session.commit_file(cp, self.trips, self.rows)

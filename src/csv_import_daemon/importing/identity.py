@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import os
 from dataclasses import dataclass
+from enum import StrEnum
 from typing import BinaryIO
 
 from csv_import_daemon.files import reader
@@ -19,6 +20,19 @@ from csv_import_daemon.importing.checkpoint import Checkpoint
 
 # Every export shares its header line, so identity hashes this many bytes after it.
 HEAD_BYTES = 1024
+
+
+class ResumeReason(StrEnum):
+    """Why reading starts where it does: resumed at the checkpoint, or why from the start."""
+
+    RESUME = "resume"
+    NEW_FILE = "new file"
+    REREAD = "reread requested"
+    REFUSED_BEFORE = "refused before"
+    NOTHING_READ_YET = "nothing read yet"  # only the header was read
+    ANOTHER_FILE = "another file under this name"
+    SHORTER = "shorter than the checkpoint"
+    REWRITTEN = "rewritten"
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,11 +45,11 @@ class Resume:
     # the rest of that line and keeps its number.
     unterminated: bool
     date_order: str | None  # the order the checkpoint settled, when resuming
-    reason: str  # why: "resume", or why the file is read from the start
+    reason: ResumeReason
 
     @property
     def resumed(self) -> bool:
-        return self.reason == "resume"
+        return self.reason is ResumeReason.RESUME
 
 
 def head_hash(f: BinaryIO, data_start: int, length: int, tail: bytes | None = None) -> str:
@@ -75,24 +89,24 @@ def head_matches(f: BinaryIO, data_start: int, stored: str | None, end: int) -> 
     return head_hash(f, data_start, int(parts[0]), tail) == stored
 
 
-def _from_start(header: Header, reason: str) -> Resume:
+def _from_start(header: Header, reason: ResumeReason) -> Resume:
     return Resume(header.data_start, 2, unterminated=False, date_order=None, reason=reason)
 
 
-def _why_not(f: BinaryIO, header: Header, st: FileStat, prior: Checkpoint) -> str | None:
+def _why_not(f: BinaryIO, header: Header, st: FileStat, prior: Checkpoint) -> ResumeReason | None:
     """None when ``prior`` may be resumed, else the reason it may not."""
     if prior.refused:
-        return "refused before"
+        return ResumeReason.REFUSED_BEFORE
     # Nothing but the header read: start at this header's end, which differs for a new
     # file that reuses the inode (a CRLF header is a byte longer).
     if prior.lines_consumed <= 1:
-        return "nothing read yet"
+        return ResumeReason.NOTHING_READ_YET
     if (prior.stat.device, prior.stat.inode) != (st.device, st.inode):
-        return "another file under this name"
+        return ResumeReason.ANOTHER_FILE
     if not header.data_start <= prior.offset <= st.size:
-        return "shorter than the checkpoint"
+        return ResumeReason.SHORTER
     if not head_matches(f, header.data_start, prior.head_hash, prior.offset):
-        return "rewritten"
+        return ResumeReason.REWRITTEN
     return None
 
 
@@ -101,13 +115,15 @@ def resume_point(
 ) -> Resume:
     """Where to read ``f`` from, given its prior checkpoint (or that it starts afresh)."""
     if prior is None:
-        return _from_start(header, "new file")
+        return _from_start(header, ResumeReason.NEW_FILE)
     if reread:
-        return _from_start(header, "reread requested")
+        return _from_start(header, ResumeReason.REREAD)
     why = _why_not(f, header, st, prior)
     if why is not None:
         return _from_start(header, why)
     nl = reader.newline_of(header.encoding)
     start = prior.offset
     unterminated = start > header.data_start and reader.tail_after(f, start - len(nl), start) != nl
-    return Resume(start, prior.lines_consumed + 1, unterminated, prior.date_order, "resume")
+    return Resume(
+        start, prior.lines_consumed + 1, unterminated, prior.date_order, ResumeReason.RESUME
+    )

@@ -22,13 +22,14 @@ from sqlalchemy.exc import DBAPIError, OperationalError
 
 from csv_import_daemon.config.settings import Settings
 from csv_import_daemon.db.heartbeat import Heartbeat
+from csv_import_daemon.db.tables import CheckpointStatus
 from csv_import_daemon.errors import FileReadError, NotRegularFileError, UnknownFormatError
 from csv_import_daemon.files import reader
 from csv_import_daemon.files.names import path_key
 from csv_import_daemon.files.quiet_period import seconds_until_settled
 from csv_import_daemon.files.reader import FileStat, Header
 from csv_import_daemon.importing.batch_import import BatchImport
-from csv_import_daemon.importing.checkpoint import REPAIR_PENDING, Checkpoint, CheckpointStore
+from csv_import_daemon.importing.checkpoint import Checkpoint, CheckpointStore
 from csv_import_daemon.importing.conventions import Evidence, layout_options
 from csv_import_daemon.importing.file_transaction import Transaction, Writers
 from csv_import_daemon.importing.identity import resume_point
@@ -191,7 +192,7 @@ class ImportService:
             if prior is not None and prior.settings_digest not in (None, self.writers.digest):
                 # Refused, or rows rejected, under settings that have changed since.
                 request = dataclasses.replace(request, reread=True)
-            if prior is not None and prior.status == REPAIR_PENDING:
+            if prior is not None and prior.repair_pending:
                 # An interrupted --reread --replace: whoever reads next finishes it as one.
                 request = dataclasses.replace(request, replace=True)
             final_ok = request.final_line_ok
@@ -244,7 +245,7 @@ class ImportService:
                 offset=header.data_start,
                 lines_consumed=1,
                 encoding=header.encoding,
-                status="refused",
+                status=CheckpointStatus.REFUSED,
                 last_error=message,
                 settings_digest=self.writers.digest,
             )

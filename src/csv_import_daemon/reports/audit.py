@@ -17,6 +17,7 @@ import os
 import zoneinfo
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from enum import StrEnum
 from pathlib import Path
 from typing import Any, BinaryIO
 
@@ -32,7 +33,7 @@ from csv_import_daemon.files.names import path_key
 from csv_import_daemon.importing.checkpoint import Checkpoint
 from csv_import_daemon.importing.conventions import layout_options
 from csv_import_daemon.importing.file_transaction import RAW_LIMIT
-from csv_import_daemon.importing.identity import resume_point
+from csv_import_daemon.importing.identity import ResumeReason, resume_point
 from csv_import_daemon.importing.service import ImportService
 from csv_import_daemon.parsing.batches import parse_batch
 from csv_import_daemon.parsing.row_parser import (
@@ -49,13 +50,33 @@ BATCH_ROWS = 20_000  # rows parsed before their IDs are looked up (memory stays 
 UNCLAIMED = 10**12  # "every line": a file no checkpoint speaks for
 
 
+class AuditStatus(StrEnum):
+    """The verdict on one file."""
+
+    OK = "ok"
+    MISSING = "missing"  # a row the checkpoint vouches for is not in the ledger
+    UNRECORDED = "unrecorded"  # a rejected row is not in import_rejections
+    REPAIR_PENDING = "repair_pending"  # an interrupted --reread --replace
+    REFUSED = "refused"  # not an executions export
+    ERROR = "error"  # unreadable, or refused now although it was imported
+    EMPTY = "empty"  # no header line
+
+
+class CheckpointClaim(StrEnum):
+    """What the file's checkpoint vouches for."""
+
+    OK = "ok"  # the lines up to its offset
+    CHANGED = "changed"  # nothing: the file differs since it was read
+    NONE = "none"  # no checkpoint: the file is claimed whole
+
+
 @dataclass(slots=True)
 class FileAudit:
     """What one file holds and what the journal holds of it."""
 
     file: str
-    checkpoint: str = "none"  # "ok", "changed" (file differs since), "none"
-    status: str = "ok"  # "ok", "missing", "unrecorded", "refused", "error", "empty"
+    checkpoint: CheckpointClaim = CheckpointClaim.NONE
+    status: AuditStatus = AuditStatus.OK
     executions: int = 0
     present: int = 0
     deleted: int = 0  # in the ledger, no longer in trades: the user deleted them
@@ -71,13 +92,16 @@ class FileAudit:
 
     @property
     def failed(self) -> bool:
-        return bool(self.missing or self.unrecorded) or self.status in ("error", "repair_pending")
+        return bool(self.missing or self.unrecorded) or self.status in (
+            AuditStatus.ERROR,
+            AuditStatus.REPAIR_PENDING,
+        )
 
     def as_dict(self) -> dict[str, Any]:
         return {
             "file": self.file,
-            "status": self.status,
-            "checkpoint": self.checkpoint,
+            "status": self.status.value,
+            "checkpoint": self.checkpoint.value,
             "executions": self.executions,
             "present": self.present,
             "deleted": self.deleted,
@@ -133,9 +157,9 @@ class Auditor:
             with reader.open_regular(path) as f:
                 self._audit(f, path, checkpoint, out, progress)
         except NotRegularFileError as exc:
-            out.status, out.message = "error", f"cannot read: {exc}"
+            out.status, out.message = AuditStatus.ERROR, f"cannot read: {exc}"
         except OSError as exc:
-            out.status, out.message = "error", f"cannot read: {exc.strerror or exc}"
+            out.status, out.message = AuditStatus.ERROR, f"cannot read: {exc.strerror or exc}"
         return out
 
     def _audit(
@@ -150,25 +174,25 @@ class Auditor:
         try:
             header = reader.read_header(f) or reader.read_header(f, final=True)
             if header is None:
-                out.status, out.message = "empty", "no header line: nothing to check"
+                out.status, out.message = AuditStatus.EMPTY, "no header line: nothing to check"
                 return
             layout = sniff_layout(header.text, layout_options(self.settings))
         except UnknownFormatError as exc:
             if cp is not None and not cp.refused:
                 # Imported once, unreadable now: the settings differ from the import's
                 # (default_account, header_aliases); nothing could be checked, so it fails.
-                out.status = "error"
+                out.status = AuditStatus.ERROR
                 out.message = (
                     f"imported before but refused under these settings ({exc}); run verify "
                     "with the settings the file was imported under"
                 )
             else:
-                out.status, out.message = "refused", f"not an executions export: {exc}"
+                out.status, out.message = AuditStatus.REFUSED, f"not an executions export: {exc}"
             return
         claimed = self._claimed(f, st, header, cp, out)
         # The importer's own evidence: what the checkpoint settled, else what it would.
         reading = self.service.evidence.settle(
-            f, path, header, layout, cp, resume=out.checkpoint == "ok"
+            f, path, header, layout, cp, resume=out.checkpoint is CheckpointClaim.OK
         )
         # The zone the file was imported in (its checkpoint says), else the configured one.
         zone = cp.source_timezone if cp is not None and cp.source_timezone else None
@@ -198,11 +222,11 @@ class Auditor:
             )
         self._check(pending, out)
         if out.missing:
-            out.status = "missing"
+            out.status = AuditStatus.MISSING
         elif out.unrecorded:
-            out.status = "unrecorded"
+            out.status = AuditStatus.UNRECORDED
         elif cp is not None and cp.repair_pending:
-            out.status = "repair_pending"
+            out.status = AuditStatus.REPAIR_PENDING
             out.message = (
                 "an import --reread --replace was cut short: the rows after its checkpoint "
                 "still hold the old values until the next read finishes it as a replace"
@@ -218,17 +242,17 @@ class Auditor:
     ) -> int:
         """The last line number the journal vouches for, judged as the importer resumes."""
         if cp is None:
-            out.checkpoint = "none"
+            out.checkpoint = CheckpointClaim.NONE
             return UNCLAIMED
         why = resume_point(f, header, st, cp, reread=False).reason
-        if why == "nothing read yet" and not cp.refused:
-            out.checkpoint = "ok"  # a header alone: it vouches for no row yet
+        if why is ResumeReason.NOTHING_READ_YET and not cp.refused:
+            out.checkpoint = CheckpointClaim.OK  # a header alone: it vouches for no row yet
             return cp.lines_consumed
-        if why != "resume":
-            out.checkpoint = "changed"
+        if why is not ResumeReason.RESUME:
+            out.checkpoint = CheckpointClaim.CHANGED
             out.message = "the file changed since its checkpoint: the daemon reads it again"
             return 1
-        out.checkpoint = "ok"
+        out.checkpoint = CheckpointClaim.OK
         return cp.lines_consumed
 
     def _rows(

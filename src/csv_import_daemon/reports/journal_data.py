@@ -23,6 +23,7 @@ from csv_import_daemon.db.tables import (
     ROUND_TRIP_FILLS,
     ROUND_TRIPS,
     TRADES,
+    CheckpointStatus,
 )
 from csv_import_daemon.reports.status import file_problem
 from csv_import_daemon.trips.queries import (
@@ -146,7 +147,9 @@ def _health(conn: Connection) -> Health:
     reasons = conn.execute(
         select(REJECTIONS.c.reason, func.count()).group_by(REJECTIONS.c.reason)
     ).all()
-    last = conn.scalar(select(func.max(FILES.c.updated_at)).where(FILES.c.status != "refused"))
+    last = conn.scalar(
+        select(func.max(FILES.c.updated_at)).where(FILES.c.status != CheckpointStatus.REFUSED.value)
+    )
     return Health(
         trades=conn.scalar(select(func.count()).select_from(TRADES)) or 0,
         files=count,

@@ -15,7 +15,7 @@ from csv_import_daemon.config.database_url import masked_url
 from csv_import_daemon.config.point_values import PointValues
 from csv_import_daemon.config.settings import Settings, settings_in_force
 from csv_import_daemon.db import heartbeat, schema
-from csv_import_daemon.db.tables import FILES, LEDGER, REJECTIONS, TRADES
+from csv_import_daemon.db.tables import FILES, LEDGER, REJECTIONS, TRADES, CheckpointStatus
 from csv_import_daemon.trips.consistency import Drift, check_round_trips
 from csv_import_daemon.trips.positions import PositionMismatch, position_mismatches
 
@@ -26,27 +26,34 @@ REPAIR_HINT = (
 )
 
 # Problems first, in this order; healthy files after them.
-_PROBLEM_ORDER = ("refused", "repair_pending", "conflicts", "rejections", "reading", "half_line")
+_PROBLEM_ORDER = (
+    CheckpointStatus.REFUSED,
+    CheckpointStatus.REPAIR_PENDING,
+    "conflicts",
+    "rejections",
+    CheckpointStatus.READING,
+    "half_line",
+)
 
 
 def file_problem(r: Any) -> str | None:
     """The problem of a file checkpoint row, or None when it is healthy."""
-    if r.status in ("refused", "repair_pending"):  # repair: an interrupted --replace
-        return str(r.status)
+    if r.status in (CheckpointStatus.REFUSED, CheckpointStatus.REPAIR_PENDING):
+        return str(r.status)  # repair_pending: an interrupted --replace
     if r.conflicts:
         return "conflicts"
     if r.rejected:
         return "rejections"
-    if r.status == "reading":
-        return "reading"
+    if r.status == CheckpointStatus.READING:
+        return CheckpointStatus.READING.value
     if r.pending_bytes:
         return "half_line"
     return None
 
 
 def _file(r: Any) -> dict[str, Any]:
-    refused = r.status == "refused"
-    reading = r.status in ("reading", "repair_pending")
+    refused = r.status == CheckpointStatus.REFUSED
+    reading = r.status in (CheckpointStatus.READING, CheckpointStatus.REPAIR_PENDING)
     # A checkpoint saved between batches counts the whole unread rest after its offset; only
     # a finished read's leftover is a half line waiting for its newline.
     rest = max(0, r.size - r.offset)
@@ -118,7 +125,11 @@ def collect_status(
         report["trades"] = conn.scalar(select(func.count()).select_from(TRADES)) or 0
         report["ledger"] = conn.scalar(select(func.count()).select_from(LEDGER)) or 0
         report["rejections"] = conn.scalar(select(func.count()).select_from(REJECTIONS)) or 0
-        last = conn.scalar(select(func.max(FILES.c.updated_at)).where(FILES.c.status != "refused"))
+        last = conn.scalar(
+            select(func.max(FILES.c.updated_at)).where(
+                FILES.c.status != CheckpointStatus.REFUSED.value
+            )
+        )
         report["last_import_at"] = last.isoformat() + "Z" if last else None
         # An older schema (status works before `db upgrade`) lacks the newer columns.
         present = {c["name"] for c in inspect(conn).get_columns("import_files")}
