@@ -1,4 +1,8 @@
-"""One root error class and the process exit codes built on it."""
+"""One root error class and the process exit codes built on it.
+
+Code below the command line raises these; ``cli.main`` is the one place that logs the
+event an error names and turns it into an exit code (``exit_code_for``).
+"""
 
 from __future__ import annotations
 
@@ -18,9 +22,37 @@ class ExitCode(enum.IntEnum):
 class CsvImportError(Exception):
     """Root of every error this package raises on purpose."""
 
+    # The log event ``cli.main`` writes when this error ends a command; None when the
+    # code that raised it has logged it already, in its place among the other events.
+    event: str | None = "command_failed"
+
+    def log_fields(self) -> dict[str, str]:
+        return {"error": str(self)}
+
 
 class ConfigError(CsvImportError):
     """The settings are unusable; the message says what is allowed."""
+
+    event = "configuration_error"
+
+
+class WatchFailedError(ConfigError):
+    """The watched folder cannot be watched (permissions, the inotify limits)."""
+
+    event = "watch_failed"
+
+    def __init__(self, watch_dir: str, error: str) -> None:
+        super().__init__(error)
+        self.watch_dir = watch_dir
+
+    def log_fields(self) -> dict[str, str]:
+        return {"watch_dir": self.watch_dir, "error": str(self)}
+
+
+class ImporterDiedError(CsvImportError):
+    """The daemon's importer thread ended: the daemon stops (systemd restarts it)."""
+
+    event = None  # the main loop logs importer_died before the daemon's stop events
 
 
 class UnknownFormatError(CsvImportError):
@@ -37,6 +69,8 @@ class NotRegularFileError(CsvImportError):
 
 class DatabaseUnavailableError(CsvImportError):
     """The database cannot be reached; nothing was written."""
+
+    event = "database_unavailable"
 
 
 def exit_code_for(exc: BaseException) -> ExitCode:

@@ -22,7 +22,6 @@ from csv_import_daemon.config.sources import CONFIG_ENV, ENV_PREFIX
 from csv_import_daemon.errors import (
     ConfigError,
     CsvImportError,
-    DatabaseUnavailableError,
     ExitCode,
     exit_code_for,
 )
@@ -159,17 +158,12 @@ def _main(args: argparse.Namespace) -> int:
     try:
         code: int = args.handler(args, settings)
         return code
-    except ConfigError as exc:
-        log.error("configuration_error", error=str(exc))
-        return exit_code_for(exc)
-    except DatabaseUnavailableError as exc:
-        log.error("database_unavailable", error=str(exc))
-        return exit_code_for(exc)
     except DBAPIError as exc:  # OperationalError included
         detail = str(getattr(exc, "orig", exc)).strip().splitlines()
         where = masked_url(settings.database_url)
         log.error("database_unavailable", error=f"cannot use database {where}: {detail[0]}")
         return exit_code_for(exc)
     except CsvImportError as exc:
-        log.error("command_failed", error=str(exc))
+        if exc.event is not None:
+            log.error(exc.event, **exc.log_fields())
         return exit_code_for(exc)

@@ -59,20 +59,14 @@ def handle(args: argparse.Namespace, settings: Settings) -> int:
 
 def run(settings: Settings, paths: Sequence[Path], *, as_json: bool) -> int:
     """The ``verify`` command; the exit code."""
-    try:
-        engine = readonly_engine(settings)
-    except DatabaseUnavailableError as exc:
-        log.error("database_unavailable", error=str(exc))
-        return ExitCode.DATABASE_UNAVAILABLE
+    engine = readonly_engine(settings)
     try:
         with reading(engine) as conn:
             if not inspect(conn).has_table("imported_executions"):
-                log.error("database_unavailable", error="the database holds no journal tables")
-                return ExitCode.DATABASE_UNAVAILABLE
+                raise DatabaseUnavailableError("the database holds no journal tables")
             audits = _audit_all(conn, settings, paths)
     except DBAPIError as exc:  # OperationalError included: unreachable, locked, cut
-        log.error("database_unavailable", error=describe_db_error(engine, exc))
-        return ExitCode.DATABASE_UNAVAILABLE
+        raise DatabaseUnavailableError(describe_db_error(engine, exc)) from exc
     finally:
         engine.dispose()
     report = _report(audits)

@@ -45,7 +45,14 @@ from csv_import_daemon.db.writable import (
     probe_write,
     unwritable,
 )
-from csv_import_daemon.errors import ConfigError, DatabaseUnavailableError, ExitCode
+from csv_import_daemon.errors import (
+    ConfigError,
+    CsvImportError,
+    DatabaseUnavailableError,
+    ExitCode,
+    WatchFailedError,
+    exit_code_for,
+)
 from csv_import_daemon.importing.known_files import KnownFiles
 from csv_import_daemon.importing.service import ImportService
 from csv_import_daemon.logs import get_logger
@@ -129,18 +136,10 @@ class Daemon:
             self._wakeup = None
 
     def _run(self) -> int:
-        try:
-            root, archive = self._check_folders()
-            report_path = check_report_path(self.settings)
-        except ConfigError as exc:
-            log.error("configuration_error", error=str(exc))
-            return ExitCode.USAGE
+        root, archive = self._check_folders()
+        report_path = check_report_path(self.settings)
         s = self.settings
-        try:
-            engine = make_engine(s)
-        except ConfigError as exc:
-            log.error("configuration_error", error=str(exc))
-            return ExitCode.USAGE
+        engine = make_engine(s)
         log.info(
             "start",
             version=__version__,
@@ -157,10 +156,9 @@ class Daemon:
         )
         try:
             server = self._metrics_server()
-        except ConfigError as exc:
-            log.error("configuration_error", error=str(exc))
+        except ConfigError:
             engine.dispose()
-            return ExitCode.USAGE
+            raise
         if report_path is not None and self.page is not None:
             self._report = ReportWriter(self.page)
         try:
@@ -180,25 +178,27 @@ class Daemon:
         server.start()
         return server
 
-    def _run_with(self, engine: Engine, root: Path, archive: Path | None) -> int:
-        s = self.settings
+    def _prepare(self, engine: Engine) -> None:
+        """Migrate and check that the journal can be written, else DatabaseUnavailableError."""
         self.notifier.status("connecting to the database and migrating")
         try:
-            prepare_database(engine, s)
+            prepare_database(engine, self.settings)
             probe_write(engine)  # a journal it may only read would fail every import
         except DatabaseUnavailableError as exc:
             where = unwritable(engine)  # a folder SQLite cannot even open the journal in
             hint = f" ({where})" if where and not isinstance(exc, JournalReadOnlyError) else ""
-            log.error("database_unavailable", error=f"{exc}{hint}")
-            return ExitCode.DATABASE_UNAVAILABLE
+            raise DatabaseUnavailableError(f"{exc}{hint}") from exc
         except DBAPIError as exc:  # OperationalError included
             error = (
                 describe_refused(engine, exc)
                 if is_write_refused(engine, exc)
                 else describe_db_error(engine, exc)
             )
-            log.error("database_unavailable", error=error)
-            return ExitCode.DATABASE_UNAVAILABLE
+            raise DatabaseUnavailableError(error) from exc
+
+    def _run_with(self, engine: Engine, root: Path, archive: Path | None) -> int:
+        s = self.settings
+        self._prepare(engine)
         if self.stop_requested:
             log.info("stop", exit_code=0, reason="signal during start-up")
             return ExitCode.OK
@@ -238,12 +238,14 @@ class Daemon:
         try:
             watcher.start()
         except OSError as exc:
-            log.error("watch_failed", watch_dir=str(root), error=exc.strerror or str(exc))
             importer.stop()
             importer.join(STOP_JOIN)
-            return ExitCode.USAGE
+            raise WatchFailedError(str(root), exc.strerror or str(exc)) from exc
+        ended: CsvImportError | None = None
         try:
-            code = self._serve(queue, watcher, importer)
+            self._serve(queue, watcher, importer)
+        except CsvImportError as exc:  # raised after the stop events below, which it ends
+            ended = exc
         finally:
             self.notifier.stopping("stopping: finishing the current batch")
             log.info("stopping", files_waiting=importer.waiting)
@@ -257,16 +259,18 @@ class Daemon:
                 self._report.join(STOP_JOIN)
         log.info(
             "stop",
-            exit_code=int(code),
+            exit_code=int(ExitCode.OK if ended is None else exit_code_for(ended)),
             imports=importer.files_imported,
             inserted=importer.rows_inserted,
             **importer.rows_committed,
         )
-        return code
+        if ended is not None:
+            raise ended
+        return ExitCode.OK
 
     # -- the main loop ---------------------------------------------------------------------
 
-    def _serve(self, queue: PathQueue, watcher: DirectoryWatcher, importer: ImporterThread) -> int:
+    def _serve(self, queue: PathQueue, watcher: DirectoryWatcher, importer: ImporterThread) -> None:
         backlog = rescan(queue, watcher, "start-up", self._only)
         observer = "polling" if watcher.polling else "inotify"
         log.info("ready", observer=observer, queued=backlog)
@@ -285,11 +289,8 @@ class Daemon:
         )
         assert self._wakeup is not None  # run() made it
         while not self.stop_requested:
-            code = loop.step(time.monotonic())
-            if code is not None:
-                return code
+            loop.step(time.monotonic())
             self._wakeup.wait(loop.tick)
-        return ExitCode.OK
 
 
 class _Wakeup:

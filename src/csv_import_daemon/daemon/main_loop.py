@@ -21,7 +21,7 @@ from csv_import_daemon.daemon.metrics import Metrics
 from csv_import_daemon.daemon.notify import Notifier
 from csv_import_daemon.daemon.report_writer import ReportWriter
 from csv_import_daemon.daemon.watcher import DirectoryWatcher, PathQueue
-from csv_import_daemon.errors import ExitCode
+from csv_import_daemon.errors import ImporterDiedError
 from csv_import_daemon.logs import get_logger
 
 log = get_logger(__name__)
@@ -120,15 +120,16 @@ class MainLoop:
         self.stall_after = IMPORTER_STALL
         self.stalled = False
 
-    def step(self, now: float) -> int | None:
-        """Do what is due at monotonic time ``now``; an exit code when the daemon must end."""
+    def step(self, now: float) -> None:
+        """Do what is due at monotonic time ``now``; raises ``ImporterDiedError`` when the
+        daemon must end."""
         self._check_stall(now)
         if self.ping is not None and now >= self.next_ping and not self.stalled:
             self.notifier.watchdog()
             self.next_ping = now + self.ping
         if not self.importer.is_alive():
             log.error("importer_died")
-            return ExitCode.FILE_FAILED
+            raise ImporterDiedError("the importer thread died")
         if not self.watcher.is_alive() and now >= self.next_observer_try:
             self._restart_observer(now)
         if self.queue.take_scan_request():
@@ -150,7 +151,6 @@ class MainLoop:
         if status != self.last_status:
             self.notifier.status(status)
             self.last_status = status
-        return None
 
     def _check_stall(self, now: float) -> None:
         alive_at = self.importer.alive_at

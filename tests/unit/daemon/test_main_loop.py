@@ -16,7 +16,7 @@ from csv_import_daemon.daemon.main_loop import IMPORTER_STALL, OBSERVER_RETRY, L
 from csv_import_daemon.daemon.metrics import Metrics
 from csv_import_daemon.daemon.notify import Notifier
 from csv_import_daemon.daemon.watcher import DirectoryWatcher, PathQueue
-from csv_import_daemon.errors import ExitCode
+from csv_import_daemon.errors import ExitCode, ImporterDiedError, exit_code_for
 from support.notify import NotifyListener
 from support.rows import make_rows, write_csv
 
@@ -70,13 +70,12 @@ class Harness:
         self.loop = MainLoop(settings, parts, ping=ping, now=T0)
         self._marks = itertools.count()
 
-    def step(self, now: float) -> int | None:
+    def step(self, now: float) -> None:
         """One step, then a marker datagram: once it arrived, so did the step's messages."""
-        code = self.loop.step(now)
+        self.loop.step(now)
         mark = str(next(self._marks))
         self.notifier.send(f"MARK={mark}")
         self.listener.wait_for("MARK", mark, timeout=5)
-        return code
 
     def queued(self) -> list[Path]:
         out = []
@@ -108,14 +107,14 @@ def test_periodic_rescan_queues_files_only_when_due(harness: Harness) -> None:
     before, and the next rescan waits a full interval again."""
     path = write_csv(harness.folder / "a.csv", make_rows(1))  # before the observer: no event
     harness.watcher.start()
-    assert harness.step(T0) is None
-    assert harness.step(T0 + RESCAN - 0.1) is None
+    harness.step(T0)  # goes on: an end would raise
+    harness.step(T0 + RESCAN - 0.1)  # goes on: an end would raise
     assert harness.queued() == []
-    assert harness.step(T0 + RESCAN) is None
+    harness.step(T0 + RESCAN)  # goes on: an end would raise
     assert harness.queued() == [path]
-    assert harness.step(T0 + 2 * RESCAN - 0.1) is None
+    harness.step(T0 + 2 * RESCAN - 0.1)  # goes on: an end would raise
     assert harness.queued() == []
-    assert harness.step(T0 + 2 * RESCAN) is None
+    harness.step(T0 + 2 * RESCAN)  # goes on: an end would raise
     assert harness.queued() == [path]
 
 
@@ -204,8 +203,9 @@ def test_dead_observer_is_restarted_with_backoff(harness: Harness) -> None:
 def test_dead_importer_ends_the_loop_with_exit_1(harness: Harness) -> None:
     """The importer thread died: the step says exit 1 (systemd restarts the service)."""
     harness.watcher.start()
-    assert harness.step(T0) is None
+    harness.step(T0)  # goes on: an end would raise
     harness.importer.alive = False
-    with capture_logs() as logs:
-        assert harness.step(T0 + 0.5) == ExitCode.FILE_FAILED
+    with capture_logs() as logs, pytest.raises(ImporterDiedError) as ended:
+        harness.step(T0 + 0.5)
+    assert exit_code_for(ended.value) == ExitCode.FILE_FAILED
     assert _events(logs, "importer_died")
