@@ -1,7 +1,8 @@
 """The trading day: it rolls over at ``trading_day_rollover`` (a clock time in a time zone).
 
 With the default ``17:00 America/Chicago`` (the CME Globex open), a fill at 17:30 Chicago
-time on Monday belongs to Tuesday's trading day.
+time on Monday belongs to Tuesday's trading day. The one home of that rule: round trips,
+P&L, the journal page and the archiver all ask a ``Rollover``.
 """
 
 from __future__ import annotations
@@ -32,6 +33,12 @@ class Rollover:
         if self.at != _MIDNIGHT and local.time() >= self.at:
             return local.date() + timedelta(days=1)
         return local.date()
+
+    def start_of(self, day: date) -> datetime:
+        """The first instant (naive UTC, as stored) of trading day ``day``."""
+        first = day - timedelta(days=1) if self.at != _MIDNIGHT else day
+        local = datetime.combine(first, self.at, self.zone)
+        return local.astimezone(UTC).replace(tzinfo=None)
 
 
 def parse_rollover(text: str, origin: str = "trading_day_rollover") -> Rollover:

@@ -19,8 +19,7 @@ import secrets
 import stat
 import time
 from collections.abc import Callable
-from datetime import UTC, date, datetime, timedelta
-from datetime import time as clock_time
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
@@ -50,13 +49,6 @@ _NO_HARD_LINKS = (errno.EPERM, errno.ENOTSUP, errno.EOPNOTSUPP, errno.EMLINK, er
 
 class Watches(Protocol):
     def watch(self, folder: Path) -> None: ...
-
-
-def current_trading_day(now: datetime, rollover: clock_time = clock_time(0, 0)) -> date:
-    """The trading day an aware local time ``now`` belongs to."""
-    if rollover != clock_time(0, 0) and now.time() >= rollover:
-        return now.date() + timedelta(days=1)
-    return now.date()
 
 
 def month_folders(archive_dir: Path) -> list[Path]:
@@ -244,7 +236,7 @@ class Archiver:
             return None, None  # grew since: its own event brings it back
         day = self._day_of(path, st.st_size, st.st_mtime_ns)
         now = datetime.fromtimestamp(self.clock(), self.tz)
-        trading_day = current_trading_day(now.astimezone(self.rollover.zone), self.rollover.at)
+        trading_day = self.rollover.day_of(now)
         if day is None or day >= now.date() or day >= trading_day:
             return None, None  # today's (or an undated) file; the periodic rescan looks again
         quiet_left = seconds_until_settled(st.st_mtime_ns, self.quiet, self.clock())

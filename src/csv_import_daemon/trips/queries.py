@@ -11,8 +11,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
-from datetime import time as clock_time
+from datetime import date, timedelta
 from typing import Any, Literal, TypeVar
 
 from sqlalchemy import Connection, Select, or_, select
@@ -41,7 +40,6 @@ __all__ = [
     "StaleRoundTrip",
     "TripFilter",
     "csv_text",
-    "day_start",
     "decimal_text",
     "display",
     "group_key",
@@ -87,13 +85,6 @@ class TripFilter:
     since: date | None = None
     until: date | None = None
     root: str | None = None
-
-
-def day_start(day: date, rollover: Rollover) -> datetime:
-    """The first instant (naive UTC) of trading day ``day``."""
-    first = day - timedelta(days=1) if rollover.at != clock_time(0, 0) else day
-    local = datetime.combine(first, rollover.at, rollover.zone)
-    return local.astimezone(UTC).replace(tzinfo=None)
 
 
 def group_key(trip: dict[str, Any], by: str, rollover: Rollover) -> str:
@@ -152,10 +143,10 @@ def trip_where(conn: Connection, query: _Q, flt: TripFilter, rollover: Rollover)
     # A round trip with a fill on a day of the range: opened before its end, and still open
     # or closed after its start.
     if flt.since is not None:
-        start = day_start(flt.since, rollover)
+        start = rollover.start_of(flt.since)
         query = query.where(or_(t.closed_at.is_(None), t.closed_at >= start))
     if flt.until is not None:
-        query = query.where(t.opened_at < day_start(flt.until + timedelta(days=1), rollover))
+        query = query.where(t.opened_at < rollover.start_of(flt.until + timedelta(days=1)))
     return query
 
 

@@ -9,7 +9,7 @@ import shutil
 import signal
 import subprocess
 import sys
-from datetime import date, datetime, time
+from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -21,7 +21,6 @@ from structlog.testing import capture_logs
 from csv_import_daemon.config.settings import Settings
 from csv_import_daemon.daemon.archiver import (
     Archiver,
-    current_trading_day,
     month_folders,
     move_no_replace,
 )
@@ -79,14 +78,6 @@ def archiver_for(
 def test_date_from_name(name: str, expected: date | None) -> None:
     """The add-on's file name carries the day; an impossible or missing date gives None."""
     assert date_from_name(name) == expected
-
-
-def test_trading_day_rolls_over_at_the_configured_time() -> None:
-    """Midnight rollover is the calendar day; an evening rollover starts tomorrow's session."""
-    evening = datetime(2025, 10, 31, 17, 30, tzinfo=NEW_YORK)
-    assert current_trading_day(evening) == date(2025, 10, 31)
-    assert current_trading_day(evening, rollover=time(17, 0)) == date(2025, 11, 1)
-    assert current_trading_day(evening, rollover=time(18, 0)) == date(2025, 10, 31)
 
 
 def test_month_folders(tmp_path: Path) -> None:
