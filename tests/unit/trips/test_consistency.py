@@ -114,3 +114,31 @@ def test_a_position_column_that_agrees_or_is_absent_says_nothing(
     db = ("--database", settings.database_url)
     assert json.loads(cli("status", "--json", *db).stdout)["positions"] == []
     assert "Position column" not in cli("round-trips", *db).stderr
+
+
+def test_edits_that_cancel_out_are_found_by_the_thorough_check(
+    engine: Engine, settings: Settings, tmp_path: Path
+) -> None:
+    """t2 deleted and t3 of the same 2 contracts added by hand: the quantity sums agree, so
+    the first look (status, the report commands) passes; the thorough check (verify) sees
+    one part whose trade is gone and one trade in no round trip."""
+    from csv_import_daemon.trips.consistency import check_round_trips  # noqa: PLC0415
+
+    _one_round_trip(engine, settings, tmp_path)
+    with engine.begin() as conn:
+        conn.execute(
+            text(
+                "INSERT INTO trades (execution_id, account, instrument, action, entry_exit, "
+                "quantity, price, executed_at, commission, order_id, order_name, connection, "
+                "position_after, source_file, source_line, imported_at, extra) "
+                "SELECT 't3', account, instrument, action, entry_exit, quantity, price, "
+                "executed_at, commission, order_id, order_name, connection, position_after, "
+                "source_file, source_line, imported_at, extra FROM trades "
+                "WHERE execution_id = 't2'"
+            )
+        )
+        conn.execute(text("DELETE FROM trades WHERE execution_id = 't2'"))
+    with engine.connect() as conn:
+        assert not check_round_trips(conn).stale
+        drift = check_round_trips(conn, thorough=True)
+    assert (drift.fills_without_trade, drift.trades_without_round_trip) == (1, 1)
