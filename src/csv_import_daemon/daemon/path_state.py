@@ -9,9 +9,8 @@ from pathlib import Path
 from csv_import_daemon.daemon.backoff import Backoff
 from csv_import_daemon.files.reader import FileStat
 
-# A file as a failed read left it: identity, size, mtime, and the ctime (a chmod changes
-# only the ctime, and may well be the fix); (None, 0) when it could not even be stat'ed.
-FailedVersion = tuple[FileStat | None, int]
+# The version of a file that could not even be stat'ed (no real file has size -1).
+NO_FILE = FileStat(0, 0, -1, 0, 0)
 
 
 @dataclass(slots=True)
@@ -20,7 +19,9 @@ class PathState:
 
     due: float | None = None  # monotonic time its timer fires; None: no timer
     retry: Backoff | None = None  # failed reads since the last success
-    failed_as: FailedVersion | None = None  # the file at its last unreadable attempt
+    # The file at its last unreadable attempt; its ctime counts (a chmod changes only the
+    # ctime, and may well be the fix).
+    failed_as: FileStat | None = None
     problem: tuple[str, str] | None = None  # the refusal last logged (logged once)
     # An incomplete last line looked at after the settle period: the extra look, then
     # the settled version itself (rescans then cost only a stat until the file changes).
@@ -39,13 +40,9 @@ class PathState:
         )
 
 
-def failed_version(path: Path) -> FailedVersion:
+def failed_version(path: Path) -> FileStat:
     """The file's version as a failed read leaves it."""
-    try:
-        st = os.stat(path)
-    except OSError:
-        return None, 0
-    return FileStat.of(st), st.st_ctime_ns
+    return FileStat.at(path) or NO_FILE
 
 
 def mtime_of(path: Path) -> float | None:

@@ -11,7 +11,7 @@ import os
 import stat
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import BinaryIO
+from typing import BinaryIO, NamedTuple
 
 from csv_import_daemon.errors import FileReadError, NotRegularFileError, UnknownFormatError
 
@@ -30,8 +30,11 @@ _BOMS = (
 _NEWLINES = {"utf-8": b"\n", "utf-16-le": b"\n\x00", "utf-16-be": b"\x00\n"}
 
 
-@dataclass(frozen=True, slots=True)
-class FileStat:
+class FileStat(NamedTuple):
+    """One version of a file, as ``os.stat`` tells it: the one file-version type (the
+    checkpoint stores it, known files and the importer thread compare it). A tuple, so a
+    rescan compares it with ``os.stat``'s fields without building one."""
+
     device: int
     inode: int
     size: int
@@ -43,6 +46,14 @@ class FileStat:
     @classmethod
     def of(cls, st: os.stat_result) -> FileStat:
         return cls(st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
+
+    @classmethod
+    def at(cls, path: str | os.PathLike[str]) -> FileStat | None:
+        """The version of the file at ``path`` now; None when it cannot be stat'ed."""
+        try:
+            return cls.of(os.stat(path))
+        except OSError:
+            return None
 
 
 @dataclass(frozen=True, slots=True)

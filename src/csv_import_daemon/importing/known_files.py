@@ -41,21 +41,12 @@ class Saved(Protocol):
     def pending_bytes(self) -> int: ...
 
 
-# (device, inode, size, mtime_ns, ctime_ns): what os.stat says, compared without building a
-# FileStat. The ctime catches a rewrite that kept size and mtime (cp -p, touch -r).
-Version = tuple[int, int, int, int, int]
-
-
-def _version_of(st: FileStat) -> Version:
-    return (st.device, st.inode, st.size, st.mtime_ns, st.ctime_ns)
-
-
 class KnownFiles:
     """Thread-safe: the importer thread records, the main thread's rescan asks."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._done: dict[str, Version] = {}
+        self._done: dict[str, FileStat] = {}
         self._identities: set[tuple[int, int]] = set()
         self.loaded = False  # the identities hold every checkpoint of the instance
 
@@ -81,7 +72,9 @@ class KnownFiles:
             for path, device, inode, size, mtime_ns, ctime_ns, pending, decided_under in rows:
                 self._identities.add((device or 0, inode or 0))
                 if not pending and decided_under in (None, digest):
-                    self._done[path] = (device or 0, inode or 0, size, mtime_ns, ctime_ns or 0)
+                    self._done[path] = FileStat(
+                        device or 0, inode or 0, size, mtime_ns, ctime_ns or 0
+                    )
             self.loaded = True
         return len(rows)
 
@@ -97,7 +90,7 @@ class KnownFiles:
             if cp.pending_bytes:
                 self._done.pop(cp.path, None)  # a half line: the daemon's settle logic decides
             else:
-                self._done[cp.path] = _version_of(cp.stat)
+                self._done[cp.path] = cp.stat
 
     def forget(self, key: str) -> None:
         with self._lock:
@@ -120,6 +113,7 @@ class KnownFiles:
             st = os.stat(path)
         except OSError:
             return False  # gone or unreadable: the full check says what to do
+        # The ctime catches a rewrite that kept size and mtime (cp -p, touch -r).
         return version == (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
 
     def changed(
