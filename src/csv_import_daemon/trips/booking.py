@@ -80,9 +80,14 @@ def book(parts: Iterable[PartRow], values: PointValues, rollover: Rollover) -> I
             open_quantity -= part.quantity
             points = gained if part.direction == "long" else ZERO - gained
         value = values.lookup(part.instrument)
-        day = days.get(part.executed_at)
+        # Within one minute the trading day cannot change (the rollover is a whole minute and
+        # zone offsets are whole minutes); a bounded cache keeps memory flat on years of fills.
+        minute = part.executed_at.replace(second=0, microsecond=0)
+        day = days.get(minute)
         if day is None:
-            day = days[part.executed_at] = day_of(part.executed_at)
+            if len(days) >= 4096:
+                days.clear()
+            day = days[minute] = day_of(minute)
         yield Booking(
             part.trip_id,
             part.account,

@@ -212,3 +212,34 @@ def test_display_timezone_shows_every_time_in_its_zone_and_json_keeps_utc(
     table = cli("round-trips", *flags).stdout
     assert "2025-01-29T00:40:00+01:00" in table
     assert "23:30:00Z" not in table
+
+
+def test_the_last_second_before_the_rollover_and_the_rollover_itself_book_apart() -> None:
+    """Exits at 16:59:59 and 17:00:00 Chicago (22:59:59 and 23:00:00 UTC in January) on a
+    Tuesday: Tuesday's and Wednesday's trading days; the day is remembered per minute."""
+    from decimal import Decimal  # noqa: PLC0415
+
+    from csv_import_daemon.config.point_values import PointValues  # noqa: PLC0415
+    from csv_import_daemon.config.trading_day import parse_rollover  # noqa: PLC0415
+    from csv_import_daemon.trips.booking import PartRow, book  # noqa: PLC0415
+
+    entry = datetime(2025, 1, 28, 15, 0)
+    parts = [
+        PartRow(1, "A", "MNQ MAR25", "long", "entry", 1, None, Decimal(100), entry),
+        PartRow(
+            1,
+            "A",
+            "MNQ MAR25",
+            "long",
+            "exit",
+            1,
+            None,
+            Decimal(101),
+            TUE.replace(hour=22, minute=59, second=59),
+        ),
+        PartRow(2, "A", "MNQ MAR25", "long", "entry", 1, None, Decimal(100), entry),
+        PartRow(2, "A", "MNQ MAR25", "long", "exit", 1, None, Decimal(101), TUE.replace(hour=23)),
+    ]
+    rollover = parse_rollover("17:00 America/Chicago")
+    days = [b.day.isoformat() for b in book(parts, PointValues(), rollover) if b.points]
+    assert days == ["2025-01-28", "2025-01-29"]
