@@ -11,9 +11,11 @@ transactions). Rows are still written batch by batch, so memory stays flat.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import time
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any, BinaryIO
 
 from sqlalchemy import Connection, Engine
@@ -21,7 +23,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 from csv_import_daemon.config.point_values import PointValues
 from csv_import_daemon.config.settings import Settings
-from csv_import_daemon.db import retention
+from csv_import_daemon.db import legacy_ids, retention
 from csv_import_daemon.db.corrections import replace_changed
 from csv_import_daemon.db.tables import REJECTIONS, CheckpointStatus
 from csv_import_daemon.db.writer import CONFLICT_FIELDS, BatchWriter, Stored
@@ -109,6 +111,9 @@ class Transaction:
         executions, errors = parse_batch(batch, parser)
         self.rejections.rows(errors)
         conn = self._open()
+        if parser.stand_ins.legacy:  # the journal still holds stand-ins of 0.2.0 or earlier
+            executions = _known_as_legacy(conn, executions, parser.stand_ins.legacy)
+            parser.stand_ins.legacy.clear()
         self.pending += self._write_rows(conn, executions, errors, batch)
         if self.trips.full():  # the fills it holds stay few; still in this transaction
             refresh_round_trips(conn, self.trips.drain(), values=self.writers.point_values)
@@ -279,14 +284,33 @@ class Transaction:
         )
 
 
+def _known_as_legacy(
+    conn: Connection, executions: list[Execution], legacy: dict[int, str]
+) -> list[Execution]:
+    """A row whose old stand-in the journal still holds is that execution: it keeps the
+    old ID (a duplicate, a conflict, or a trade deleted that stays deleted)."""
+    old = {ex.line: legacy[ex.line] for ex in executions if ex.line in legacy}
+    found = legacy_ids.known(conn, old.values())
+    if not found:
+        return executions
+    return [
+        dataclasses.replace(ex, execution_id=old[ex.line]) if old.get(ex.line) in found else ex
+        for ex in executions
+    ]
+
+
 def _conflict(ex: Execution, theirs: Stored, batch: reader.Chunk) -> RowError | None:
     """A conflict error when the stored row differs from ``ex``; None for a duplicate.
 
     No stored trade means it was deleted: the ledger remembers it, nothing to compare.
+    A time on a whole minute that is the stored time without its seconds is the same time
+    (a spreadsheet's re-save drops seconds): compared at the precision both carry.
     """
     if theirs is None:
         return None
     diff = [k for k in CONFLICT_FIELDS if theirs[k] != getattr(ex, k)]
+    if diff == ["executed_at"] and _same_minute(ex.executed_at, theirs["executed_at"]):
+        return None
     if not diff:
         return None
     detail = "; ".join(f"{k}: stored {theirs[k]!s}, new {getattr(ex, k)!s}" for k in diff)
@@ -297,6 +321,10 @@ def _conflict(ex: Execution, theirs: Stored, batch: reader.Chunk) -> RowError | 
         f"execution ID {ex.execution_id} already stored with other content; "
         f"the stored row wins ({detail})",
     )
+
+
+def _same_minute(new: datetime, stored: datetime) -> bool:
+    return new.second == new.microsecond == 0 and stored.replace(second=0, microsecond=0) == new
 
 
 def _before_horizon(ex: Execution, batch: reader.Chunk) -> RowError:

@@ -21,6 +21,7 @@ from sqlalchemy import Engine
 from sqlalchemy.exc import DBAPIError, OperationalError
 
 from csv_import_daemon.config.settings import Settings
+from csv_import_daemon.db import legacy_ids
 from csv_import_daemon.db.heartbeat import Heartbeat
 from csv_import_daemon.db.tables import CheckpointStatus
 from csv_import_daemon.errors import FileReadError, NotRegularFileError, UnknownFormatError
@@ -101,6 +102,7 @@ class ImportService:
         self.shares_transactions = engine.dialect.name == "sqlite"
         self.commits = Commits()  # every session's commits, counted
         self.heartbeat = heartbeat
+        self._legacy_left: bool | None = None  # any stand-in of 0.2.0 left? (db.legacy_ids)
         self._parts = SessionParts(
             engine, settings, self.checkpoints, self.writers.point_values, heartbeat
         )
@@ -230,8 +232,13 @@ class ImportService:
             )
         plan = self._plan(at, header, request)
         parser = RowParser(plan.layout, plan.date_order, self.settings.tz, plan.reading.parse)
-        if not plan.layout.has_id and plan.start > header.data_start:
-            _replay_stand_ins(at.f, plan, parser)
+        if not plan.layout.has_id:
+            if self._legacy_left is None:  # asked once: no old stand-in is ever made again
+                with request.session.reading() as conn:
+                    self._legacy_left = legacy_ids.any_left(conn)
+            parser.stand_ins.legacy = {} if self._legacy_left else None
+            if plan.start > header.data_start:
+                _replay_stand_ins(at.f, plan, parser)
         return self._read(at.f, plan, parser, request)
 
     def _plan(self, at: _OpenFile, header: Header, request: _Request) -> ReadPlan:
@@ -371,8 +378,7 @@ def _final_line(
 
 
 def _replay_stand_ins(f: BinaryIO, plan: ReadPlan, parser: RowParser) -> None:
-    """Stand-in IDs count identical earlier rows: parse the rows before the resume point
-    again, without importing them."""
+    """Stand-ins count earlier fills of a meaning: parse the rows before the resume point."""
     header, layout = plan.header, plan.layout
     replayed = header.data_start
     for chunk in reader.iter_chunks(f, header.data_start, 2, header.encoding, plan.start):
@@ -383,6 +389,8 @@ def _replay_stand_ins(f: BinaryIO, plan: ReadPlan, parser: RowParser) -> None:
         raw = reader.tail_after(f, replayed, plan.start)
         text = reader.decode_line(raw, header.encoding).rstrip("\r")
         parser.parse(next(split_lines([text], layout), []), plan.first_line - 1, text)
+    if parser.stand_ins.legacy:  # those rows are not written again
+        parser.stand_ins.legacy.clear()
 
 
 def _is_layout(header_text: str) -> bool:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import json
 from dataclasses import dataclass
 from datetime import datetime
@@ -50,19 +49,6 @@ _ExecutionDraft: Any = dataclasses.make_dataclass(
 
 
 _CACHE_LIMIT = 65536
-
-
-def stand_in_id(occurrences: dict[str, int], fields: list[str]) -> str:
-    """Hash of the row as written (its trimmed field texts) plus the count of identical
-    earlier rows, which ``occurrences`` keeps for one file."""
-    texts = [f.strip() for f in fields]
-    while texts and not texts[-1]:  # a trailing comma or not: the same row
-        texts.pop()
-    key = "\x1f".join(texts)  # unit separator: names may contain "|"
-    seen = occurrences.get(key, 0)
-    occurrences[key] = seen + 1
-    digest = hashlib.sha256(f"{key}\x1f{seen}".encode()).hexdigest()
-    return "nt-" + digest[:32]
 
 
 def extra_json(

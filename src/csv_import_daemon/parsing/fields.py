@@ -193,6 +193,36 @@ def resolve_date(text: str, order: DateOrder) -> date | None:
         return None
 
 
+def wall_date(text: str) -> str | None:
+    """A date part as a stand-in reads it, without a date order: month-first when it can
+    be read so, else day-first ('1/2/2025' and '01/02/2025' -> '2025-1-2', '28/1/2025' ->
+    '2025-1-28'); ISO as it says. So a repaired date order keeps the stand-in. None when no
+    order reads it."""
+    day = resolve_date(text, "mdy") or resolve_date(text, "dmy")
+    return None if day is None else f"{day.year}-{day.month}-{day.day}"
+
+
+def wall_minute(text: str) -> str | None:
+    """A time value as a stand-in reads it: ``wall_date`` and the local hour (24-hour) and
+    minute, no zone, no seconds ('1/28/2025 1:10:38 PM' and '01/28/2025 13:10' ->
+    '2025-1-28 13:10'). None when it is no time."""
+    if len(text) > _MAX_NUMBER_TEXT:
+        return None
+    match = _DATETIME_RE.fullmatch(text.strip())
+    if match is None:
+        return None
+    day = wall_date(match["date"])
+    hour, minute = int(match["h"]), int(match["mi"])
+    ampm = match["ampm"]
+    if ampm is not None:
+        if not 1 <= hour <= 12:
+            return None
+        hour = hour % 12 + (12 if ampm in "Pp" else 0)
+    if day is None or hour > 23 or minute > 59:
+        return None
+    return f"{day} {hour}:{minute}"
+
+
 def _date_of(value: str) -> str:
     return value.strip().replace("T", " ", 1).partition(" ")[0]
 

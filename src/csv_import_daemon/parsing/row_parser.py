@@ -28,7 +28,6 @@ from csv_import_daemon.parsing.execution import (
     RowError,
     _ExecutionDraft,
     extra_json,
-    stand_in_id,
 )
 from csv_import_daemon.parsing.fields import (
     EMPTY_MONEY,
@@ -37,6 +36,7 @@ from csv_import_daemon.parsing.fields import (
     date_order_from_filename,
     date_order_from_times,
     parse_quantity,
+    wall_date,
 )
 from csv_import_daemon.parsing.layout import (
     LABELS,
@@ -47,6 +47,7 @@ from csv_import_daemon.parsing.layout import (
     sniff_layout,
     split_lines,
 )
+from csv_import_daemon.parsing.stand_ins import StandIns, clock_minute
 
 __all__ = [
     "DateOrder",
@@ -71,6 +72,8 @@ _new = object.__new__
 _UNKNOWN_EX = rejections.UNKNOWN
 _CACHE_LIMIT = 65536
 _V = TypeVar("_V")
+# A file without IDs: the row's stand-in is made once the row is read (its meaning).
+_STAND_IN_DUE = "\x00stand-in"
 
 
 def _show(value: str) -> str:
@@ -96,8 +99,9 @@ _NO_OPTIONS = ParseOptions()
 class RowParser:
     """Parses the rows of one file, read from its first data line, in order.
 
-    Files without an ID column get stand-in IDs that count identical earlier rows, so
-    the parser must see every row of the file, once, in file order.
+    Files without an ID column get stand-in IDs from each fill's meaning that count
+    earlier fills of the same meaning, so the parser must see every row of the file, once,
+    in file order (``stand_ins``).
     """
 
     def __init__(
@@ -149,7 +153,8 @@ class RowParser:
         self._quantities: dict[str, int] = {}
         self._prices: dict[str, Decimal] = {}
         self._money: dict[str, Decimal | None] = dict.fromkeys(EMPTY_MONEY)
-        self._occurrences: dict[str, int] = {}
+        self.stand_ins = StandIns()
+        self._last_day: str | None = None  # the stand-in's reading of ``_last_date``
 
     def parse(  # noqa: PLR0911, PLR0912, PLR0915 - per-row hot loop, flat on purpose
         self, fields: list[str], line_no: int, raw: str
@@ -203,9 +208,8 @@ class RowParser:
                 f"expected {self._field_count} fields, got {count}: a value past "
                 f"the last column{hint}",
             )
-        # Stand-in IDs come from the row as written, counted before any rejection, so a
-        # read under other settings (zone, date order, decimal mark) finds the same IDs.
-        stand_in = "" if has_id else stand_in_id(self._occurrences, fields)
+        if not has_id:
+            self.stand_ins.note_legacy(line_no, fields)
         if count < width:
             fields = fields + [""] * (width - count)
         if "\x00" in raw:
@@ -214,7 +218,7 @@ class RowParser:
         instrument = fields[i_instrument].strip()
         account = fields[i_account].strip() or self._default_account
         action = fields[i_action].strip()
-        execution_id = fields[i_id].strip() or stand_in
+        execution_id = fields[i_id].strip() if has_id else _STAND_IN_DUE
         if not (instrument and account and action and execution_id):
             return rejections.missing_value(fields, line_no, raw, (instrument, account, action))
         if (
@@ -272,12 +276,13 @@ class RowParser:
             price = self._remember(self._prices, text, parsed_price)
 
         # Time, fast path inlined: both halves of "1/28/2025 10:59:52 AM" come from caches.
-        text = fields[i_time]
+        text = time_text = fields[i_time]
         date_text, _, clock = text.partition(" ")
         when = self._clocks.get(clock) or self._times.clock(clock)
         if date_text != self._last_date:  # rows come in runs of one date
             self._last_hours = self._times.day(date_text)
             self._last_date = date_text
+            self._last_day = None if has_id else wall_date(date_text)
         hours = self._last_hours
         executed_at = hours[when[0]] + when[1] if when and hours else self._times.parse(text)
         if executed_at is None:
@@ -345,6 +350,9 @@ class RowParser:
         draft.position_after = position
         draft.line = line_no
         draft.extra = extra
+        if not has_id:
+            minute = clock_minute(self._last_day, when) if self._last_hours else None
+            draft.execution_id = self.stand_ins.of(draft, fields[i_price], time_text, minute)
         draft.__class__ = Execution
         execution: Execution = draft
         return execution

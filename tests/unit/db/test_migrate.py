@@ -31,7 +31,8 @@ R4 = "0004_real_world_files"
 R5 = "0005_round_trips"
 R6 = "0006_daemon_instances"
 R7 = "0007_ledger_retention"
-R8 = HEAD = "0008_file_ctime"
+R8 = "0008_file_ctime"
+R9 = HEAD = "0009_meaning_stand_ins"
 TABLES = {
     "trades",
     "import_files",
@@ -340,7 +341,7 @@ def test_migrations_ship_inside_the_wheel(tmp_path: Path) -> None:
     # Revision 0005's frozen data step ships beside the revisions that load it.
     assert "csv_import_daemon/migrations/frozen_0005_round_trips.py" in names
     assert {
-        f"csv_import_daemon/migrations/versions/{r}.py" for r in (R1, R2, R3, R6, R7, R8)
+        f"csv_import_daemon/migrations/versions/{r}.py" for r in (R1, R2, R3, R6, R7, R8, R9)
     } <= names
     # The journal page's template, style and script are package data too.
     page = {f"csv_import_daemon/reports/templates/journal.{k}" for k in ("html.j2", "css", "js")}

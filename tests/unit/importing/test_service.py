@@ -394,7 +394,7 @@ def test_european_daily_and_no_id_samples_are_stored_exactly(
         (5, datetime(2026, 10, 8, 22, 3, 7), "Sell", 4, Decimal("29767.00")),
     ]
     assert all(
-        eid.startswith("nt-") for eid, t in stored.items() if t["account"] == "TAKEPROFIT385029293"
+        eid.startswith("ntm-") for eid, t in stored.items() if t["account"] == "TAKEPROFIT385029293"
     )
 
 

@@ -95,14 +95,14 @@ def en_row(**values: str) -> str:
 RATE_ONE = '{"Rate": "1"}'
 
 
-def stand_in(line: str, occurrence: int, delimiter: str = ",") -> str:
-    """The documented stand-in ID: the row's trimmed field texts as written (trailing empty
-    fields dropped) and its occurrence index, joined by the unit separator."""
-    texts = [f.strip() for f in line.split(delimiter)]
-    while texts and not texts[-1]:
-        texts.pop()
-    key = "\x1f".join([*texts, str(occurrence)])
-    return "nt-" + hashlib.sha256(key.encode()).hexdigest()[:32]
+def stand_in(meaning: str, occurrence: int) -> str:
+    """The documented stand-in ID: the fill's meaning ("account instrument side quantity
+    price minute", side B or S, the price without trailing zeros, the minute as written
+    read month-first when it can be, 24-hour, no seconds) and its occurrence index among
+    fills of the same meaning in the file, joined by the unit separator."""
+    account, instrument, rest = meaning.split("|")
+    key = "\x1f".join([account, instrument, *rest.split(" ", 3), str(occurrence)])
+    return "ntm-" + hashlib.sha256(key.encode()).hexdigest()[:32]
 
 
 # --- sample files --------------------------------------------------------------------------
@@ -264,9 +264,17 @@ def test_sample_no_id_column_every_row() -> None:
         ("Buy", "Exit", 1, "29761.75", "2026-08-10T22:04:13", "Exit", "3 S"),
         ("Sell", "Entry", 4, "29767.00", "2026-08-10T22:03:07", "Entry", "4 S"),
     ]
+    # The same meaning twice (Stop4, Stop3): told apart by their order. The date reads
+    # month-first in the stand-in whatever the file's order: a repaired order keeps it.
+    meanings = [
+        (f"{account}|{instrument}|B 1 29783.25 2026-10-8 18:7", 0),
+        (f"{account}|{instrument}|B 1 29783.25 2026-10-8 18:7", 1),
+        (f"{account}|{instrument}|B 1 29761.75 2026-10-8 18:4", 0),
+        (f"{account}|{instrument}|S 4 29767 2026-10-8 18:3", 0),
+    ]
     expected = [
         Execution(
-            execution_id=stand_in(lines[line - 1], 0),
+            execution_id=stand_in(meaning, occurrence),
             account=account,
             instrument=instrument,
             action=action,
@@ -281,7 +289,9 @@ def test_sample_no_id_column_every_row() -> None:
             position_after=pos,
             line=line,
         )
-        for line, (action, ex, qty, price, utc, name, pos) in enumerate(rows, start=2)
+        for line, (action, ex, qty, price, utc, name, pos), (meaning, occurrence) in zip(
+            range(2, 6), rows, meanings, strict=True
+        )
     ]
     parsed = parse_lines(lines[1:], layout, "dmy")
     assert parsed == expected
@@ -933,16 +943,18 @@ def test_executions_are_real_frozen_dataclasses() -> None:
 
 
 def test_identical_lines_get_distinct_stable_ids() -> None:
-    """Two identical no-ID lines get two IDs; a second parser over the file gives the same."""
+    """Three fills of one meaning get three IDs; a second parser over the file gives the
+    same."""
     layout = sniff_layout("Instrument,Action,Quantity,Price,Time,Account")
     lines = ["MNQ 09-26,Buy,1,29783.25,10/08/2026 6:07:25 PM,A1"] * 2 + [
-        "MNQ 09-26,Buy,1,29783.250,10/08/2026 6:07:25 PM,A1"
+        "MNQ 09-26,Buy,1,29783.250,10/08/2026 6:07:59 PM,A1"
     ]
     first = [p.execution_id for p in parse_lines(lines, layout) if isinstance(p, Execution)]
     second = [p.execution_id for p in parse_lines(lines, layout) if isinstance(p, Execution)]
     assert first == second
     assert len(set(first)) == 3
-    assert first == [stand_in(lines[0], 0), stand_in(lines[1], 1), stand_in(lines[2], 0)]
+    meaning = "A1|MNQ 09-26|B 1 29783.25 2026-10-8 18:7"
+    assert first == [stand_in(meaning, 0), stand_in(meaning, 1), stand_in(meaning, 2)]
 
 
 def test_rejected_rows_do_not_count_as_occurrences() -> None:
