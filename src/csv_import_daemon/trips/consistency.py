@@ -3,8 +3,8 @@
 Imports keep round trips current; a trade deleted, added or resized by hand, or a changed
 ``point_values`` setting, does not. This check is cheap enough for ``status`` and the report
 commands (two sums first, the detail only when they differ; one sample round trip per
-instrument) and says what a ``round-trips --rebuild`` would fix. It does not see a price edited by hand: ``pnl``
-refuses what it cannot book, and a rebuild recomputes everything.
+instrument) and says what a ``round-trips --rebuild`` would fix. It does not see a price
+edited by hand: ``pnl`` refuses what it cannot book, and a rebuild recomputes everything.
 """
 
 from __future__ import annotations
