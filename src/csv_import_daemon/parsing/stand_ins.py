@@ -14,6 +14,7 @@ from datetime import timedelta
 from decimal import Decimal
 from typing import Any
 
+from csv_import_daemon.config.sides import Side, side_of
 from csv_import_daemon.parsing.fields import wall_minute
 
 _CACHE_LIMIT = 65536
@@ -21,7 +22,6 @@ _CACHE_LIMIT = 65536
 
 STAND_IN_PREFIX = "ntm-"  # stand-ins from a row's meaning
 LEGACY_PREFIX = "nt-"  # stand-ins of releases up to 0.2.0: the row's text
-_BUYS = frozenset({"buy", "buytocover"})
 
 
 def stand_in_key(
@@ -34,7 +34,7 @@ def stand_in_key(
     or on how the row was written (column order, hidden columns, 12 or 24 hours, padding,
     trailing zeros). Seconds are left out: a spreadsheet's re-save drops them.
     """
-    side = "B" if action.replace(" ", "").lower() in _BUYS else "S"
+    side = "B" if side_of(action) == Side.BUY else "S"
     # unit separator: names may contain "|"
     return "\x1f".join((account, instrument, side, str(quantity), price, minute))
 
