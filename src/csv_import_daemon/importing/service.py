@@ -36,6 +36,7 @@ from csv_import_daemon.importing.file_transaction import Transaction, Writers
 from csv_import_daemon.importing.identity import resume_point
 from csv_import_daemon.importing.plan import ReadPlan
 from csv_import_daemon.importing.result import ImportResult, ImportStatus
+from csv_import_daemon.importing.stand_in_replay import replay_stand_ins
 from csv_import_daemon.importing.write_session import (
     Commits,
     FileSession,
@@ -236,9 +237,7 @@ class ImportService:
             if self._legacy_left is None:  # asked once: no old stand-in is ever made again
                 with request.session.reading() as conn:
                     self._legacy_left = legacy_ids.any_left(conn)
-            parser.stand_ins.legacy = {} if self._legacy_left else None
-            if plan.start > header.data_start:
-                _replay_stand_ins(at.f, plan, parser)
+            replay_stand_ins(at.f, plan, parser, legacy=self._legacy_left)
         return self._read(at.f, plan, parser, request)
 
     def _plan(self, at: _OpenFile, header: Header, request: _Request) -> ReadPlan:
@@ -375,22 +374,6 @@ def _final_line(
     )
     txn.write(chunk, parser)
     return True
-
-
-def _replay_stand_ins(f: BinaryIO, plan: ReadPlan, parser: RowParser) -> None:
-    """Stand-ins count earlier fills of a meaning: parse the rows before the resume point."""
-    header, layout = plan.header, plan.layout
-    replayed = header.data_start
-    for chunk in reader.iter_chunks(f, header.data_start, 2, header.encoding, plan.start):
-        for i, fields in enumerate(split_lines(chunk.texts, layout)):
-            parser.parse(fields, chunk.first + i, chunk.texts[i])
-        replayed = chunk.end
-    if plan.resume.unterminated:  # the settled final line counts too
-        raw = reader.tail_after(f, replayed, plan.start)
-        text = reader.decode_line(raw, header.encoding).rstrip("\r")
-        parser.parse(next(split_lines([text], layout), []), plan.first_line - 1, text)
-    if parser.stand_ins.legacy:  # those rows are not written again
-        parser.stand_ins.legacy.clear()
 
 
 def _is_layout(header_text: str) -> bool:
