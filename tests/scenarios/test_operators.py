@@ -331,7 +331,8 @@ def test_every_flag_of_every_command_has_help_with_its_default() -> None:
 
 def _emitted_events() -> dict[str, set[str]]:
     """Event name -> levels, for every ``log.<level>("name", ...)`` in src/ and migrations,
-    including ``(log.info if x else log.debug)("name")`` and ``emit = log.debug``."""
+    including ``(log.info if x else log.debug)("name")`` and ``emit = log.debug``, and the
+    ``event = "name"`` of each error class, which ``cli.main`` logs at error level."""
     levels = {"debug", "info", "warning", "error", "exception", "critical"}
     found: dict[str, set[str]] = {}
 
@@ -359,6 +360,20 @@ def _emitted_events() -> dict[str, set[str]]:
                 if isinstance(target, ast.Name) and levels_of(node.value, {}):
                     aliases[target.id] = levels_of(node.value, {})
         for node in ast.walk(tree):
+            if isinstance(node, ast.ClassDef):
+                for item in node.body:
+                    if (
+                        isinstance(item, ast.Assign | ast.AnnAssign)
+                        and isinstance(item.value, ast.Constant)
+                        and isinstance(item.value.value, str)
+                        and any(
+                            isinstance(t, ast.Name) and t.id == "event"
+                            for t in (
+                                item.targets if isinstance(item, ast.Assign) else [item.target]
+                            )
+                        )
+                    ):
+                        found.setdefault(item.value.value, set()).add("error")
             if not isinstance(node, ast.Call) or not node.args:
                 continue
             first = node.args[0]
