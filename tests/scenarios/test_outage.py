@@ -31,7 +31,7 @@ from csv_import_daemon.config.settings import load_settings
 from csv_import_daemon.daemon import importer_thread as importer_thread_module
 from csv_import_daemon.daemon.importer_thread import ImporterThread
 from csv_import_daemon.daemon.watcher import DirectoryWatcher, PathQueue
-from csv_import_daemon.importing.result import ImportResult, ImportStatus
+from csv_import_daemon.importing.result import Counts, ImportResult, ImportStatus
 from csv_import_daemon.importing.write_session import Commits
 from support.daemon import DaemonProcess, start_daemon
 from support.journal import Journal, sqlite_url
@@ -243,7 +243,7 @@ class _AlwaysDown:
         self.calls += 1
         if self.calls <= self.failures:
             raise OperationalError("SELECT 1", {}, Exception("connection refused"))
-        return ImportResult(path=str(path), status=ImportStatus.IMPORTED, inserted=1)
+        return ImportResult(path=str(path), status=ImportStatus.IMPORTED, counts=Counts(inserted=1))
 
 
 @pytest.mark.daemon

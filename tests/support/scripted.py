@@ -14,7 +14,7 @@ from typing import Any
 
 from sqlalchemy import create_engine
 
-from csv_import_daemon.importing.result import ImportResult, ImportStatus
+from csv_import_daemon.importing.result import Counts, ImportResult, ImportStatus
 from csv_import_daemon.importing.write_session import Commits
 
 
@@ -40,7 +40,9 @@ class ScriptedService:
                 done += 1
                 self.commits.count += 1  # a batch committed
                 time.sleep(0.01)  # one batch's work
-            return ImportResult(path=str(path), status=ImportStatus.INTERRUPTED, inserted=done)
+            return ImportResult(
+                path=str(path), status=ImportStatus.INTERRUPTED, counts=Counts(inserted=done)
+            )
         if isinstance(outcome, BaseException):
             raise outcome
         assert isinstance(outcome, ImportResult)
@@ -49,5 +51,8 @@ class ScriptedService:
 
 def result(status: str, pending: int = 0, inserted: int = 0) -> ImportResult:
     return ImportResult(
-        path="", status=ImportStatus(status), pending_bytes=pending, inserted=inserted
+        path="",
+        status=ImportStatus(status),
+        pending_bytes=pending,
+        counts=Counts(inserted=inserted),
     )

@@ -13,12 +13,16 @@ from csv_import_daemon.cli.terminal import visible
 from csv_import_daemon.config.settings import Settings
 from csv_import_daemon.db import schema
 from csv_import_daemon.errors import ConfigError, ExitCode
-from csv_import_daemon.importing.result import FAILED, ImportResult, ImportStatus
+from csv_import_daemon.importing.result import (
+    COUNT_NAMES,
+    FAILED,
+    Counts,
+    ImportResult,
+    ImportStatus,
+)
 from csv_import_daemon.logs import get_logger
 
 log = get_logger("csv_import_daemon.cli")
-
-COUNTS = ("inserted", "duplicates", "rejected", "conflicts", "replaced")
 
 
 def register(sub: Any) -> None:
@@ -83,7 +87,7 @@ def handle(args: argparse.Namespace, settings: Settings) -> int:
         schema.prepare_database(engine, settings)
         service = ImportService(engine, settings)
         files = expand(args.paths)
-        totals = dict.fromkeys(COUNTS, 0)
+        totals = Counts()
         statuses: dict[str, int] = {}
         failed = False
         for path in files:
@@ -92,8 +96,7 @@ def handle(args: argparse.Namespace, settings: Settings) -> int:
                     path, reread=args.reread, replace=args.replace, progress=bar
                 )
             log_result(result)
-            for k in COUNTS:
-                totals[k] += getattr(result, k)
+            totals += result.counts
             statuses[str(result.status)] = statuses.get(str(result.status), 0) + 1
             print(visible(summary_line(result.as_dict())), flush=True)
             failed = failed or result.status in FAILED
@@ -105,7 +108,7 @@ def handle(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def summary_line(s: dict[str, Any]) -> str:
-    parts = [f"{s['file']}: {s['status']}", *(f"{k}={s[k]}" for k in COUNTS[:4])]
+    parts = [f"{s['file']}: {s['status']}", *(f"{k}={s[k]}" for k in COUNT_NAMES[:4])]
     if s.get("replaced"):
         parts.append(f"replaced={s['replaced']}")
     if s.get("pending_bytes"):
@@ -115,8 +118,8 @@ def summary_line(s: dict[str, Any]) -> str:
     return " ".join(parts)
 
 
-def total_line(files: int, statuses: dict[str, int], totals: dict[str, int]) -> str:
+def total_line(files: int, statuses: dict[str, int], totals: Counts) -> str:
     by_status = " ".join(f"{k}={v}" for k, v in sorted(statuses.items()))
     # replaced only with --replace, as on the per-file lines
-    counts = " ".join(f"{k}={v}" for k, v in totals.items() if k != "replaced" or v)
+    counts = " ".join(f"{k}={v}" for k, v in totals.as_dict().items() if k != "replaced" or v)
     return f"total: {files} files ({by_status}) {counts}"

@@ -36,7 +36,7 @@ from csv_import_daemon.files.names import path_key
 from csv_import_daemon.files.quiet_period import seconds_until_settled
 from csv_import_daemon.files.reader import FileStat
 from csv_import_daemon.importing.batch_import import BatchImport
-from csv_import_daemon.importing.result import ImportResult, ImportStatus
+from csv_import_daemon.importing.result import Counts, ImportResult, ImportStatus
 from csv_import_daemon.importing.write_session import GROUP_FILES
 from csv_import_daemon.logs import get_logger
 
@@ -87,8 +87,11 @@ class ImporterThread(threading.Thread):
         self._batch: BatchImport | None = None  # the backlog being imported, if any
         self._outage = DbOutage(service.commits)
         self.files_imported = 0
-        self.rows_inserted = 0
-        self.rows_committed = dict.fromkeys(("duplicates", "rejected", "conflicts"), 0)
+        self.committed = Counts()  # this run's rows, committed ones only
+
+    @property
+    def rows_inserted(self) -> int:
+        return self.committed.inserted
 
     @property
     def alive_at(self) -> float | None:
@@ -277,9 +280,7 @@ class ImporterThread(threading.Thread):
         an interrupted import's included."""
         if result.status in (ImportStatus.IMPORTED, ImportStatus.INTERRUPTED):
             self.files_imported += 1
-        self.rows_inserted += result.inserted
-        for key in self.rows_committed:
-            self.rows_committed[key] += getattr(result, key)
+        self.committed += result.counts
         if self.metrics is not None:
             self.metrics.record_import(result, modified_at=modified_at)
 

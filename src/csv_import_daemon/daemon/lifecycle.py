@@ -261,8 +261,10 @@ class Daemon:
             "stop",
             exit_code=int(ExitCode.OK if ended is None else exit_code_for(ended)),
             imports=importer.files_imported,
-            inserted=importer.rows_inserted,
-            **importer.rows_committed,
+            inserted=importer.committed.inserted,
+            duplicates=importer.committed.duplicates,
+            rejected=importer.committed.rejected,
+            conflicts=importer.committed.conflicts,
         )
         if ended is not None:
             raise ended

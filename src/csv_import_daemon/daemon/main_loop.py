@@ -49,7 +49,9 @@ class Importer(Protocol):
 
     # These grow with each commit (the journal page follows them).
     files_imported: int
-    rows_inserted: int
+
+    @property
+    def rows_inserted(self) -> int: ...
 
     @property
     def waiting(self) -> int: ...  # files queued or waiting on a timer

@@ -26,8 +26,7 @@ from prometheus_client import (
 
 from csv_import_daemon.importing.result import ImportResult, ImportStatus
 
-# Row results as the ImportResult counts them; "replaced" is kept at 0 until an import
-# reports replaced rows (a result field of that name).
+# Row results: the metric's label -> the field of ``Counts``.
 ROW_RESULTS = {
     "inserted": "inserted",
     "duplicate": "duplicates",
@@ -117,7 +116,7 @@ class Metrics:
         self.files.labels(status=str(result.status)).inc()
         self.duration.observe(result.duration_ms / 1000)
         for label, attribute in ROW_RESULTS.items():
-            count = int(getattr(result, attribute, 0) or 0)
+            count: int = getattr(result.counts, attribute)
             if count:
                 self.rows.labels(result=label).inc(count)
         if result.rows_read:

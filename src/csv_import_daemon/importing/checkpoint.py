@@ -21,6 +21,7 @@ from csv_import_daemon.db.tables import FILES, CheckpointStatus
 from csv_import_daemon.files.names import path_key, path_of_key
 from csv_import_daemon.files.reader import FileStat
 from csv_import_daemon.importing.known_files import KnownFiles
+from csv_import_daemon.importing.result import Counts
 
 COUNT_FIELDS = ("inserted", "duplicates", "rejected", "conflicts")
 
@@ -28,26 +29,6 @@ COUNT_FIELDS = ("inserted", "duplicates", "rejected", "conflicts")
 def utc_now() -> datetime:
     """Naive UTC, as every DateTime column stores it."""
     return datetime.now(UTC).replace(tzinfo=None)
-
-
-@dataclass(frozen=True, slots=True)
-class Counts:
-    """Rows by outcome; added up per batch, per transaction and per file."""
-
-    inserted: int = 0
-    duplicates: int = 0
-    rejected: int = 0
-    conflicts: int = 0
-    replaced: int = 0  # stored content replaced by --reread --replace (not in checkpoints)
-
-    def __add__(self, other: Counts) -> Counts:
-        return Counts(
-            self.inserted + other.inserted,
-            self.duplicates + other.duplicates,
-            self.rejected + other.rejected,
-            self.conflicts + other.conflicts,
-            self.replaced + other.replaced,
-        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,7 +44,7 @@ class Checkpoint:
     pending_bytes: int = 0
     date_order: str | None = None
     encoding: str | None = None
-    totals: Counts = Counts()
+    totals: Counts = dataclasses.field(default_factory=Counts)
     status: CheckpointStatus = CheckpointStatus.OK
     last_error: str | None = None
     archived_to: str | None = None

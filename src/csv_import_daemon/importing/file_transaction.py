@@ -28,11 +28,12 @@ from csv_import_daemon.db.corrections import replace_changed
 from csv_import_daemon.db.tables import REJECTIONS, CheckpointStatus
 from csv_import_daemon.db.writer import CONFLICT_FIELDS, BatchWriter, Stored
 from csv_import_daemon.files import reader
-from csv_import_daemon.importing.checkpoint import Checkpoint, Counts, utc_now
+from csv_import_daemon.importing.checkpoint import Checkpoint, utc_now
 from csv_import_daemon.importing.conventions import settings_digest
 from csv_import_daemon.importing.identity import checkpoint_hash
 from csv_import_daemon.importing.plan import ReadPlan
 from csv_import_daemon.importing.rejection_log import RejectionLog
+from csv_import_daemon.importing.result import Counts
 from csv_import_daemon.importing.write_session import WriteSession
 from csv_import_daemon.logs import get_logger
 from csv_import_daemon.parsing.batches import parse_batch

@@ -1,4 +1,8 @@
-"""What one import did to one file: a status from one vocabulary, and the counts committed."""
+"""What one import did to one file: a status from one vocabulary, and the counts committed.
+
+``Counts`` is the one shape of row counts: per batch, per transaction, per file (results
+and checkpoints), per run (the importer thread, the ``import`` total) and in the metrics.
+"""
 
 from __future__ import annotations
 
@@ -21,6 +25,36 @@ class ImportStatus(enum.StrEnum):
 
 # A file with one of these could not be imported at all (exit 1 for one-shot imports).
 FAILED = frozenset({ImportStatus.REFUSED, ImportStatus.ERROR})
+COUNT_NAMES = ("inserted", "duplicates", "rejected", "conflicts", "replaced")
+
+
+@dataclass(frozen=True, slots=True)
+class Counts:
+    """Rows by outcome; added up per batch, per transaction, per file and per run."""
+
+    inserted: int = 0
+    duplicates: int = 0
+    rejected: int = 0
+    conflicts: int = 0
+    # Executions whose stored content was replaced (import --reread --replace); not kept
+    # in checkpoints.
+    replaced: int = 0
+
+    def __add__(self, other: Counts) -> Counts:
+        return Counts(
+            self.inserted + other.inserted,
+            self.duplicates + other.duplicates,
+            self.rejected + other.rejected,
+            self.conflicts + other.conflicts,
+            self.replaced + other.replaced,
+        )
+
+    @property
+    def total(self) -> int:
+        return self.inserted + self.duplicates + self.rejected + self.conflicts + self.replaced
+
+    def as_dict(self) -> dict[str, int]:
+        return {name: getattr(self, name) for name in COUNT_NAMES}
 
 
 @dataclass(slots=True)
@@ -29,12 +63,7 @@ class ImportResult:
 
     path: str
     status: ImportStatus = ImportStatus.IMPORTED
-    inserted: int = 0
-    duplicates: int = 0
-    rejected: int = 0
-    conflicts: int = 0
-    # Executions whose stored content this read replaced (import --reread --replace).
-    replaced: int = 0
+    counts: Counts = Counts()
     offset: int = 0
     pending_bytes: int = 0
     lines: int = 0
@@ -43,17 +72,34 @@ class ImportResult:
 
     @property
     def rows_read(self) -> int:
-        return self.inserted + self.duplicates + self.rejected + self.conflicts + self.replaced
+        return self.counts.total
+
+    # The counts by name, as logs, summaries and tests read them.
+    @property
+    def inserted(self) -> int:
+        return self.counts.inserted
+
+    @property
+    def duplicates(self) -> int:
+        return self.counts.duplicates
+
+    @property
+    def rejected(self) -> int:
+        return self.counts.rejected
+
+    @property
+    def conflicts(self) -> int:
+        return self.counts.conflicts
+
+    @property
+    def replaced(self) -> int:
+        return self.counts.replaced
 
     def as_dict(self) -> dict[str, Any]:
         return {
             "file": self.path,
             "status": str(self.status),
-            "inserted": self.inserted,
-            "duplicates": self.duplicates,
-            "rejected": self.rejected,
-            "conflicts": self.conflicts,
-            "replaced": self.replaced,
+            **self.counts.as_dict(),
             "offset": self.offset,
             "pending_bytes": self.pending_bytes,
             "duration_ms": round(self.duration_ms, 1),

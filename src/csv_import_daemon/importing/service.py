@@ -317,15 +317,10 @@ class ImportService:
 def _result(
     plan: ReadPlan, txn: Transaction, status: ImportStatus, offset: int, pending: int = 0
 ) -> ImportResult:
-    done = txn.committed
     return ImportResult(
         plan.key,
         status,
-        inserted=done.inserted,
-        duplicates=done.duplicates,
-        rejected=done.rejected,
-        conflicts=done.conflicts,
-        replaced=done.replaced,
+        counts=txn.committed,
         offset=offset,
         pending_bytes=pending,
         lines=txn.lines,

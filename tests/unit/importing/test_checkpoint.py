@@ -13,8 +13,9 @@ from sqlalchemy import Engine, event
 from csv_import_daemon.config.settings import Settings
 from csv_import_daemon.files.names import path_key
 from csv_import_daemon.files.reader import FileStat, read_header
-from csv_import_daemon.importing.checkpoint import Checkpoint, Counts
+from csv_import_daemon.importing.checkpoint import Checkpoint
 from csv_import_daemon.importing.identity import resume_point
+from csv_import_daemon.importing.result import Counts
 from csv_import_daemon.importing.service import ImportService
 
 HEADER = (
