@@ -33,13 +33,13 @@ COMMANDS: list[tuple[str, list[str]]] = [
     ("pnl --by day", ["pnl", "--by", "day"]),
     ("pnl --by month", ["pnl", "--by", "month"]),
     ("pnl --by day --json", ["pnl", "--by", "day", "--json"]),
-    ("round-trips --since (last week)", ["round-trips", "--since", "2025-12-15"]),
+    ("round-trips --since (last week)", ["round-trips", "--since", "2025-12-10"]),
     (
         "round-trips --account --since",
-        ["round-trips", "--account", "APEX-1", "--since", "2025-12-01"],
+        ["round-trips", "--account", "APEX-1", "--since", "2025-11-17"],
     ),
     ("report (the journal page)", ["report", "--out", "{dir}/page.html"]),
-    ("verify (one daily file)", ["verify", "{dir}/NinjaTrader_Executions_20251231.csv"]),
+    ("verify (one daily file)", ["verify", "{last}"]),
     ("round-trips --json (all of them)", ["round-trips", "--json"]),
     ("verify (every file)", ["verify"]),
 ]
@@ -91,7 +91,13 @@ def main() -> None:
     for label, argv in COMMANDS:
         if args.only and not any(o in label for o in args.only):
             continue
-        cmd = [sys.executable, "-m", "csv_import_daemon", *(a.format(dir=folder) for a in argv)]
+        last = max(folder.glob("NinjaTrader_Executions_*.csv"))  # the last trading day's file
+        cmd = [
+            sys.executable,
+            "-m",
+            "csv_import_daemon",
+            *(a.format(dir=folder, last=last) for a in argv),
+        ]
         results[label] = timed(cmd, env)
         r = results[label]
         print(
