@@ -5,9 +5,12 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import textwrap
+from collections.abc import Iterable, Sequence
 from datetime import date
 from decimal import Decimal
-from typing import Any
+from typing import Any, TextIO
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import Connection, Engine
 
@@ -27,9 +30,9 @@ from csv_import_daemon.trips.queries import (
     TripFilter,
     csv_text,
     decimal_text,
+    iter_round_trips,
     jsonable,
     known_values,
-    load_round_trips,
     pnl_groups,
     table_text,
 )
@@ -152,27 +155,56 @@ def handle(engine: Engine, settings: Settings, args: argparse.Namespace) -> int:
         log.info("round_trips_rebuilt", round_trips=count)
         print(f"rebuilt {count} round trips from trades")
         return ExitCode.OK
+    zone = settings.display_zone
     with engine.connect() as conn:
-        trips = load_round_trips(conn, flt, rollover)
-        hint = _hint(conn, flt) if not trips else None
         drift = check_round_trips(conn, values)
         positions = position_mismatches(conn)
-    zone = settings.display_zone
-    if args.json:
-        print(json.dumps([jsonable(with_local_times(t, zone)) for t in trips], indent=2))
-    elif args.csv:
-        rows = [localized(t, zone) for t in trips]
-        cells = [[*(t[k] for k in SHOWN), _executions_cell(t["executions"])] for t in rows]
-        print(csv_text([*SHOWN, "executions"], cells), end="")
-    else:
-        shown = [k for k in SHOWN if k != "currency"] + ["currency"]
-        rows = [localized(t, zone) for t in trips]
-        print(table_text(shown, [[visible(t[k]) for k in shown] for t in rows]))
-        print(_totals(trips))
+        trips = iter_round_trips(conn, flt, rollover)
+        # JSON and CSV are written as they are read: years of round trips in flat memory.
+        if args.json:
+            shown = _json_array((jsonable(with_local_times(t, zone)) for t in trips), sys.stdout)
+        elif args.csv:
+            shown = _csv_rows(trips, zone)
+        else:
+            listed = list(trips)
+            shown = len(listed)
+            columns = [k for k in SHOWN if k != "currency"] + ["currency"]
+            rows = [localized(t, zone) for t in listed]
+            print(table_text(columns, [[visible(t[k]) for k in columns] for t in rows]))
+            print(_totals(listed))
+        hint = _hint(conn, flt) if not shown else None
     _say(hint)
     _say(drift.describe() if drift.stale else None)
     _warn_positions(positions)
     return ExitCode.OK
+
+
+def _json_array(items: Iterable[Any], out: TextIO) -> int:
+    """``items`` as ``json.dumps(list(items), indent=2)`` would print them, one at a time."""
+    count = 0
+    for item in items:
+        out.write("[\n" if count == 0 else ",\n")
+        out.write(textwrap.indent(json.dumps(item, indent=2), "  "))
+        count += 1
+    out.write("\n]\n" if count else "[]\n")
+    return count
+
+
+def _csv_rows(trips: Iterable[dict[str, Any]], zone: ZoneInfo) -> int:
+    """The round trips as CSV on stdout, a chunk at a time; how many."""
+    count = 0
+    header: Sequence[str] | None = [*SHOWN, "executions"]
+    chunk: list[list[Any]] = []
+    for trip in trips:
+        t = localized(trip, zone)
+        chunk.append([*(t[k] for k in SHOWN), _executions_cell(t["executions"])])
+        count += 1
+        if len(chunk) >= 1000:
+            sys.stdout.write(csv_text(header, chunk))
+            header, chunk = None, []
+    if chunk or header is not None:
+        sys.stdout.write(csv_text(header, chunk))
+    return count
 
 
 def _hint(conn: Connection, flt: TripFilter) -> str | None:

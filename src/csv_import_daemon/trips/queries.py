@@ -43,6 +43,7 @@ __all__ = [
     "decimal_text",
     "display",
     "group_key",
+    "iter_round_trips",
     "jsonable",
     "known_values",
     "load_round_trips",
@@ -151,27 +152,42 @@ def trip_where(conn: Connection, query: _Q, flt: TripFilter, rollover: Rollover)
 
 
 def load_round_trips(conn: Connection, flt: TripFilter, rollover: Rollover) -> list[dict[str, Any]]:
-    """The selected round trips, oldest first, each with its ``executions`` in part order.
+    """The selected round trips, oldest first, each with its ``executions`` in part order
+    (all of them in memory: see ``iter_round_trips`` for a stream)."""
+    return list(iter_round_trips(conn, flt, rollover))
+
+
+def iter_round_trips(
+    conn: Connection, flt: TripFilter, rollover: Rollover
+) -> Iterator[dict[str, Any]]:
+    """The selected round trips, oldest first, each with its ``executions`` in part order,
+    read ``_FILL_CHUNK`` at a time: memory stays flat on years of round trips.
 
     Each has a stable ``id`` (see ``stable_id``), ``points_per_contract`` and the
     ``trading_day`` it closed on (opened on, while open); each execution its ``role``,
     commission share, price and time.
     """
     t = ROUND_TRIPS.c
-    query = select(ROUND_TRIPS).order_by(t.opened_at, t.account, t.instrument, t.id)
-    trips = [dict(r) for r in conn.execute(trip_where(conn, query, flt, rollover)).mappings()]
-    # Sorted here too: PostgreSQL's collation may order text differently from SQLite.
-    trips.sort(key=lambda r: (r["opened_at"], r["account"], r["instrument"], r["id"]))
-    executions = _executions(conn, [trip["id"] for trip in trips])
-    out = []
-    for trip in trips:
-        parts = executions.get(trip.pop("id"), [])
-        opening = parts[0]["execution_id"] if parts else ""
-        closed = trip["quantity"] - trip["open_quantity"]
-        points = trip["points"]
-        last = trip["closed_at"] or trip["opened_at"]
-        out.append(
-            {
+    # Byte order on both databases: PostgreSQL's collation may order text otherwise.
+    account, instrument = (
+        (t.account.collate("C"), t.instrument.collate("C"))
+        if conn.dialect.name == "postgresql"
+        else (t.account, t.instrument)
+    )
+    query = select(ROUND_TRIPS).order_by(t.opened_at, account, instrument, t.id)
+    result = conn.execution_options(yield_per=_FILL_CHUNK).execute(
+        trip_where(conn, query, flt, rollover)
+    )
+    for chunk in result.mappings().partitions():
+        trips = [dict(r) for r in chunk]
+        executions = _executions(conn, [trip["id"] for trip in trips])
+        for trip in trips:
+            parts = executions.get(trip.pop("id"), [])
+            opening = parts[0]["execution_id"] if parts else ""
+            closed = trip["quantity"] - trip["open_quantity"]
+            points = trip["points"]
+            last = trip["closed_at"] or trip["opened_at"]
+            yield {
                 "id": stable_id(trip["account"], trip["instrument"], opening),
                 **trip,
                 "points_per_contract": (
@@ -180,8 +196,6 @@ def load_round_trips(conn: Connection, flt: TripFilter, rollover: Rollover) -> l
                 "trading_day": rollover.day_of(last),
                 "executions": parts,
             }
-        )
-    return out
 
 
 def stable_id(account: str, instrument: str, opening_execution: str) -> str:

@@ -104,10 +104,12 @@ def display(value: Any) -> str:
     return str(value)
 
 
-def csv_text(header: Sequence[str], rows: Iterable[Sequence[Any]]) -> str:
+def csv_text(header: Sequence[str] | None, rows: Iterable[Sequence[Any]]) -> str:
+    """Rows as CSV text, every cell safe to open; no header line when ``header`` is None."""
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
-    writer.writerow([safe_cell(h) for h in header])
+    if header is not None:
+        writer.writerow([safe_cell(h) for h in header])
     for row in rows:
         writer.writerow([safe_cell(v) for v in row])
     return out.getvalue()

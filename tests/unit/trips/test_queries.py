@@ -112,3 +112,46 @@ def test_libreoffice_evaluates_nothing_with_semicolon_separator(tmp_path: Path) 
     assert "5" not in cells
     assert "2" not in cells  # @SUM(1+1), =1+1
     assert not any(c.startswith("click") for c in cells)
+
+
+def test_round_trips_stream_in_order_across_chunks(
+    engine: Engine, settings: Settings, tmp_path: Path
+) -> None:
+    """1,203 round trips of two accounts opened at the same moments (more than two chunks
+    of 500): ``--json`` and ``--csv`` list every one once, in the table's order (opening
+    time, then account byte-wise: "APEX" before "Sim101"), and the JSON is one array."""
+    from datetime import timedelta  # noqa: PLC0415
+
+    from support.trips import cli, cli_json  # noqa: PLC0415
+
+    lines = []
+    for n in range(602):
+        when = DAY1 + timedelta(seconds=10 * n)
+        for account in ("Sim101", "APEX"):
+            if n == 601 and account == "APEX":
+                continue
+            lines.append(row(f"{account}-{n}-in", "Buy", 1, "100", when, account=account))
+            lines.append(
+                row(
+                    f"{account}-{n}-out",
+                    "Sell",
+                    1,
+                    "101",
+                    when + timedelta(seconds=5),
+                    account=account,
+                )
+            )
+    import_all(engine, settings, write(tmp_path / "many.csv", lines))
+    db = ("--database", settings.database_url)
+    trips = cli_json("round-trips", *db)
+    expected = [
+        (f"{a}-{n}-in", a)
+        for n in range(602)
+        for a in ("APEX", "Sim101")
+        if (n, a) != (601, "APEX")
+    ]
+    assert [(t["executions"][0]["execution_id"], t["account"]) for t in trips] == expected
+    done = cli("round-trips", "--csv", *db)
+    cells = list(csv.reader(io.StringIO(done.stdout)))
+    assert len(cells) == 1 + len(expected)
+    assert [c[cells[0].index("account")] for c in cells[1:]] == [a for _, a in expected]
