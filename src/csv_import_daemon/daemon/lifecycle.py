@@ -84,7 +84,7 @@ class Daemon:
 
     # -- signals ---------------------------------------------------------------------------
 
-    def _on_signal(self, signum: int, _frame: FrameType | None) -> None:
+    def _on_signal(self, _signum: int, _frame: FrameType | None) -> None:
         # Only a flag: setting a threading.Event here could deadlock with a lock the main
         # thread holds, and logging is not safe in a handler. The main loop reads the flag
         # as soon as the wake-up socket ends its wait.

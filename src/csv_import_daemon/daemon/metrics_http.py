@@ -194,11 +194,6 @@ class MetricsServer:
             self._loop.close()
         self.sock.close()
 
-    @property
-    def connections(self) -> int:
-        """Connections being served now (read from another thread: a plain int)."""
-        return self._handler.open
-
 
 def _is_loopback(host: str) -> bool:
     try:

@@ -22,9 +22,8 @@ WRITE_OPTION = "csv_import_write"
 # PostgreSQL: every write transaction holds this advisory lock shared from its start, a
 # round-trip rebuild holds it exclusively: a rebuild waits for the imports in flight and
 # they wait for it, always in this order (this lock first, then the per-key ones), so the
-# two never deadlock nor see each other's half-done work. Any fixed number ("CSIR").
-REBUILD_LOCK = 0x43534952
-# Constant statements (no SQL is assembled at run time): the lock's number, 0x43534952.
+# two never deadlock nor see each other's half-done work. Any fixed number: 0x43534952
+# ("CSIR"), written out in constant statements (no SQL is assembled at run time).
 _REBUILD_SHARED = "SELECT pg_advisory_xact_lock_shared(1129531730)"
 _REBUILD_EXCLUSIVE = "SELECT pg_advisory_xact_lock(1129531730)"
 EXCLUSIVE = "exclusive"  # WRITE_OPTION's value for the rebuild (True: an ordinary writer)

@@ -40,17 +40,8 @@ _PASSED_FIELDS = (
     "line",
 )
 _PASSED = attrgetter(*_PASSED_FIELDS)  # one C call builds the tuple
-TRADE_COLUMNS = (
-    *_PASSED_FIELDS[:-1],
-    "source_line",
-    "price",
-    "executed_at",
-    "commission",
-    "source_file",
-    "imported_at",
-    "extra",
-)
-# The parameters in TRADE_COLUMNS order (SQLAlchemy would bind them in table order).
+# The parameters in the order the writer passes them (SQLAlchemy would bind them in table
+# order).
 _TRADES_SQL = (
     "INSERT INTO trades (execution_id, account, instrument, action, entry_exit, quantity,"
     " order_id, order_name, connection, position_after, source_line, price, executed_at,"

@@ -63,7 +63,6 @@ __all__ = [
     "split_lines",
 ]
 
-ENTRY_EXIT = ("Entry", "Exit")
 # Excel writes long numbers as "1.58013E+11": such an ID identifies nothing any more.
 _SCIENTIFIC = re.compile(r"[0-9]+(?:[.,][0-9]+)?[eE][+-][0-9]{1,3}")
 # Cache-miss marker, compared by identity.

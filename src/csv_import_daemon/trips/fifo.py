@@ -126,10 +126,6 @@ class Trip:
     def pnl(self, value: PointValue | None) -> Decimal | None:
         return None if value is None else money_of(self.points * value.value)
 
-    def net_pnl(self, value: PointValue | None) -> Decimal | None:
-        pnl = self.pnl(value)
-        return None if pnl is None else pnl - self.commission
-
 
 def _average(cost: Decimal, quantity: int) -> Decimal | None:
     return None if quantity == 0 else money_of(cost / quantity)
