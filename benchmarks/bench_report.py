@@ -5,8 +5,9 @@
 Imports the fills (a seeded generator, one file a trading day) into a fresh
 SQLite journal in a temporary folder, then times, best of ``--repeats``:
 
-- ``read_s``: reading the round trips, their fills and the journal's health (read-only);
-- ``render_s``: the page from that data (figures, SVG, calendar, packed table, template);
+- ``read_s``: reading the round trips (adding up the figures as they are read), the
+  table's fills and the journal's health (read-only);
+- ``render_s``: the page from that data (SVG, calendar, packed table, template);
 - ``total_s``: both, as ``report`` and the daemon's rewriter run them;
 - ``*_cpu_s``: the same in this process's CPU time, which a loaded shared machine (see
   ``load_average``) disturbs far less than the wall clock;
@@ -127,7 +128,7 @@ def main() -> None:
         for _ in range(args.repeats):
             t0, c0 = time.perf_counter(), time.process_time()
             with reading(engine) as conn:
-                data = load_journal(conn, PageFilter(), settings.rollover)
+                data = load_journal(conn, PageFilter(), settings.rollover, zone=settings.tz)
             t1, c1 = time.perf_counter(), time.process_time()
             html = render_page(data, options)
             t2, c2 = time.perf_counter(), time.process_time()
@@ -137,15 +138,17 @@ def main() -> None:
             cpu_renders.append(c2 - c1)
         engine.dispose()
         size = len(html.encode())
-        closed = sum(t["closed_at"] is not None for t in data.trips)
+        views = data.views.currencies if data.views else []
+        closed = sum(v.summary.round_trips for v in views)
         print(
             json.dumps(
                 {
                     "fills": args.fills,
                     "trading_days": days,
-                    "round_trips": len(data.trips),
+                    "round_trips": data.selected,
+                    "in_table": len(data.trips),
                     "closed": closed,
-                    "fills_in_round_trips": sum(len(t["executions"]) for t in data.trips),
+                    "fills_in_table": sum(len(t["executions"]) for t in data.trips),
                     "import_s": round(imported_s, 1),
                     "read_s": round(min(reads), 3),
                     "render_s": round(min(renders), 3),

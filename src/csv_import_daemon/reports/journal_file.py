@@ -34,7 +34,9 @@ def make_page(
     """The page's HTML for the journal behind ``engine`` (a read-only one is best)."""
     with reading(engine) as conn:
         values = PointValues(dict(settings.point_values))
-        data = load_journal(conn, flt or PageFilter(), settings.rollover, values=values)
+        data = load_journal(
+            conn, flt or PageFilter(), settings.rollover, values=values, zone=settings.tz
+        )
     options = PageOptions(
         rollover=settings.rollover,
         zone=settings.tz,

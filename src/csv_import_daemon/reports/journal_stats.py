@@ -11,7 +11,7 @@ guessed into a total.
 from __future__ import annotations
 
 import zoneinfo
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
@@ -128,21 +128,20 @@ class Views:
 
 def booked_days(trips: Iterable[dict[str, Any]], rollover: Rollover) -> dict[int, str]:
     """``id(trip)`` -> the trading day (ISO) a closed round trip books on, as ``pnl --by
-    day`` groups it; worked out once for the figures and the table."""
+    day`` groups it; worked out once for the table."""
     return {id(t): group_key(t, "day", rollover) for t in trips if t["closed_at"] is not None}
 
 
 def build_views(
-    trips: list[dict[str, Any]],
+    trips: Iterable[dict[str, Any]],
     rollover: Rollover,
     zone: zoneinfo.ZoneInfo,
-    booked: dict[int, str] | None = None,
     statement: list[dict[str, Any]] | None = None,
 ) -> Views:
-    """The figures of ``trips`` (as ``load_round_trips`` returns them); ``statement`` is
+    """The figures of ``trips``, given in the order they closed (``iter_closing_order``),
+    added up as they come: years of round trips in flat memory. ``statement`` is
     ``pnl_groups(..., "day")`` of the same selection, for the calendar."""
-    booked = booked_days(trips, rollover) if booked is None else booked
-    by_currency: dict[str, list[dict[str, Any]]] = {}
+    views: dict[str, _ViewBuilder] = {}
     open_trips = unpriced = 0
     for trip in trips:
         if trip["closed_at"] is None:
@@ -150,7 +149,10 @@ def build_views(
         elif trip["currency"] is None:
             unpriced += 1
         else:
-            by_currency.setdefault(trip["currency"], []).append(trip)
+            builder = views.get(trip["currency"])
+            if builder is None:
+                builder = views[trip["currency"]] = _ViewBuilder(trip["currency"], zone)
+            builder.add(trip, date.fromisoformat(group_key(trip, "day", rollover)))
     booked_by_day: dict[str, dict[date, Tally]] = {}
     for g in statement or []:
         if g["currency"] is not None:
@@ -162,44 +164,61 @@ def build_views(
                 commission=g["commission"],
                 net=g["net_pnl"],
             )
-    views = []
-    for currency in sorted(set(by_currency) | set(booked_by_day)):
-        closed = sorted(
-            by_currency.get(currency, []), key=lambda t: (t["closed_at"], t["opened_at"])
-        )
-        days = {id(t): date.fromisoformat(booked[id(t)]) for t in closed}
-        view = _view(currency, closed, days, zone)
+    out = []
+    for currency in sorted(set(views) | set(booked_by_day)):
+        view = (views.get(currency) or _ViewBuilder(currency, zone)).view()
         view.statement = booked_by_day.get(currency, {})
-        views.append(view)
-    return Views(views, open_trips, unpriced)
+        out.append(view)
+    return Views(out, open_trips, unpriced)
 
 
-def _view(
-    currency: str, closed: list[dict[str, Any]], days: dict[int, date], zone: zoneinfo.ZoneInfo
-) -> CurrencyView:
-    summary = Summary(key=currency)
-    daily: dict[date, Tally] = {}
-    equity: list[tuple[date, Decimal]] = []
-    for trip in closed:
+class _ViewBuilder:
+    """One currency's figures, closed round trip after closed round trip."""
+
+    def __init__(self, currency: str, zone: zoneinfo.ZoneInfo) -> None:
+        self.currency = currency
+        self.summary = Summary(key=currency)
+        self.daily: dict[date, Tally] = {}
+        self.equity: list[tuple[date, Decimal]] = []
+        self.groups: dict[str, dict[str, Tally]] = {"account": {}, "root": {}, "hour": {}}
+        self.clock = WallClock(zone)
+        self.wins = self.losses = 0  # the current streaks
+
+    def add(self, trip: dict[str, Any], day: date) -> None:
+        summary = self.summary
         summary.add(trip)
-        day = days[id(trip)]
-        daily.setdefault(day, Tally(key=day.isoformat())).add(trip)
-        equity.append((day, summary.net))
-    _extremes(summary, closed)
-    summary.drawdown = max_drawdown(equity)
+        self.daily.setdefault(day, Tally(key=day.isoformat())).add(trip)
+        self.equity.append((day, summary.net))
+        hour = f"{self.clock.seconds(trip['opened_at']) // 3600 % 24:02d}:00"
+        keys = {"account": str(trip["account"]), "root": instrument_root(trip["instrument"])}
+        for name, key in (*keys.items(), ("hour", hour)):
+            self.groups[name].setdefault(key, Tally(key=key)).add(trip)
+        net = trip["net_pnl"]
+        if net is None:
+            return
+        # Largest win and loss, longest streaks (a scratch ends both kinds).
+        self.wins = self.wins + 1 if net > 0 else 0
+        self.losses = self.losses + 1 if net < 0 else 0
+        summary.win_streak = max(summary.win_streak, self.wins)
+        summary.loss_streak = max(summary.loss_streak, self.losses)
+        if net > 0 and (summary.largest_win is None or net > summary.largest_win):
+            summary.largest_win = net
+        if net < 0 and (summary.largest_loss is None or net < summary.largest_loss):
+            summary.largest_loss = net
 
-    clock = WallClock(zone)
+    def view(self) -> CurrencyView:
+        self.summary.drawdown = max_drawdown(self.equity)
+        breakdowns = {
+            "account": _sorted(self.groups["account"]),
+            "root": _sorted(self.groups["root"]),
+            "weekday": _by_weekday(self.daily),
+            "hour": _sorted(self.groups["hour"]),
+        }
+        return CurrencyView(self.currency, self.summary, self.daily, self.equity, breakdowns)
 
-    def hour(t: dict[str, Any]) -> str:
-        return f"{clock.seconds(t['opened_at']) // 3600 % 24:02d}:00"
 
-    breakdowns = {
-        "account": _tally(closed, lambda t: str(t["account"])),
-        "root": _tally(closed, lambda t: instrument_root(t["instrument"])),
-        "weekday": _by_weekday(daily),
-        "hour": _tally(closed, hour),
-    }
-    return CurrencyView(currency, summary, daily, equity, breakdowns)
+def _sorted(groups: dict[str, Tally]) -> list[Tally]:
+    return sorted(groups.values(), key=lambda g: g.key)
 
 
 def _by_weekday(daily: dict[date, Tally]) -> list[Tally]:
@@ -208,23 +227,6 @@ def _by_weekday(daily: dict[date, Tally]) -> list[Tally]:
     for day, tally in daily.items():
         out.setdefault(day.weekday(), Tally(key=WEEKDAYS[day.weekday()])).merge(tally)
     return [out[k] for k in sorted(out)]
-
-
-def _extremes(summary: Summary, closed: list[dict[str, Any]]) -> None:
-    """Largest win and loss, longest streaks (a scratch ends both kinds)."""
-    wins = losses = 0
-    for trip in closed:
-        net = trip["net_pnl"]
-        if net is None:
-            continue
-        wins = wins + 1 if net > 0 else 0
-        losses = losses + 1 if net < 0 else 0
-        summary.win_streak = max(summary.win_streak, wins)
-        summary.loss_streak = max(summary.loss_streak, losses)
-        if net > 0 and (summary.largest_win is None or net > summary.largest_win):
-            summary.largest_win = net
-        if net < 0 and (summary.largest_loss is None or net < summary.largest_loss):
-            summary.largest_loss = net
 
 
 def max_drawdown(equity: Iterable[tuple[date, Decimal]]) -> Drawdown:
@@ -237,14 +239,6 @@ def max_drawdown(equity: Iterable[tuple[date, Decimal]]) -> Drawdown:
         elif peak - value > best.amount:
             best = Drawdown(peak - value, peak_day, day)
     return best
-
-
-def _tally(closed: list[dict[str, Any]], key: Callable[[dict[str, Any]], str]) -> list[Tally]:
-    groups: dict[str, Tally] = {}
-    for trip in closed:
-        k = key(trip)
-        groups.setdefault(k, Tally(key=k)).add(trip)
-    return sorted(groups.values(), key=lambda g: g.key)
 
 
 _EPOCH = datetime(1970, 1, 1)

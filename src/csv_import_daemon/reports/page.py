@@ -173,11 +173,15 @@ def unpack(text: str) -> dict[str, Any]:
     return value
 
 
+def _closing(trip: dict[str, Any]) -> tuple[datetime, datetime]:
+    return (trip["closed_at"] or trip["opened_at"], trip["opened_at"])
+
+
 def render_page(data: JournalData, options: PageOptions) -> str:
     """The whole page as text."""
     booked = booked_days(data.trips, options.rollover)
-    views: Views = build_views(
-        data.trips, options.rollover, options.zone, booked, statement=data.daily
+    views: Views = data.views or build_views(
+        sorted(data.trips, key=_closing), options.rollover, options.zone, statement=data.daily
     )
     script, style = _asset("journal.js"), _asset("journal.css")
     now = options.now or datetime.now(UTC)
@@ -209,6 +213,7 @@ def render_page(data: JournalData, options: PageOptions) -> str:
             last_import=clock.text(data.health.last_import) or "never",
             payload=pack(trip_rows(data, booked, options.zone)),
             trips=len(data.trips),
+            selected=len(data.trips) if data.selected is None else data.selected,
             stale=data.daily is None,
             width=charts.WIDTH,
             height=charts.HEIGHT,

@@ -43,6 +43,7 @@ __all__ = [
     "decimal_text",
     "display",
     "group_key",
+    "iter_closing_order",
     "iter_round_trips",
     "jsonable",
     "known_values",
@@ -158,26 +159,22 @@ def load_round_trips(conn: Connection, flt: TripFilter, rollover: Rollover) -> l
 
 
 def iter_round_trips(
-    conn: Connection, flt: TripFilter, rollover: Rollover
+    conn: Connection, flt: TripFilter, rollover: Rollover, *, latest: int | None = None
 ) -> Iterator[dict[str, Any]]:
     """The selected round trips, oldest first, each with its ``executions`` in part order,
     read ``_FILL_CHUNK`` at a time: memory stays flat on years of round trips.
 
     Each has a stable ``id`` (see ``stable_id``), ``points_per_contract`` and the
     ``trading_day`` it closed on (opened on, while open); each execution its ``role``,
-    commission share, price and time.
+    commission share, price and time. ``latest``: only the last so many by opening time.
     """
-    t = ROUND_TRIPS.c
-    # Byte order on both databases: PostgreSQL's collation may order text otherwise.
-    account, instrument = (
-        (t.account.collate("C"), t.instrument.collate("C"))
-        if conn.dialect.name == "postgresql"
-        else (t.account, t.instrument)
-    )
-    query = select(ROUND_TRIPS).order_by(t.opened_at, account, instrument, t.id)
-    result = conn.execution_options(yield_per=_FILL_CHUNK).execute(
-        trip_where(conn, query, flt, rollover)
-    )
+    selected = trip_where(conn, select(ROUND_TRIPS), flt, rollover)
+    if latest is not None:
+        newest = selected.order_by(*(c.desc() for c in _opening_order(conn, ROUND_TRIPS.c)))
+        selected = select(newest.limit(latest).subquery())
+    t = selected.selected_columns
+    query = selected.order_by(*_opening_order(conn, t))
+    result = conn.execution_options(yield_per=_FILL_CHUNK).execute(query)
     for chunk in result.mappings().partitions():
         trips = [dict(r) for r in chunk]
         executions = _executions(conn, [trip["id"] for trip in trips])
@@ -196,6 +193,27 @@ def iter_round_trips(
                 "trading_day": rollover.day_of(last),
                 "executions": parts,
             }
+
+
+def _opening_order(conn: Connection, t: Any) -> list[Any]:
+    """The table's order (opening time, account, instrument), byte-wise on both databases:
+    PostgreSQL's collation may order text otherwise."""
+    if conn.dialect.name == "postgresql":
+        return [t.opened_at, t.account.collate("C"), t.instrument.collate("C"), t.id]
+    return [t.opened_at, t.account, t.instrument, t.id]
+
+
+def iter_closing_order(
+    conn: Connection, flt: TripFilter, rollover: Rollover
+) -> Iterator[dict[str, Any]]:
+    """The selected round trips without their fills, in the order they closed (open ones
+    too, in no particular place): what the journal page's figures add up, streamed."""
+    t = ROUND_TRIPS.c
+    query = trip_where(conn, select(ROUND_TRIPS), flt, rollover).order_by(
+        t.closed_at, t.opened_at, t.id
+    )
+    for row in conn.execution_options(yield_per=_STREAM).execute(query).mappings():
+        yield dict(row)
 
 
 def stable_id(account: str, instrument: str, opening_execution: str) -> str:

@@ -178,3 +178,41 @@ def test_report_filters_by_account_and_root(tmp_path: Path, flag: str) -> None:
     assert kept == ({HOSTILE_ACCOUNT} if flag == "--account" else {"FDAX MAR25"})
     assert set(page.figures) == ({"USD"} if flag == "--account" else {"EUR"})
     assert HOSTILE_ACCOUNT not in html
+
+
+def test_the_table_holds_the_latest_round_trips_and_the_figures_count_all(
+    tmp_path: Path, database_url: str
+) -> None:
+    """With the table limited to 3 round trips: the table lists the last 3 by opening time
+    (as ``round-trips --json`` ends), says how many it leaves out, and every figure is the
+    same as on the page without a limit."""
+    from datetime import UTC, datetime  # noqa: PLC0415
+
+    from csv_import_daemon.config.settings import load_settings  # noqa: PLC0415
+    from csv_import_daemon.db.engine import make_engine  # noqa: PLC0415
+    from csv_import_daemon.reports.journal_data import PageFilter, load_journal  # noqa: PLC0415
+    from csv_import_daemon.reports.page import PageOptions, render_page  # noqa: PLC0415
+
+    _html, unlimited = make_journal(tmp_path, database_url)
+    db = ("--database", database_url)
+    trips = json.loads(cli("round-trips", *db, "--json", home=tmp_path))
+    settings = load_settings(
+        {"database_url": database_url, "source_timezone": "America/New_York"}, environ={}
+    )
+    engine = make_engine(settings)
+    try:
+        with engine.connect() as conn:
+            data = load_journal(
+                conn, PageFilter(), settings.rollover, zone=settings.tz, table_limit=3
+            )
+    finally:
+        engine.dispose()
+    options = PageOptions(rollover=settings.rollover, zone=settings.tz, now=datetime.now(UTC))
+    html = render_page(data, options)
+    page = read_page(html)
+    table = page.rows()
+    assert [table["names"][r[3]] for r in table["rows"]] == [t["account"] for t in trips[-3:]]
+    assert [r[7] for r in table["rows"]] == [t["open_quantity"] for t in trips[-3:]]
+    assert f"The table lists the latest 3 of {len(trips)} round trips" in html
+    assert page.figures == unlimited.figures
+    assert page.days == unlimited.days
