@@ -49,6 +49,7 @@ from csv_import_daemon.config.settings import Settings, load_settings
 from csv_import_daemon.db import migrate
 from csv_import_daemon.db.engine import make_engine
 from csv_import_daemon.importing.service import ImportService
+from support import rows as support_rows
 from support.daemon import DaemonProcess
 from support.journal import Journal
 from support.rows import HEADER, clock
@@ -66,13 +67,17 @@ TABLES = ("trades", "imported_executions", "import_rejections", "import_files")
 def make_row(example: int, n: int) -> tuple[str, str]:
     """Row ``n`` of an example: (execution ID, line); IDs start with the example number."""
     eid = f"{example:06d}{n:06d}{'c0ffee' * 4}"[:32]
-    account = ("SIM101", "Sim-Account 2", "APEX-77")[n % 3]
-    line = (
-        f"MNQ 12-25,{('Buy', 'Sell')[n % 2]},{1 + n % 7},{21000 + n * 0.25:.2f},"
-        f"{clock(BASE_TIME + timedelta(seconds=n))},{eid},Entry,1 L,"
-        f"{n * 7919:x},Entry,$0.52,1,{account},Simulated Data Feed,"
+    row = support_rows.make_row(
+        0,
+        eid,
+        action=("Buy", "Sell")[n % 2],
+        quantity=1 + n % 7,
+        price=f"{21000 + n * 0.25:.2f}",
+        time=clock(BASE_TIME + timedelta(seconds=n)),
+        order_id=f"{n * 7919:x}",
+        account=("SIM101", "Sim-Account 2", "APEX-77")[n % 3],
     )
-    return eid, line
+    return eid, row.line
 
 
 @dataclass

@@ -28,11 +28,8 @@ from csv_import_daemon.files.names import path_key
 from csv_import_daemon.importing.service import ImportService
 from csv_import_daemon.parsing.row_parser import Execution, RowParser, sniff_layout, split_lines
 from csv_import_daemon.reports.status import collect_status, render_status
+from support.rows import HEADER, grid_line, write_lines
 
-HEADER = (
-    "Instrument,Action,Quantity,Price,Time,ID,E/X,Position,Order ID,Name,Commission,"
-    "Rate,Account,Connection,"
-)
 SEMI_HEADER = HEADER.replace(",", ";")
 # A UK grid export with the ID column hidden: every day <= 12, so the order is open.
 UK_NO_ID = "Instrument,Action,Quantity,Price,Time,E/X,Position,Name,Commission,Account,"
@@ -44,37 +41,13 @@ UK_ROWS = [
 
 
 def write(path: Path, header: str, lines: list[str], newline: str = "\r\n") -> Path:
-    path.write_bytes((newline.join([header, *lines]) + newline).encode("utf-8"))
-    return path
+    return write_lines(path, lines, header=header, newline=newline)
 
 
-def grid_row(
-    execution_id: str,
-    *,
-    price: str = "21539.50",
-    time: str = "1/28/2025 10:59:52 AM",
-    commission: str = "$0.52",
-    sep: str = ",",
-    account: str = "Sim101",
-) -> str:
-    fields = [
-        "MNQ MAR25",
-        "Buy",
-        "1",
-        price,
-        time,
-        execution_id,
-        "Entry",
-        "1 L",
-        "",
-        "Entry",
-        commission,
-        "1",
-        account,
-        "Sim",
-        "",
-    ]
-    return sep.join(fields)
+def grid_row(execution_id: str, **columns: Any) -> str:
+    """A long fill with a commission, in the HEADER layout (``sep=";"``: semicolons)."""
+    columns = {"position": "1 L", "commission": "$0.52", **columns}
+    return grid_line(execution_id=execution_id, **columns)
 
 
 def trades(engine: Engine) -> dict[str, dict[str, Any]]:

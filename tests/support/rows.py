@@ -17,7 +17,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from pathlib import Path
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 # The en-US grid export's header: 14 named columns and a trailing comma.
 HEADER = (
@@ -41,6 +41,68 @@ def execution_id(line: str) -> str:
     return line.split(",")[5]
 
 
+# -- one line, any layout ------------------------------------------------------------------
+
+# Header words -> the keyword that sets the column in ``grid_line``.
+_KEYWORDS = {
+    "Instrument": "instrument",
+    "Action": "action",
+    "Quantity": "quantity",
+    "Price": "price",
+    "Time": "time",
+    "ID": "execution_id",
+    "E/X": "entry_exit",
+    "Position": "position",
+    "Order ID": "order_id",
+    "Name": "name",
+    "Commission": "commission",
+    "Rate": "rate",
+    "Account": "account",
+    "Connection": "connection",
+}
+GRID_DEFAULTS: dict[str, object] = {
+    "instrument": "MNQ MAR25",
+    "action": "Buy",
+    "quantity": 1,
+    "price": "21539.50",
+    "time": "1/28/2025 10:59:52 AM",
+    "execution_id": "",
+    "entry_exit": "Entry",
+    "position": "-",
+    "order_id": "",
+    "name": "Entry",
+    "commission": "$0.00",
+    "rate": 1,
+    "account": "Sim101",
+    "connection": "Sim",
+}
+
+
+def grid_line(*, header: str = HEADER, sep: str | None = None, **columns: Any) -> str:
+    """One line of a grid export in ``header``'s layout: each column by keyword
+    (``execution_id=``, ``price=``, ``time=`` ..., see ``GRID_DEFAULTS``), the others their
+    default; a header's unnamed columns (a trailing comma) stay empty. Values are written
+    as given, never quoted, so a test can write a broken line on purpose. ``sep``: the
+    header's own separator unless given."""
+    unknown = columns.keys() - GRID_DEFAULTS.keys()
+    assert not unknown, f"no such column: {sorted(unknown)}"
+    delimiter = ";" if ";" in header else ","
+    values = {**GRID_DEFAULTS, **columns}
+    fields = [
+        str(values[_KEYWORDS[name]]) if name in _KEYWORDS else ""
+        for name in header.split(delimiter)
+    ]
+    return (sep or delimiter).join(fields)
+
+
+def write_lines(
+    path: Path, lines: Iterable[str], *, header: str = HEADER, newline: str = "\n"
+) -> Path:
+    """A file of ``header`` and ``lines``, each line ended by ``newline`` (bytes, UTF-8)."""
+    path.write_bytes("".join(f"{line}{newline}" for line in (header, *lines)).encode("utf-8"))
+    return path
+
+
 # -- simple numbered rows ------------------------------------------------------------------
 
 
@@ -50,17 +112,25 @@ class Row:
     line: str  # without newline
 
 
-def make_row(index: int, execution_id: str | None = None) -> Row:
-    """One execution row; IDs are 32 hex digits like NinjaTrader's."""
+def make_row(index: int, execution_id: str | None = None, **columns: Any) -> Row:
+    """Execution row ``index``: a fill ``index`` seconds after ``BASE_TIME``, buys and sells
+    in turn; IDs are 32 hex digits like NinjaTrader's. ``columns`` override by keyword, as
+    in ``grid_line``."""
     eid = execution_id or uuid.uuid4().hex
-    when = BASE_TIME + timedelta(seconds=index)
-    action = "Buy" if index % 2 == 0 else "Sell"
-    price = 21000 + (index % 400) * 0.25
-    line = (
-        f"MNQ 12-25,{action},1,{price:.2f},{clock(when)},{eid},Entry,1 L,"
-        f"{uuid.uuid4().hex},Entry,$0.52,1,SIM101,Simulated Data Feed,"
-    )
-    return Row(eid, line)
+    columns = {
+        "instrument": "MNQ 12-25",
+        "action": "Buy" if index % 2 == 0 else "Sell",
+        "price": f"{21000 + (index % 400) * 0.25:.2f}",
+        "time": clock(BASE_TIME + timedelta(seconds=index)),
+        "execution_id": eid,
+        "position": "1 L",
+        "order_id": uuid.uuid4().hex,
+        "commission": "$0.52",
+        "account": "SIM101",
+        "connection": "Simulated Data Feed",
+        **columns,
+    }
+    return Row(eid, grid_line(**columns))
 
 
 def make_rows(count: int, start: int = 0) -> list[Row]:

@@ -19,7 +19,7 @@ from csv_import_daemon.config.settings import Settings
 from csv_import_daemon.importing import file_transaction, write_session
 from csv_import_daemon.importing.service import ImportService
 from csv_import_daemon.trips.refresh import Refreshed, rebuild_round_trips
-from support.rows import HEADER, clock
+from support.rows import clock, grid_line, write_lines
 from support.trip_reference import normalized, reference_round_trips, stored_round_trips, trades_of
 
 DAY1 = datetime(2025, 1, 28, 10, 0, 0)  # New York wall clock (the settings' source zone)
@@ -37,15 +37,23 @@ def row(
     instrument: str = "MNQ MAR25",
     commission: str = "$0.00",
 ) -> str:
-    return (
-        f"{instrument},{action},{qty},{price},{clock(when)},{eid},{flag},-,o1,n,"
-        f"{commission},1,{account},Sim,"
+    return grid_line(
+        execution_id=eid,
+        action=action,
+        quantity=qty,
+        price=price,
+        time=clock(when),
+        entry_exit=flag,
+        order_id="o1",
+        name="n",
+        commission=commission,
+        account=account,
+        instrument=instrument,
     )
 
 
 def write(path: Path, rows: list[str]) -> Path:
-    path.write_text(HEADER + "\n" + "".join(r + "\n" for r in rows), encoding="utf-8")
-    return path
+    return write_lines(path, rows)
 
 
 def import_all(engine: Engine, settings: Settings, *paths: Path) -> None:

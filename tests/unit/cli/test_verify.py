@@ -82,6 +82,16 @@ def _contents(journal: Journal) -> dict[str, list[dict[str, Any]]]:
     return {t: journal.rows(f"SELECT * FROM {t} ORDER BY id") for t in TABLES}  # noqa: S608
 
 
+def _edit(database_url: str, statement: str) -> None:
+    """Change the journal behind the importer's back, as a user with a SQL client would."""
+    journal = Journal(database_url)
+    try:
+        with journal.engine.begin() as conn:
+            conn.exec_driver_sql(statement)
+    finally:
+        journal.close()
+
+
 def test_verify_passes_on_a_complete_journal_and_writes_nothing(
     database_url: str, journal_files: list[Path]
 ) -> None:
@@ -142,12 +152,7 @@ def test_trade_deleted_by_the_user_is_reported_but_not_an_error(
     database_url: str, journal_files: list[Path]
 ) -> None:
     """In the ledger, gone from trades: the user deleted it; exit 0, counted as deleted."""
-    journal = Journal(database_url)
-    try:
-        with journal.engine.begin() as conn:
-            conn.exec_driver_sql("DELETE FROM trades WHERE source_line = 2")
-    finally:
-        journal.close()
+    _edit(database_url, "DELETE FROM trades WHERE source_line = 2")
     code, report = verify_json(database_url, *journal_files)
     assert code == 0, report
     assert report["totals"]["deleted"] >= 1
@@ -156,12 +161,7 @@ def test_trade_deleted_by_the_user_is_reported_but_not_an_error(
 
 def test_unrecorded_rejection_fails(database_url: str, journal_files: list[Path]) -> None:
     """A row that would be rejected but has no row in import_rejections: exit 1."""
-    journal = Journal(database_url)
-    try:
-        with journal.engine.begin() as conn:
-            conn.exec_driver_sql("DELETE FROM import_rejections")
-    finally:
-        journal.close()
+    _edit(database_url, "DELETE FROM import_rejections")
     code, report = verify_json(database_url, journal_files[0])
     assert code == 1
     [unrecorded] = report["files"][0]["rejected_unrecorded"]
@@ -183,12 +183,7 @@ def test_changed_stored_content_is_reported_as_a_conflict(
     database_url: str, journal_files: list[Path]
 ) -> None:
     """A stored trade edited by hand differs from its line: a conflict, not a missing row."""
-    journal = Journal(database_url)
-    try:
-        with journal.engine.begin() as conn:
-            conn.exec_driver_sql("UPDATE trades SET quantity = 7 WHERE source_line = 5")
-    finally:
-        journal.close()
+    _edit(database_url, "UPDATE trades SET quantity = 7 WHERE source_line = 5")
     code, report = verify_json(database_url, journal_files[0])
     assert code == 0, report
     [conflict] = report["files"][0]["conflicts"]

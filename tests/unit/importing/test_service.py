@@ -23,7 +23,7 @@ from csv_import_daemon.files import reader
 from csv_import_daemon.files.names import path_key
 from csv_import_daemon.importing.result import ImportResult
 from csv_import_daemon.importing.service import ImportService
-from support.rows import HEADER
+from support.rows import HEADER, grid_line, write_lines
 
 NO_ID_HEADER = "Instrument,Action,Quantity,Price,Time,E/X,Position,Name,Commission,Account,"
 SAMPLE_COUNTS = {
@@ -34,42 +34,18 @@ SAMPLE_COUNTS = {
 }
 
 
-def row(
-    execution_id: str,
-    *,
-    account: str = "Sim101",
-    instrument: str = "MNQ MAR25",
-    action: str = "Buy",
-    quantity: str = "1",
-    price: str = "21539.50",
-    time: str = "1/28/2025 10:59:52 AM",
-    commission: str = "$0.00",
-    order_id: str = "",
-    name: str = "Entry",
-    connection: str = "Sim",
-) -> str:
+def row(execution_id: str, **columns: Any) -> str:
     """One line of an en-US grid export (the HEADER layout)."""
-    return (
-        f"{instrument},{action},{quantity},{price},{time},{execution_id},Entry,-,"
-        f"{order_id},{name},{commission},1,{account},{connection},"
-    )
+    return grid_line(execution_id=execution_id, **columns)
 
 
-def no_id_row(
-    *,
-    account: str = "Sim101",
-    action: str = "Buy",
-    price: str = "21539.50",
-    time: str = "1/28/2025 10:59:52 AM",
-    name: str = "Entry",
-) -> str:
+def no_id_row(**columns: Any) -> str:
     """One line of a grid export with the ID column hidden (the NO_ID_HEADER layout)."""
-    return f"MNQ MAR25,{action},1,{price},{time},Entry,-,{name},$0.00,{account},"
+    return grid_line(header=NO_ID_HEADER, **columns)
 
 
 def write_csv(path: Path, lines: list[str], header: str = HEADER, newline: str = "\r\n") -> Path:
-    path.write_bytes((newline.join([header, *lines]) + newline).encode("utf-8"))
-    return path
+    return write_lines(path, lines, header=header, newline=newline)
 
 
 def append(path: Path, data: str) -> None:
