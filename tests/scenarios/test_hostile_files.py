@@ -458,13 +458,14 @@ def test_truncated_under_the_reader_between_batches(
     path.write_text(csv_text(rows))
     cut = len(csv_text(rows[:40]))
 
-    def truncate(offset: int, size: int) -> None:
-        if path.stat().st_size > cut:
-            with open(path, "r+b") as f:
-                f.truncate(cut)
+    class Truncate:
+        def committed(self, offset: int, size: int) -> None:
+            if path.stat().st_size > cut:
+                with open(path, "r+b") as f:
+                    f.truncate(cut)
 
     service = ImportService(engine, cfg)
-    first = service.import_file(path, progress=truncate)
+    first = service.import_file(path, observer=Truncate())
     assert first.status not in ("error", "refused")
     second = service.import_file(path)
     assert second.offset == cut

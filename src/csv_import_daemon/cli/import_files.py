@@ -93,7 +93,7 @@ def handle(args: argparse.Namespace, settings: Settings) -> int:
         for path in files:
             with RowProgress.for_file(path) as bar:
                 result = service.import_file(
-                    path, reread=args.reread, replace=args.replace, progress=bar
+                    path, reread=args.reread, replace=args.replace, observer=bar
                 )
             log_result(result)
             totals += result.counts

@@ -37,7 +37,7 @@ def _newlines(path: Path, start: int, end: int) -> int:
 
 
 class RowProgress:
-    """A progress callback for ``ImportService.import_file``; a context manager."""
+    """The ``CommitObserver`` an import on a terminal hands in; a context manager."""
 
     def __init__(self, path: Path, bar: Any | None) -> None:
         self.path = path
@@ -74,16 +74,16 @@ class RowProgress:
         )
         return cls(path, bar)
 
-    def __call__(self, done: int, total: int) -> None:
-        if self.bar is None or done <= self.offset:
+    def committed(self, offset: int, size: int) -> None:
+        if self.bar is None or offset <= self.offset:
             return
         try:
-            rows = _newlines(self.path, self.offset, done)
+            rows = _newlines(self.path, self.offset, offset)
         except (OSError, NotRegularFileError):
             return
         if self.offset == 0:
             rows -= 1  # the header line
-        self.offset = done
+        self.offset = offset
         self.bar.update(max(0, rows))
 
     def __enter__(self) -> RowProgress:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 
 class ImportStatus(enum.StrEnum):
@@ -105,3 +105,12 @@ class ImportResult:
             "duration_ms": round(self.duration_ms, 1),
             **({"message": self.message} if self.message else {}),
         }
+
+
+class CommitObserver(Protocol):
+    """Told, after each commit of one file's import, how far into the file it got.
+
+    The importing layer's own interface: a caller above it (the command line's progress
+    bar, a test) implements it and hands it in, so importing never names their code."""
+
+    def committed(self, offset: int, size: int) -> None: ...

@@ -35,7 +35,7 @@ from csv_import_daemon.importing.conventions import Evidence, layout_options
 from csv_import_daemon.importing.file_transaction import Transaction, Writers
 from csv_import_daemon.importing.identity import resume_point
 from csv_import_daemon.importing.plan import ReadPlan
-from csv_import_daemon.importing.result import ImportResult, ImportStatus
+from csv_import_daemon.importing.result import CommitObserver, ImportResult, ImportStatus
 from csv_import_daemon.importing.stand_in_replay import replay_stand_ins
 from csv_import_daemon.importing.write_session import (
     Commits,
@@ -55,8 +55,6 @@ log = get_logger(__name__)
 # 10,000 rather than 20,000: about 12 MB less peak RSS, no measurable cost.
 WRITE_ROWS = 10_000
 
-Progress = Callable[[int, int], None]
-
 
 @dataclass(frozen=True, slots=True)
 class _Request:
@@ -65,7 +63,7 @@ class _Request:
     reread: bool
     replace: bool
     final_line_ok: bool | None
-    progress: Progress | None
+    observer: CommitObserver | None
     should_stop: Callable[[], bool] | None
     session: WriteSession
 
@@ -142,7 +140,7 @@ class ImportService:
         reread: bool = False,
         replace: bool = False,
         final_line_ok: bool | None = None,
-        progress: Progress | None = None,
+        observer: CommitObserver | None = None,
         should_stop: Callable[[], bool] | None = None,
         session: WriteSession | None = None,
     ) -> ImportResult:
@@ -151,7 +149,8 @@ class ImportService:
         ``session``: what the import writes into (None: transactions of the file's own).
         ``final_line_ok``: may a last line without newline be read as final? None means
         "if the file has been unchanged for the settle period".
-        ``progress(offset, size)`` is called after each commit (a terminal's progress bar).
+        ``observer.committed(offset, size)`` is told after each commit (a terminal's
+        progress bar).
         ``should_stop()`` is asked after each batch; when it says yes, what was written so
         far is committed and the result's status is INTERRUPTED.
         ``replace`` (with ``reread``): the file's reading replaces the stored content of
@@ -163,7 +162,7 @@ class ImportService:
             reread,
             replace and reread,
             final_line_ok,
-            progress,
+            observer,
             should_stop,
             session if session is not None else self.file_session(),
         )
@@ -292,8 +291,8 @@ class ImportService:
                 stop = request.should_stop is not None and request.should_stop()
                 if stop or txn.due():
                     txn.commit(offset, lines_done, final=offset >= size)
-                    if request.progress:
-                        request.progress(offset, size)
+                    if request.observer is not None:
+                        request.observer.committed(offset, size)
                     if stop:
                         return _result(plan, txn, ImportStatus.INTERRUPTED, offset)
             tail = reader.tail_after(f, offset, size)
@@ -304,8 +303,8 @@ class ImportService:
             # already saved exactly this one.)
             if tail or not txn.saved_at(offset):
                 txn.commit(offset, lines_done, final=True)
-            if request.progress and txn.lines:
-                request.progress(offset, size)
+            if request.observer is not None and txn.lines:
+                request.observer.committed(offset, size)
         finally:
             txn.close()
         result = _result(plan, txn, ImportStatus.IMPORTED, offset, pending=len(tail))

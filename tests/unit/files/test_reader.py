@@ -91,12 +91,13 @@ def test_an_import_meeting_a_rewrite_records_no_line_that_never_existed(
     service = ImportService(engine, dataclasses.replace(settings, batch_size=1000))
     rewritten: list[int] = []
 
-    def rewrite_once(done: int, total: int) -> None:
-        if not rewritten:
-            rewritten.append(done)
-            _rewrite_in_place(path, seed=2)
+    class RewriteOnce:
+        def committed(self, offset: int, size: int) -> None:
+            if not rewritten:
+                rewritten.append(offset)
+                _rewrite_in_place(path, seed=2)
 
-    first = service.import_file(path, final_line_ok=True, progress=rewrite_once)
+    first = service.import_file(path, final_line_ok=True, observer=RewriteOnce())
     assert rewritten
     assert first.status == ImportStatus.ERROR, first
     assert first.rejected == 0
