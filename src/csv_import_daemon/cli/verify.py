@@ -86,7 +86,7 @@ def _audit_all(conn: Connection, settings: Settings, paths: Sequence[Path]) -> l
         files = _expand(paths)
     else:  # every file the journal knows that is still there, archived ones included
         files = [p for p in map(path_of_key, sorted(checkpoints)) if p.is_file()]
-    auditor = Auditor(conn, ImportService(conn.engine, settings), settings)
+    auditor = Auditor(conn=conn, service=ImportService(conn.engine, settings), settings=settings)
     audits = []
     for path in files:
         # The daemon keys absolute paths, a one-shot import the path as it was typed.

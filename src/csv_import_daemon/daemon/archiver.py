@@ -205,6 +205,7 @@ class Archiver:
 
     def __init__(
         self,
+        *,
         settings: Settings,
         service: ImportService,
         watches: Watches,

@@ -222,7 +222,7 @@ class Daemon:
         if archive is not None:
             for folder in month_folders(archive):
                 watcher.watch(folder)
-            archiver = Archiver(s, service, watcher)
+            archiver = Archiver(settings=s, service=service, watches=watcher)
         self._only = _rescan_filter(service.known, watcher, archiving=archiver is not None)
         importer = ImporterThread(
             service=service,

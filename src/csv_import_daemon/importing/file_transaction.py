@@ -78,7 +78,7 @@ class Transaction:
     """
 
     def __init__(
-        self, writers: Writers, session: WriteSession, plan: ReadPlan, f: BinaryIO
+        self, *, writers: Writers, session: WriteSession, plan: ReadPlan, f: BinaryIO
     ) -> None:
         self.writers = writers
         self.session = session

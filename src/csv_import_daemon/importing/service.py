@@ -283,7 +283,7 @@ class ImportService:
         chunks = reader.iter_chunks(
             f, plan.start, plan.first_line - plan.resume.unterminated, encoding, size
         )
-        txn = Transaction(self.writers, request.session, plan, f)
+        txn = Transaction(writers=self.writers, session=request.session, plan=plan, f=f)
         try:
             for batch in batches(chunks, min(self.settings.batch_size, WRITE_ROWS)):
                 offset, lines_done = batch.end, batch.first + len(batch.texts) - 1

@@ -118,7 +118,7 @@ class FileAudit:
 class Auditor:
     """Audits files on one read-only connection (one snapshot of the journal)."""
 
-    def __init__(self, conn: Connection, service: ImportService, settings: Settings) -> None:
+    def __init__(self, *, conn: Connection, service: ImportService, settings: Settings) -> None:
         self.conn = conn
         self.service = service  # its parsing rules, never its writes
         self.settings = settings

@@ -63,7 +63,9 @@ def quiet_file(path: Path, age: float = 3600) -> Path:
 def archiver_for(
     settings: Settings, service: ImportService, watches: FakeWatches | None = None
 ) -> Archiver:
-    return Archiver(settings, service, watches or FakeWatches(), clock=lambda: NOW)
+    return Archiver(
+        settings=settings, service=service, watches=watches or FakeWatches(), clock=lambda: NOW
+    )
 
 
 @pytest.mark.parametrize(
@@ -371,8 +373,12 @@ def test_archiving_waits_for_the_configured_trading_day_rollover(
     now = datetime(2025, 11, 1, 0, 30, tzinfo=NEW_YORK).timestamp()
     os.utime(path, (now - 3600, now - 3600))
     late = dataclasses.replace(archive_settings, trading_day_rollover="00:00 America/Los_Angeles")
-    waits = Archiver(late, service, FakeWatches(), clock=lambda: now).consider(path, result)
+    waits = Archiver(
+        settings=late, service=service, watches=FakeWatches(), clock=lambda: now
+    ).consider(path, result)
     assert waits == (None, None)
-    moves = Archiver(archive_settings, service, FakeWatches(), clock=lambda: now)
+    moves = Archiver(
+        settings=archive_settings, service=service, watches=FakeWatches(), clock=lambda: now
+    )
     new, _ = moves.consider(path, result)
     assert new == tmp_path / "archive" / "2025-10" / DATED
