@@ -148,9 +148,10 @@ class ImporterThread(threading.Thread):
                 self._tidy(path)
 
     def _skip(self, path: Path) -> bool:
-        return (
-            not self.watcher.accepts(path) or self._still_settled(path) or self._backing_off(path)
-        )
+        if not self.watcher.accepts(path):
+            return True
+        state = self._paths.get(path)
+        return state is not None and (state.still_settled(path) or state.backing_off(path))
 
     def _import_group(self, paths: list[Path]) -> list[Path]:
         """Import ``paths`` together where the service can; the paths left to do one by one
@@ -342,31 +343,6 @@ class ImporterThread(threading.Thread):
             self.schedule(path, SETTLE_MARGIN)
         else:
             state.settled = version
-
-    def _backing_off(self, path: Path) -> bool:
-        """An unreadable file waiting for its retry timer, unchanged since (not even its
-        permissions): a rescan does not cut the backoff short, a real change does."""
-        state = self._paths.get(path)
-        return (
-            state is not None
-            and state.due is not None
-            and state.failed_as is not None
-            and state.failed_as == failed_version(path)
-        )
-
-    def _still_settled(self, path: Path) -> bool:
-        """An incomplete last line already judged and the file unchanged: only a stat
-        (rescans would otherwise read the tail and rewrite the checkpoint every time)."""
-        state = self._paths.get(path)
-        if state is None or state.settled is None:
-            return False
-        try:
-            if FileStat.of(os.stat(path)) == state.settled:
-                return True
-        except OSError:
-            pass
-        state.settled = None
-        return False
 
     def _retry_later(self, path: Path) -> float:
         state = self._state(path)

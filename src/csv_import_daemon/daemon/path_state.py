@@ -39,6 +39,25 @@ class PathState:
             and self.settled is None
         )
 
+    def backing_off(self, path: Path) -> bool:
+        """Unreadable, waiting for its retry timer, and unchanged since (not even its
+        permissions): a rescan does not cut the backoff short, a real change does."""
+        return (
+            self.due is not None
+            and self.failed_as is not None
+            and self.failed_as == failed_version(path)
+        )
+
+    def still_settled(self, path: Path) -> bool:
+        """An incomplete last line already judged and the file unchanged: only a stat
+        (rescans would otherwise read the tail and rewrite the checkpoint every time)."""
+        if self.settled is None:
+            return False
+        if FileStat.at(path) == self.settled:
+            return True
+        self.settled = None
+        return False
+
 
 def failed_version(path: Path) -> FileStat:
     """The file's version as a failed read leaves it."""
