@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import argparse
 import os
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy.exc import DBAPIError, OperationalError
 
 from csv_import_daemon.cli.common import add_common, add_reading, open_journal
 from csv_import_daemon.cli.progress import RowProgress
@@ -13,6 +16,7 @@ from csv_import_daemon.cli.terminal import visible
 from csv_import_daemon.config.settings import Settings
 from csv_import_daemon.db import schema
 from csv_import_daemon.errors import ConfigError, ExitCode
+from csv_import_daemon.importing.batch_import import GROUP_FILE_BYTES
 from csv_import_daemon.importing.result import (
     COUNT_NAMES,
     FAILED,
@@ -21,6 +25,9 @@ from csv_import_daemon.importing.result import (
     ImportStatus,
 )
 from csv_import_daemon.logs import get_logger
+
+if TYPE_CHECKING:
+    from csv_import_daemon.importing.service import ImportService
 
 log = get_logger("csv_import_daemon.cli")
 
@@ -90,11 +97,7 @@ def handle(args: argparse.Namespace, settings: Settings) -> int:
         totals = Counts()
         statuses: dict[str, int] = {}
         failed = False
-        for path in files:
-            with RowProgress.for_file(path) as bar:
-                result = service.import_file(
-                    path, reread=args.reread, replace=args.replace, observer=bar
-                )
+        for _path, result in _results(service, files, reread=args.reread, replace=args.replace):
             log_result(result)
             totals += result.counts
             statuses[str(result.status)] = statuses.get(str(result.status), 0) + 1
@@ -105,6 +108,51 @@ def handle(args: argparse.Namespace, settings: Settings) -> int:
     finally:
         engine.dispose()
     return ExitCode.FILE_FAILED if failed or not files else ExitCode.OK
+
+
+def _results(
+    service: ImportService, files: list[Path], *, reread: bool, replace: bool
+) -> Iterator[tuple[Path, ImportResult]]:
+    """Each file's result, in order. Runs of small files share a write transaction where
+    the database allows it (SQLite), as the daemon's catch-up does: a folder of daily files
+    then refreshes its round trips once per run instead of once per file. Re-reads, and
+    files big enough for a progress bar, are imported one by one."""
+    shared = service.shares_transactions and not reread
+
+    def alone(path: Path) -> tuple[Path, ImportResult]:
+        with RowProgress.for_file(path) as bar:
+            return path, service.import_file(path, reread=reread, replace=replace, observer=bar)
+
+    run: list[Path] = []
+
+    def flush() -> Iterator[tuple[Path, ImportResult]]:
+        todo, done = list(run), 0
+        run.clear()
+        if len(todo) < 2:
+            yield from (alone(p) for p in todo)
+            return
+        try:
+            for item in service.import_many(todo):
+                done += 1
+                yield item
+        except (OperationalError, DBAPIError) as exc:  # rolled back: the rest one by one
+            log.warning("group_rolled_back", files=len(todo) - done, error=str(exc))
+            yield from (alone(p) for p in todo[done:])
+
+    for path in files:
+        if shared and _small(path):
+            run.append(path)
+            continue
+        yield from flush()
+        yield alone(path)
+    yield from flush()
+
+
+def _small(path: Path) -> bool:
+    try:
+        return os.stat(path).st_size <= GROUP_FILE_BYTES
+    except OSError:
+        return True  # gone: the import says so, in a run as anywhere else
 
 
 def summary_line(s: dict[str, Any]) -> str:

@@ -387,3 +387,53 @@ def test_console_log_format_and_level(home: Path, samples: Path) -> None:
     assert any("import_refused" in line for line in lines)
     assert not any("migrated" in line for line in lines)
     assert len(summary(result.stdout)) == 5  # results still on stdout
+
+
+def test_a_folder_of_daily_files_gives_what_importing_them_one_by_one_gives(
+    home: Path, tmp_path: Path
+) -> None:
+    """Six daily files whose positions carry over from day to day, imported as a folder
+    (small files share transactions) and one command per file: the same trades, the same
+    round trips, each equal to a rebuild."""
+    from datetime import date, timedelta  # noqa: PLC0415
+
+    from support.rows import ExecutionGenerator, write_export  # noqa: PLC0415
+    from support.trip_reference import stored_round_trips  # noqa: PLC0415
+    from support.trips import assert_tables_equal_a_rebuild  # noqa: PLC0415
+
+    folder = tmp_path / "daily"
+    folder.mkdir()
+    gen = ExecutionGenerator(5, first_day=date(2025, 3, 3))
+    for _ in range(6):
+        write_export(folder / f"NinjaTrader_Executions_{gen.day:%Y%m%d}.csv", gen, 120)
+        gen.start_day(gen.day + timedelta(days=1))
+    zone = ("--source-timezone", "America/New_York")
+    together, apart = tmp_path / "together.sqlite3", tmp_path / "apart.sqlite3"
+    done = cli(home, "import", str(folder), *zone, "--database", f"sqlite:///{together}")
+    assert done.returncode == 0, done.stderr
+    assert [Path(line.split(": ")[0]).name for line in done.stdout.splitlines()[:-1]] == sorted(
+        p.name for p in folder.iterdir()
+    )
+    for path in sorted(folder.iterdir()):
+        one = cli(home, "import", str(path), *zone, "--database", f"sqlite:///{apart}")
+        assert one.returncode == 0, one.stderr
+    engines = [
+        make_engine(load_settings({"database_url": f"sqlite:///{db}"}, environ={}))
+        for db in (together, apart)
+    ]
+    try:
+        for engine in engines:
+            assert_tables_equal_a_rebuild(engine)
+        tables = []
+        for engine in engines:
+            with engine.connect() as conn:
+                trades = conn.exec_driver_sql(
+                    "SELECT execution_id, quantity, price, executed_at FROM trades "
+                    "ORDER BY execution_id"
+                ).all()
+            tables.append((trades, stored_round_trips(engine)))
+        assert tables[0] == tables[1]
+        assert len(tables[0][0]) == 720
+    finally:
+        for engine in engines:
+            engine.dispose()
