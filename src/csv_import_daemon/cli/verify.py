@@ -170,17 +170,18 @@ def _render(report: dict[str, Any]) -> str:
 
 
 class _Progress:
-    """A one-line bar on the terminal for files big enough to wait for."""
+    """A one-line bar on the terminal for files big enough to wait for (the audit's
+    ``ReadObserver``)."""
 
     def __init__(self, path: Path) -> None:
         self.name = visible(path.name[:40])
         self.shown = False
 
-    def __call__(self, done: int, total: int) -> None:
-        if total < PROGRESS_BYTES:
+    def read(self, offset: int, size: int) -> None:
+        if size < PROGRESS_BYTES:
             return
-        filled = 30 * done // max(total, 1)
-        percent = done * 100 // max(total, 1)
+        filled = 30 * offset // max(size, 1)
+        percent = offset * 100 // max(size, 1)
         sys.stderr.write(f"\rverify {self.name} [{'#' * filled}{'.' * (30 - filled)}] {percent}%")
         sys.stderr.flush()
         self.shown = True

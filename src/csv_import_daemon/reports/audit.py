@@ -15,11 +15,10 @@ from __future__ import annotations
 import operator
 import os
 import zoneinfo
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any, BinaryIO, Protocol
 
 from sqlalchemy import Connection, bindparam, select
 
@@ -48,6 +47,13 @@ from csv_import_daemon.parsing.row_parser import (
 LOOKUP_IDS = 1000  # IDs per ledger query: few round trips, well under parameter limits
 BATCH_ROWS = 20_000  # rows parsed before their IDs are looked up (memory stays flat)
 UNCLAIMED = 10**12  # "every line": a file no checkpoint speaks for
+
+
+class ReadObserver(Protocol):
+    """Told, as an audit reads a file, how far it got (the command line's bar implements
+    it: this layer never names that code)."""
+
+    def read(self, offset: int, size: int) -> None: ...
 
 
 class AuditStatus(StrEnum):
@@ -150,12 +156,12 @@ class Auditor:
         self,
         path: Path,
         checkpoint: Checkpoint | None,
-        progress: Callable[[int, int], None] | None = None,
+        observer: ReadObserver | None = None,
     ) -> FileAudit:
         out = FileAudit(file=path_key(path))
         try:
             with reader.open_regular(path) as f:
-                self._audit(f, path, checkpoint, out, progress)
+                self._audit(f, path, checkpoint, out, observer)
         except NotRegularFileError as exc:
             out.status, out.message = AuditStatus.ERROR, f"cannot read: {exc}"
         except OSError as exc:
@@ -168,7 +174,7 @@ class Auditor:
         path: Path,
         cp: Checkpoint | None,
         out: FileAudit,
-        progress: Callable[[int, int], None] | None,
+        observer: ReadObserver | None,
     ) -> None:
         st = reader.FileStat.of(os.fstat(f.fileno()))
         try:
@@ -206,8 +212,8 @@ class Auditor:
             if len(pending) >= BATCH_ROWS:
                 self._check(pending, out)
                 pending = []
-            if progress:
-                progress(chunk.end, st.size)
+            if observer is not None:
+                observer.read(chunk.end, st.size)
         tail = reader.tail_after(f, end, st.size)
         text = reader.decode_line(tail, header.encoding).rstrip("\r\n") if tail else ""
         # A last line without its newline counts, as for the importer, once it has all
