@@ -191,8 +191,6 @@ _ALLOWED = {
     ("bench_fleet.py", "f'DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)'"),
 }
 _ALLOWED_PREFIXES = {
-    # The rebuild lock: one of two literal function names and an integer constant.
-    ("engine.py", 'f"SELECT {lock}({REBUILD_LOCK})"'),
     ("bench.py", 'f"CREATE TABLE t ({columns});\\n"'),
     # Multi-row INSERTs of the round-trip tables: the table and column names are the
     # module's constants and the rest is placeholders; every value is bound.
