@@ -118,6 +118,9 @@ class CheckpointStatus(StrEnum):
     REFUSED = "refused"  # not an executions export: never read as rows
     # An ``import --reread --replace`` cut short: the rest must still replace what is stored.
     REPAIR_PENDING = "repair_pending"
+    # A file without IDs saved over that lost fills read before: rows that may be them,
+    # edited, were held back (rejected as ``rewritten``) rather than stored twice.
+    REWRITTEN = "rewritten"
 
 
 # The checkpoint of one file as one daemon instance sees it.

@@ -31,7 +31,7 @@ from csv_import_daemon.files import reader
 from csv_import_daemon.importing.checkpoint import Checkpoint, utc_now
 from csv_import_daemon.importing.conventions import settings_digest
 from csv_import_daemon.importing.identity import checkpoint_hash
-from csv_import_daemon.importing.plan import ReadPlan
+from csv_import_daemon.importing.plan import HeldBack, ReadPlan
 from csv_import_daemon.importing.rejection_log import RejectionLog
 from csv_import_daemon.importing.result import Counts
 from csv_import_daemon.importing.write_session import WriteSession
@@ -99,6 +99,7 @@ class Transaction:
         # A resumed file keeps the digest its earlier rows were decided under.
         self._keep_digest = self.last is not None and self.last.settings_digest is not None
         self.committed_here = False
+        self._held: dict[int, str] = {}  # line -> stand-in of the batch's held-back rows
         self._base = plan.prior.totals if plan.prior else Counts()
 
     def _open(self) -> Connection:
@@ -110,6 +111,8 @@ class Transaction:
     def write(self, batch: reader.Chunk, parser: RowParser) -> None:
         self.parser = parser
         executions, errors = parse_batch(batch, parser)
+        if self.plan.held_back is not None:
+            executions, self._held = _hold_back(self.plan.held_back, executions, errors, batch)
         self.rejections.rows(errors)
         conn = self._open()
         if parser.stand_ins.legacy:  # the journal still holds stand-ins of 0.2.0 or earlier
@@ -147,9 +150,10 @@ class Transaction:
             encoding=plan.header.encoding,
             totals=self._base + self.committed + self.pending,
             # A --replace cut short is a state of the file: the next reader finishes it.
-            status=CheckpointStatus.OK
+            status=self._final_status()
             if final
             else (CheckpointStatus.REPAIR_PENDING if plan.replace else CheckpointStatus.READING),
+            last_error=self._rewritten(),
             **self._reading_columns(),
         )
         self.session.commit_file(cp, self.trips, self.rows)
@@ -161,6 +165,18 @@ class Transaction:
         self.last = cp
         self.committed_here = True
         return cp
+
+    def _final_status(self) -> CheckpointStatus:
+        return CheckpointStatus.OK if self._rewritten() is None else CheckpointStatus.REWRITTEN
+
+    def _rewritten(self) -> str | None:
+        """Why rows were held back: now, or (read on since) when the file was saved over."""
+        if self.plan.held_back is not None:
+            return self.plan.held_back.summary()
+        last = self.last
+        if last is not None and last.status is CheckpointStatus.REWRITTEN:
+            return last.last_error
+        return None
 
     def _reading_columns(self) -> dict[str, str | None]:
         reading, parser = self.plan.reading, self.parser
@@ -277,7 +293,9 @@ class Transaction:
                     "raw": _clean_raw(e.raw),
                     "reason": e.reason,
                     "detail": _clean_raw(e.detail),
-                    "execution_id": conflict_ids.get(e.line) if e.reason == "conflict" else None,
+                    "execution_id": (conflict_ids if e.reason == "conflict" else self._held).get(
+                        e.line
+                    ),
                     "created_at": now,
                 }
                 for e in errors
@@ -298,6 +316,22 @@ def _known_as_legacy(
         dataclasses.replace(ex, execution_id=old[ex.line]) if old.get(ex.line) in found else ex
         for ex in executions
     ]
+
+
+def _hold_back(
+    held: HeldBack, executions: list[Execution], errors: list[RowError], batch: reader.Chunk
+) -> tuple[list[Execution], dict[int, str]]:
+    """Rows of a file saved over that may be fills read before, edited: rejected (their
+    stand-ins by line, recorded with the rejections for ``verify``)."""
+    kept, ids = [], {}
+    for ex in executions:
+        if ex.execution_id in held.ids:
+            raw = batch.texts[ex.line - batch.first]
+            errors.append(RowError(ex.line, raw, "rewritten", held.detail(ex.execution_id)))
+            ids[ex.line] = ex.execution_id
+        else:
+            kept.append(ex)
+    return kept, ids
 
 
 def _conflict(ex: Execution, theirs: Stored, batch: reader.Chunk) -> RowError | None:

@@ -13,6 +13,30 @@ from csv_import_daemon.parsing.row_parser import DateOrder, Layout
 
 
 @dataclass(frozen=True, slots=True)
+class HeldBack:
+    """The stand-ins of a file saved over that are not stored (``importing.rewrites``)."""
+
+    ids: frozenset[str]
+    gone: int  # fills read from the file before that it no longer holds
+
+    def detail(self, execution_id: str) -> str:
+        return (
+            f"the file was saved over and {self.gone} fill(s) read from it before are no "
+            f"longer in it: this row (stand-in {execution_id}) may be one of them edited, "
+            "so it is not stored beside it; if the file is right now, delete the old "
+            "trades and run import --reread on it"
+        )
+
+    def summary(self) -> str:
+        return (
+            f"rewritten: {self.gone} fill(s) read from this file before are no longer in it; "
+            f"{len(self.ids)} row(s) that may be them edited are held back (rejected as "
+            "rewritten), never stored twice; if the file is right now, delete the old "
+            "trades and run import --reread on it"
+        )
+
+
+@dataclass(frozen=True, slots=True)
 class ReadPlan:
     """One import of one file: what it is, where reading starts, how rows are read."""
 
@@ -28,6 +52,8 @@ class ReadPlan:
     prior: Checkpoint | None
     # --reread --replace: the file's reading replaces stored content that differs.
     replace: bool = False
+    # A file without IDs saved over, no longer holding what was read: rows not stored.
+    held_back: HeldBack | None = None
 
     @property
     def date_order(self) -> DateOrder:

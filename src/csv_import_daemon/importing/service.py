@@ -36,6 +36,7 @@ from csv_import_daemon.importing.file_transaction import Transaction, Writers
 from csv_import_daemon.importing.identity import resume_point
 from csv_import_daemon.importing.plan import ReadPlan
 from csv_import_daemon.importing.result import CommitObserver, ImportResult, ImportStatus
+from csv_import_daemon.importing.rewrites import held_back
 from csv_import_daemon.importing.stand_in_replay import replay_stand_ins
 from csv_import_daemon.importing.write_session import (
     Commits,
@@ -237,6 +238,10 @@ class ImportService:
                 with request.session.reading() as conn:
                     self._legacy_left = legacy_ids.any_left(conn)
             replay_stand_ins(at.f, plan, parser, legacy=self._legacy_left)
+            fresh = RowParser(plan.layout, plan.date_order, self.settings.tz, plan.reading.parse)
+            with request.session.reading() as conn:  # saved over, lost fills read before?
+                held = held_back(conn, at.f, plan, fresh)
+            plan = dataclasses.replace(plan, held_back=held)
         return self._read(at.f, plan, parser, request)
 
     def _plan(self, at: _OpenFile, header: Header, request: _Request) -> ReadPlan:

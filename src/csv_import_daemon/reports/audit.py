@@ -24,7 +24,7 @@ from sqlalchemy import Connection, bindparam, select
 
 from csv_import_daemon.config.settings import Settings
 from csv_import_daemon.db import retention
-from csv_import_daemon.db.tables import LEDGER, REJECTIONS, TRADES
+from csv_import_daemon.db.tables import LEDGER, REJECTIONS, TRADES, CheckpointStatus
 from csv_import_daemon.db.writer import CONFLICT_FIELDS
 from csv_import_daemon.errors import NotRegularFileError, UnknownFormatError
 from csv_import_daemon.files import reader
@@ -63,6 +63,8 @@ class AuditStatus(StrEnum):
     MISSING = "missing"  # a row the checkpoint vouches for is not in the ledger
     UNRECORDED = "unrecorded"  # a rejected row is not in import_rejections
     REPAIR_PENDING = "repair_pending"  # an interrupted --reread --replace
+    # saved over without fills read before (no ID column): rows held back, never doubled
+    REWRITTEN = "rewritten"
     REFUSED = "refused"  # not an executions export
     ERROR = "error"  # unreadable, or refused now although it was imported
     EMPTY = "empty"  # no header line
@@ -101,6 +103,7 @@ class FileAudit:
         return bool(self.missing or self.unrecorded) or self.status in (
             AuditStatus.ERROR,
             AuditStatus.REPAIR_PENDING,
+            AuditStatus.REWRITTEN,
         )
 
     def as_dict(self) -> dict[str, Any]:
@@ -141,10 +144,16 @@ class Auditor:
             *(TRADES.c[k] for k in CONFLICT_FIELDS),
         ).where(TRADES.c.execution_id.in_(bindparam("ids", expanding=True)))
         self._horizon = retention.horizon(conn)
-        rows = conn.execute(select(REJECTIONS.c.line, REJECTIONS.c.reason, REJECTIONS.c.raw))
+        rows = conn.execute(
+            select(
+                REJECTIONS.c.line, REJECTIONS.c.reason, REJECTIONS.c.raw, REJECTIONS.c.execution_id
+            )
+        ).all()
         # Matched on line, reason and text, not on the file name: an archived file has
         # moved since its rejections were recorded.
         self._rejections = {(r.line, r.reason, r.raw) for r in rows if r.reason != "conflict"}
+        # Rows of a file saved over, held back as maybe edited fills: rejected, not missing.
+        self._held_back = {r.execution_id for r in rows if r.reason == "rewritten"}
         self._conflicts = {
             r.execution_id
             for r in conn.execute(
@@ -237,6 +246,9 @@ class Auditor:
                 "an import --reread --replace was cut short: the rows after its checkpoint "
                 "still hold the old values until the next read finishes it as a replace"
             )
+        elif cp is not None and cp.status is CheckpointStatus.REWRITTEN:
+            out.status = AuditStatus.REWRITTEN
+            out.message = cp.last_error or "rewritten"
 
     def _claimed(
         self,
@@ -299,6 +311,8 @@ class Auditor:
                 if row is None:
                     if self._horizon is not None and ex.executed_at < self._horizon:
                         out.before_horizon += 1
+                    elif ex.execution_id in self._held_back:
+                        out.rejected += 1
                     elif claimed:
                         out.missing.append({"line": ex.line, "execution_id": ex.execution_id})
                     else:

@@ -29,6 +29,7 @@ REPAIR_HINT = (
 _PROBLEM_ORDER = (
     CheckpointStatus.REFUSED,
     CheckpointStatus.REPAIR_PENDING,
+    CheckpointStatus.REWRITTEN,
     "conflicts",
     "rejections",
     CheckpointStatus.READING,
@@ -38,8 +39,12 @@ _PROBLEM_ORDER = (
 
 def file_problem(r: Any) -> str | None:
     """The problem of a file checkpoint row, or None when it is healthy."""
-    if r.status in (CheckpointStatus.REFUSED, CheckpointStatus.REPAIR_PENDING):
-        return str(r.status)  # repair_pending: an interrupted --replace
+    if r.status in (
+        CheckpointStatus.REFUSED,
+        CheckpointStatus.REPAIR_PENDING,  # an interrupted --replace
+        CheckpointStatus.REWRITTEN,  # saved over without fills read before: rows held back
+    ):
+        return str(r.status)
     if r.conflicts:
         return "conflicts"
     if r.rejected:
