@@ -95,7 +95,7 @@ def write_file(path: Path, rows: int, seed: int) -> Fills:
 def without_round_trips(engine: Engine) -> Iterator[None]:
     """The import alone: no refresh call and no trades index."""
     with engine.begin() as conn:
-        conn.execute(text("DROP INDEX IF EXISTS ix_trades_account_instrument_executed_at"))
+        conn.execute(text("DROP INDEX IF EXISTS ix_trades_account_contract_executed_at"))
     modules = (transaction, write_session)  # mid-file refreshes, refreshes at commits
     saved = [m.refresh_round_trips for m in modules]
     for m in modules:

@@ -46,7 +46,8 @@ GOOD_SAMPLES = {
 R1, R2, R3 = "0001_trades", "0002_imported_executions", "0003_backfill_ledger"
 R4, R5, R6 = "0004_real_world_files", "0005_round_trips", "0006_daemon_instances"
 R7, R8 = "0007_ledger_retention", "0008_file_ctime"
-R9 = HEAD = "0009_meaning_stand_ins"
+R9 = "0009_meaning_stand_ins"
+R10 = HEAD = "0010_contracts"
 TABLES = {
     None: set(),
     R1: {"trades", "import_files", "import_rejections"},
@@ -74,7 +75,7 @@ TABLES = {
     },
 }
 TABLES[R7] = TABLES[R6] | {"ledger_retention"}
-TABLES[R8] = TABLES[R9] = TABLES[R7]
+TABLES[R8] = TABLES[R9] = TABLES[R10] = TABLES[R7]
 
 
 def _settings(url: str) -> Settings:
@@ -116,7 +117,7 @@ def test_each_migration_steps_up_and_down_with_postgres_types(postgres_url: str)
     each step, NUMERIC(20, 8) money, VARCHAR widths equal to LIMITS, nothing left at base."""
     engine = make_engine(_settings(postgres_url))
     try:
-        steps = [R1, R2, R3, R4, R5, R6, R7, R8, R9]
+        steps = [R1, R2, R3, R4, R5, R6, R7, R8, R9, R10]
         for rev in steps:
             migrate.upgrade(engine, rev)
             assert migrate.current(engine) == rev

@@ -18,6 +18,47 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import Engine, text
 
 POINT = {"MNQ": Decimal(2), "MES": Decimal(5), "ES": Decimal(50), "NQ": Decimal(20)}
+_MONTH_NAMES = ("JAN", "FEB", "MAR", "APR", "MAY", "JUN", "JUL", "AUG", "SEP", "OCT", "NOV", "DEC")
+_MONTHS = {m: n for n, m in enumerate(_MONTH_NAMES, 1)}
+_CODES = {c: n for n, c in enumerate("FGHJKMNQUVXZ", 1)}
+
+
+def ref_contract(instrument: str, when: datetime) -> str:
+    """The contract a fill of ``instrument`` at ``when`` belongs to, as ``ROOT MM-YY``.
+
+    Read by hand, apart from the package: ``MNQ 06-26``, ``MNQ JUN26``, ``MNQM26``; a
+    one-digit year is the first year ending in that digit whose contract month is not
+    before the fill's month. Anything else is its own contract.
+    """
+    name = instrument.strip().upper()
+    if " " in name:
+        root, _, expiry = name.partition(" ")
+        expiry = expiry.strip()
+        if len(expiry) == 5 and expiry[2] == "-" and expiry.replace("-", "").isdigit():
+            month, year = int(expiry[:2]), 2000 + int(expiry[3:])
+        elif len(expiry) == 5 and expiry[:3] in _MONTHS and expiry[3:].isdigit():
+            month, year = _MONTHS[expiry[:3]], 2000 + int(expiry[3:])
+        else:
+            return instrument.strip()
+        if not 1 <= month <= 12:
+            return instrument.strip()
+        return f"{root} {month:02d}-{year % 100:02d}"
+    end = len(name)
+    while end and name[end - 1].isdigit():
+        end -= 1
+    digits = name[end:]
+    if not 1 <= len(digits) <= 2 or end < 2 or name[end - 1] not in _CODES:
+        return instrument.strip()
+    root, month = name[: end - 1], _CODES[name[end - 1]]
+    if len(digits) == 2:
+        year = 2000 + int(digits)
+    else:
+        year = min(
+            y
+            for y in range(when.year - 10, when.year + 11)
+            if y % 10 == int(digits) and (y, month) >= (when.year, when.month)
+        )
+    return f"{root} {month:02d}-{year % 100:02d}"
 
 
 @dataclass(frozen=True)
@@ -69,11 +110,11 @@ def reference_round_trips(
     point = POINT if point is None else point
     by_key: dict[tuple[str, str], list[RefFill]] = {}
     for f in fills:
-        by_key.setdefault((f.account, f.instrument), []).append(f)
+        by_key.setdefault((f.account, ref_contract(f.instrument, f.executed_at)), []).append(f)
     out: list[dict[str, Any]] = []
-    for (account, instrument), group in sorted(by_key.items()):
-        value = point.get(instrument.split(" ")[0])
-        out.extend(_one_key(account, instrument, _ordered(group), value))
+    for (account, contract), group in sorted(by_key.items()):
+        value = point.get(contract.split(" ")[0])
+        out.extend(_one_key(account, contract, _ordered(group), value))
     out.sort(key=lambda t: (t["opened_at"], t["account"], t["instrument"], t["_n"]))
     for t in out:
         del t["_n"]
@@ -81,7 +122,7 @@ def reference_round_trips(
 
 
 def _one_key(
-    account: str, instrument: str, fills: list[RefFill], value: Decimal | None
+    account: str, contract: str, fills: list[RefFill], value: Decimal | None
 ) -> list[dict[str, Any]]:
     trips: list[dict[str, Any]] = []
     lots: list[Decimal] = []  # one entry price per open contract, oldest first
@@ -116,7 +157,8 @@ def _one_key(
                 direction = s
                 trip = {
                     "account": account,
-                    "instrument": instrument,
+                    "instrument": f.instrument,  # the opening fill's, as written
+                    "contract": contract,
                     "direction": "long" if s > 0 else "short",
                     "opened_at": f.executed_at,
                     "closed_at": None,
@@ -152,9 +194,8 @@ def _one_key(
         t["points_per_contract"] = _avg(t["points"], closed)
         t["trading_day"] = chicago_day(t["closed_at"] or t["opened_at"])
         opening = t["executions"][0]["execution_id"]
-        t["id"] = hashlib.sha256(f"{account}\x1f{instrument}\x1f{opening}".encode()).hexdigest()[
-            :16
-        ]
+        named = f"{account}\x1f{t['instrument']}\x1f{opening}"
+        t["id"] = hashlib.sha256(named.encode()).hexdigest()[:16]
     return trips
 
 
@@ -192,10 +233,10 @@ def reference_pnl_by_day(
     point = POINT if point is None else point
     by_key: dict[tuple[str, str], list[RefFill]] = {}
     for f in fills:
-        by_key.setdefault((f.account, f.instrument), []).append(f)
+        by_key.setdefault((f.account, ref_contract(f.instrument, f.executed_at)), []).append(f)
     out: dict[tuple[str, str | None], dict[str, Decimal | None]] = {}
-    for (_account, instrument), group in by_key.items():
-        value = point.get(instrument.split(" ")[0])
+    for (_account, contract), group in by_key.items():
+        value = point.get(contract.split(" ")[0])
         currency = None if value is None else "USD"
         lots: list[tuple[int, Decimal]] = []  # (direction, entry price) per open contract
         for f in _ordered(group):

@@ -14,6 +14,7 @@ from typing import Any
 
 from sqlalchemy import Connection, bindparam, select
 
+from csv_import_daemon.config.contracts import contract_at
 from csv_import_daemon.db.tables import CORRECTIONS, TRADES
 from csv_import_daemon.parsing.row_parser import Execution
 
@@ -74,7 +75,12 @@ def replace_changed(
         conn.execute(
             TRADES.update()
             .where(TRADES.c.execution_id == execution_id)
-            .values(**diff, source_file=source_file, source_line=ex.line)
+            .values(
+                **diff,
+                contract=contract_at(ex.instrument, ex.executed_at),
+                source_file=source_file,
+                source_line=ex.line,
+            )
         )
         corrections += [
             {

@@ -104,9 +104,12 @@ TRADES = Table(
     Column("imported_at", DateTime(), nullable=False),
     # Columns the importer maps nowhere else (TradeValidation, Rate, ...): JSON text.
     Column("extra", Text),
+    # The instrument's contract (config.contracts), set on every insert; null only in a row
+    # written by hand (a rebuild fills it).
+    Column("contract", String(60)),
     Index("uq_trades_execution_id", "execution_id", unique=True),
-    # Round trips read one (account, instrument) from a point in time (revision 0005).
-    Index("ix_trades_account_instrument_executed_at", "account", "instrument", "executed_at"),
+    # Round trips read one (account, contract) from a point in time (revision 0010).
+    Index("ix_trades_account_contract_executed_at", "account", "contract", "executed_at"),
 )
 
 
@@ -260,9 +263,10 @@ ROUND_TRIPS = Table(
     Column("commission", WideDecimal()),
     Column("net_pnl", WideDecimal()),
     Column("currency", String(3)),
-    Index("ix_round_trips_account_instrument_opened_at", "account", "instrument", "opened_at"),
+    Column("contract", String(60)),  # set on every write (revision 0010)
+    Index("ix_round_trips_account_contract_opened_at", "account", "contract", "opened_at"),
     # The incremental refresh finds the round trips a fill at time T affects by this.
-    Index("ix_round_trips_account_instrument_closed_at", "account", "instrument", "closed_at"),
+    Index("ix_round_trips_account_contract_closed_at", "account", "contract", "closed_at"),
 )
 
 

@@ -20,6 +20,7 @@ from typing import Any
 from sqlalchemy import Connection, DateTime, Engine, Table, bindparam, func, select
 from sqlalchemy.dialects import postgresql, sqlite
 
+from csv_import_daemon.config.contracts import contract_at
 from csv_import_daemon.db import pg_batch
 from csv_import_daemon.db.tables import LEDGER, TRADES
 from csv_import_daemon.parsing.row_parser import Execution
@@ -45,8 +46,8 @@ _PASSED = attrgetter(*_PASSED_FIELDS)  # one C call builds the tuple
 _TRADES_SQL = (
     "INSERT INTO trades (execution_id, account, instrument, action, entry_exit, quantity,"
     " order_id, order_name, connection, position_after, source_line, price, executed_at,"
-    " commission, source_file, imported_at, extra)"
-    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+    " commission, source_file, imported_at, extra, contract)"
+    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
     " ON CONFLICT (execution_id) DO NOTHING"
 )
 _MAX_TRADE_ID = "SELECT max(id) FROM trades"
@@ -149,11 +150,12 @@ class BatchWriter:
             return set(), differing
         stamp = _sqlite_time(now)
         before = conn.exec_driver_sql(_MAX_TRADE_ID).scalar()
-        passed, decimal_text, money_text, to_time = (
+        passed, decimal_text, money_text, to_time, contract = (
             _PASSED,
             _decimal_text,
             _money_text,
             _sqlite_time,
+            contract_at,
         )
         added = conn.exec_driver_sql(
             _TRADES_SQL,
@@ -166,6 +168,7 @@ class BatchWriter:
                     source_file,
                     stamp,
                     ex.extra,
+                    contract(ex.instrument, ex.executed_at),
                 )
                 for ex in new
             ],

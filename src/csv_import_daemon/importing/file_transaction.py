@@ -21,6 +21,7 @@ from typing import Any, BinaryIO
 from sqlalchemy import Connection, Engine
 from sqlalchemy.dialects import postgresql, sqlite
 
+from csv_import_daemon.config.contracts import contract_at
 from csv_import_daemon.config.point_values import PointValues
 from csv_import_daemon.config.settings import Settings
 from csv_import_daemon.db import legacy_ids, retention
@@ -248,7 +249,8 @@ class Transaction:
             for execution_id in replaced:  # where the fill was before its repair
                 old = stored.get(execution_id)
                 if old is not None:  # else account, instrument and time are unchanged
-                    self.trips.note(old["account"], old["instrument"], old["executed_at"])
+                    contract = contract_at(old["instrument"], old["executed_at"])
+                    self.trips.note(old["account"], contract, old["executed_at"])
             seen_before = [ex for ex in seen_before if ex.execution_id not in replaced]
         duplicates = 0
         conflict_ids: dict[int, str] = {}

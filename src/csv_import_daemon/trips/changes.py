@@ -13,10 +13,11 @@ from datetime import datetime
 from operator import attrgetter
 from typing import Any
 
+from csv_import_daemon.config.contracts import contract_at
 from csv_import_daemon.config.sides import side_of
 from csv_import_daemon.trips.fifo import FillLike
 
-Key = tuple[str, str]  # (account, instrument)
+Key = tuple[str, str]  # (account, contract)
 HOLD = 20_000  # inserted fills kept before the transaction refreshes (one write batch)
 
 _WHEN = attrgetter("executed_at")
@@ -39,9 +40,9 @@ class TripChanges:
         self.earliest: dict[Key, datetime] = {}  # other changes: recomputed from trades
         self.held = 0
 
-    def note(self, account: str, instrument: str, when: datetime) -> None:
+    def note(self, account: str, contract: str, when: datetime) -> None:
         """A fill changed or left this key at ``when``: recompute it from ``trades``."""
-        key = (account, instrument)
+        key = (account, contract)
         known = self.earliest.get(key)
         if known is None or when < known:
             self.earliest[key] = when
@@ -56,8 +57,8 @@ class TripChanges:
         """Take over ``other``'s changes (a group commit refreshes its files together)."""
         self.inserted += other.inserted
         self.held += other.held
-        for (account, instrument), when in other.earliest.items():
-            self.note(account, instrument, when)
+        for (account, contract), when in other.earliest.items():
+            self.note(account, contract, when)
 
     def full(self) -> bool:
         """Enough fills held: refresh now, in the same transaction, so memory stays flat."""
@@ -75,7 +76,7 @@ class TripChanges:
         fresh: dict[Key, list[FillLike]] = {}
         odd: set[Key] = set()  # an action round trips cannot read: the recompute logs it
         for ex in self.inserted:
-            key = (ex.account, ex.instrument)
+            key = (ex.account, contract_at(ex.instrument, ex.executed_at))
             fills = fresh.get(key)
             if fills is None:
                 fills = fresh[key] = []

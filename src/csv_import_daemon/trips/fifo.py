@@ -1,4 +1,4 @@
-"""Round trips from fills, FIFO, per (account, instrument); pure, no I/O.
+"""Round trips from fills, FIFO, per (account, contract); pure, no I/O.
 
 A round trip runs from flat to flat. A fill that crosses zero is split: the closing part
 belongs to the old round trip, the rest opens a new one in the other direction, and its
@@ -48,6 +48,8 @@ class FillLike(Protocol):
     def price(self) -> Decimal: ...
     @property
     def commission(self) -> Decimal | None: ...
+    @property
+    def instrument(self) -> str: ...  # as written: one contract may have several spellings
 
 
 class Fill(NamedTuple):
@@ -63,6 +65,7 @@ class Fill(NamedTuple):
     quantity: int
     price: Decimal
     commission: Decimal | None
+    instrument: str
 
 
 class Part(NamedTuple):
@@ -84,6 +87,7 @@ class Trip:
 
     direction: str  # "long" or "short"
     opened_at: datetime
+    instrument: str  # the opening fill's, as written
     closed_at: datetime | None = None
     quantity: int = 0  # contracts opened in it
     entry_cost: Decimal = ZERO  # sum of quantity x price of the opening parts
@@ -256,7 +260,9 @@ class TripBuilder:
         # Opens or adds (or the rest of a fill that crossed zero).
         trip = self.trip
         if trip is None:
-            trip = self.trip = Trip("long" if side > 0 else "short", fill.executed_at)
+            trip = self.trip = Trip(
+                "long" if side > 0 else "short", fill.executed_at, fill.instrument
+            )
         trip.quantity += quantity
         trip.entry_cost += price * quantity
         trip.ids.append(fill.execution_id)

@@ -2,7 +2,7 @@
 
 A file's ``Position`` cell (``9 L``, ``3 S``, ``-`` for flat) is the account's position after
 the fill, as NinjaTrader saw it. Some connections write ``-`` even on entries, so neither
-side is trusted: where the last fill of an (account, instrument) carries a position and it
+side is trusted: where the last fill of an (account, contract) carries a position and it
 disagrees with the round trips' open position, the disagreement is reported (``status``,
 ``round-trips``, ``pnl``) and nothing is changed.
 """
@@ -19,10 +19,10 @@ _POSITION = re.compile(r"^\s*(\d+)\s*([LS])\s*$", re.IGNORECASE)
 
 @dataclass(frozen=True, slots=True)
 class PositionMismatch:
-    """An (account, instrument) whose last Position cell disagrees with the round trips."""
+    """An (account, contract) whose last Position cell disagrees with the round trips."""
 
     account: str
-    instrument: str
+    instrument: str  # as the last fill wrote it
     file_says: int  # + long, - short, 0 flat
     computed: int
 
@@ -54,39 +54,39 @@ def read_position(cell: str | None) -> int | None:
 
 
 def position_mismatches(conn: Connection) -> list[PositionMismatch]:
-    """Every (account, instrument) whose last fill's Position disagrees with its round trips.
+    """Every (account, contract) whose last fill's Position disagrees with its round trips.
 
     Of the fills of the last second, any one whose Position matches is enough (their order
     within a second is not known).
     """
-    keys = conn.execute(text("SELECT DISTINCT account, instrument FROM round_trips")).all()
+    keys = conn.execute(text("SELECT DISTINCT account, contract FROM round_trips")).all()
     out = []
-    for account, instrument in sorted(keys, key=lambda k: (str(k[0]), str(k[1]))):
-        params = {"a": account, "i": instrument}
+    for account, contract in sorted(keys, key=lambda k: (str(k[0]), str(k[1]))):
+        params = {"a": account, "i": contract}
         last = conn.execute(
-            text("SELECT max(executed_at) FROM trades WHERE account = :a AND instrument = :i"),
+            text("SELECT max(executed_at) FROM trades WHERE account = :a AND contract = :i"),
             params,
         ).scalar()
         if last is None:
             continue
-        cells = conn.execute(
+        rows = conn.execute(
             text(
-                "SELECT position_after FROM trades WHERE account = :a AND instrument = :i "
-                "AND executed_at = :t"
+                "SELECT position_after, instrument FROM trades WHERE account = :a "
+                "AND contract = :i AND executed_at = :t ORDER BY execution_id"
             ),
             {**params, "t": last},
-        ).scalars()
-        said = [p for p in (read_position(c) for c in cells) if p is not None]
+        ).all()
+        said = [p for p in (read_position(r[0]) for r in rows) if p is not None]
         if not said:
             continue
         trip = conn.execute(
             text(
                 "SELECT direction, open_quantity FROM round_trips WHERE account = :a "
-                "AND instrument = :i AND closed_at IS NULL"
+                "AND contract = :i AND closed_at IS NULL"
             ),
             params,
         ).first()
         computed = 0 if trip is None else int(trip[1]) * (1 if trip[0] == "long" else -1)
         if computed not in said:
-            out.append(PositionMismatch(account, instrument, said[-1], computed))
+            out.append(PositionMismatch(account, str(rows[-1][1]), said[-1], computed))
     return out

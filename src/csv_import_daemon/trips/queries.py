@@ -16,6 +16,7 @@ from typing import Any, Literal, TypeVar
 
 from sqlalchemy import Connection, Select, or_, select
 
+from csv_import_daemon.config.contracts import contract_of
 from csv_import_daemon.config.point_values import PointValues, instrument_root
 from csv_import_daemon.config.trading_day import Rollover
 from csv_import_daemon.db.tables import ROUND_TRIP_FILLS, ROUND_TRIPS, TRADES
@@ -114,30 +115,36 @@ def known_values(conn: Connection, what: Literal["account", "instrument", "root"
 
 
 def _matching(conn: Connection, flt: TripFilter) -> tuple[list[str] | None, list[str] | None]:
-    """The stored accounts and instruments the filter's text selects (None: any)."""
-    accounts = instruments = None
+    """The stored accounts and contracts the filter's text selects (None: any)."""
+    accounts = contracts = None
     if flt.account is not None:
         wanted = flt.account.strip().casefold()
         accounts = [a for a in known_values(conn, "account") if a.casefold() == wanted]
     if flt.instrument is not None or flt.root is not None:
-        names = known_values(conn, "instrument")
+        t = ROUND_TRIPS.c
+        pairs = [
+            (str(i), str(c)) for i, c in conn.execute(select(t.instrument, t.contract).distinct())
+        ]
         if flt.instrument is not None:
-            wanted = flt.instrument.strip().casefold()
-            names = [n for n in names if n.casefold() == wanted]
+            # Any spelling of the contract (``MNQ JUN26`` finds ``MNQ 06-26``); a one-digit
+            # year (``MNQM6``) names a contract only where a stored fill spells it so.
+            text = flt.instrument.strip()
+            names = {text.casefold(), contract_of(text).casefold()}
+            pairs = [(i, c) for i, c in pairs if i.casefold() in names or c.casefold() in names]
         if flt.root is not None:
             root = flt.root.strip().upper()
-            names = [n for n in names if instrument_root(n) == root]
-        instruments = names
-    return accounts, instruments
+            pairs = [(i, c) for i, c in pairs if instrument_root(c) == root]
+        contracts = sorted({c for _, c in pairs})
+    return accounts, contracts
 
 
 def trip_where(conn: Connection, query: _Q, flt: TripFilter, rollover: Rollover) -> _Q:
     t = ROUND_TRIPS.c
-    accounts, instruments = _matching(conn, flt)
+    accounts, contracts = _matching(conn, flt)
     if accounts is not None:
         query = query.where(t.account.in_(accounts))
-    if instruments is not None:
-        query = query.where(t.instrument.in_(instruments))
+    if contracts is not None:
+        query = query.where(t.contract.in_(contracts))
     if flt.state == "open":
         query = query.where(t.closed_at.is_(None))
     elif flt.state == "closed":

@@ -2,10 +2,10 @@
 
 ``refresh_round_trips`` runs inside the import's write transaction, just before its commit:
 a kill can never leave round trips that disagree with trades. For each changed (account,
-instrument) it goes back to the last flat point before the earliest changed fill (a point
+contract) it goes back to the last flat point before the earliest changed fill (a point
 no round trip spans, not even within one second), deletes the round trips from there on and
 recomputes them. Cost: the fills of the affected round trips, read through
-``ix_trades_account_instrument_executed_at``; never the whole journal.
+``ix_trades_account_contract_executed_at``; never the whole journal.
 
 The common case, every fill of the transaction later than every fill stored before it (a
 cold import, an append), reads back only the fills of the open round trip and takes the
@@ -26,6 +26,7 @@ from typing import Any, NamedTuple
 
 from sqlalchemy import Connection
 
+from csv_import_daemon.config.contracts import contract_at
 from csv_import_daemon.config.point_values import PointValue, PointValues
 from csv_import_daemon.config.sides import side_of
 from csv_import_daemon.logs import get_logger
@@ -49,8 +50,8 @@ def refresh_round_trips(
     """Recompute the round trips ``changes`` affect (a mapping: earliest change per key)."""
     if not isinstance(changes, TripChanges):
         plain = TripChanges()
-        for (account, instrument), when in changes.items():
-            plain.note(account, instrument, when)
+        for (account, contract), when in changes.items():
+            plain.note(account, contract, when)
         changes = plain
     with _no_cycle_collection():
         pending = changes.pending()
@@ -59,13 +60,13 @@ def refresh_round_trips(
     sql = TripSql(conn)
     keys = sorted(pending.earliest)
     if not sql.sqlite:
-        # Writers on several machines: one at a time per (account, instrument), locked in
+        # Writers on several machines: one at a time per (account, contract), locked in
         # one order so two transactions cannot deadlock on these locks.
-        for account, instrument in keys:
+        for account, contract in keys:
             sql.run(
                 "SELECT pg_advisory_xact_lock("
                 "hashtextextended(CAST(? AS text) || chr(31) || CAST(? AS text), 13))",
-                (account, instrument),
+                (account, contract),
             )
     with _no_cycle_collection():
         written, continued = _refresh_keys(sql, keys, pending, values)
@@ -122,7 +123,7 @@ class Refreshed(NamedTuple):
 def _all_later(sql: TripSql, key: Key, changed: datetime, fresh: int) -> bool:
     """No fill stored before this transaction is at or after ``changed``, its earliest."""
     count = sql.run(
-        "SELECT count(*) FROM trades WHERE account = ? AND instrument = ? AND executed_at >= ?",
+        "SELECT count(*) FROM trades WHERE account = ? AND contract = ? AND executed_at >= ?",
         (key[0], key[1], sql.time(changed)),
     ).scalar()
     return int(count) == fresh
@@ -134,38 +135,57 @@ def rebuild_round_trips(conn: Connection, values: PointValues | None = None) -> 
     values = values or PointValues()
     sql.run("DELETE FROM round_trip_fills")
     sql.run("DELETE FROM round_trips")
-    keys = [tuple(r) for r in sql.run("SELECT DISTINCT account, instrument FROM trades")]
+    fill_contracts(sql)
+    keys = [
+        tuple(r)
+        for r in sql.run("SELECT DISTINCT account, contract FROM trades WHERE contract IS NOT NULL")
+    ]
     written = 0
-    for account, instrument in sorted(keys):
-        key = (account, instrument)
-        written += _compute(sql, key, _pages(sql, key, None), values.lookup(instrument))
+    for account, contract in sorted(keys):
+        key = (account, contract)
+        written += _compute(sql, key, _pages(sql, key, None), values.lookup(contract))
     return written
+
+
+def fill_contracts(sql: TripSql) -> int:
+    """Give a contract to the trades that have none (rows written by hand); how many."""
+    rows = sql.run("SELECT id, instrument, executed_at FROM trades WHERE contract IS NULL")
+    updates = [(contract_at(name, sql.read_time(when)), row_id) for row_id, name, when in rows]
+    for start in range(0, len(updates), FLUSH):
+        chunk = updates[start : start + FLUSH]
+        sql.conn.exec_driver_sql(
+            "UPDATE trades SET contract = ? WHERE id = ?"
+            if sql.sqlite
+            else "UPDATE trades SET contract = %s WHERE id = %s",
+            chunk,
+        )
+    return len(updates)
 
 
 def _restart_point(sql: TripSql, key: Key, changed: datetime) -> datetime:
     """The last flat point at or before ``changed`` that no round trip spans."""
-    account, instrument = key
+    account, contract = key
     row = sql.run(
         "SELECT min(opened_at) FROM round_trips "
-        "WHERE account = ? AND instrument = ? AND closed_at >= ?",
-        (account, instrument, sql.time(changed)),
+        "WHERE account = ? AND contract = ? AND closed_at >= ?",
+        (account, contract, sql.time(changed)),
     ).first()
     start = changed
     if row is not None and row[0] is not None:
         start = min(start, sql.read_time(row[0]))
     else:
         last = sql.run(
-            "SELECT opened_at, closed_at FROM round_trips WHERE account = ? AND instrument = ? "
+            "SELECT opened_at, closed_at FROM round_trips WHERE account = ? AND contract = ? "
             "ORDER BY opened_at DESC LIMIT 1",
-            (account, instrument),
+            (account, contract),
         ).first()
         if last is not None and last[1] is None:  # the open round trip
             start = min(start, sql.read_time(last[0]))
     while True:  # a round trip that closed in that very second shares its ordering
         prev = sql.run(
-            "SELECT opened_at, closed_at FROM round_trips WHERE account = ? AND instrument = ? "
+            "SELECT opened_at, closed_at FROM round_trips WHERE account = ? AND contract = ? "
             "AND opened_at < ? ORDER BY opened_at DESC LIMIT 1",
-            (account, instrument, sql.time(start)),
+            (account, contract, sql.time(start)),
         ).first()
         if prev is None or (prev[1] is not None and sql.read_time(prev[1]) < start):
             return start
@@ -176,12 +196,10 @@ def _delete_from(sql: TripSql, key: Key, start: datetime) -> None:
     params = (key[0], key[1], sql.time(start))
     sql.run(
         "DELETE FROM round_trip_fills WHERE round_trip_id IN (SELECT id FROM round_trips "
-        "WHERE account = ? AND instrument = ? AND opened_at >= ?)",
+        "WHERE account = ? AND contract = ? AND opened_at >= ?)",
         params,
     )
-    sql.run(
-        "DELETE FROM round_trips WHERE account = ? AND instrument = ? AND opened_at >= ?", params
-    )
+    sql.run("DELETE FROM round_trips WHERE account = ? AND contract = ? AND opened_at >= ?", params)
 
 
 def _compute(
@@ -202,22 +220,26 @@ def _compute(
 # A page of one key's fills in time order: from a moment on, before one, or both.
 _PAGE_SQL = {
     (False, False): (
-        "SELECT execution_id, executed_at, action, entry_exit, quantity, price, commission "
-        "FROM trades WHERE account = ? AND instrument = ? ORDER BY executed_at LIMIT ?"
+        "SELECT execution_id, executed_at, action, entry_exit, quantity, price, commission, "
+        "instrument "
+        "FROM trades WHERE account = ? AND contract = ? ORDER BY executed_at LIMIT ?"
     ),
     (True, False): (
-        "SELECT execution_id, executed_at, action, entry_exit, quantity, price, commission "
-        "FROM trades WHERE account = ? AND instrument = ? AND executed_at >= ? "
+        "SELECT execution_id, executed_at, action, entry_exit, quantity, price, commission, "
+        "instrument "
+        "FROM trades WHERE account = ? AND contract = ? AND executed_at >= ? "
         "ORDER BY executed_at LIMIT ?"
     ),
     (False, True): (
-        "SELECT execution_id, executed_at, action, entry_exit, quantity, price, commission "
-        "FROM trades WHERE account = ? AND instrument = ? AND executed_at < ? "
+        "SELECT execution_id, executed_at, action, entry_exit, quantity, price, commission, "
+        "instrument "
+        "FROM trades WHERE account = ? AND contract = ? AND executed_at < ? "
         "ORDER BY executed_at LIMIT ?"
     ),
     (True, True): (
-        "SELECT execution_id, executed_at, action, entry_exit, quantity, price, commission "
-        "FROM trades WHERE account = ? AND instrument = ? AND executed_at >= ? "
+        "SELECT execution_id, executed_at, action, entry_exit, quantity, price, commission, "
+        "instrument "
+        "FROM trades WHERE account = ? AND contract = ? AND executed_at >= ? "
         "AND executed_at < ? ORDER BY executed_at LIMIT ?"
     ),
 }
@@ -230,11 +252,11 @@ def _pages(
     a page never ends inside a second."""
     if start is not None and until is not None and start >= until:
         return
-    account, instrument = key
+    account, contract = key
     page = PAGE
     after = start
     while True:
-        params: tuple[Any, ...] = (account, instrument)
+        params: tuple[Any, ...] = (account, contract)
         if after is not None:
             params += (sql.time(after),)
         if until is not None:
@@ -260,7 +282,7 @@ def _fills(sql: TripSql, rows: list[Any]) -> list[Fill]:
     last: Any = object()
     fromiso = datetime.fromisoformat if sql.sqlite else None
     when: Any = None
-    for execution_id, executed_at, action, entry_exit, quantity, price, commission in rows:
+    for execution_id, executed_at, action, entry_exit, quantity, price, commission, name in rows:
         if side_of(action) is None:
             log.warning("round_trip_fill_skipped", execution_id=execution_id, action=action)
             continue
@@ -276,6 +298,7 @@ def _fills(sql: TripSql, rows: list[Any]) -> list[Fill]:
                 quantity,
                 Decimal(price),
                 _ZERO if commission is None else Decimal(commission),
+                name,
             )
         )
     return fills

@@ -23,7 +23,7 @@ from csv_import_daemon.trips.fifo import Trip
 
 log = get_logger(__name__)
 
-Key = tuple[str, str]  # (account, instrument)
+Key = tuple[str, str]  # (account, contract)
 PARAMETERS = 999  # per statement
 _LIMIT = Decimal(10) ** 30  # NUMERIC(38, 8)
 TRIP_COLUMNS = (
@@ -42,13 +42,15 @@ TRIP_COLUMNS = (
     "commission",
     "net_pnl",
     "currency",
+    "contract",
 )
 _PART_COLUMNS = ("round_trip_id", "seq", "execution_id", "quantity", "commission", "role")
 _COMMISSION = _PART_COLUMNS.index("commission")
 _COPY = {
     "round_trips": (
         "COPY round_trips (id, account, instrument, direction, opened_at, closed_at, quantity,"
-        " open_quantity, entry_price, exit_price, points, pnl, commission, net_pnl, currency)"
+        " open_quantity, entry_price, exit_price, points, pnl, commission, net_pnl, currency,"
+        " contract)"
         " FROM STDIN"
     ),
     "round_trip_fills": (
@@ -133,7 +135,7 @@ def write_trips(sql: TripSql, key: Key, trips: list[Trip], value: PointValue | N
     currency = value.currency if value else None
     money = sql.money
     time = _sqlite_time if sql.sqlite else _same
-    account, instrument = key
+    account, contract = key
     trip_rows: list[Any] = []
     for trip_id, trip in zip(ids, trips, strict=True):
         pnl = trip.pnl(value)
@@ -142,7 +144,7 @@ def write_trips(sql: TripSql, key: Key, trips: list[Trip], value: PointValue | N
         trip_rows += (
             trip_id,
             account,
-            instrument,
+            trip.instrument,
             trip.direction,
             time(trip.opened_at),
             None if closed is None else time(closed),
@@ -155,6 +157,7 @@ def write_trips(sql: TripSql, key: Key, trips: list[Trip], value: PointValue | N
             money(commission),
             money(None if pnl is None else pnl - commission),
             currency,
+            contract,
         )
     # The parts of every round trip, column by column, then interleaved: all in C.
     counts = [len(trip.ids) for trip in trips]

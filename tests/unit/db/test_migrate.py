@@ -32,7 +32,8 @@ R5 = "0005_round_trips"
 R6 = "0006_daemon_instances"
 R7 = "0007_ledger_retention"
 R8 = "0008_file_ctime"
-R9 = HEAD = "0009_meaning_stand_ins"
+R9 = "0009_meaning_stand_ins"
+R10 = HEAD = "0010_contracts"
 TABLES = {
     "trades",
     "import_files",
@@ -340,8 +341,9 @@ def test_migrations_ship_inside_the_wheel(tmp_path: Path) -> None:
     assert "csv_import_daemon/migrations/env.py" in names
     # Revision 0005's frozen data step ships beside the revisions that load it.
     assert "csv_import_daemon/migrations/frozen_0005_round_trips.py" in names
+    assert "csv_import_daemon/migrations/frozen_0010_contracts.py" in names
     assert {
-        f"csv_import_daemon/migrations/versions/{r}.py" for r in (R1, R2, R3, R6, R7, R8, R9)
+        f"csv_import_daemon/migrations/versions/{r}.py" for r in (R1, R2, R3, R6, R7, R8, R9, R10)
     } <= names
     # The journal page's template, style and script are package data too.
     page = {f"csv_import_daemon/reports/templates/journal.{k}" for k in ("html.j2", "css", "js")}

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import ast
 import hashlib
+import importlib.util
 import random
 import re
 from collections.abc import Iterator
@@ -46,7 +47,10 @@ def _assigned(tree: ast.Module, name: str) -> Any:
 def test_there_are_revisions_and_a_frozen_helper() -> None:
     """The checks below look at real files (an empty glob would pass them all)."""
     assert len(REVISIONS) >= 6
-    assert [p.name for p in FROZEN_HELPERS] == ["frozen_0005_round_trips.py"]
+    assert [p.name for p in FROZEN_HELPERS] == [
+        "frozen_0005_round_trips.py",
+        "frozen_0010_contracts.py",
+    ]
 
 
 @pytest.mark.parametrize("path", REVISIONS, ids=lambda p: p.stem)
@@ -204,21 +208,72 @@ def bare_engine(settings: Settings) -> Iterator[Engine]:
 
 
 def test_revision_0005_gives_the_round_trips_a_rebuild_gives(bare_engine: Engine) -> None:
-    """On a journal with trades, 0005's frozen step stores exactly what today's
-    ``round-trips --rebuild`` stores: same rows, same values, same order."""
+    """On a journal with trades, 0005's frozen step stores what it stored when it was
+    frozen; 0010 then stores exactly what today's ``round-trips --rebuild`` stores: same
+    rows, same values, same order."""
     migrate.upgrade(bare_engine, R4)
     with bare_engine.begin() as conn:
         conn.execute(TRADES.insert(), [_quantized(t) for t in _trades(seed=5)])
     migrate.upgrade(bare_engine, R5)
     with bare_engine.connect() as conn:
         migrated = _stored(conn)
-    with bare_engine.begin() as conn:
-        rebuilt_count = rebuild_round_trips(conn)
-        rebuilt = _stored(conn)
-    assert len(migrated[0]) == rebuilt_count > 100
+    assert len(migrated[0]) > 100
     assert {r[3] for r in migrated[0]} == {"long", "short"}
     assert {r[-1] for r in migrated[0]} == {"USD", "EUR", None}
     assert _digest(migrated) == FROZEN_DIGEST
-    # Today the application's rule is still 0005's. Should it change on purpose, this
-    # comparison goes; the digest above keeps 0005 as it was.
-    assert migrated == rebuilt
+    # Revision 0010 keys round trips by contract (``ESZ5`` is ``ES 12-25``) and rebuilds
+    # them: at the head, what it stored is exactly what today's rebuild stores.
+    migrate.upgrade(bare_engine)
+    with bare_engine.connect() as conn:
+        upgraded = _stored(conn)
+    with bare_engine.begin() as conn:
+        rebuilt_count = rebuild_round_trips(conn)
+        rebuilt = _stored(conn)
+    assert len(upgraded[0]) == rebuilt_count == len(migrated[0])
+    assert {r[-1] for r in upgraded[0]} == {"ES 12-25", "MNQ 03-25", "FDAX 12-25", "ZZQ 03-26"}
+    assert upgraded == rebuilt
+
+
+def test_revision_0010_joins_the_spellings_of_one_contract(bare_engine: Engine) -> None:
+    """A journal at 0009 with one contract in three spellings (an open round trip per
+    spelling there) has one closed round trip after 0010, its opening fill's text shown."""
+    migrate.upgrade(bare_engine, "0009_meaning_stand_ins")
+    base = next(_trades(seed=1))
+    fills = [
+        ("c1", "MNQ 06-26", "Buy", 2, datetime(2026, 3, 2, 15, 0)),
+        ("c2", "MNQ JUN26", "Sell", 1, datetime(2026, 3, 3, 15, 0)),
+        ("c3", "MNQM6", "Sell", 1, datetime(2026, 3, 4, 15, 0)),
+    ]
+    with bare_engine.begin() as conn:
+        conn.execute(
+            TRADES.insert(),
+            [
+                {**base, "execution_id": i, "account": "Sim101", "instrument": name,
+                 "action": action, "entry_exit": None, "quantity": q, "price": Decimal(100 + n),
+                 "executed_at": at, "commission": Decimal("0.5")}
+                for n, (i, name, action, q, at) in enumerate(fills)
+            ],
+        )  # fmt: skip
+        assert rebuild_round_trips_0009(conn) == 3
+    migrate.upgrade(bare_engine)
+    with bare_engine.connect() as conn:
+        rows = conn.exec_driver_sql(
+            "SELECT instrument, contract, closed_at IS NOT NULL, points, pnl FROM round_trips"
+        ).all()
+        contracts = conn.exec_driver_sql("SELECT contract FROM trades ORDER BY id").scalars()
+        assert list(contracts) == ["MNQ 06-26"] * 3
+    # Bought 2 at 100, sold 1 at 101 and 1 at 102: 3 points, $6 (MNQ: $2 a point).
+    assert [(r[0], r[1], bool(r[2]), Decimal(str(r[3])), Decimal(str(r[4]))) for r in rows] == [
+        ("MNQ 06-26", "MNQ 06-26", True, Decimal(3), Decimal(6))
+    ]
+
+
+def rebuild_round_trips_0009(conn: Connection) -> int:
+    """The round trips as a journal at 0009 held them: revision 0005's rule, per instrument."""
+    spec = importlib.util.spec_from_file_location("frozen_0005_for_test", FROZEN_HELPERS[0])
+    assert spec is not None
+    assert spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    built: int = module.build_round_trips(conn)
+    return built

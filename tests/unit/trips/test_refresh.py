@@ -279,6 +279,7 @@ def test_round_trips_json_and_pnl_by_trading_day(
         "commission": "0",
         "net_pnl": "2.5",
         "currency": "USD",
+        "contract": "MNQ 03-25",
         "points_per_contract": "1.25",
         "trading_day": "2025-01-28",
         "executions": [
@@ -397,18 +398,23 @@ def test_revision_0005_builds_round_trips_for_existing_trades_and_downgrades(
     eng = make_engine(settings)
     try:
         migrate.upgrade(eng, "0004_real_world_files")
-        # Today's import reads the retention horizon (0007) and keeps a ctime (0008): those
-        # two, for the import only.
+        # Today's import reads the retention horizon (0007), keeps a ctime (0008) and a
+        # contract (0010): those, for the import only.
         with eng.begin() as conn:
             conn.execute(text("ALTER TABLE import_files ADD COLUMN ctime_ns BIGINT"))
             conn.execute(text("CREATE TABLE ledger_retention (horizon TIMESTAMP)"))
+            conn.execute(text("ALTER TABLE trades ADD COLUMN contract VARCHAR(60)"))
         f = write(
             tmp_path / "m.csv",
             [row("m1", "Buy", 1, "100", DAY1), row("m2", "Sell", 1, "103", DAY1 + timedelta(1))],
         )
         import_all_without_round_trips(eng, settings, f)
+        with eng.begin() as conn:
+            conn.execute(text("ALTER TABLE trades DROP COLUMN contract"))
         migrate.upgrade(eng, "0005_round_trips")
-        assert [(x["points"], x["pnl"]) for x in trips(eng)] == [(D(3), D(6))]
+        with eng.connect() as conn:
+            stored = conn.execute(text("SELECT points, pnl FROM round_trips")).all()
+        assert [(D(str(p)), D(str(v))) for p, v in stored] == [(D(3), D(6))]
         migrate.downgrade(eng, "0004_real_world_files")
         with eng.connect() as conn:
             names = set(eng.dialect.get_table_names(conn))
