@@ -11,6 +11,7 @@ from csv_import_daemon.config.settings import Settings
 from csv_import_daemon.db import migrate, schema
 from csv_import_daemon.db.engine import check_connection, writing
 from csv_import_daemon.db.retention import prune_ledger
+from csv_import_daemon.db.tables import utc_now
 from csv_import_daemon.errors import ConfigError, ExitCode
 from csv_import_daemon.logs import get_logger
 
@@ -78,7 +79,7 @@ def handle_prune(args: argparse.Namespace, settings: Settings) -> int:
         # Exclusively (waits for imports in flight, on PostgreSQL too): no import can
         # check the horizon while its rows go.
         with writing(engine, rebuild=True) as conn:
-            removed = prune_ledger(conn, horizon, datetime.now(UTC).replace(tzinfo=None))
+            removed = prune_ledger(conn, horizon, utc_now())
         log.info("ledger_pruned", horizon=horizon.isoformat() + "Z", rows=removed)
         print(
             f"pruned {removed} ledger rows of executions before {horizon.isoformat()}Z; "

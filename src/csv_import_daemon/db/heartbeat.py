@@ -14,21 +14,18 @@ from __future__ import annotations
 import os
 import socket
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Connection, Engine, inspect, select
 
 from csv_import_daemon import __version__
 from csv_import_daemon.db.engine import writing
+from csv_import_daemon.db.models import utc_now
 from csv_import_daemon.db.tables import INSTANCES
 
 HEARTBEAT_SECONDS = 30.0
 STALE_AFTER = timedelta(seconds=3 * HEARTBEAT_SECONDS)
-
-
-def _now() -> datetime:
-    return datetime.now(UTC).replace(tzinfo=None)
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,20 +44,20 @@ class Heartbeat:
         self.engine = engine
         self.identity = identity
         self.every = every
-        self.started = _now()
+        self.started = utc_now()
         self._last: datetime | None = None
 
     def due_in(self) -> float:
         """Seconds until the next beat is due (0 when it is due now)."""
         if self._last is None:
             return 0.0
-        return max(0.0, self.every - (_now() - self._last).total_seconds())
+        return max(0.0, self.every - (utc_now() - self._last).total_seconds())
 
     def beat(self, *, force: bool = False) -> bool:
         """Write the heartbeat if one is due, in a transaction of its own; True when written."""
         if not force and self.due_in() > 0:
             return False
-        now = _now()
+        now = utc_now()
         with writing(self.engine) as conn:
             self._write(conn, heartbeat_at=now, stopped_at=None)
         self._last = now
@@ -71,7 +68,7 @@ class Heartbeat:
         written, to hand to ``written`` once that transaction has committed (None: not due)."""
         if self.due_in() > 0:
             return None
-        now = _now()
+        now = utc_now()
         self._write(conn, heartbeat_at=now, stopped_at=None)
         return now
 
@@ -82,7 +79,7 @@ class Heartbeat:
 
     def stopped(self) -> None:
         """Record a clean stop, so ``status`` says "stopped" at once."""
-        now = _now()
+        now = utc_now()
         with writing(self.engine) as conn:
             self._write(conn, heartbeat_at=now, stopped_at=now)
 
@@ -111,7 +108,7 @@ def daemons(conn: Connection, now: datetime | None = None) -> list[dict[str, Any
     """Every daemon that ever beat in this database, running ones first."""
     if not inspect(conn).has_table(INSTANCES.name):
         return []
-    now = now or _now()
+    now = now or utc_now()
     out = []
     for r in conn.execute(select(INSTANCES).order_by(INSTANCES.c.instance)).mappings():
         running = r["stopped_at"] is None and now - r["heartbeat_at"] < STALE_AFTER

@@ -6,6 +6,7 @@ command about 40 ms of start-up.
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from decimal import Decimal
 from enum import StrEnum
 from typing import Any
@@ -111,6 +112,11 @@ TRADES = Table(
     # Round trips read one (account, contract) from a point in time (revision 0010).
     Index("ix_trades_account_contract_executed_at", "account", "contract", "executed_at"),
 )
+
+
+def utc_now() -> datetime:
+    """Now as every DateTime column stores it: naive UTC."""
+    return datetime.now(UTC).replace(tzinfo=None)
 
 
 class CheckpointStatus(StrEnum):

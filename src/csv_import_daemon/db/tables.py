@@ -1,5 +1,5 @@
-"""The journal's tables by the names statements use, and the values of the checkpoint
-status column (defined in ``db.models``)."""
+"""The journal's tables by the names statements use, the values of the checkpoint status
+column, and now as the DateTime columns store it (defined in ``db.models``)."""
 
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ from csv_import_daemon.db.models import (
     ROUND_TRIPS,
     TRADES,
     CheckpointStatus,
+    utc_now,
 )
 
 __all__ = [
@@ -29,4 +30,5 @@ __all__ = [
     "ROUND_TRIP_FILLS",
     "TRADES",
     "CheckpointStatus",
+    "utc_now",
 ]

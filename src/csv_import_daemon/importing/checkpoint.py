@@ -9,7 +9,6 @@ from __future__ import annotations
 import dataclasses
 import os
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -17,18 +16,13 @@ from sqlalchemy import Connection, Engine, bindparam, func, select
 from sqlalchemy.dialects import postgresql, sqlite
 
 from csv_import_daemon.db.engine import writing
-from csv_import_daemon.db.tables import FILES, CheckpointStatus
+from csv_import_daemon.db.tables import FILES, CheckpointStatus, utc_now
 from csv_import_daemon.files.names import path_key, path_of_key
 from csv_import_daemon.files.reader import FileStat
 from csv_import_daemon.importing.known_files import KnownFiles
 from csv_import_daemon.importing.result import Counts
 
 COUNT_FIELDS = ("inserted", "duplicates", "rejected", "conflicts")
-
-
-def utc_now() -> datetime:
-    """Naive UTC, as every DateTime column stores it."""
-    return datetime.now(UTC).replace(tzinfo=None)
 
 
 @dataclass(frozen=True, slots=True)

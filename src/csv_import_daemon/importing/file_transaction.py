@@ -26,10 +26,10 @@ from csv_import_daemon.config.point_values import PointValues
 from csv_import_daemon.config.settings import Settings
 from csv_import_daemon.db import legacy_ids, retention
 from csv_import_daemon.db.corrections import replace_changed
-from csv_import_daemon.db.tables import REJECTIONS, CheckpointStatus
+from csv_import_daemon.db.tables import REJECTIONS, CheckpointStatus, utc_now
 from csv_import_daemon.db.writer import CONFLICT_FIELDS, BatchWriter, Stored
 from csv_import_daemon.files import reader
-from csv_import_daemon.importing.checkpoint import Checkpoint, utc_now
+from csv_import_daemon.importing.checkpoint import Checkpoint
 from csv_import_daemon.importing.conventions import settings_digest
 from csv_import_daemon.importing.identity import checkpoint_hash
 from csv_import_daemon.importing.plan import HeldBack, ReadPlan
@@ -292,9 +292,9 @@ class Transaction:
                     "fingerprint": _fingerprint(key, e.line, e.raw, e.reason),
                     "source_file": key,
                     "line": e.line,
-                    "raw": _clean_raw(e.raw),
+                    "raw": stored_raw(e.raw),
                     "reason": e.reason,
-                    "detail": _clean_raw(e.detail),
+                    "detail": stored_raw(e.detail),
                     "execution_id": (conflict_ids if e.reason == "conflict" else self._held).get(
                         e.line
                     ),
@@ -375,8 +375,9 @@ def _before_horizon(ex: Execution, batch: reader.Chunk) -> RowError:
     )
 
 
-def _clean_raw(text: str) -> str:
-    # PostgreSQL text cannot hold NUL; a several-MB line is kept only in part.
+def stored_raw(text: str) -> str:
+    """A rejected line (or its detail) as ``import_rejections`` keeps it: PostgreSQL text
+    cannot hold NUL, and a several-MB line is kept only in part."""
     return text[:RAW_LIMIT].replace("\x00", "\\x00")
 
 

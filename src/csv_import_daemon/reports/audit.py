@@ -31,14 +31,13 @@ from csv_import_daemon.files import reader
 from csv_import_daemon.files.names import path_key
 from csv_import_daemon.importing.checkpoint import Checkpoint
 from csv_import_daemon.importing.conventions import layout_options
-from csv_import_daemon.importing.file_transaction import RAW_LIMIT
+from csv_import_daemon.importing.file_transaction import stored_raw
 from csv_import_daemon.importing.identity import ResumeReason, resume_point
 from csv_import_daemon.importing.service import ImportService
 from csv_import_daemon.parsing.batches import parse_batch
 from csv_import_daemon.parsing.row_parser import (
     Execution,
     Layout,
-    RowError,
     RowParser,
     sniff_layout,
     split_lines,
@@ -289,7 +288,7 @@ class Auditor:
             out.rejected += 1
             if err.line > claimed:
                 out.unread += 1
-            elif (err.line, err.reason, _stored_raw(err)) not in self._rejections:
+            elif (err.line, err.reason, stored_raw(err.raw)) not in self._rejections:
                 out.unrecorded.append(
                     {"line": err.line, "reason": err.reason, "detail": err.detail}
                 )
@@ -337,8 +336,3 @@ class Auditor:
 
 
 _conflict_values = operator.attrgetter(*CONFLICT_FIELDS)
-
-
-def _stored_raw(err: RowError) -> str:
-    # As the importer keeps it: PostgreSQL text cannot hold NUL, long lines are cut.
-    return err.raw[:RAW_LIMIT].replace("\x00", "\\x00")
