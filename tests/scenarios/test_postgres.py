@@ -41,7 +41,7 @@ GOOD_SAMPLES = {
     "NinjaTrader_Executions_20251031.csv": 2,
     "grid-export-en-us.csv": 6,
     "grid-export-eu-semicolon.csv": 2,
-    "grid-export-no-id-column.csv": 4,
+    "NinjaTrader Grid 2026-08-10 06-10 PM.csv": 4,
 }
 R1, R2, R3 = "0001_trades", "0002_imported_executions", "0003_backfill_ledger"
 R4, R5, R6 = "0004_real_world_files", "0005_round_trips", "0006_daemon_instances"

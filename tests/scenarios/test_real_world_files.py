@@ -156,7 +156,7 @@ def test_a_file_the_watcher_ignores_settles_no_order(
     engine: Engine, settings: Settings, tmp_path: Path, name: str
 ) -> None:
     """Folder evidence comes only from files the daemon would import: an editor's
-    temporary copy ('~name.csv') is not one, so the setting decides."""
+    temporary copy ('~name.csv') is not one, so the order stays open."""
     folder = tmp_path / "exports"
     folder.mkdir()
     ambiguous = write(folder / "uk-early-august.csv", UK_NO_ID, UK_ROWS)
@@ -166,15 +166,16 @@ def test_a_file_the_watcher_ignores_settles_no_order(
         ["MNQ 09-26,Buy,1,29000.00,28/07/2026 9:00:00 AM,Entry,1 L,Entry,$0.00,TAKEPROFIT1,"],
     )
     ImportService(engine, settings).import_file(ambiguous, final_line_ok=True)
-    assert checkpoint(engine, ambiguous)["date_order_source"] == "setting"
+    assert checkpoint(engine, ambiguous)["date_order_source"] == "unsettled"
+    assert {r["reason"] for r in rejections(engine)} == {"ambiguous_date"}
 
 
 def test_a_file_settled_by_the_setting_alone_is_shown_by_status(
     engine: Engine, settings: Settings, tmp_path: Path
 ) -> None:
-    """No evidence anywhere: date_order decides, status says so and how to repair it."""
+    """No evidence anywhere: date_order (set) decides, status says so and how to repair it."""
     path = write(tmp_path / "export.csv", UK_NO_ID, UK_ROWS)
-    ImportService(engine, settings).import_file(path, final_line_ok=True)
+    service_with(engine, settings, date_order="mdy").import_file(path, final_line_ok=True)
     assert checkpoint(engine, path)["date_order_source"] == "setting"
     text = render_status(collect_status(engine))
     assert "unsettled" in text
@@ -487,7 +488,7 @@ def test_stand_in_ids_are_the_same_under_another_zone_and_date_order(
 ) -> None:
     """A no-ID file read again under other settings finds its executions: nothing added."""
     path = write(tmp_path / "export.csv", UK_NO_ID, UK_ROWS)
-    ImportService(engine, settings).import_file(path, final_line_ok=True)
+    service_with(engine, settings, date_order="mdy").import_file(path, final_line_ok=True)
     other = service_with(engine, settings, source_timezone="Europe/London", date_order="dmy")
     again = other.import_file(path, reread=True, final_line_ok=True)
     assert (again.inserted, again.duplicates + again.conflicts) == (0, 3)
@@ -501,8 +502,9 @@ def test_stand_in_ids_are_the_same_under_another_zone_and_date_order(
 def test_reread_replace_repairs_a_wrong_zone_and_date_order(
     engine: Engine, settings: Settings, tmp_path: Path, with_ids: bool
 ) -> None:
-    """Imported month-first in New York; re-read day-first in London with --replace: fixed
-    in place, old values in trade_corrections, and a deleted trade stays deleted."""
+    """Imported month-first in New York (date_order set wrong); re-read day-first in London
+    with --replace: fixed in place, old values in trade_corrections, and a deleted trade
+    stays deleted."""
     if with_ids:
         header, rows = (
             HEADER,
@@ -515,7 +517,7 @@ def test_reread_replace_repairs_a_wrong_zone_and_date_order(
     else:
         header, rows = UK_NO_ID, [*UK_ROWS[:1], *UK_ROWS[2:], UK_ROWS[2].replace("2:31", "2:32")]
     path = write(tmp_path / "export.csv", header, rows)
-    ImportService(engine, settings).import_file(path, final_line_ok=True)
+    service_with(engine, settings, date_order="mdy").import_file(path, final_line_ok=True)
     wrong = trades(engine)
     assert len(wrong) == 3
     deleted = sorted(wrong)[0]
@@ -562,7 +564,7 @@ def test_reread_without_replace_keeps_differing_content_a_conflict(
 ) -> None:
     """Without --replace the stored row wins, as before."""
     path = write(tmp_path / "export.csv", HEADER, [grid_row("R1", time="10/08/2026 6:07:25 PM")])
-    ImportService(engine, settings).import_file(path, final_line_ok=True)
+    service_with(engine, settings, date_order="mdy").import_file(path, final_line_ok=True)
     again = service_with(engine, settings, date_order="dmy").import_file(
         path, reread=True, final_line_ok=True
     )
@@ -603,7 +605,7 @@ def test_cli_reread_replace_counts_replaced(database_url: str, tmp_path: Path) -
             [*base, *args, str(path)], capture_output=True, text=True, timeout=120, check=False
         )
 
-    assert run("--source-timezone", "America/New_York").returncode == 0
+    assert run("--source-timezone", "America/New_York", "--date-order", "mdy").returncode == 0
     usage = run("--replace")
     assert usage.returncode == 2
     assert "--reread" in usage.stderr

@@ -208,7 +208,7 @@ class ExecutionGenerator:
     instrument are tracked so E/X and Position read like a real account's history.
     """
 
-    def __init__(self, seed: int, first_day: date = date(2024, 1, 2)) -> None:
+    def __init__(self, seed: int, first_day: date = date(2024, 1, 16)) -> None:
         self.rng = random.Random(seed)
         self.day = first_day
         self.second = _SESSION_START

@@ -97,14 +97,20 @@ def handle(args: argparse.Namespace, settings: Settings) -> int:
         totals = Counts()
         statuses: dict[str, int] = {}
         failed = False
-        for _path, result in _results(service, files, reread=args.reread, replace=args.replace):
-            log_result(result)
-            totals += result.counts
-            statuses[str(result.status)] = statuses.get(str(result.status), 0) + 1
-            print(visible(summary_line(result.as_dict())), flush=True)
-            failed = failed or result.status in FAILED
-        if len(files) > 1:
-            print(total_line(len(files), statuses, totals), flush=True)
+        todo, seen = files, set(files)
+        while todo:  # then the files whose held-back rows a file of this run settles
+            settled: list[Path] = []
+            for _path, result in _results(service, todo, reread=args.reread, replace=args.replace):
+                log_result(result)
+                totals += result.counts
+                statuses[str(result.status)] = statuses.get(str(result.status), 0) + 1
+                print(visible(summary_line(result.as_dict())), flush=True)
+                failed = failed or result.status in FAILED
+                settled += [p for p in result.settles if p not in seen]
+                seen.update(result.settles)
+            todo = settled
+        if len(seen) > 1:
+            print(total_line(len(seen), statuses, totals), flush=True)
     finally:
         engine.dispose()
     return ExitCode.FILE_FAILED if failed or not files else ExitCode.OK

@@ -295,6 +295,9 @@ class ImporterThread(threading.Thread):
             return
         state = self._state(path)
         state.retry = state.failed_as = None
+        for waiting in result.settles:  # their held-back rows: this file settles their order
+            self.service.known.forget(path_key(waiting))
+            self.queue.put(waiting)
         if status == ImportStatus.IMPORTED:
             # A touch or a header alone reads no row: not worth an info line.
             (log.info if result.rows_read else log.debug)("import", **result.as_dict())

@@ -23,6 +23,9 @@ from csv_import_daemon.importing.known_files import KnownFiles
 from csv_import_daemon.importing.result import Counts
 
 COUNT_FIELDS = ("inserted", "duplicates", "rejected", "conflicts")
+# The date_order_source of a file nothing has settled yet (date_order = auto): its rows
+# whose date reads two ways wait, rejected as ambiguous_date.
+UNSETTLED = "unsettled"
 
 
 @dataclass(frozen=True, slots=True)
@@ -124,6 +127,7 @@ class CheckpointStore:
         self.engine = engine
         self.instance = instance
         self.known = KnownFiles()
+        self._unsettled: set[str] | None = None  # see unsettled_beside
         insert = sqlite.insert if engine.dialect.name == "sqlite" else postgresql.insert
         mine = FILES.c.instance == bindparam("instance_key")
         self._load = select(FILES).where(mine, FILES.c.path == bindparam("path_key"))
@@ -148,6 +152,24 @@ class CheckpointStore:
         row = conn.execute(self._load, {"instance_key": self.instance, "path_key": key}).first()
         return Checkpoint.from_row(row) if row else None
 
+    def unsettled_beside(self, key: str) -> list[str]:
+        """The other files of ``key``'s folder whose date order is still open (their rows
+        that read two ways wait as ambiguous_date). One query per process, then kept by
+        ``save``: a stale entry only costs a look at that file."""
+        if self._unsettled is None:
+            cols = FILES.c
+            query = select(cols.path).where(
+                cols.instance == self.instance, cols.date_order_source == UNSETTLED
+            )
+            with self.engine.connect() as conn:
+                self._unsettled = set(conn.execute(query).scalars())
+        folder = key.rpartition("/")[0] + "/"
+        return sorted(
+            p
+            for p in self._unsettled
+            if p != key and p.startswith(folder) and "/" not in p[len(folder) :]
+        )
+
     def find_by_identity(self, conn: Connection, st: FileStat) -> list[Checkpoint]:
         rows = conn.execute(
             self._by_identity,
@@ -157,6 +179,11 @@ class CheckpointStore:
 
     def save(self, conn: Connection, cp: Checkpoint) -> None:
         self.known.saving(cp)
+        if self._unsettled is not None:
+            if cp.date_order_source == UNSETTLED:
+                self._unsettled.add(cp.path)
+            else:
+                self._unsettled.discard(cp.path)
         conn.execute(
             self._upsert, {**cp.values(), "instance": self.instance, "updated_at": utc_now()}
         )
@@ -164,6 +191,9 @@ class CheckpointStore:
     def _rekey(self, conn: Connection, old: str, new: str, archived: bool) -> None:
         self.known.forget(old)
         self.known.forget(new)
+        if self._unsettled is not None and old in self._unsettled:
+            self._unsettled.discard(old)
+            self._unsettled.add(new)
         conn.execute(FILES.delete().where(FILES.c.instance == self.instance, FILES.c.path == new))
         values: dict[str, Any] = {"path": new, "updated_at": utc_now()}
         if archived:

@@ -2,16 +2,19 @@
 
 Date order, from the first evidence that settles it: the order already settled for this
 file (its checkpoint); an unambiguous date in the file (a day above 12); the file's name
-(an execution cannot be later than the ``NinjaTrader Grid YYYY-MM-DD HH-MM AM.csv`` export
-moment, and lies within a day of the ``NinjaTrader_Executions_YYYYMMDD`` session date); an
-unambiguous date in another file of the same folder (same PC, same regional setting); and
-last the ``date_order`` setting, which logs ``date_order_unsettled`` once per file.
+(``producers``: an execution cannot be later than a grid export's moment, nor earlier than
+the day before the add-on's session date); the producer (the add-on's daily file is
+month-first on every PC); an unambiguous date in another grid export of the same folder
+(same PC, same regional setting); then the ``date_order`` setting. With ``date_order =
+auto`` and nothing settled, the order stays open (``None``): rows whose date reads two ways
+are rejected as ``ambiguous_date`` and read again once evidence arrives.
 
 Decimal mark: the checkpoint, then the values in the file, then the ``decimal_mark``
 setting; when none settles it the parser settles it from the first value that shows it.
 
-Every read here is bounded (a head and a tail of the file, a head of each sibling): a
-full-file scan cost 13 % of a bulk import.
+Reads are bounded (a head and a tail of the file, a head of each sibling): a full-file scan
+cost 13 % of a bulk import. Only when those windows leave the order open is the rest of the
+file scanned, block by block, for its first unambiguous date.
 """
 
 from __future__ import annotations
@@ -20,22 +23,26 @@ import hashlib
 import heapq
 import json
 import os
-import re
 from dataclasses import dataclass
-from datetime import datetime, timedelta
 from pathlib import Path
 from typing import BinaryIO
 
 from csv_import_daemon.config.settings import Settings
 from csv_import_daemon.errors import NotRegularFileError, UnknownFormatError
 from csv_import_daemon.files import reader
-from csv_import_daemon.files.names import date_from_name, is_candidate_name, path_key
+from csv_import_daemon.files.names import is_candidate_name, path_key
 from csv_import_daemon.files.reader import FileStat
-from csv_import_daemon.importing.checkpoint import Checkpoint
+from csv_import_daemon.importing.checkpoint import UNSETTLED, Checkpoint
 from csv_import_daemon.logs import get_logger
 from csv_import_daemon.parsing.decimal_mark import DecimalMark, mark_from_values
-from csv_import_daemon.parsing.fields import DateOrder, date_order_from_times, parse_local_time
+from csv_import_daemon.parsing.fields import DateOrder, date_order_from_times
 from csv_import_daemon.parsing.layout import Layout, LayoutOptions, sniff_layout
+from csv_import_daemon.parsing.producers import (
+    date_order_from_name,
+    fixed_date_order,
+    folder_evidence,
+    producer_of,
+)
 from csv_import_daemon.parsing.row_parser import ParseOptions, split_lines
 
 log = get_logger(__name__)
@@ -44,22 +51,14 @@ HEAD_SAMPLE = 256 * 1024  # bytes of a file's first data lines read for evidence
 TAIL_SAMPLE = 64 * 1024  # and of its last ones
 SIBLING_SAMPLE = 64 * 1024
 MAX_SIBLINGS = 64
-# NinjaTrader's own zone setting may differ from the PC's clock, which names the export:
-# the widest gap between two zones, UTC-12 to UTC+14.
-ZONE_ALLOWANCE = timedelta(hours=26)
-SESSION_ALLOWANCE = timedelta(days=1)  # the evening session carries the next day's name
-
-_GRID_NAME = re.compile(
-    r"ninjatrader grid (\d{4})-(\d{2})-(\d{2}) (\d{1,2})-(\d{2}) ?([ap]m)", re.IGNORECASE
-)
 
 
 @dataclass(frozen=True, slots=True)
 class Reading:
     """How one file is read: its date order (and what settled it) and its decimal mark."""
 
-    date_order: DateOrder
-    # checkpoint, content, name, folder or setting
+    date_order: DateOrder | None  # None: unsettled (date_order = auto, no evidence)
+    # checkpoint, content, name, producer, folder, setting or unsettled
     date_order_source: str
     decimal_mark: DecimalMark | None
     parse: ParseOptions
@@ -73,50 +72,16 @@ def layout_options(settings: Settings) -> LayoutOptions:
 
 def settings_digest(settings: Settings) -> str:
     """A digest of the settings that can decide whether a file or a row is importable."""
-    decisive = {
+    decisive: dict[str, object] = {
         "decimal_mark": settings.decimal_mark,
         "default_account": settings.default_account,
         "header_aliases": dict(sorted(settings.header_aliases.items())),
         "action_aliases": dict(sorted(settings.action_aliases.items())),
         "entry_exit_aliases": dict(sorted(settings.entry_exit_aliases.items())),
     }
+    if settings.date_order != "auto":  # (left out when auto: older digests stay valid)
+        decisive["date_order"] = settings.date_order
     return hashlib.sha256(json.dumps(decisive, sort_keys=True).encode()).hexdigest()[:32]
-
-
-def grid_export_moment(name: str) -> datetime | None:
-    """'NinjaTrader Grid 2026-08-10 06-10 PM.csv' -> 2026-08-10 18:10 (local), else None."""
-    m = _GRID_NAME.search(name)
-    if m is None:
-        return None
-    year, month, day, hour, minute = (int(m.group(i)) for i in range(1, 6))
-    if not 1 <= hour <= 12:
-        return None
-    hour = hour % 12 + (12 if m.group(6).lower() == "pm" else 0)
-    try:
-        return datetime(year, month, day, hour, minute)
-    except ValueError:
-        return None
-
-
-def date_order_from_name(name: str, times: list[str]) -> DateOrder | None:
-    """The only order under which every sampled time fits the file's name, else None."""
-    moment = grid_export_moment(name)
-    session = date_from_name(name)
-    if moment is None and session is None:
-        return None
-    fitting: list[DateOrder] = []
-    for order in ("mdy", "dmy"):
-        locals_ = [parse_local_time(t, order) for t in times]
-        if not locals_ or any(t is None for t in locals_):
-            continue
-        if moment is not None and any(t > moment + ZONE_ALLOWANCE for t in locals_ if t):
-            continue
-        if session is not None and any(
-            abs(t.date() - session) > SESSION_ALLOWANCE for t in locals_ if t
-        ):
-            continue
-        fitting.append(order)
-    return fitting[0] if len(fitting) == 1 else None
 
 
 def _sample_rows(f: BinaryIO, header: reader.Header, layout: Layout, size: int) -> list[list[str]]:
@@ -139,6 +104,24 @@ def _sample_rows(f: BinaryIO, header: reader.Header, layout: Layout, size: int) 
             if raw.strip(b"\x00\r\n ")
         ]
     return [fields for fields in split_lines(texts, layout) if len(fields) >= 2]
+
+
+def _scan_for_order(
+    f: BinaryIO, header: reader.Header, layout: Layout, size: int
+) -> DateOrder | None:
+    """The file's first unambiguous date, read block by block (only when the head and tail
+    windows settle nothing: memory stays one block)."""
+    index = layout.columns.get("time")
+    if index is None:
+        return None
+    for chunk in reader.iter_chunks(f, header.data_start, 2, header.encoding, size):
+        times = (
+            fields[index] for fields in split_lines(chunk.texts, layout) if index < len(fields)
+        )
+        found = date_order_from_times(times)
+        if found is not None:
+            return found
+    return None
 
 
 def _column(rows: list[list[str]], layout: Layout, name: str) -> list[str]:
@@ -173,32 +156,18 @@ class Evidence:
         settled_order = previous.date_order if resume else None
         settled_mark = previous.decimal_mark if resume else None
         rows: list[list[str]] | None = None
+        order: DateOrder | None
         if settled_order in ("mdy", "dmy"):
-            order: DateOrder = settled_order  # type: ignore[assignment]
+            order = settled_order  # type: ignore[assignment]
             source = previous.date_order_source or "checkpoint"
         else:
             rows = _sample_rows(f, header, layout, size)
-            times = _column(rows, layout, "time")
-            found, source = date_order_from_times(times), "content"
-            if found is None:
-                found, source = date_order_from_name(path.name, times), "name"
-            if found is None:
-                found, source = self._from_folder(path), "folder"
-            if found is None:
-                found, source = ("dmy" if settings.date_order == "dmy" else "mdy"), "setting"
-                if (previous.date_order_source, previous.date_order) != (
-                    "setting",
-                    found,
-                ):
-                    log.warning(
-                        "date_order_unsettled",
-                        file=path_key(path),
-                        date_order=found,
-                        detail="no date in the file, its name or its folder settles the "
-                        "order; the date_order setting decides (if it is wrong, re-read "
-                        "with --reread --replace --date-order mdy|dmy)",
-                    )
-            order = found
+            order, source = self._date_order(f, path, header, layout, rows, size)
+            if source in ("setting", UNSETTLED) and (
+                (previous.date_order_source, previous.date_order) != (source, order)
+                or previous.lines_consumed <= 1  # no row was read: nothing said yet
+            ):
+                self._unsettled(path, order, rows)
         mark: DecimalMark | None
         if settled_mark in (".", ","):
             mark = settled_mark  # type: ignore[assignment]
@@ -217,12 +186,68 @@ class Evidence:
         )
         return Reading(order, source, mark, options)
 
+    def _date_order(
+        self,
+        f: BinaryIO,
+        path: Path,
+        header: reader.Header,
+        layout: Layout,
+        rows: list[list[str]],
+        size: int,
+    ) -> tuple[DateOrder | None, str]:
+        """The order and what settled it, or (None, UNSETTLED)."""
+        times = _column(rows, layout, "time")
+        found = date_order_from_times(times)
+        if found is None and size - header.data_start > HEAD_SAMPLE + TAIL_SAMPLE:
+            found = _scan_for_order(f, header, layout, size)
+        if found is not None:
+            return found, "content"
+        producer = producer_of(path.name)
+        if (found := date_order_from_name(path.name, times)) is not None:
+            return found, "name"
+        if (found := fixed_date_order(producer)) is not None:
+            return found, "producer"
+        if folder_evidence(producer) and (found := self._from_folder(path)) is not None:
+            return found, "folder"
+        if self.settings.date_order in ("mdy", "dmy"):
+            return self.settings.date_order, "setting"
+        return None, UNSETTLED
+
+    @staticmethod
+    def gives_folder_evidence(path: Path) -> bool:
+        return folder_evidence(producer_of(path.name))
+
+    def folder_order(self, path: Path) -> DateOrder | None:
+        """The order the folder's grid exports show for ``path``, if it takes folder
+        evidence (the add-on's files do not)."""
+        return self._from_folder(path) if folder_evidence(producer_of(path.name)) else None
+
+    @staticmethod
+    def _unsettled(path: Path, order: DateOrder | None, rows: list[list[str]]) -> None:
+        """Logged once per file (the checkpoint remembers); nothing to say without rows."""
+        if not rows:
+            return
+        if order is not None:
+            detail = (
+                "no date in the file, its name or its folder settles the order; the "
+                "date_order setting decides (if it is wrong, re-read with --reread "
+                "--replace --date-order mdy|dmy)"
+            )
+        else:
+            detail = (
+                "no date in the file, its name or its folder settles the order: rows "
+                "whose date reads both ways are rejected as ambiguous_date and read "
+                "again when another export of the folder or the date_order setting "
+                "settles it"
+            )
+        log.warning("date_order_unsettled", file=path_key(path), date_order=order, detail=detail)
+
     def _from_folder(self, path: Path) -> DateOrder | None:
         """The order the other files of the folder show, when those that show one agree."""
         found: set[DateOrder] = set()
         for name in self._recent_siblings(path.parent):
-            if name == path.name:
-                continue
+            if name == path.name or not folder_evidence(producer_of(name)):
+                continue  # the add-on writes month-first on any PC: it shows nothing
             try:
                 st = os.stat(path.parent / name)
             except OSError:
@@ -270,7 +295,8 @@ class Evidence:
                     )
                     layout = sniff_layout(header.text, options)
                     rows = _sample_rows(f, header, layout, min(st.st_size, SIBLING_SAMPLE))
-                    order = date_order_from_times(_column(rows, layout, "time"))
+                    times = _column(rows, layout, "time")
+                    order = date_order_from_times(times) or date_order_from_name(path.name, times)
         except (OSError, UnknownFormatError, NotRegularFileError):
             order = None
         if len(self._siblings) > 4096:

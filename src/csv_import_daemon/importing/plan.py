@@ -56,7 +56,7 @@ class ReadPlan:
     held_back: HeldBack | None = None
 
     @property
-    def date_order(self) -> DateOrder:
+    def date_order(self) -> DateOrder | None:
         return self.reading.date_order
 
     @property

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Protocol
 
 
@@ -69,6 +70,9 @@ class ImportResult:
     lines: int = 0
     duration_ms: float = 0.0
     message: str = ""
+    # Files of the folder whose rows wait for their date order, which this file settles
+    # (folder evidence): to be read again.
+    settles: tuple[Path, ...] = ()
 
     @property
     def rows_read(self) -> int:

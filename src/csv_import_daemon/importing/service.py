@@ -26,11 +26,11 @@ from csv_import_daemon.db.heartbeat import Heartbeat
 from csv_import_daemon.db.tables import CheckpointStatus
 from csv_import_daemon.errors import FileReadError, NotRegularFileError, UnknownFormatError
 from csv_import_daemon.files import reader
-from csv_import_daemon.files.names import path_key
+from csv_import_daemon.files.names import path_key, path_of_key
 from csv_import_daemon.files.quiet_period import seconds_until_settled
 from csv_import_daemon.files.reader import FileStat, Header
 from csv_import_daemon.importing.batch_import import BatchImport
-from csv_import_daemon.importing.checkpoint import Checkpoint, CheckpointStore
+from csv_import_daemon.importing.checkpoint import UNSETTLED, Checkpoint, CheckpointStore
 from csv_import_daemon.importing.conventions import Evidence, layout_options
 from csv_import_daemon.importing.file_transaction import Transaction, Writers
 from csv_import_daemon.importing.identity import resume_point
@@ -195,6 +195,14 @@ class ImportService:
             if prior is not None and prior.settings_digest not in (None, self.writers.digest):
                 # Refused, or rows rejected, under settings that have changed since.
                 request = dataclasses.replace(request, reread=True)
+            if (
+                prior is not None
+                and prior.date_order_source == UNSETTLED
+                and not request.reread
+                and self.evidence.folder_order(path) is not None
+            ):
+                # Rows were held back for their date order, which the folder now shows.
+                request = dataclasses.replace(request, reread=True)
             if prior is not None and prior.repair_pending:
                 # An interrupted --reread --replace: whoever reads next finishes it as one.
                 request = dataclasses.replace(request, replace=True)
@@ -266,6 +274,14 @@ class ImportService:
         reading = self.evidence.settle(
             at.f, at.path, header, layout, at.prior, resume=resume.resumed
         )
+        if (
+            resume.resumed
+            and at.prior is not None
+            and at.prior.date_order_source == UNSETTLED
+            and reading.date_order is not None
+        ):
+            # Lines appended since settle the order: the rows held back before are read too.
+            resume = resume_point(at.f, header, at.stat, at.prior, reread=True)
         return ReadPlan(
             path=at.path,
             key=at.key,
@@ -315,7 +331,18 @@ class ImportService:
         result = _result(plan, txn, ImportStatus.IMPORTED, offset, pending=len(tail))
         if result.pending_bytes and not result.rows_read:
             result.status = ImportStatus.PENDING
+        if not plan.resume.resumed and plan.reading.date_order_source in ("content", "name"):
+            result.settles = self._settled_beside(plan)
         return result
+
+    def _settled_beside(self, plan: ReadPlan) -> tuple[Path, ...]:
+        """Files of the folder whose rows wait for a date order that this file now shows
+        (folder evidence): the caller reads them again. One query, only for a file that
+        gives folder evidence."""
+        if not self.evidence.gives_folder_evidence(plan.path):
+            return ()
+        paths = (path_of_key(k) for k in self.checkpoints.unsettled_beside(plan.key))
+        return tuple(p for p in paths if p.is_file())
 
 
 def _result(

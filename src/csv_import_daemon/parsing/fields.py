@@ -14,8 +14,6 @@ from datetime import date, datetime, timedelta, tzinfo
 from decimal import Decimal
 from typing import Literal
 
-from csv_import_daemon.files.names import date_from_name
-
 DateOrder = Literal["mdy", "dmy"]
 
 # The database stores money and prices as NUMERIC(20, 8): more digits would be rounded there.
@@ -152,9 +150,10 @@ def parse_quantity(text: str, decimal_comma: bool) -> int | None:
 
 # --- dates and times -------------------------------------------------------------------
 
-_DATE_RE = re.compile(r"(\d{1,4})([/.\-])(\d{1,2})\2(\d{1,4})", re.ASCII)
+# d/m/y, m/d/y or y/m/d with one separator, or a compact ddMMyyyy (one add-on, German rows).
+_DATE_RE = re.compile(r"(\d{1,4})([/.\-])(\d{1,2})\2(\d{1,4})|(\d{2})(\d{2})(\d{4})", re.ASCII)
 _DATETIME_RE = re.compile(
-    r"(?P<date>\d{1,4}([/.\-])\d{1,2}\2\d{1,4})(?:T|\s+)"
+    r"(?P<date>\d{1,4}([/.\-])\d{1,2}\2\d{1,4}|\d{8})(?:T|\s+)"
     r"(?P<h>\d{1,2})[:.](?P<mi>\d{2})(?:[:.](?P<s>\d{2}))?"
     r"\s*(?:(?P<ampm>[AaPp])\.?\s?[Mm]\.?)?",
     re.ASCII,
@@ -162,11 +161,14 @@ _DATETIME_RE = re.compile(
 
 
 def date_parts(text: str) -> tuple[int, int, int, bool] | None:
-    """'1/28/2025' -> (1, 28, 2025, False); ISO '2025-01-28' -> (2025, 1, 28, True)."""
+    """'1/28/2025' -> (1, 28, 2025, False); ISO '2025-01-28' -> (2025, 1, 28, True);
+    compact '16092026' -> (16, 9, 2026, False) (see ``is_compact``)."""
     match = _DATE_RE.fullmatch(text)
     if match is None:
         return None
-    first, _, second, third = match.groups()
+    if match[5] is not None:
+        return int(match[5]), int(match[6]), int(match[7]), False
+    first, _, second, third = match.groups()[:4]
     if len(first) == 4:
         return int(first), int(second), int(third), True
     if len(first) > 2 or len(third) == 3:
@@ -174,8 +176,12 @@ def date_parts(text: str) -> tuple[int, int, int, bool] | None:
     return int(first), int(second), int(third), False
 
 
-def resolve_date(text: str, order: DateOrder) -> date | None:
-    """Date part of a time value -> date under ``order`` (ISO needs no order), or None."""
+def is_compact(date_text: str) -> bool:
+    """'16092026': the compact ddMMyyyy date, only ever written day-first."""
+    return len(date_text) == 8 and date_text.isascii() and date_text.isdigit()
+
+
+def _resolve(text: str, order: DateOrder) -> date | None:
     parts = date_parts(text)
     if parts is None:
         return None
@@ -183,6 +189,8 @@ def resolve_date(text: str, order: DateOrder) -> date | None:
     if iso:
         year, month, day = parts[:3]
     else:
+        if order == "mdy" and is_compact(text):
+            return None  # ddMMyyyy is never month-first
         year = third + 2000 if third < 100 else third  # two-digit years: this century
         month, day = (first, second) if order == "mdy" else (second, first)
     if not MIN_YEAR <= year <= MAX_YEAR:
@@ -191,6 +199,22 @@ def resolve_date(text: str, order: DateOrder) -> date | None:
         return date(year, month, day)
     except ValueError:
         return None
+
+
+def resolve_date(text: str, order: DateOrder | None) -> date | None:
+    """Date part of a time value -> date under ``order`` (ISO needs no order), or None.
+
+    ``order`` None (nothing settled the file's order): the date only when it cannot be
+    read two ways ('05/05/2026', '2026-08-03', '28/08/2026'); a compact date never.
+    """
+    if order is not None:
+        return _resolve(text, order)
+    if is_compact(text):
+        return None
+    mdy, dmy = _resolve(text, "mdy"), _resolve(text, "dmy")
+    if mdy is None or dmy is None or mdy == dmy:
+        return mdy or dmy
+    return None
 
 
 def wall_date(text: str) -> str | None:
@@ -227,41 +251,30 @@ def _date_of(value: str) -> str:
     return value.strip().replace("T", " ", 1).partition(" ")[0]
 
 
+def reads_both_ways(value: str) -> bool:
+    """A time whose date reads as two different days month-first and day-first, or a
+    compact date (read only day-first): the file's date order decides it."""
+    date_text = _date_of(value)
+    if is_compact(date_text):
+        return _resolve(date_text, "dmy") is not None
+    mdy, dmy = _resolve(date_text, "mdy"), _resolve(date_text, "dmy")
+    return mdy is not None and dmy is not None and mdy != dmy
+
+
 def date_order_from_times(values: Iterable[str]) -> DateOrder | None:
-    """'28/1/2025 ...' -> 'dmy', '1/28/2025 ...' -> 'mdy'; None if no value settles it."""
+    """'28/1/2025 ...' -> 'dmy', '1/28/2025 ...' -> 'mdy'; None if no value settles it.
+
+    A compact date shows day-first only by a day above 12 (it is never month-first)."""
     for value in values:
-        parts = date_parts(_date_of(value))
+        date_text = _date_of(value)
+        parts = date_parts(date_text)
         if parts is None or parts[3]:  # unparseable or ISO (year first: no doubt)
             continue
         first, second = parts[0], parts[1]
         if first > 12 >= second:
             return "dmy"
-        if second > 12 >= first:
+        if second > 12 >= first and not is_compact(date_text):
             return "mdy"
-    return None
-
-
-def date_order_from_filename(name: str, time_values: Iterable[str]) -> DateOrder | None:
-    """The order under which the first time's date is within a day of the file's date.
-
-    The add-on names its daily file after the session date, which runs a day ahead of
-    the calendar date in the evening session. None when the name carries no date, when no
-    time value parses, or when both orders (or neither) match.
-    """
-    named = date_from_name(name)
-    if named is None:
-        return None
-    one_day = timedelta(days=1)
-    for value in time_values:
-        mdy = resolve_date(_date_of(value), "mdy")
-        dmy = resolve_date(_date_of(value), "dmy")
-        if mdy is None and dmy is None:
-            continue
-        mdy_fits = mdy is not None and abs(mdy - named) <= one_day
-        dmy_fits = dmy is not None and abs(dmy - named) <= one_day
-        if mdy_fits == dmy_fits:
-            return None
-        return "mdy" if mdy_fits else "dmy"
     return None
 
 
@@ -297,8 +310,9 @@ class TimeReader:
 
     __slots__ = ("_order", "_tz", "clocks", "days")
 
-    def __init__(self, order: DateOrder, tz: tzinfo) -> None:
-        self._order: DateOrder = order
+    def __init__(self, order: DateOrder | None, tz: tzinfo) -> None:
+        # None: the file's order is not settled; dates that read two ways give None.
+        self._order: DateOrder | None = order
         self._tz = tz
         self.days: dict[str, tuple[datetime, ...]] = {}
         self.clocks: dict[str, tuple[int, timedelta]] = {}
@@ -354,8 +368,9 @@ class TimeReader:
         return None if local is None else _to_utc(local, self._tz)
 
 
-def parse_local_time(text: str, order: DateOrder) -> datetime | None:
-    """General path: any supported spelling -> naive local datetime, or None."""
+def parse_local_time(text: str, order: DateOrder | None) -> datetime | None:
+    """General path: any supported spelling -> naive local datetime, or None (also for a
+    date that reads two ways when ``order`` is None)."""
     if len(text) > _MAX_NUMBER_TEXT:
         return None
     match = _DATETIME_RE.fullmatch(text.strip())

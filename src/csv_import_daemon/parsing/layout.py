@@ -114,6 +114,84 @@ _TRADES_HEADERS = frozenset(
         "bars",
     }
 )
+# Other NinjaTrader grids (and R|Trader's order history) users drop in the folder by
+# mistake, by columns of their own (header keys as _header_key makes them): none holds
+# executions, and no alias may turn one into fills. (name, what it holds, columns, how many)
+_OTHER_GRIDS = (
+    (
+        "Trade Performance 'Trades'",
+        "round trips",
+        _TRADES_HEADERS,
+        3,
+    ),
+    (
+        "Orders",
+        "orders",
+        frozenset(
+            {"type", "limit", "stop", "state", "filled", "avgprice", "remaining", "oco", "tif"}
+        ),
+        3,
+    ),
+    (
+        "Accounts",
+        "account balances",
+        frozenset(
+            {
+                "cashvalue",
+                "buyingpower",
+                "netliquidation",
+                "realizedpnl",
+                "unrealizedpnl",
+                "grossrealizedpnl",
+                "totalcashbalance",
+                "excessintradaymargin",
+                "initialmargin",
+                "maintenancemargin",
+            }
+        ),
+        2,
+    ),
+    (
+        "Positions",
+        "open positions",
+        frozenset(
+            {
+                "avgprice",
+                "averageprice",
+                "unrealized",
+                "unrealizedpl",
+                "unrealizedpnl",
+                "marketpos",
+                "marketposition",
+            }
+        ),
+        2,
+    ),
+    (
+        "Strategies",
+        "strategies",
+        frozenset({"strategy", "dataseries", "parameters", "accountposition", "sync", "enabled"}),
+        3,
+    ),
+    (
+        "Rithmic R|Trader order history",
+        "orders",
+        frozenset(
+            {
+                "buysell",
+                "qtytofill",
+                "qtyfilled",
+                "avgfillprice",
+                "ordernumber",
+                "limitprice",
+                "stopprice",
+                "updatetime",
+            }
+        ),
+        3,
+    ),
+)
+_DELIMITERS = {",": "','", ";": "';'", "\t": "TAB"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -191,15 +269,16 @@ def sniff_layout(header_line: str, options: LayoutOptions = NO_OPTIONS) -> Layou
     ``default_account`` is set.
     """
     line = header_line.lstrip("\ufeff").rstrip("\r\n")
-    delimiter = ";" if line.count(";") > line.count(",") else ","
+    delimiter = max(_DELIMITERS, key=line.count)  # ',' when none is more frequent
     names = _split_header(line, delimiter)
+    _refuse_other_grid(names)
     folded = [name.strip().casefold() for name in names]
     columns = _find_columns(folded, options)
     lacking = [c for c in REQUIRED if c not in columns]
     if lacking == ["account"] and options.default_account:
         lacking = []
     if lacking:
-        _refuse(line, names, columns, lacking)
+        _refuse(line, names, columns, lacking, delimiter)
     mapped = {i for c, i in columns.items() if c != "rate"}
     extra = tuple(
         (i, name.strip()) for i, name in enumerate(names) if name.strip() and i not in mapped
@@ -216,18 +295,27 @@ def sniff_layout(header_line: str, options: LayoutOptions = NO_OPTIONS) -> Layou
     )
 
 
-def _refuse(line: str, names: list[str], columns: dict[str, int], lacking: list[str]) -> None:
-    if len({_header_key(n) for n in names} & _TRADES_HEADERS) >= 3:
-        raise UnknownFormatError(
-            "looks like a NinjaTrader Trade Performance 'Trades' export (round trips, "
-            f"not executions); {_EXPECTED}"
-        )
+def _refuse_other_grid(names: list[str]) -> None:
+    """Another grid is refused by its name, before any alias is applied."""
+    keys = {_header_key(n) for n in names}
+    for grid, holds, columns, enough in _OTHER_GRIDS:
+        if len(keys & columns) >= enough:
+            raise UnknownFormatError(
+                f"looks like a NinjaTrader {grid} export ({holds}, not executions); it "
+                f"holds no fills and is not imported; {_EXPECTED}"
+            )
+
+
+def _refuse(
+    line: str, names: list[str], columns: dict[str, int], lacking: list[str], delimiter: str
+) -> None:
     if not line.strip():
         raise UnknownFormatError(
             f"does not look like a NinjaTrader Executions export: header line is empty; {_EXPECTED}"
         )
     shown = ", ".join(_show(n.strip()[:30]) for n in names[:8])
     more = f", ... ({len(names)} columns)" if len(names) > 8 else ""
+    more += f", separated by {_DELIMITERS[delimiter]}" if delimiter == "\t" else ""
     if len(columns) >= 3 and lacking == ["account"]:
         raise UnknownFormatError(
             f"has no Account column (columns found: {shown}{more}); set default_account "

@@ -7,11 +7,20 @@ from collections.abc import Mapping
 
 from csv_import_daemon.parsing.decimal_mark import read_number
 from csv_import_daemon.parsing.execution import RowError
+from csv_import_daemon.parsing.fields import (
+    DateOrder,
+    is_compact,
+    parse_local_time,
+    reads_both_ways,
+)
 from csv_import_daemon.parsing.layout import LABELS, Layout
 
 # A number cut in two by an unquoted decimal comma: "21000" then "25" (or "62 $").
 _SHIFT_HEAD = re.compile(r"[-(]?\W{0,3}\s?[0-9]+")
 _SHIFT_TAIL = re.compile(r"[0-9]+\s?\W{0,3}\)?")
+# A number cut in two by an unquoted thousands separator: "20" then "015.00".
+_THOUSANDS_HEAD = re.compile(r"[-(]?\W{0,3}\s?[0-9]{1,3}")
+_THOUSANDS_TAIL = re.compile(r"[0-9]{3}(?:\.[0-9]+)?\s?\W{0,3}\)?")
 
 
 def _show(value: str) -> str:
@@ -30,7 +39,8 @@ def mangled_id(execution_id: str, line_no: int, raw: str) -> RowError:
 
 
 def shift_hint(layout: Layout, fields: list[str]) -> str:
-    """Say so when a number looks cut in two by an unquoted decimal comma."""
+    """Say so when a number looks cut in two by an unquoted comma: a thousands separator
+    ('20,015.00') or a decimal comma ('21000,25'), naming the column it belongs to."""
     if layout.delimiter != ",":
         return ""
     for column in ("price", "commission", "quantity"):
@@ -38,6 +48,13 @@ def shift_hint(layout: Layout, fields: list[str]) -> str:
         if index is None or index + 1 >= len(fields):
             continue
         head, tail = fields[index].strip(), fields[index + 1].strip()
+        if _THOUSANDS_HEAD.fullmatch(head) and _THOUSANDS_TAIL.fullmatch(tail):
+            return (
+                f": {LABELS[column]} {_show(head + ',' + tail)} looks like a number with a "
+                "',' thousands separator written without quotes in a ',' file, which "
+                "shifts every later column; export it without thousands separators (or "
+                "with quoted values) and import that file"
+            )
         if _SHIFT_HEAD.fullmatch(head) and _SHIFT_TAIL.fullmatch(tail):
             return (
                 f": {LABELS[column]} {_show(head + ',' + tail)} looks like a number "
@@ -58,6 +75,35 @@ def ambiguous_decimal(label: str, text: str, line_no: int, raw: str) -> RowError
         f"{label} {_show(text)} reads as {point} with a decimal point or {comma} with a "
         "decimal comma, and no value before it in the file shows which mark the file "
         "uses; set decimal_mark to '.' or ',' (--decimal-mark)",
+    )
+
+
+def undecided_date(text: str, order: DateOrder | None, line_no: int, raw: str) -> RowError | None:
+    """A time the file's date order decides (its date reads two ways while the order is
+    open, or a compact ddMMyyyy date outside a day-first file); None for any other."""
+    date_text = text.replace("T", " ", 1).partition(" ")[0]
+    if is_compact(date_text) and order != "dmy" and parse_local_time(text, "dmy") is not None:
+        return RowError(
+            line_no,
+            raw,
+            "ambiguous_date" if order is None else "bad_time",
+            f"Time {_show(text)} has a compact ddMMyyyy date, read only in a file whose "
+            "date order is settled day-first; if the file is day-first, set date_order to "
+            "'dmy' (--date-order dmy)",
+        )
+    if order is not None or not reads_both_ways(text):
+        return None
+    mdy, dmy = parse_local_time(text, "mdy"), parse_local_time(text, "dmy")
+    if mdy is None or dmy is None:  # the clock is wrong, whatever the order
+        return None
+    return RowError(
+        line_no,
+        raw,
+        "ambiguous_date",
+        f"Time {_show(text)} reads as {mdy:%Y-%m-%d} month-first or {dmy:%Y-%m-%d} "
+        "day-first, and nothing in the file, its name or the other exports of its folder "
+        "shows which order it uses; set date_order to 'mdy' or 'dmy' (--date-order); "
+        "the row is read again then, or when another export of the folder settles it",
     )
 
 

@@ -33,7 +33,6 @@ from csv_import_daemon.parsing.fields import (
     EMPTY_MONEY,
     DateOrder,
     TimeReader,
-    date_order_from_filename,
     date_order_from_times,
     parse_quantity,
     wall_date,
@@ -57,7 +56,6 @@ __all__ = [
     "ParseOptions",
     "RowError",
     "RowParser",
-    "date_order_from_filename",
     "date_order_from_times",
     "sniff_layout",
     "split_lines",
@@ -106,7 +104,7 @@ class RowParser:
     def __init__(
         self,
         layout: Layout,
-        date_order: DateOrder,
+        date_order: DateOrder | None,
         tz: tzinfo,
         options: ParseOptions = _NO_OPTIONS,
     ) -> None:
@@ -132,7 +130,8 @@ class RowParser:
         self._field_count = layout.field_count
         self._default_account = layout.default_account or ""
         self._names = {index: LABELS[c] for c, index in cols.items()}
-        self._date_order: DateOrder = date_order
+        # None: nothing settled the file's order; a date that reads two ways is rejected.
+        self._date_order: DateOrder | None = date_order
         self._times = TimeReader(date_order, tz)
         self._clocks = self._times.clocks
         self._last_date = ""
@@ -285,13 +284,7 @@ class RowParser:
         hours = self._last_hours
         executed_at = hours[when[0]] + when[1] if when and hours else self._times.parse(text)
         if executed_at is None:
-            order = "month-first" if self._date_order == "mdy" else "day-first"
-            return RowError(
-                line_no,
-                raw,
-                "bad_time",
-                f"Time {_show(text.strip())} is not a valid {order} date and time",
-            )
+            return self._bad_time(text.strip(), line_no, raw)
 
         text = fields[i_commission]
         try:
@@ -381,6 +374,18 @@ class RowParser:
                     self.decimal_mark = mark
                     return True
         return False
+
+    def _bad_time(self, text: str, line_no: int, raw: str) -> RowError:
+        error = rejections.undecided_date(text, self._date_order, line_no, raw)
+        if error is not None:
+            self.ambiguous_rows += 1  # the date_order setting decides it
+            return error
+        order = "month-first" if self._date_order == "mdy" else "day-first"
+        if self._date_order is None:
+            order = "month-first or day-first"
+        return RowError(
+            line_no, raw, "bad_time", f"Time {_show(text)} is not a valid {order} date and time"
+        )
 
     def _ambiguous(self, label: str, text: str, line_no: int, raw: str) -> RowError:
         self.ambiguous_rows += 1

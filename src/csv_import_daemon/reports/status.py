@@ -234,6 +234,11 @@ def render_status(report: dict[str, Any], width: int | None = None) -> str:
                 f"      date order {f['date_order']} unsettled: nothing in the file, its name "
                 "or its folder shows it, the date_order setting decided"
             )
+        elif f.get("date_order_source") == "unsettled":
+            lines.append(
+                "      date order unsettled: rows whose date reads both ways wait as "
+                "ambiguous_date until another export of the folder or date_order settles it"
+            )
     if any(f.get("date_order_source") == "setting" for f in report["files"]):
         lines.append(REPAIR_HINT)
     if report["recent_rejections"]:

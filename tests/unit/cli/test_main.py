@@ -21,7 +21,7 @@ GOOD_SAMPLES = {
     "NinjaTrader_Executions_20251031.csv": 2,
     "grid-export-en-us.csv": 6,
     "grid-export-eu-semicolon.csv": 2,
-    "grid-export-no-id-column.csv": 4,
+    "NinjaTrader Grid 2026-08-10 06-10 PM.csv": 4,
 }
 TRADES_GRID = "trades-grid-not-executions.csv"
 UNREACHABLE = "postgresql+psycopg://nobody:secret@127.0.0.1:1/x"

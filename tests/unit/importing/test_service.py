@@ -29,7 +29,7 @@ NO_ID_HEADER = "Instrument,Action,Quantity,Price,Time,E/X,Position,Name,Commissi
 SAMPLE_COUNTS = {
     "grid-export-en-us.csv": 6,
     "grid-export-eu-semicolon.csv": 2,
-    "grid-export-no-id-column.csv": 4,
+    "NinjaTrader Grid 2026-08-10 06-10 PM.csv": 4,
     "NinjaTrader_Executions_20251031.csv": 2,
 }
 
@@ -364,10 +364,11 @@ def test_european_daily_and_no_id_samples_are_stored_exactly(
         if t["account"] == "TAKEPROFIT385029293"
     )
     assert no_id == [
-        (2, datetime(2026, 10, 8, 22, 7, 25), "Buy", 1, Decimal("29783.25")),
-        (3, datetime(2026, 10, 8, 22, 7, 25), "Buy", 1, Decimal("29783.25")),
-        (4, datetime(2026, 10, 8, 22, 4, 13), "Buy", 1, Decimal("29761.75")),
-        (5, datetime(2026, 10, 8, 22, 3, 7), "Sell", 4, Decimal("29767.00")),
+        # day-first: its export's name (the moment of the export) settles it
+        (2, datetime(2026, 8, 10, 22, 7, 25), "Buy", 1, Decimal("29783.25")),
+        (3, datetime(2026, 8, 10, 22, 7, 25), "Buy", 1, Decimal("29783.25")),
+        (4, datetime(2026, 8, 10, 22, 4, 13), "Buy", 1, Decimal("29761.75")),
+        (5, datetime(2026, 8, 10, 22, 3, 7), "Sell", 4, Decimal("29767.00")),
     ]
     assert all(
         eid.startswith("ntm-") for eid, t in stored.items() if t["account"] == "TAKEPROFIT385029293"
@@ -485,9 +486,9 @@ def test_overlapping_exports_give_the_union_exactly_once(
     service: ImportService, engine: Engine, tmp_path: Path
 ) -> None:
     """Two exports sharing a day, rows in another order, give every fill exactly once."""
-    monday = [row(f"D1-{n}", time=f"2/3/2025 9:3{n}:00 AM") for n in range(3)]
-    tuesday = [row(f"D2-{n}", time=f"2/4/2025 9:3{n}:00 AM") for n in range(3)]
-    wednesday = [row(f"D3-{n}", time=f"2/5/2025 9:3{n}:00 AM") for n in range(2)]
+    monday = [row(f"D1-{n}", time=f"2/17/2025 9:3{n}:00 AM") for n in range(3)]
+    tuesday = [row(f"D2-{n}", time=f"2/18/2025 9:3{n}:00 AM") for n in range(3)]
+    wednesday = [row(f"D3-{n}", time=f"2/19/2025 9:3{n}:00 AM") for n in range(2)]
     first = write_csv(tmp_path / "mon-tue.csv", monday + tuesday)
     second = write_csv(tmp_path / "tue-wed.csv", list(reversed(wednesday + tuesday)))
 
@@ -503,12 +504,12 @@ def test_a_file_without_ids_reread_gives_the_same_ids(
     service: ImportService, engine: Engine, samples: Path, tmp_path: Path
 ) -> None:
     """Re-reading a file without IDs, or a copy, yields the same stand-in IDs: 0 inserted."""
-    path = samples / "grid-export-no-id-column.csv"
+    path = samples / "NinjaTrader Grid 2026-08-10 06-10 PM.csv"
     service.import_file(path, final_line_ok=True)
     before = ledger_ids(engine)
 
     reread = service.import_file(path, reread=True, final_line_ok=True)
-    copy = tmp_path / "other-name.csv"
+    copy = tmp_path / "NinjaTrader Grid 2026-08-10 06-10 PM (1).csv"  # a copy's name
     shutil.copyfile(path, copy)
     copied = service.import_file(copy, final_line_ok=True)
 
@@ -882,34 +883,48 @@ def test_an_unambiguous_date_anywhere_settles_the_whole_file(
 def test_the_daily_file_name_decides_when_the_content_is_ambiguous(
     service: ImportService, engine: Engine, tmp_path: Path
 ) -> None:
-    """`03/02/2025` in NinjaTrader_Executions_20250203 is 3 Feb; in ..._20250302 it is 2 Mar."""
+    """The add-on writes month-first on every PC: '03/02/2025' is 2 March in its file for
+    that session, for the next (the evening session carries the next day's name; the name
+    refutes 3 February), and for an earlier one (written, then rotated: later days fit, so
+    the name settles nothing and the producer decides)."""
     for name, execution_id in (
         ("NinjaTrader_Executions_20250203.csv", "F1"),
         ("NinjaTrader_Executions_20250302.csv", "F2"),
+        ("NinjaTrader_Executions_20250303.csv", "F3"),
     ):
         path = write_csv(tmp_path / name, [row(execution_id, time="03/02/2025 15:00:00")])
         service.import_file(path, final_line_ok=True)
     stored = trades(engine)
-    assert stored["F1"]["executed_at"] == datetime(2025, 2, 3, 20, 0, 0)
+    assert stored["F1"]["executed_at"] == datetime(2025, 3, 2, 20, 0, 0)
     assert stored["F2"]["executed_at"] == datetime(2025, 3, 2, 20, 0, 0)
+    assert stored["F3"]["executed_at"] == datetime(2025, 3, 2, 20, 0, 0)
+    assert (
+        checkpoint(engine, tmp_path / "NinjaTrader_Executions_20250203.csv")["date_order_source"]
+        == "producer"
+    )
 
 
 def test_the_configured_date_order_is_the_last_fallback(
     engine: Engine, settings: Settings, tmp_path: Path
 ) -> None:
-    """With ambiguous content and no dated name, --date-order decides (auto means month-first)."""
+    """With ambiguous content and no dated name, --date-order decides; auto decides nothing:
+    the row is rejected as ambiguous_date, naming the setting."""
     for configured in ("auto", "mdy", "dmy"):
         service = ImportService(engine, dataclasses.replace(settings, date_order=configured))
         path = write_csv(
             tmp_path / f"export-{configured}.csv", [row(configured, time="03/02/2025 15:00:00")]
         )
         service.import_file(path, final_line_ok=True)
-        assert checkpoint(engine, path)["date_order"] == ("dmy" if configured == "dmy" else "mdy")
+        expected = {"auto": None, "mdy": "mdy", "dmy": "dmy"}[configured]
+        assert checkpoint(engine, path)["date_order"] == expected
     assert {k: t["executed_at"] for k, t in trades(engine).items()} == {
-        "auto": datetime(2025, 3, 2, 20, 0, 0),
         "mdy": datetime(2025, 3, 2, 20, 0, 0),
         "dmy": datetime(2025, 2, 3, 20, 0, 0),
     }
+    (rejected,) = rejections(engine, tmp_path / "export-auto.csv")
+    assert rejected["reason"] == "ambiguous_date"
+    assert "2025-03-02 month-first or 2025-02-03 day-first" in rejected["detail"]
+    assert "date_order" in rejected["detail"]
 
 
 def test_the_content_beats_the_configured_date_order(

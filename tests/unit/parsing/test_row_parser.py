@@ -17,13 +17,13 @@ from hypothesis import strategies as st
 
 from csv_import_daemon.errors import UnknownFormatError
 from csv_import_daemon.parsing.fields import parse_decimal, parse_local_time, parse_quantity
+from csv_import_daemon.parsing.producers import date_order_from_name
 from csv_import_daemon.parsing.row_parser import (
     DateOrder,
     Execution,
     Layout,
     RowError,
     RowParser,
-    date_order_from_filename,
     date_order_from_times,
     sniff_layout,
     split_lines,
@@ -251,7 +251,7 @@ def test_sample_eu_semicolon_every_row() -> None:
 
 def test_sample_no_id_column_every_row() -> None:
     """Hidden ID column: stand-in IDs from content, day-first AM/PM, Stop4 and Stop3 differ."""
-    lines = read_sample("grid-export-no-id-column.csv")
+    lines = read_sample("NinjaTrader Grid 2026-08-10 06-10 PM.csv")
     layout = sniff_layout(lines[0])
     assert not layout.has_id
     assert layout.field_count == 11
@@ -308,7 +308,7 @@ def test_sample_addon_daily_file_every_row() -> None:
     assert layout.extra == ((11, "Rate"), (14, "TradeValidation"))
     assert layout.field_count == 15
     times = [fields[layout.columns["time"]] for fields in split_lines(lines[1:], layout)]
-    assert date_order_from_filename("NinjaTrader_Executions_20251031.csv", times) == "mdy"
+    assert date_order_from_name("NinjaTrader_Executions_20251031.csv", times) == "mdy"
     common: dict[str, Any] = {
         "account": "APEX1279810000057",
         "instrument": "MNQ 12-25",
@@ -905,26 +905,6 @@ def test_time_conversion_matches_zoneinfo(local: datetime, zone: str) -> None:
 def test_date_order_from_times(values: list[str], order: str | None) -> None:
     """The first unambiguous date settles the order; ambiguous or ISO dates do not."""
     assert date_order_from_times(values) == order
-
-
-@pytest.mark.parametrize(
-    ("name", "values", "order"),
-    [
-        ("NinjaTrader_Executions_20260810.csv", ["10/08/2026 6:07:25 PM"], "dmy"),
-        ("NinjaTrader_Executions_20261008.csv", ["10/08/2026 6:07:25 PM"], "mdy"),
-        ("ninjatrader_executions_20261009 (1).CSV", ["10/08/2026 6:07:25 PM"], "mdy"),
-        ("NinjaTrader_Executions_20260811.csv", ["10/08/2026 6:07:25 PM"], "dmy"),
-        ("NinjaTrader_Executions_20260808.csv", ["08/08/2026 6:07:25 PM"], None),
-        ("NinjaTrader_Executions_20260812.csv", ["10/08/2026 6:07:25 PM"], None),
-        ("NinjaTrader_Executions_20260810.csv", ["junk", "10/08/2026 6:07:25 PM"], "dmy"),
-        ("NinjaTrader_Executions_20260810.csv", [], None),
-        ("grid-export.csv", ["10/08/2026 6:07:25 PM"], None),
-        ("NinjaTrader_Executions_20261399.csv", ["10/08/2026 6:07:25 PM"], None),
-    ],
-)
-def test_date_order_from_filename(name: str, values: list[str], order: str | None) -> None:
-    """The daily file's session date matches the first time's date, or the day before."""
-    assert date_order_from_filename(name, values) == order
 
 
 # --- executions and stand-in IDs -----------------------------------------------------------

@@ -60,7 +60,7 @@ def test_status_counts_trades_ledger_and_each_file(
         "NinjaTrader_Executions_20251031.csv": 2,
         "grid-export-en-us.csv": 6,
         "grid-export-eu-semicolon.csv": 2,
-        "grid-export-no-id-column.csv": 4,
+        "NinjaTrader Grid 2026-08-10 06-10 PM.csv": 4,
         "trades-grid-not-executions.csv": 0,
     }
     refused = by_name["trades-grid-not-executions.csv"]
