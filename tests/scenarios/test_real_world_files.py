@@ -140,7 +140,7 @@ def test_a_sibling_that_arrives_later_settles_the_next_file(
     service = ImportService(engine, settings)
     first = write(folder / "uk-early-august.csv", UK_NO_ID, UK_ROWS)
     service.import_file(first, final_line_ok=True)
-    assert checkpoint(engine, first)["date_order_source"] == "setting"
+    assert checkpoint(engine, first)["date_order_source"] == "unsettled"
     write(
         folder / "uk-late-july.csv",
         UK_NO_ID,
