@@ -1,9 +1,10 @@
-"""Progress of a long one-shot import on a terminal: rows done, rate and time left (tqdm).
+"""Progress on a terminal: a long one-shot import's rows done, rate and time left (tqdm),
+and ``verify``'s bytes read.
 
-Shown only when both stdout and stderr are terminals and the file is big enough to wait
-for; otherwise nothing at all. The importer reports byte offsets after each commit; the
-rows behind them are counted from the file itself (one extra sequential read, from the
-page cache the import fills anyway).
+Shown only for a file big enough to wait for, and on a terminal (the import's: stdout and
+stderr both; verify's: stderr); otherwise nothing at all. The importer reports byte
+offsets after each commit; the rows behind them are counted from the file itself (one
+extra sequential read, from the page cache the import fills anyway).
 """
 
 from __future__ import annotations
@@ -97,3 +98,25 @@ class RowProgress:
     ) -> None:
         if self.bar is not None:
             self.bar.close()
+
+
+class ReadProgress:
+    """``verify``'s one-line bar on the terminal for files big enough to wait for (the
+    audit's ``ReadObserver``): bytes read, no row count (verify reads each byte once)."""
+
+    def __init__(self, path: Path) -> None:
+        self.name = visible(path.name[:40])
+        self.shown = False
+
+    def read(self, offset: int, size: int) -> None:
+        if size < MIN_BYTES:
+            return
+        filled = 30 * offset // max(size, 1)
+        percent = offset * 100 // max(size, 1)
+        sys.stderr.write(f"\rverify {self.name} [{'#' * filled}{'.' * (30 - filled)}] {percent}%")
+        sys.stderr.flush()
+        self.shown = True
+
+    def done(self) -> None:
+        if self.shown:
+            sys.stderr.write("\n")

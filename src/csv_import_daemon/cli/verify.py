@@ -18,6 +18,7 @@ from sqlalchemy import Connection, inspect, select
 from sqlalchemy.exc import DBAPIError
 
 from csv_import_daemon.cli.common import add_common, add_reading
+from csv_import_daemon.cli.progress import ReadProgress
 from csv_import_daemon.cli.terminal import visible
 from csv_import_daemon.config.settings import Settings
 from csv_import_daemon.db.engine import describe_db_error
@@ -31,8 +32,6 @@ from csv_import_daemon.logs import get_logger
 from csv_import_daemon.reports.audit import Auditor, FileAudit
 
 log = get_logger(__name__)
-
-PROGRESS_BYTES = 5_000_000  # smaller files finish before a bar would be worth drawing
 
 
 def register(subparsers: Any) -> None:
@@ -91,7 +90,7 @@ def _audit_all(conn: Connection, settings: Settings, paths: Sequence[Path]) -> l
     for path in files:
         # The daemon keys absolute paths, a one-shot import the path as it was typed.
         cp = checkpoints.get(path_key(path.absolute())) or checkpoints.get(path_key(path))
-        bar = _Progress(path) if sys.stderr.isatty() else None
+        bar = ReadProgress(path) if sys.stderr.isatty() else None
         audit = auditor.audit(path, cp, bar)
         if bar:
             bar.done()
@@ -167,25 +166,3 @@ def _render(report: dict[str, Any]) -> str:
         f"{t['conflicts']} conflicts; {verdict}"
     )
     return "\n".join(lines)
-
-
-class _Progress:
-    """A one-line bar on the terminal for files big enough to wait for (the audit's
-    ``ReadObserver``)."""
-
-    def __init__(self, path: Path) -> None:
-        self.name = visible(path.name[:40])
-        self.shown = False
-
-    def read(self, offset: int, size: int) -> None:
-        if size < PROGRESS_BYTES:
-            return
-        filled = 30 * offset // max(size, 1)
-        percent = offset * 100 // max(size, 1)
-        sys.stderr.write(f"\rverify {self.name} [{'#' * filled}{'.' * (30 - filled)}] {percent}%")
-        sys.stderr.flush()
-        self.shown = True
-
-    def done(self) -> None:
-        if self.shown:
-            sys.stderr.write("\n")
