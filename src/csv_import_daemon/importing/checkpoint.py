@@ -152,7 +152,7 @@ class CheckpointStore:
         row = conn.execute(self._load, {"instance_key": self.instance, "path_key": key}).first()
         return Checkpoint.from_row(row) if row else None
 
-    def unsettled_beside(self, key: str) -> list[str]:
+    def unsettled_beside(self, key: str) -> tuple[Path, ...]:
         """The other files of ``key``'s folder whose date order is still open (their rows
         that read two ways wait as ambiguous_date). One query per process, then kept by
         ``save``: a stale entry only costs a look at that file."""
@@ -164,11 +164,12 @@ class CheckpointStore:
             with self.engine.connect() as conn:
                 self._unsettled = set(conn.execute(query).scalars())
         folder = key.rpartition("/")[0] + "/"
-        return sorted(
+        keys = sorted(
             p
             for p in self._unsettled
             if p != key and p.startswith(folder) and "/" not in p[len(folder) :]
         )
+        return tuple(path_of_key(k) for k in keys if path_of_key(k).is_file())
 
     def find_by_identity(self, conn: Connection, st: FileStat) -> list[Checkpoint]:
         rows = conn.execute(

@@ -217,6 +217,14 @@ class Evidence:
     def gives_folder_evidence(path: Path) -> bool:
         return folder_evidence(producer_of(path.name))
 
+    def settles_waiting(self, prior: Checkpoint | None, path: Path) -> bool:
+        """Rows of ``path`` wait for a date order that the folder now shows."""
+        return (
+            prior is not None
+            and prior.date_order_source == UNSETTLED
+            and self.folder_order(path) is not None
+        )
+
     def folder_order(self, path: Path) -> DateOrder | None:
         """The order the folder's grid exports show for ``path``, if it takes folder
         evidence (the add-on's files do not)."""

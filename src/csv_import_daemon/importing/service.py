@@ -26,7 +26,7 @@ from csv_import_daemon.db.heartbeat import Heartbeat
 from csv_import_daemon.db.tables import CheckpointStatus
 from csv_import_daemon.errors import FileReadError, NotRegularFileError, UnknownFormatError
 from csv_import_daemon.files import reader
-from csv_import_daemon.files.names import path_key, path_of_key
+from csv_import_daemon.files.names import path_key
 from csv_import_daemon.files.quiet_period import seconds_until_settled
 from csv_import_daemon.files.reader import FileStat, Header
 from csv_import_daemon.importing.batch_import import BatchImport
@@ -195,14 +195,8 @@ class ImportService:
             if prior is not None and prior.settings_digest not in (None, self.writers.digest):
                 # Refused, or rows rejected, under settings that have changed since.
                 request = dataclasses.replace(request, reread=True)
-            if (
-                prior is not None
-                and prior.date_order_source == UNSETTLED
-                and not request.reread
-                and self.evidence.folder_order(path) is not None
-            ):
-                # Rows were held back for their date order, which the folder now shows.
-                request = dataclasses.replace(request, reread=True)
+            if not request.reread and self.evidence.settles_waiting(prior, path):
+                request = dataclasses.replace(request, reread=True)  # the folder settles it
             if prior is not None and prior.repair_pending:
                 # An interrupted --reread --replace: whoever reads next finishes it as one.
                 request = dataclasses.replace(request, replace=True)
@@ -331,18 +325,13 @@ class ImportService:
         result = _result(plan, txn, ImportStatus.IMPORTED, offset, pending=len(tail))
         if result.pending_bytes and not result.rows_read:
             result.status = ImportStatus.PENDING
-        if not plan.resume.resumed and plan.reading.date_order_source in ("content", "name"):
-            result.settles = self._settled_beside(plan)
+        if (
+            not plan.resume.resumed
+            and plan.reading.date_order_source in ("content", "name")
+            and self.evidence.gives_folder_evidence(plan.path)
+        ):  # the files of the folder whose rows wait for the order this one shows
+            result.settles = self.checkpoints.unsettled_beside(plan.key)
         return result
-
-    def _settled_beside(self, plan: ReadPlan) -> tuple[Path, ...]:
-        """Files of the folder whose rows wait for a date order that this file now shows
-        (folder evidence): the caller reads them again. One query, only for a file that
-        gives folder evidence."""
-        if not self.evidence.gives_folder_evidence(plan.path):
-            return ()
-        paths = (path_of_key(k) for k in self.checkpoints.unsettled_beside(plan.key))
-        return tuple(p for p in paths if p.is_file())
 
 
 def _result(

@@ -78,32 +78,35 @@ def ambiguous_decimal(label: str, text: str, line_no: int, raw: str) -> RowError
     )
 
 
-def undecided_date(text: str, order: DateOrder | None, line_no: int, raw: str) -> RowError | None:
-    """A time the file's date order decides (its date reads two ways while the order is
-    open, or a compact ddMMyyyy date outside a day-first file); None for any other."""
+def bad_time(text: str, order: DateOrder | None, line_no: int, raw: str) -> RowError:
+    """A time no reading accepts; ``ambiguous_date`` when the file's date order decides it
+    (its date reads two ways while the order is open, or a compact ddMMyyyy date outside a
+    day-first file): the date_order setting then reads it, so it is named."""
     date_text = text.replace("T", " ", 1).partition(" ")[0]
     if is_compact(date_text) and order != "dmy" and parse_local_time(text, "dmy") is not None:
         return RowError(
             line_no,
             raw,
-            "ambiguous_date" if order is None else "bad_time",
+            "ambiguous_date",
             f"Time {_show(text)} has a compact ddMMyyyy date, read only in a file whose "
             "date order is settled day-first; if the file is day-first, set date_order to "
             "'dmy' (--date-order dmy)",
         )
-    if order is not None or not reads_both_ways(text):
-        return None
     mdy, dmy = parse_local_time(text, "mdy"), parse_local_time(text, "dmy")
-    if mdy is None or dmy is None:  # the clock is wrong, whatever the order
-        return None
+    if order is None and mdy is not None and dmy is not None and reads_both_ways(text):
+        return RowError(
+            line_no,
+            raw,
+            "ambiguous_date",
+            f"Time {_show(text)} reads as {mdy:%Y-%m-%d} month-first or {dmy:%Y-%m-%d} "
+            "day-first, and nothing in the file, its name or the other exports of its "
+            "folder shows which order it uses; set date_order to 'mdy' or 'dmy' "
+            "(--date-order); the row is read again then, or when another export of the "
+            "folder settles it",
+        )
+    named = {"mdy": "month-first", "dmy": "day-first", None: "month-first or day-first"}
     return RowError(
-        line_no,
-        raw,
-        "ambiguous_date",
-        f"Time {_show(text)} reads as {mdy:%Y-%m-%d} month-first or {dmy:%Y-%m-%d} "
-        "day-first, and nothing in the file, its name or the other exports of its folder "
-        "shows which order it uses; set date_order to 'mdy' or 'dmy' (--date-order); "
-        "the row is read again then, or when another export of the folder settles it",
+        line_no, raw, "bad_time", f"Time {_show(text)} is not a valid {named[order]} date and time"
     )
 
 

@@ -284,7 +284,9 @@ class RowParser:
         hours = self._last_hours
         executed_at = hours[when[0]] + when[1] if when and hours else self._times.parse(text)
         if executed_at is None:
-            return self._bad_time(text.strip(), line_no, raw)
+            error = rejections.bad_time(text.strip(), self._date_order, line_no, raw)
+            self.ambiguous_rows += error.reason == "ambiguous_date"  # date_order decides it
+            return error
 
         text = fields[i_commission]
         try:
@@ -374,18 +376,6 @@ class RowParser:
                     self.decimal_mark = mark
                     return True
         return False
-
-    def _bad_time(self, text: str, line_no: int, raw: str) -> RowError:
-        error = rejections.undecided_date(text, self._date_order, line_no, raw)
-        if error is not None:
-            self.ambiguous_rows += 1  # the date_order setting decides it
-            return error
-        order = "month-first" if self._date_order == "mdy" else "day-first"
-        if self._date_order is None:
-            order = "month-first or day-first"
-        return RowError(
-            line_no, raw, "bad_time", f"Time {_show(text)} is not a valid {order} date and time"
-        )
 
     def _ambiguous(self, label: str, text: str, line_no: int, raw: str) -> RowError:
         self.ambiguous_rows += 1
