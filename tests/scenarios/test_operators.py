@@ -575,7 +575,8 @@ def test_the_example_configuration_names_every_key_and_loads_as_the_defaults(
     example = REPO / "examples" / "config.toml"
     text = example.read_text(encoding="utf-8")
     keys = set(re.findall(r"^#? ?([a-z_]+) = ", text, flags=re.MULTILINE))
-    fields = {f.name for f in dataclasses.fields(Settings)} - {"config_file", "database_password"}
+    internal = {"config_file", "database_password", "given"}
+    fields = {f.name for f in dataclasses.fields(Settings)} - internal
     assert keys == fields
     loaded = load_settings(environ={}, config_file=example)
     defaults = load_settings(environ={})
@@ -604,7 +605,7 @@ def test_run_alembic_works_as_the_readme_writes_it(tmp_path: Path) -> None:
     assert up.returncode == 0, up.stderr
     assert "./run alembic upgrade head" in (REPO / "README.md").read_text(encoding="utf-8")
     current = cli(tmp_path, "db", "current", "--database", url)
-    assert current.stdout.strip() == "0010_contracts"
+    assert current.stdout.strip() == "0011_recorded_settings"
 
 
 def test_readme_quick_start_names_the_packages_an_install_needs() -> None:

@@ -47,7 +47,9 @@ R1, R2, R3 = "0001_trades", "0002_imported_executions", "0003_backfill_ledger"
 R4, R5, R6 = "0004_real_world_files", "0005_round_trips", "0006_daemon_instances"
 R7, R8 = "0007_ledger_retention", "0008_file_ctime"
 R9 = "0009_meaning_stand_ins"
-R10 = HEAD = "0010_contracts"
+R10 = "0010_contracts"
+R11 = "0011_recorded_settings"
+HEAD = R11
 TABLES = {
     None: set(),
     R1: {"trades", "import_files", "import_rejections"},
@@ -76,6 +78,7 @@ TABLES = {
 }
 TABLES[R7] = TABLES[R6] | {"ledger_retention"}
 TABLES[R8] = TABLES[R9] = TABLES[R10] = TABLES[R7]
+TABLES[R11] = TABLES[R10] | {"instance_settings"}
 
 
 def _settings(url: str) -> Settings:
@@ -117,7 +120,7 @@ def test_each_migration_steps_up_and_down_with_postgres_types(postgres_url: str)
     each step, NUMERIC(20, 8) money, VARCHAR widths equal to LIMITS, nothing left at base."""
     engine = make_engine(_settings(postgres_url))
     try:
-        steps = [R1, R2, R3, R4, R5, R6, R7, R8, R9, R10]
+        steps = [R1, R2, R3, R4, R5, R6, R7, R8, R9, R10, R11]
         for rev in steps:
             migrate.upgrade(engine, rev)
             assert migrate.current(engine) == rev

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 from datetime import UTC, date, datetime, time
 from typing import Any
 
 from csv_import_daemon.cli.common import add_common, open_journal
-from csv_import_daemon.config.settings import Settings
-from csv_import_daemon.db import migrate, schema
+from csv_import_daemon.cli.terminal import visible
+from csv_import_daemon.config.settings import RECORDED_SETTINGS, Settings
+from csv_import_daemon.db import migrate, recorded, schema
 from csv_import_daemon.db.engine import check_connection, writing
 from csv_import_daemon.db.retention import prune_ledger
 from csv_import_daemon.db.tables import utc_now
@@ -21,7 +23,9 @@ log = get_logger(__name__)
 def register(sub: Any) -> None:
     p = sub.add_parser("db")  # its help: cli.main.COMMANDS
     dbsub = p.add_subparsers(
-        dest="db_command", required=True, metavar="{upgrade,downgrade,current,prune-ledger}"
+        dest="db_command",
+        required=True,
+        metavar="{upgrade,downgrade,current,prune-ledger,settings}",
     )
     up = dbsub.add_parser("upgrade", help="upgrade to REV, creating the journal if needed")
     up.add_argument("revision", nargs="?", default="head", help="target revision (default: head)")
@@ -60,6 +64,53 @@ def register(sub: Any) -> None:
     )
     add_common(prune)
     prune.set_defaults(handler=handle_prune)
+    _register_settings(dbsub)
+
+
+def _register_settings(dbsub: Any) -> None:
+    p = dbsub.add_parser(
+        "settings",
+        help="show the reading settings this journal recorded for the instance, or change "
+        "them with the flags given",
+    )
+    keep = " (default: the recorded one stays)"
+    p.add_argument("--source-timezone", metavar="ZONE", help="record this IANA zone" + keep)
+    p.add_argument(
+        "--date-order", choices=["auto", "mdy", "dmy"], help="record this date order" + keep
+    )
+    p.add_argument(
+        "--decimal-mark", choices=["auto", ".", ","], help="record this decimal mark" + keep
+    )
+    p.add_argument(
+        "--default-account", metavar="ACCOUNT", help="record this default account" + keep
+    )
+    add_common(p)
+    p.set_defaults(handler=handle_settings)
+
+
+def handle_settings(args: argparse.Namespace, settings: Settings) -> int:
+    """Show the recorded reading settings, or record the values the flags give. Files
+    already read keep the values they were read with (repair them with --reread
+    --replace)."""
+    flags = frozenset(n for n in RECORDED_SETTINGS if getattr(args, n, None) is not None)
+    engine = open_journal(settings, create=bool(flags))
+    try:
+        schema.prepare_database(engine, settings)
+        if flags:
+            now = recorded.change(engine, dataclasses.replace(settings, given=flags))
+            log.info("settings_recorded", instance=settings.instance_name, **now.as_settings())
+        else:
+            with engine.connect() as conn:
+                now_or_none = recorded.load(conn, settings.instance_name)
+            if now_or_none is None:
+                print(f"instance {settings.instance_name}: nothing recorded yet")
+                return ExitCode.OK
+            now = now_or_none
+    finally:
+        engine.dispose()
+    shown = " ".join(f"{k}={v if v is not None else 'none'}" for k, v in now.as_settings().items())
+    print(visible(f"instance {settings.instance_name}: {shown}"))
+    return ExitCode.OK
 
 
 def _day(text: str) -> date:

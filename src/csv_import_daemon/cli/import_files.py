@@ -14,7 +14,7 @@ from csv_import_daemon.cli.common import add_common, add_reading, open_journal
 from csv_import_daemon.cli.progress import RowProgress
 from csv_import_daemon.cli.terminal import visible
 from csv_import_daemon.config.settings import Settings
-from csv_import_daemon.db import schema
+from csv_import_daemon.db import recorded, schema
 from csv_import_daemon.errors import ConfigError, ExitCode
 from csv_import_daemon.importing.batch_import import GROUP_FILE_BYTES
 from csv_import_daemon.importing.result import (
@@ -92,6 +92,9 @@ def handle(args: argparse.Namespace, settings: Settings) -> int:
     engine = open_journal(settings, create=True)
     try:
         schema.prepare_database(engine, settings)
+        # What was not given is read as the journal recorded it; --replace repairs files
+        # with other values without changing the record.
+        settings = recorded.settle(engine, settings, record=True, repair=args.replace)
         service = ImportService(engine, settings)
         files = expand(args.paths)
         totals = Counts()

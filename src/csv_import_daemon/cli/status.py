@@ -11,6 +11,7 @@ from typing import Any
 from csv_import_daemon.cli.common import add_common, open_journal
 from csv_import_daemon.cli.terminal import visible
 from csv_import_daemon.config.settings import Settings
+from csv_import_daemon.db import recorded
 from csv_import_daemon.db.engine import check_connection
 from csv_import_daemon.errors import ExitCode
 
@@ -33,6 +34,7 @@ def handle(args: argparse.Namespace, settings: Settings) -> int:
     engine = open_journal(settings, create=False)  # a missing journal is exit 3
     try:
         check_connection(engine)
+        settings = recorded.settle(engine, settings, record=False)
         report = collect_status(engine, args.limit, settings=settings)
     finally:
         engine.dispose()

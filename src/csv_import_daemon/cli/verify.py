@@ -21,6 +21,7 @@ from csv_import_daemon.cli.common import add_common, add_reading
 from csv_import_daemon.cli.progress import ReadProgress
 from csv_import_daemon.cli.terminal import visible
 from csv_import_daemon.config.settings import Settings
+from csv_import_daemon.db import recorded
 from csv_import_daemon.db.engine import describe_db_error
 from csv_import_daemon.db.readonly import reading, readonly_engine
 from csv_import_daemon.db.tables import FILES
@@ -63,6 +64,7 @@ def run(settings: Settings, paths: Sequence[Path], *, as_json: bool) -> int:
         with reading(engine) as conn:
             if not inspect(conn).has_table("imported_executions"):
                 raise DatabaseUnavailableError("the database holds no journal tables")
+            settings = recorded.apply(settings, recorded.load(conn, settings.instance_name))
             audits = _audit_all(conn, settings, paths)
     except DBAPIError as exc:  # OperationalError included: unreachable, locked, cut
         raise DatabaseUnavailableError(describe_db_error(engine, exc)) from exc

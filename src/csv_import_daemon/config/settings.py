@@ -32,7 +32,10 @@ LogLevel = Literal["debug", "info", "warning", "error"]
 SqliteSynchronous = Literal["NORMAL", "FULL"]
 
 # Fields filled in by the loader, not settings a user writes.
-_INTERNAL = frozenset({"config_file", "database_password"})
+_INTERNAL = frozenset({"config_file", "database_password", "given"})
+# The settings that decide stored values: the journal records them per instance when first
+# used, and a later command that does not give them uses the recorded ones.
+RECORDED_SETTINGS = ("source_timezone", "date_order", "decimal_mark", "default_account")
 
 
 def user_config_file(environ: Mapping[str, str]) -> Path:
@@ -155,6 +158,9 @@ class Settings:
     config_file: Path | None = None
     # Set by load_settings from a password file (never a setting, never shown).
     database_password: str | None = field(default=None, repr=False)
+    # Set by load_settings: the settings a file, the environment or a flag gave (the rest
+    # are defaults, which the journal's recorded values override).
+    given: frozenset[str] = field(default=frozenset(), compare=False)
 
     @property
     def tz(self) -> zoneinfo.ZoneInfo:
@@ -309,6 +315,7 @@ def load_settings(
     for name, raw in (flags or {}).items():
         if raw is not None and name in _FIELDS and name not in _INTERNAL:
             values[name] = _coerce(name, raw, "--" + name.replace("_", "-"))
+    values["given"] = frozenset(n for n in values if n not in _INTERNAL)
     settings = Settings(**values)
     _validate(settings)
     return settings

@@ -35,6 +35,7 @@ from csv_import_daemon.daemon.metrics_http import MetricsServer
 from csv_import_daemon.daemon.notify import Notifier, watchdog_interval
 from csv_import_daemon.daemon.report_writer import Page, ReportWriter, check_report_path
 from csv_import_daemon.daemon.watcher import DirectoryWatcher, PathQueue
+from csv_import_daemon.db import recorded
 from csv_import_daemon.db.engine import describe_db_error, make_engine
 from csv_import_daemon.db.heartbeat import Heartbeat, Identity
 from csv_import_daemon.db.schema import prepare_database
@@ -179,11 +180,14 @@ class Daemon:
         return server
 
     def _prepare(self, engine: Engine) -> None:
-        """Migrate and check that the journal can be written, else DatabaseUnavailableError."""
+        """Migrate, check that the journal can be written (else DatabaseUnavailableError),
+        and settle the reading settings with the journal's recorded ones (else ConfigError)."""
         self.notifier.status("connecting to the database and migrating")
         try:
             prepare_database(engine, self.settings)
             probe_write(engine)  # a journal it may only read would fail every import
+            # The journal's recorded reading settings fill in what was not given.
+            self.settings = recorded.settle(engine, self.settings, record=True)
         except DatabaseUnavailableError as exc:
             where = unwritable(engine)  # a folder SQLite cannot even open the journal in
             hint = f" ({where})" if where and not isinstance(exc, JournalReadOnlyError) else ""
@@ -195,10 +199,11 @@ class Daemon:
                 else describe_db_error(engine, exc)
             )
             raise DatabaseUnavailableError(error) from exc
+        log.info("reading_settings", **settings_in_force(self.settings))
 
     def _run_with(self, engine: Engine, root: Path, archive: Path | None) -> int:
-        s = self.settings
         self._prepare(engine)
+        s = self.settings
         if self.stop_requested:
             log.info("stop", exit_code=0, reason="signal during start-up")
             return ExitCode.OK

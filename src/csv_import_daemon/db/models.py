@@ -166,6 +166,9 @@ FILES = Table(
     Column("settings_digest", String(64)),
     # The zone its times were read in: verify reads the file in it again.
     Column("source_timezone", String(64)),
+    # A repair's explicit date order and decimal mark: later appends and re-reads keep them.
+    Column("pinned_date_order", String(3)),
+    Column("pinned_decimal_mark", String(1)),
     Index("uq_import_files_instance_path", "instance", "path", unique=True),
 )
 
@@ -219,6 +222,20 @@ INSTANCES = Table(
     Column("started_at", DateTime(), nullable=False),
     Column("heartbeat_at", DateTime(), nullable=False),
     Column("stopped_at", DateTime()),
+)
+
+
+# The settings that decide stored values, recorded per instance when first used.
+RECORDED = Table(
+    "instance_settings",
+    METADATA,
+    Column("instance", String(255), primary_key=True),
+    Column("source_timezone", String(64), nullable=False),
+    Column("date_order", String(4)),  # None: auto
+    Column("decimal_mark", String(1)),  # None: auto
+    Column("default_account", String(50)),
+    Column("recorded_at", DateTime(), nullable=False),
+    Column("updated_at", DateTime(), nullable=False),
 )
 
 

@@ -51,6 +51,9 @@ class Checkpoint:
     decimal_mark: str | None = None
     settings_digest: str | None = None
     source_timezone: str | None = None  # the zone its times were converted from
+    # A repair's explicit date order and decimal mark: they stay with the file.
+    pinned_date_order: str | None = None
+    pinned_decimal_mark: str | None = None
 
     @property
     def refused(self) -> bool:
@@ -88,6 +91,8 @@ class Checkpoint:
             decimal_mark=m["decimal_mark"],
             settings_digest=m["settings_digest"],
             source_timezone=m["source_timezone"],
+            pinned_date_order=m.get("pinned_date_order"),
+            pinned_decimal_mark=m.get("pinned_decimal_mark"),
         )
 
     def values(self) -> dict[str, Any]:
@@ -113,6 +118,8 @@ class Checkpoint:
             "decimal_mark": self.decimal_mark,
             "settings_digest": self.settings_digest,
             "source_timezone": self.source_timezone,
+            "pinned_date_order": self.pinned_date_order,
+            "pinned_decimal_mark": self.pinned_decimal_mark,
         }
 
 

@@ -19,6 +19,7 @@ file scanned, block by block, for its first unambiguous date.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import heapq
 import json
@@ -62,6 +63,44 @@ class Reading:
     date_order_source: str
     decimal_mark: DecimalMark | None
     parse: ParseOptions
+
+
+@dataclass(frozen=True, slots=True)
+class Pins:
+    """What stays with one file: the zone its times are read in, and the date order and
+    decimal mark a repair gave explicitly (they decide where the settings would)."""
+
+    zone: str
+    date_order: str | None = None
+    decimal_mark: str | None = None
+
+    def fallbacks(self, settings: Settings) -> Settings:
+        """``settings`` with this file's pinned values as its fallbacks."""
+        values: dict[str, str] = {"source_timezone": self.zone}
+        if self.date_order is not None:
+            values["date_order"] = self.date_order
+        if self.decimal_mark is not None:
+            values["decimal_mark"] = self.decimal_mark
+        return dataclasses.replace(settings, **values)  # type: ignore[arg-type]
+
+
+def file_pins(settings: Settings, prior: Checkpoint | None, *, repair: bool) -> Pins:
+    """How one file is read. A file already read keeps its zone and its repair's pins,
+    whatever the settings say now (appends, re-reads, the daemon); an explicit repair
+    (``--reread --replace``) reads in the settings in force and pins the date order and
+    decimal mark it was given."""
+    kept = prior or Checkpoint(path="", stat=FileStat(0, 0, 0, 0))
+    if not repair:
+        return Pins(
+            kept.source_timezone or settings.source_timezone,
+            kept.pinned_date_order,
+            kept.pinned_decimal_mark,
+        )
+    return Pins(
+        settings.source_timezone,
+        settings.date_order if settings.date_order != "auto" else kept.pinned_date_order,
+        settings.decimal_mark if settings.decimal_mark != "auto" else kept.pinned_decimal_mark,
+    )
 
 
 def layout_options(settings: Settings) -> LayoutOptions:
@@ -148,9 +187,11 @@ class Evidence:
         checkpoint: Checkpoint | None,
         *,
         resume: bool,
+        pins: Pins | None = None,
     ) -> Reading:
-        """How to read ``path``; what ``checkpoint`` settled counts only when ``resume``."""
-        settings = self.settings
+        """How to read ``path``; what ``checkpoint`` settled counts only when ``resume``;
+        the file's ``pins`` decide where the settings would."""
+        settings = self.settings if pins is None else pins.fallbacks(self.settings)
         size = os.fstat(f.fileno()).st_size
         previous = checkpoint or Checkpoint(path="", stat=FileStat(0, 0, 0, 0))
         settled_order = previous.date_order if resume else None
@@ -163,6 +204,8 @@ class Evidence:
         else:
             rows = _sample_rows(f, header, layout, size)
             order, source = self._date_order(f, path, header, layout, rows, size)
+            if source in ("setting", UNSETTLED) and settings.date_order in ("mdy", "dmy"):
+                order, source = settings.date_order, "setting"  # the file's pin, if any
             if source in ("setting", UNSETTLED) and (
                 (previous.date_order_source, previous.date_order) != (source, order)
                 or previous.lines_consumed <= 1  # no row was read: nothing said yet

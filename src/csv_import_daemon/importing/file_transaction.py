@@ -101,7 +101,7 @@ class Transaction:
         self._keep_digest = self.last is not None and self.last.settings_digest is not None
         self.committed_here = False
         self._held: dict[int, str] = {}  # line -> stand-in of the batch's held-back rows
-        self._base = plan.prior.totals if plan.prior else Counts()
+        self._base = _base_counts(plan)
 
     def _open(self) -> Connection:
         if self.conn is None:
@@ -187,7 +187,9 @@ class Transaction:
             "decimal_mark": parser.decimal_mark if parser is not None else reading.decimal_mark,
             # Rows a setting decides were rejected: read again once that setting changes.
             "settings_digest": self.writers.digest if decided else None,
-            "source_timezone": self.writers.settings.source_timezone,
+            "source_timezone": self.plan.pins.zone,
+            "pinned_date_order": self.plan.pins.date_order,
+            "pinned_decimal_mark": self.plan.pins.decimal_mark,
         }
 
     def saved_at(self, offset: int) -> bool:
@@ -388,3 +390,14 @@ def _fingerprint(*parts: object) -> str:
 
 def _as_stored(ex: Execution) -> dict[str, Any]:
     return {k: getattr(ex, k) for k in CONFLICT_FIELDS}
+
+
+def _base_counts(plan: ReadPlan) -> Counts:
+    """What the file's counts start from: a resumed read adds to them; a read from the
+    start is the file's reading now, so the rejections and conflicts it no longer gives
+    are no longer its problems (their records stay as history). Rows it inserted earlier
+    stay counted: the journal holds them."""
+    prior = plan.prior
+    if prior is None:
+        return Counts()
+    return prior.totals if plan.resume.resumed else Counts(inserted=prior.totals.inserted)

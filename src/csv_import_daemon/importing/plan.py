@@ -7,7 +7,7 @@ from pathlib import Path
 
 from csv_import_daemon.files.reader import FileStat, Header
 from csv_import_daemon.importing.checkpoint import Checkpoint
-from csv_import_daemon.importing.conventions import Reading
+from csv_import_daemon.importing.conventions import Pins, Reading
 from csv_import_daemon.importing.identity import Resume
 from csv_import_daemon.parsing.row_parser import DateOrder, Layout
 
@@ -50,6 +50,9 @@ class ReadPlan:
     # May a last line without a newline be read as final (the file is quiet)?
     final_line_ok: bool
     prior: Checkpoint | None
+    # The zone its times are read in, and a repair's date order and decimal mark, which
+    # stay with the file (see ``conventions.file_pins``).
+    pins: Pins
     # --reread --replace: the file's reading replaces stored content that differs.
     replace: bool = False
     # A file without IDs saved over, no longer holding what was read: rows not stored.

@@ -12,6 +12,7 @@ from __future__ import annotations
 import dataclasses
 import os
 import time
+import zoneinfo
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,7 +32,7 @@ from csv_import_daemon.files.quiet_period import seconds_until_settled
 from csv_import_daemon.files.reader import FileStat, Header
 from csv_import_daemon.importing.batch_import import BatchImport
 from csv_import_daemon.importing.checkpoint import UNSETTLED, Checkpoint, CheckpointStore
-from csv_import_daemon.importing.conventions import Evidence, layout_options
+from csv_import_daemon.importing.conventions import Evidence, file_pins, layout_options
 from csv_import_daemon.importing.file_transaction import Transaction, Writers
 from csv_import_daemon.importing.identity import resume_point
 from csv_import_daemon.importing.plan import ReadPlan
@@ -63,6 +64,9 @@ class _Request:
 
     reread: bool
     replace: bool
+    # --reread --replace as the user asked it (not a pending repair being finished): it
+    # reads in the settings in force and pins them to the file.
+    repair: bool
     final_line_ok: bool | None
     observer: CommitObserver | None
     should_stop: Callable[[], bool] | None
@@ -162,6 +166,7 @@ class ImportService:
         request = _Request(
             reread,
             replace and reread,
+            replace and reread,
             final_line_ok,
             observer,
             should_stop,
@@ -234,7 +239,9 @@ class ImportService:
                 ),
             )
         plan = self._plan(at, header, request)
-        parser = RowParser(plan.layout, plan.date_order, self.settings.tz, plan.reading.parse)
+        parser = RowParser(
+            plan.layout, plan.date_order, zoneinfo.ZoneInfo(plan.pins.zone), plan.reading.parse
+        )
         if not plan.layout.has_id:
             if self._legacy_left is None:  # asked once: no old stand-in is ever made again
                 with request.session.reading() as conn:
@@ -265,8 +272,9 @@ class ImportService:
                 self.checkpoints.save(conn, refused)
             raise UnknownFormatError(message) from None
         resume = resume_point(at.f, header, at.stat, at.prior, reread=request.reread)
+        pins = file_pins(self.settings, at.prior, repair=request.repair)
         reading = self.evidence.settle(
-            at.f, at.path, header, layout, at.prior, resume=resume.resumed
+            at.f, at.path, header, layout, at.prior, resume=resume.resumed, pins=pins
         )
         if (
             resume.resumed
@@ -287,6 +295,7 @@ class ImportService:
             final_line_ok=at.final_line_ok,
             prior=at.prior,
             replace=request.replace,
+            pins=pins,
         )
 
     def _read(

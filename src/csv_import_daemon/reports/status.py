@@ -78,6 +78,9 @@ def _file(r: Any) -> dict[str, Any]:
         "date_order_source": r._mapping.get("date_order_source"),
         "decimal_mark": r._mapping.get("decimal_mark"),
         "source_timezone": r._mapping.get("source_timezone"),
+        # A repair's explicit date order and decimal mark, which stay with the file.
+        "pinned_date_order": r._mapping.get("pinned_date_order"),
+        "pinned_decimal_mark": r._mapping.get("pinned_decimal_mark"),
         "inserted": r.inserted,
         "duplicates": r.duplicates,
         "rejected": r.rejected,
@@ -204,6 +207,30 @@ def _file_line(f: dict[str, Any]) -> str:
     return f"  [{f['status']}] {f['path']}  {f['offset']}/{f['size']} bytes{extra}  {counts}"
 
 
+# What settled a file's date order, as ``status`` words it.
+_SOURCE_WORDS = {"content": "file", "checkpoint": "file"}
+
+
+def _unsettled(f: dict[str, Any]) -> bool:
+    """The date_order setting decided, and no repair chose the order for the file."""
+    return f.get("date_order_source") == "setting" and not f.get("pinned_date_order")
+
+
+def _reading_line(f: dict[str, Any]) -> str:
+    """How the file is read: its zone, date order (and what settled it), decimal mark."""
+    source = f.get("date_order_source")
+    source = _SOURCE_WORDS.get(source, source) if source else "unknown"
+    if f.get("pinned_date_order"):
+        source += ", kept from a repair"
+    mark = f.get("decimal_mark") or "not settled"
+    if f.get("pinned_decimal_mark"):
+        mark += " (kept from a repair)"
+    return (
+        f"read in {f.get('source_timezone') or 'unknown zone'}, date order "
+        f"{f.get('date_order') or 'not settled'} ({source}), decimal mark {mark}"
+    )
+
+
 def render_status(report: dict[str, Any], width: int | None = None) -> str:
     """The report as lines for a person; ``width`` cuts them to fit a terminal."""
     s = report["settings"]
@@ -227,9 +254,11 @@ def render_status(report: dict[str, Any], width: int | None = None) -> str:
     ]
     for f in report["files"]:
         lines.append(_file_line(f))
+        if f["problem"] != "refused":
+            lines.append(f"      {_reading_line(f)}")
         if f["last_error"]:
             lines.append(f"      {f['last_error']}")
-        if f.get("date_order_source") == "setting":
+        if _unsettled(f):
             lines.append(
                 f"      date order {f['date_order']} unsettled: nothing in the file, its name "
                 "or its folder shows it, the date_order setting decided"
@@ -239,7 +268,7 @@ def render_status(report: dict[str, Any], width: int | None = None) -> str:
                 "      date order unsettled: rows whose date reads both ways wait as "
                 "ambiguous_date until another export of the folder or date_order settles it"
             )
-    if any(f.get("date_order_source") == "setting" for f in report["files"]):
+    if any(_unsettled(f) for f in report["files"]):
         lines.append(REPAIR_HINT)
     if report["recent_rejections"]:
         lines += ["", "recent rejections:"]

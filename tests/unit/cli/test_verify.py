@@ -23,7 +23,9 @@ from support.waiting import wait_for
 TABLES = ("trades", "imported_executions", "import_files", "import_rejections")
 
 
-def cli(database_url: str, *args: str) -> subprocess.CompletedProcess[str]:
+def cli(
+    database_url: str, *args: str, zone: str = "America/New_York"
+) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [
             sys.executable,
@@ -42,14 +44,16 @@ def cli(database_url: str, *args: str) -> subprocess.CompletedProcess[str]:
         timeout=120,
         env={
             **{k: v for k, v in os.environ.items() if not k.startswith("CSV_IMPORT_")},
-            "CSV_IMPORT_SOURCE_TIMEZONE": "America/New_York",
+            "CSV_IMPORT_SOURCE_TIMEZONE": zone,
         },
         check=False,
     )
 
 
-def verify_json(database_url: str, *paths: Path) -> tuple[int, dict[str, Any]]:
-    done = cli(database_url, "verify", *map(str, paths), "--json")
+def verify_json(
+    database_url: str, *paths: Path, zone: str = "America/New_York"
+) -> tuple[int, dict[str, Any]]:
+    done = cli(database_url, "verify", *map(str, paths), "--json", zone=zone)
     assert done.returncode in (0, 1), done.stderr
     return done.returncode, json.loads(done.stdout)
 
@@ -193,28 +197,36 @@ def test_changed_stored_content_is_reported_as_a_conflict(
 def test_verify_reads_each_file_in_the_zone_it_was_imported_in(
     database_url: str, journal_files: list[Path]
 ) -> None:
-    """Run under another configured zone, verify still reads the files in New York time
-    (their checkpoints say so): no row differs."""
-    done = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "csv_import_daemon",
-            "verify",
-            "--json",
-            "--database",
-            database_url,
-            "--instance-name",
-            "test-host",
-            "--source-timezone",
-            "Asia/Tokyo",
-        ],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        env={k: v for k, v in os.environ.items() if not k.startswith("CSV_IMPORT_")},
-        check=False,
-    )
+    """With the journal's zone changed since (`db settings`), verify still reads the files
+    in New York time (their checkpoints say so): no row differs. Asked for another zone
+    than the recorded one, it refuses (exit 2) naming the recorded zone."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CSV_IMPORT_")}
+
+    def run(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "csv_import_daemon",
+                *args,
+                "--database",
+                database_url,
+                "--instance-name",
+                "test-host",
+            ],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            env=env,
+            check=False,
+        )
+
+    refused = run("verify", "--json", "--source-timezone", "Asia/Tokyo")
+    assert refused.returncode == 2
+    assert "America/New_York" in refused.stderr
+    changed = run("db", "settings", "--source-timezone", "Asia/Tokyo")
+    assert changed.returncode == 0, changed.stderr
+    done = run("verify", "--json")
     assert done.returncode == 0, done.stderr
     report = json.loads(done.stdout)
     assert [f["conflicts"] for f in report["files"]] == [[], []]
@@ -223,8 +235,8 @@ def test_verify_reads_each_file_in_the_zone_it_was_imported_in(
 def test_a_file_imported_under_default_account_is_checked_with_it(
     database_url: str, tmp_path: Path
 ) -> None:
-    """A file without an Account column: verify with --default-account checks its rows;
-    without it the file cannot be read as it was imported, which fails (exit 1)."""
+    """A file without an Account column: verify checks its rows with the default account
+    the journal recorded at the import (given or not); another one is refused (exit 2)."""
     path = tmp_path / "no-account.csv"
     header = "Instrument,Action,Quantity,Price,Time,ID,E/X,Position,Order ID,Name,Commission,"
     path.write_text(
@@ -236,8 +248,11 @@ def test_a_file_imported_under_default_account_is_checked_with_it(
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout)["files"][0]["present"] == 1
     done = cli(database_url, "verify", str(path), "--json")
-    assert done.returncode == 1, done.stdout
-    assert json.loads(done.stdout)["files"][0]["status"] == "error"
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["files"][0]["present"] == 1
+    done = cli(database_url, "verify", str(path), "--json", "--default-account", "Sim2")
+    assert done.returncode == 2
+    assert "'Sim1'" in done.stderr
 
 
 def test_unreachable_database_exits_3_and_creates_no_journal(tmp_path: Path) -> None:
@@ -261,12 +276,12 @@ def test_verify_beside_a_running_daemon(tmp_path: Path) -> None:
         with start_daemon(watch, url) as d:
             daily = write_csv(watch / "daily.csv", rows[:200])
             wait_for(journal.trades, 200, what="the first rows")
-            code, report = verify_json(url)
+            code, report = verify_json(url, zone="UTC")  # the daemon's
             assert code == 0, report
             assert report["totals"]["present"] == 200
             append(daily, csv_text(rows[200:], header=False))
             wait_for(journal.trades, 300, what="the appended rows")
-            code, report = verify_json(url)
+            code, report = verify_json(url, zone="UTC")  # the daemon's
             assert code == 0, report
             assert report["totals"]["present"] == 300
             assert d.stop() == 0, d.log_text()

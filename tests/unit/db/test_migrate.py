@@ -33,7 +33,8 @@ R6 = "0006_daemon_instances"
 R7 = "0007_ledger_retention"
 R8 = "0008_file_ctime"
 R9 = "0009_meaning_stand_ins"
-R10 = HEAD = "0010_contracts"
+R10 = "0010_contracts"
+R11 = HEAD = "0011_recorded_settings"
 TABLES = {
     "trades",
     "import_files",
@@ -44,6 +45,7 @@ TABLES = {
     "round_trips",
     "round_trip_fills",
     "ledger_retention",
+    "instance_settings",
 }
 
 
@@ -196,6 +198,7 @@ def test_each_revision_steps_down_and_up_keeping_the_other_data(
         "round_trips",
         "round_trip_fills",
         "ledger_retention",
+        "instance_settings",
     }
     assert count(engine, TRADES) == 14
     migrate.upgrade(engine)  # r2 + r3 up: the ledger is rebuilt from trades
@@ -343,7 +346,8 @@ def test_migrations_ship_inside_the_wheel(tmp_path: Path) -> None:
     assert "csv_import_daemon/migrations/frozen_0005_round_trips.py" in names
     assert "csv_import_daemon/migrations/frozen_0010_contracts.py" in names
     assert {
-        f"csv_import_daemon/migrations/versions/{r}.py" for r in (R1, R2, R3, R6, R7, R8, R9, R10)
+        f"csv_import_daemon/migrations/versions/{r}.py"
+        for r in (R1, R2, R3, R6, R7, R8, R9, R10, R11)
     } <= names
     # The journal page's template, style and script are package data too.
     page = {f"csv_import_daemon/reports/templates/journal.{k}" for k in ("html.j2", "css", "js")}

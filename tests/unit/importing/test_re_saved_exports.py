@@ -108,14 +108,21 @@ def old_journal(
     engine = make_engine(settings)
     migrate.upgrade(engine, OLD_REVISION)
     path = write_csv(tmp_path / "export.csv", HEADER, LINES)
-    # Today's import writes the contracts of revision 0010: those columns, for it only.
+    # Today's import writes the contracts of revision 0010 and the checkpoint pins of 0011:
+    # those columns, for it only.
+    added = [
+        ("trades", "contract VARCHAR(60)"),
+        ("round_trips", "contract VARCHAR(60)"),
+        ("import_files", "pinned_date_order VARCHAR(3)"),
+        ("import_files", "pinned_decimal_mark VARCHAR(1)"),
+    ]
     with engine.begin() as conn:
-        for table in ("trades", "round_trips"):
-            conn.execute(text(f"ALTER TABLE {table} ADD COLUMN contract VARCHAR(60)"))
+        for table, column in added:
+            conn.execute(text(f"ALTER TABLE {table} ADD COLUMN {column}"))
     ImportService(engine, settings).import_file(path, final_line_ok=True)
     with engine.begin() as conn:
-        for table in ("trades", "round_trips"):
-            conn.execute(text(f"ALTER TABLE {table} DROP COLUMN contract"))
+        for table, column in added:
+            conn.execute(text(f"ALTER TABLE {table} DROP COLUMN {column.split()[0]}"))
     layout = sniff_layout(HEADER)
     occurrences: dict[str, int] = {}
     legacy = {

@@ -1,0 +1,280 @@
+"""The journal remembers how its files are read.
+
+The settings that decide stored values (source zone; date order and decimal mark when set;
+default account) are recorded per instance when first used; a command without them uses
+the recorded ones, one with other values is refused (exit 2) unless it is a repair, and a
+repair's settings stay with its file for later appends and re-reads. ``status`` shows how
+each file is read, and a successful repair clears the problems it fixed.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import Engine, create_engine, select
+
+from csv_import_daemon.db.tables import FILES, TRADES
+from support.daemon import DaemonProcess
+from support.processes import clean_env
+
+HEADER = (
+    "Instrument,Action,Quantity,Price,Time,ID,E/X,Position,Order ID,Name,Commission,"
+    "Rate,Account,Connection,"
+)
+SEMI_HEADER = HEADER.replace(",", ";")
+# The host's zone in every command here: a journal must never fall back to it.
+HOST = {"TZ": "Etc/UTC"}
+
+
+def row(execution_id: str, time: str, *, price: str = "21539.50", sep: str = ",") -> str:
+    fields = [
+        "MNQ MAR25",
+        "Buy",
+        "1",
+        price,
+        time,
+        execution_id,
+        "Entry",
+        "1 L",
+        "",
+        "Entry",
+        "$0.52" if sep == "," else "1,500",
+        "1",
+        "Sim101",
+        "Sim",
+        "",
+    ]
+    return sep.join(fields)
+
+
+def write(path: Path, lines: list[str], header: str = HEADER) -> Path:
+    path.write_bytes(("\r\n".join([header, *lines]) + "\r\n").encode("utf-8"))
+    return path
+
+
+def append(path: Path, line: str) -> None:
+    with path.open("ab") as f:
+        f.write((line + "\r\n").encode("utf-8"))
+
+
+def cli(database_url: str, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "csv_import_daemon",
+            *args,
+            "--database",
+            database_url,
+            "--instance-name",
+            "pc",
+            "--log-format",
+            "json",
+        ],
+        capture_output=True,
+        text=True,
+        env=clean_env({**HOST, **env}),
+        check=False,
+        timeout=120,
+    )
+
+
+def ok(done: subprocess.CompletedProcess[str]) -> str:
+    assert done.returncode == 0, done.stderr
+    return done.stdout
+
+
+def stored(database_url: str) -> dict[str, datetime]:
+    engine = create_engine(database_url)
+    try:
+        with engine.connect() as conn:
+            rows = conn.execute(select(TRADES.c.execution_id, TRADES.c.executed_at))
+            return {r.execution_id: r.executed_at for r in rows}
+    finally:
+        engine.dispose()
+
+
+def checkpoint(database_url: str, path: Path) -> dict[str, Any]:
+    engine: Engine = create_engine(database_url)
+    try:
+        with engine.connect() as conn:
+            found = conn.execute(select(FILES).where(FILES.c.path == str(path))).mappings()
+            return dict(found.one())
+    finally:
+        engine.dispose()
+
+
+def status_json(database_url: str) -> dict[str, Any]:
+    report: dict[str, Any] = json.loads(ok(cli(database_url, "status", "--json")))
+    return report
+
+
+def file_of(report: dict[str, Any], path: Path) -> dict[str, Any]:
+    (found,) = [f for f in report["files"] if f["path"] == str(path)]
+    return found
+
+
+# -- the journal remembers the zone -----------------------------------------------------------
+
+
+def test_a_later_import_without_the_zone_reads_in_the_recorded_one(
+    database_url: str, tmp_path: Path
+) -> None:
+    """Quick start: the first import gives the zone; a later one without it reads 9:31 New
+    York as 14:31Z (not 09:31Z in the host's zone), and status shows New York."""
+    first = write(tmp_path / "a.csv", [row("A1", "1/28/2025 9:31:00 AM")])
+    later = write(tmp_path / "b.csv", [row("B1", "1/28/2025 9:31:00 AM")])
+    ok(cli(database_url, "import", str(first), "--source-timezone", "America/New_York"))
+    ok(cli(database_url, "import", str(later)))
+    assert stored(database_url)["B1"] == datetime(2025, 1, 28, 14, 31)
+    report = status_json(database_url)
+    assert report["settings"]["source_timezone"] == "America/New_York"
+    assert file_of(report, later)["source_timezone"] == "America/New_York"
+    shown = ok(cli(database_url, "db", "settings"))
+    assert "source_timezone=America/New_York" in shown
+
+
+def test_another_zone_is_refused_naming_the_recorded_one_until_changed(
+    database_url: str, tmp_path: Path
+) -> None:
+    """An import, a status and a verify with another zone (here from the environment) exit
+    2, naming the recorded zone and `db settings`; nothing is stored. After `db settings`
+    the new zone is the one."""
+    first = write(tmp_path / "a.csv", [row("A1", "1/28/2025 9:31:00 AM")])
+    other = write(tmp_path / "c.csv", [row("C1", "1/28/2025 9:31:00 AM")])
+    ok(cli(database_url, "import", str(first), "--source-timezone", "America/New_York"))
+    chicago = {"CSV_IMPORT_SOURCE_TIMEZONE": "America/Chicago"}  # as a configuration would
+    for command in (["import", str(other)], ["status"], ["verify"]):
+        refused = cli(database_url, *command, **chicago)
+        assert refused.returncode == 2, (command, refused.stderr)
+        assert "America/New_York" in refused.stderr
+        assert "db settings --source-timezone" in refused.stderr
+    assert "C1" not in stored(database_url)
+
+    ok(cli(database_url, "db", "settings", "--source-timezone", "America/Chicago"))
+    ok(cli(database_url, "import", str(other)))
+    assert stored(database_url)["C1"] == datetime(2025, 1, 28, 15, 31)
+    assert status_json(database_url)["settings"]["source_timezone"] == "America/Chicago"
+
+
+def test_a_date_order_set_once_is_recorded_and_another_refused(
+    database_url: str, tmp_path: Path
+) -> None:
+    """`auto` records nothing; the first `--date-order dmy` is recorded, used by a later
+    import without it, and `--date-order mdy` is then refused."""
+    first = write(tmp_path / "a.csv", [row("A1", "28/01/2025 9:31:00")])
+    (tmp_path / "other").mkdir()
+    later = write(tmp_path / "other" / "b.csv", [row("B1", "03/08/2026 9:31:00")])
+    ok(cli(database_url, "import", str(first), "--source-timezone", "UTC", "--date-order", "dmy"))
+    ok(cli(database_url, "import", str(later)))
+    assert stored(database_url)["B1"] == datetime(2026, 8, 3, 9, 31)
+    refused = cli(database_url, "import", str(later), "--date-order", "mdy")
+    assert refused.returncode == 2
+    assert "'dmy'" in refused.stderr
+
+
+@pytest.mark.daemon
+def test_the_daemon_runs_in_the_recorded_zone_and_refuses_another(
+    database_url: str, tmp_path: Path
+) -> None:
+    """A daemon started with another zone than the journal recorded exits 2 naming it;
+    one started without a zone reads in the recorded one."""
+    watch = tmp_path / "watch"
+    watch.mkdir()
+    first = write(tmp_path / "a.csv", [row("A1", "1/28/2025 9:31:00 AM")])
+    ok(cli(database_url, "import", str(first), "--source-timezone", "America/New_York"))
+    with DaemonProcess(watch, database_url, "--instance-name", "pc") as refused:
+        assert refused.wait_exit(60) == 2  # it was given --source-timezone UTC
+        assert "America/New_York" in refused.log_text()
+
+
+# -- a repair's settings stay with the file ---------------------------------------------------
+
+
+def test_a_repairs_zone_and_date_order_stay_with_the_file(
+    database_url: str, tmp_path: Path
+) -> None:
+    """After `--reread --replace --source-timezone America/Chicago --date-order dmy`, a line
+    appended later is read in Chicago, day-first; the README's recipe for missing rows
+    (`import --reread`) records no conflict and keeps the file's reading."""
+    path = write(
+        tmp_path / "uk.csv", [row("U1", "03/08/2026 9:31:00"), row("U2", "04/08/2026 9:31:00")]
+    )
+    ok(cli(database_url, "import", str(path), "--source-timezone", "America/New_York"))
+    repair = cli(
+        database_url,
+        "import",
+        "--reread",
+        "--replace",
+        "--source-timezone",
+        "America/Chicago",
+        "--date-order",
+        "dmy",
+        str(path),
+    )
+    ok(repair)
+    assert stored(database_url)["U1"] == datetime(2026, 8, 3, 14, 31)  # CDT, UTC-5
+
+    append(path, row("U3", "05/08/2026 9:31:00"))
+    ok(cli(database_url, "import", str(path)))
+    assert stored(database_url)["U3"] == datetime(2026, 8, 5, 14, 31)
+
+    again = ok(cli(database_url, "import", "--reread", str(path)))
+    assert "conflicts=0" in again
+    cp = checkpoint(database_url, path)
+    assert (cp["source_timezone"], cp["date_order"], cp["conflicts"]) == (
+        "America/Chicago",
+        "dmy",
+        0,
+    )
+    assert stored(database_url)["U1"] == datetime(2026, 8, 3, 14, 31)
+    # The instance's record is unchanged by the repair.
+    assert status_json(database_url)["settings"]["source_timezone"] == "America/New_York"
+
+
+# -- status shows each file's reading; a repair leaves a clean state --------------------------
+
+
+def test_status_shows_each_files_zone_date_order_and_mark(
+    database_url: str, tmp_path: Path
+) -> None:
+    """Text and JSON: the zone, the date order with what settled it, the decimal mark."""
+    path = write(tmp_path / "a.csv", [row("A1", "28/01/2025 9:31:00")])
+    ok(cli(database_url, "import", str(path), "--source-timezone", "Europe/London"))
+    f = file_of(status_json(database_url), path)
+    assert (f["source_timezone"], f["date_order"], f["date_order_source"]) == (
+        "Europe/London",
+        "dmy",
+        "content",
+    )
+    assert f["decimal_mark"] == "."
+    text = ok(cli(database_url, "status"))
+    assert "read in Europe/London, date order dmy (file), decimal mark ." in text
+
+
+def test_a_successful_repair_clears_the_problems_it_fixed(
+    database_url: str, tmp_path: Path
+) -> None:
+    """Rows rejected as ambiguous_decimal, then repaired with --decimal-mark ',': the file
+    has no problem left and status no hint; the old rejections stay as history."""
+    path = write(
+        tmp_path / "eu.csv",
+        [row("E1", "28/01/2025 9:31:00", price="1,250", sep=";")],
+        header=SEMI_HEADER,
+    )
+    ok(cli(database_url, "import", str(path), "--source-timezone", "UTC"))
+    assert file_of(status_json(database_url), path)["problem"] == "rejections"
+    ok(cli(database_url, "import", "--reread", "--replace", "--decimal-mark", ",", str(path)))
+    report = status_json(database_url)
+    f = file_of(report, path)
+    assert (f["problem"], f["rejected"], f["pinned_decimal_mark"]) == (None, 0, ",")
+    assert report["rejections"] == 1  # history
+    text = ok(cli(database_url, "status"))
+    assert "rejected 0" in text
+    assert "--reread --replace" not in text
