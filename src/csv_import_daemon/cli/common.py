@@ -4,6 +4,7 @@ one way a command opens the journal."""
 from __future__ import annotations
 
 import argparse
+from collections.abc import Iterable
 from pathlib import Path
 
 from sqlalchemy import Engine
@@ -98,6 +99,18 @@ def add_reading(p: argparse.ArgumentParser, *, as_imported: bool = False) -> Non
         if as_imported
         else "account of every row of a file without an Account column" + default("none"),
     )
+
+
+def csv_files(paths: Iterable[Path]) -> list[Path]:
+    """The files a command was given: each file as given, each folder's ``*.csv`` (any
+    case) in name order."""
+    out: list[Path] = []
+    for p in paths:
+        if p.is_dir():
+            out.extend(sorted(c for c in p.iterdir() if c.suffix.lower() == ".csv"))
+        else:
+            out.append(p)
+    return out
 
 
 def open_journal(settings: Settings, *, create: bool) -> Engine:

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy.exc import DBAPIError, OperationalError
 
-from csv_import_daemon.cli.common import add_common, add_reading, open_journal
+from csv_import_daemon.cli.common import add_common, add_reading, csv_files, open_journal
 from csv_import_daemon.cli.progress import RowProgress
 from csv_import_daemon.cli.terminal import visible
 from csv_import_daemon.config.settings import Settings
@@ -59,13 +59,7 @@ def register(sub: Any) -> None:
 def expand(paths: list[Path]) -> list[Path]:
     """The files to import, absolute and normalized: one checkpoint per file however it was
     spelled (``samples/x.csv`` or ``../t/samples/x.csv``), and ``source_file`` absolute."""
-    out: list[Path] = []
-    for p in (Path(os.path.abspath(p)) for p in paths):
-        if p.is_dir():
-            out.extend(sorted(c for c in p.iterdir() if c.suffix.lower() == ".csv"))
-        else:
-            out.append(p)
-    return out
+    return csv_files(Path(os.path.abspath(p)) for p in paths)
 
 
 def log_result(result: ImportResult) -> None:

@@ -17,7 +17,7 @@ from typing import Any
 from sqlalchemy import Connection, inspect, select
 from sqlalchemy.exc import DBAPIError
 
-from csv_import_daemon.cli.common import add_common, add_reading
+from csv_import_daemon.cli.common import add_common, add_reading, csv_files
 from csv_import_daemon.cli.progress import ReadProgress
 from csv_import_daemon.cli.terminal import visible
 from csv_import_daemon.config.settings import Settings
@@ -84,7 +84,7 @@ def _audit_all(conn: Connection, settings: Settings, paths: Sequence[Path]) -> l
         for row in conn.execute(select(FILES).where(FILES.c.instance == settings.instance_name))
     }
     if paths:
-        files = _expand(paths)
+        files = csv_files(paths)
     else:  # every file the journal knows that is still there, archived ones included
         files = [p for p in map(path_of_key, sorted(checkpoints)) if p.is_file()]
     auditor = Auditor(conn=conn, service=ImportService(conn.engine, settings), settings=settings)
@@ -99,16 +99,6 @@ def _audit_all(conn: Connection, settings: Settings, paths: Sequence[Path]) -> l
         log.debug("verified", file=audit.file, status=str(audit.status))
         audits.append(audit)
     return audits
-
-
-def _expand(paths: Sequence[Path]) -> list[Path]:
-    out: list[Path] = []
-    for p in paths:
-        if p.is_dir():
-            out.extend(sorted(c for c in p.iterdir() if c.suffix.lower() == ".csv"))
-        else:
-            out.append(p)
-    return out
 
 
 def _report(audits: list[FileAudit]) -> dict[str, Any]:

@@ -32,6 +32,11 @@ class Execution:
     extra: str | None = None
 
 
+def show(value: str) -> str:
+    """A value as a rejection's detail or a refusal quotes it: repr, cut after 80 characters."""
+    return repr(value if len(value) <= 80 else value[:80] + "...")
+
+
 @dataclass(frozen=True, slots=True)
 class RowError:
     """A rejected row: ``reason`` is a short code, ``detail`` names the column and value."""

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 
 from csv_import_daemon.errors import UnknownFormatError
+from csv_import_daemon.parsing.execution import show
 
 # The field names a user may map a header to (header_aliases), as the README lists them,
 # and the parser's column name for each.
@@ -225,10 +226,6 @@ class Layout:
     default_account: str | None = None
 
 
-def _show(value: str) -> str:
-    return repr(value if len(value) <= 80 else value[:80] + "...")
-
-
 def _header_key(name: str) -> str:
     """'Prix d'entrée' -> 'prixdentree', for loose matching of Trades grid headers."""
     plain = unicodedata.normalize("NFKD", name).casefold()
@@ -313,7 +310,7 @@ def _refuse(
         raise UnknownFormatError(
             f"does not look like a NinjaTrader Executions export: header line is empty; {_EXPECTED}"
         )
-    shown = ", ".join(_show(n.strip()[:30]) for n in names[:8])
+    shown = ", ".join(show(n.strip()[:30]) for n in names[:8])
     more = f", ... ({len(names)} columns)" if len(names) > 8 else ""
     more += f", separated by {_DELIMITERS[delimiter]}" if delimiter == "\t" else ""
     if len(columns) >= 3 and lacking == ["account"]:

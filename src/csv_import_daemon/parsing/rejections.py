@@ -6,7 +6,7 @@ import re
 from collections.abc import Mapping
 
 from csv_import_daemon.parsing.decimal_mark import read_number
-from csv_import_daemon.parsing.execution import RowError
+from csv_import_daemon.parsing.execution import RowError, show
 from csv_import_daemon.parsing.fields import (
     DateOrder,
     is_compact,
@@ -23,16 +23,12 @@ _THOUSANDS_HEAD = re.compile(r"[-(]?\W{0,3}\s?[0-9]{1,3}")
 _THOUSANDS_TAIL = re.compile(r"[0-9]{3}(?:\.[0-9]+)?\s?\W{0,3}\)?")
 
 
-def _show(value: str) -> str:
-    return repr(value if len(value) <= 80 else value[:80] + "...")
-
-
 def mangled_id(execution_id: str, line_no: int, raw: str) -> RowError:
     return RowError(
         line_no,
         raw,
         "mangled_id",
-        f"ID {_show(execution_id)} is in scientific notation: a spreadsheet re-saved "
+        f"ID {show(execution_id)} is in scientific notation: a spreadsheet re-saved "
         "the file and rounded the ID, so it no longer identifies one execution; export "
         "the file from NinjaTrader again (do not save it from Excel)",
     )
@@ -50,14 +46,14 @@ def shift_hint(layout: Layout, fields: list[str]) -> str:
         head, tail = fields[index].strip(), fields[index + 1].strip()
         if _THOUSANDS_HEAD.fullmatch(head) and _THOUSANDS_TAIL.fullmatch(tail):
             return (
-                f": {LABELS[column]} {_show(head + ',' + tail)} looks like a number with a "
+                f": {LABELS[column]} {show(head + ',' + tail)} looks like a number with a "
                 "',' thousands separator written without quotes in a ',' file, which "
                 "shifts every later column; export it without thousands separators (or "
                 "with quoted values) and import that file"
             )
         if _SHIFT_HEAD.fullmatch(head) and _SHIFT_TAIL.fullmatch(tail):
             return (
-                f": {LABELS[column]} {_show(head + ',' + tail)} looks like a number "
+                f": {LABELS[column]} {show(head + ',' + tail)} looks like a number "
                 "with a decimal comma written without quotes in a ',' file, which "
                 "shifts every later column; export with ';' as the delimiter (or "
                 "with quoted values) and import that file"
@@ -72,7 +68,7 @@ def ambiguous_decimal(label: str, text: str, line_no: int, raw: str) -> RowError
         line_no,
         raw,
         "ambiguous_decimal",
-        f"{label} {_show(text)} reads as {point} with a decimal point or {comma} with a "
+        f"{label} {show(text)} reads as {point} with a decimal point or {comma} with a "
         "decimal comma, and no value before it in the file shows which mark the file "
         "uses; set decimal_mark to '.' or ',' (--decimal-mark)",
     )
@@ -88,7 +84,7 @@ def bad_time(text: str, order: DateOrder | None, line_no: int, raw: str) -> RowE
             line_no,
             raw,
             "ambiguous_date",
-            f"Time {_show(text)} has a compact ddMMyyyy date, read only in a file whose "
+            f"Time {show(text)} has a compact ddMMyyyy date, read only in a file whose "
             "date order is settled day-first; if the file is day-first, set date_order to "
             "'dmy' (--date-order dmy)",
         )
@@ -98,7 +94,7 @@ def bad_time(text: str, order: DateOrder | None, line_no: int, raw: str) -> RowE
             line_no,
             raw,
             "ambiguous_date",
-            f"Time {_show(text)} reads as {mdy:%Y-%m-%d} month-first or {dmy:%Y-%m-%d} "
+            f"Time {show(text)} reads as {mdy:%Y-%m-%d} month-first or {dmy:%Y-%m-%d} "
             "day-first, and nothing in the file, its name or the other exports of its "
             "folder shows which order it uses; set date_order to 'mdy' or 'dmy' "
             "(--date-order); the row is read again then, or when another export of the "
@@ -106,7 +102,7 @@ def bad_time(text: str, order: DateOrder | None, line_no: int, raw: str) -> RowE
         )
     named = {"mdy": "month-first", "dmy": "day-first", None: "month-first or day-first"}
     return RowError(
-        line_no, raw, "bad_time", f"Time {_show(text)} is not a valid {named[order]} date and time"
+        line_no, raw, "bad_time", f"Time {show(text)} is not a valid {named[order]} date and time"
     )
 
 
@@ -124,7 +120,7 @@ def unknown_action(action: str, line_no: int, raw: str) -> RowError:
         line_no,
         raw,
         "unknown_action",
-        f"Action {_show(action)} is not Buy, Sell, BuyToCover or SellShort; a localized "
+        f"Action {show(action)} is not Buy, Sell, BuyToCover or SellShort; a localized "
         "export maps its words with the action_aliases setting",
     )
 
@@ -148,7 +144,7 @@ def unknown_entry_exit(word: str, line_no: int, raw: str) -> RowError:
         line_no,
         raw,
         "unknown_entry_exit",
-        f"E/X {_show(word)} is not Entry or Exit; a localized export maps its words with "
+        f"E/X {show(word)} is not Entry or Exit; a localized export maps its words with "
         "the entry_exit_aliases setting",
     )
 

@@ -28,6 +28,7 @@ from csv_import_daemon.parsing.execution import (
     RowError,
     _ExecutionDraft,
     extra_json,
+    show,
 )
 from csv_import_daemon.parsing.fields import (
     EMPTY_MONEY,
@@ -71,10 +72,6 @@ _CACHE_LIMIT = 65536
 _V = TypeVar("_V")
 # A file without IDs: the row's stand-in is made once the row is read (its meaning).
 _STAND_IN_DUE = "\x00stand-in"
-
-
-def _show(value: str) -> str:
-    return repr(value if len(value) <= 80 else value[:80] + "...")
 
 
 @dataclass(frozen=True, slots=True)
@@ -246,7 +243,7 @@ class RowParser:
                     line_no,
                     raw,
                     "bad_quantity",
-                    f"Quantity {_show(text.strip())} is not a positive whole number",
+                    f"Quantity {show(text.strip())} is not a positive whole number",
                 )
             if isinstance(parsed_quantity, Ambiguous):
                 return self._ambiguous("Quantity", text.strip(), line_no, raw)
@@ -267,7 +264,7 @@ class RowParser:
                     line_no,
                     raw,
                     "bad_price",
-                    f"Price {_show(stripped)} is not a positive decimal number",
+                    f"Price {show(stripped)} is not a positive decimal number",
                 )
             if self.decimal_mark is None:
                 self.decimal_mark = mark_shown(stripped)
@@ -305,7 +302,7 @@ class RowParser:
                         line_no,
                         raw,
                         "bad_commission",
-                        f"Commission {_show(stripped)} is not a money amount",
+                        f"Commission {show(stripped)} is not a money amount",
                     )
                 if self.decimal_mark is None:
                     self.decimal_mark = mark_shown(stripped)
