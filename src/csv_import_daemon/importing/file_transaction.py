@@ -342,8 +342,9 @@ def _conflict(ex: Execution, theirs: Stored, batch: reader.Chunk) -> RowError | 
     """A conflict error when the stored row differs from ``ex``; None for a duplicate.
 
     No stored trade means it was deleted: the ledger remembers it, nothing to compare.
-    A time on a whole minute that is the stored time without its seconds is the same time
-    (a spreadsheet's re-save drops seconds): compared at the precision both carry.
+    Two times of which one is on a whole minute and the other within that minute are the
+    same time (a spreadsheet's re-save drops seconds): compared at the precision both carry,
+    whichever was read first; the stored time stays.
     """
     if theirs is None:
         return None
@@ -363,7 +364,11 @@ def _conflict(ex: Execution, theirs: Stored, batch: reader.Chunk) -> RowError | 
 
 
 def _same_minute(new: datetime, stored: datetime) -> bool:
-    return new.second == new.microsecond == 0 and stored.replace(second=0, microsecond=0) == new
+    """One of the two on a whole minute (read without seconds), the other in that minute."""
+    coarse, fine = (new, stored) if new.second == new.microsecond == 0 else (stored, new)
+    return (
+        coarse.second == coarse.microsecond == 0 and fine.replace(second=0, microsecond=0) == coarse
+    )
 
 
 def _before_horizon(ex: Execution, batch: reader.Chunk) -> RowError:

@@ -99,6 +99,19 @@ def todays_ids(settings: Settings) -> dict[int, str]:
     return {ex.line: ex.execution_id for ex in parsed if isinstance(ex, Execution)}
 
 
+def test_the_re_save_read_first_then_the_original_adds_nothing(
+    engine: Engine, settings: Settings, tmp_path: Path
+) -> None:
+    """The coarser times stored first: the original's seconds are within those minutes,
+    duplicates, not conflicts."""
+    service = ImportService(engine, settings)
+    copy = write_csv(tmp_path / "export (excel).csv", RE_SAVED_HEADER, RE_SAVED)
+    assert counts(service.import_file(copy, final_line_ok=True)) == (4, 0, 0, 0)
+    original = write_csv(tmp_path / "export.csv", HEADER, LINES)
+    assert counts(service.import_file(original, final_line_ok=True)) == (0, 4, 0, 0)
+    assert len(trade_ids(engine)) == 4
+
+
 @pytest.fixture
 def old_journal(
     settings: Settings, tmp_path: Path
