@@ -12,14 +12,13 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import Connection, Engine, inspect, select
 
 from csv_import_daemon.config.settings import RECORDED_SETTINGS, Settings
 from csv_import_daemon.db.engine import writing
-from csv_import_daemon.db.tables import RECORDED
+from csv_import_daemon.db.tables import RECORDED, utc_now
 from csv_import_daemon.errors import ConfigError
 
 CHANGE_HINT = (
@@ -57,10 +56,6 @@ class Recorded:
         }
 
 
-def _now() -> datetime:
-    return datetime.now(UTC).replace(tzinfo=None)
-
-
 def load(conn: Connection, instance: str) -> Recorded | None:
     """The instance's recorded settings; None when none are (or the schema predates them)."""
     if not inspect(conn).has_table(RECORDED.name):
@@ -73,11 +68,11 @@ def load(conn: Connection, instance: str) -> Recorded | None:
 
 def save(conn: Connection, instance: str, recorded: Recorded, *, exists: bool) -> None:
     """Record (or, ``exists``, replace) the instance's settings, in the caller's transaction."""
-    values = {**dataclasses.asdict(recorded), "updated_at": _now()}
+    values = {**dataclasses.asdict(recorded), "updated_at": utc_now()}
     if exists:
         conn.execute(RECORDED.update().where(RECORDED.c.instance == instance).values(**values))
     else:
-        conn.execute(RECORDED.insert().values(instance=instance, recorded_at=_now(), **values))
+        conn.execute(RECORDED.insert().values(instance=instance, recorded_at=utc_now(), **values))
 
 
 def _set_in(recorded: Recorded) -> list[str]:
