@@ -17,6 +17,7 @@ from csv_import_daemon.db.tables import FILES, REJECTIONS, TRADES
 from csv_import_daemon.files.names import path_key
 from csv_import_daemon.importing.conventions import HEAD_SAMPLE, TAIL_SAMPLE
 from csv_import_daemon.importing.service import ImportService
+from csv_import_daemon.reports.status import collect_status, render_status
 
 # A UK grid export with the ID column hidden (stand-in IDs), 12-hour clock.
 UK = "Instrument,Action,Quantity,Price,Time,E/X,Position,Name,Commission,Account,"
@@ -209,3 +210,16 @@ def test_a_header_only_addon_file_logs_nothing_unsettled(
         f.write((addon_row("A1", "8/3/2026 9:30:15 AM") + "\r\n").encode())
     assert service.import_file(path, final_line_ok=True).inserted == 1
     assert stored_times(engine) == [datetime(2026, 8, 3, 13, 30, 15)]
+
+
+def test_status_shows_a_file_whose_rows_wait_for_their_date_order(
+    engine: Engine, settings: Settings, tmp_path: Path
+) -> None:
+    path = early_august(tmp_path)
+    ImportService(engine, settings).import_file(path, final_line_ok=True)
+    report = collect_status(engine)
+    (entry,) = [f for f in report["files"] if f["path"] == path_key(path)]
+    assert (entry["date_order"], entry["date_order_source"]) == (None, "unsettled")
+    text = render_status(report)
+    assert "date order unsettled" in text
+    assert "ambiguous_date" in text
