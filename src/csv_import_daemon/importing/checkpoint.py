@@ -241,3 +241,12 @@ class CheckpointStore:
                     self._rekey(moving, cp.path, key, archived=False)
             return dataclasses.replace(cp, path=key)
         return None
+
+
+def starting_counts(prior: Checkpoint | None, *, resumed: bool) -> Counts:
+    """What a file's counts start from: a resumed read adds to them; a read from the start
+    is the file's reading now, so rejections and conflicts it no longer gives are no longer
+    its problems (their records stay as history). Rows it inserted stay counted."""
+    if prior is None:
+        return Counts()
+    return prior.totals if resumed else Counts(inserted=prior.totals.inserted)

@@ -63,6 +63,7 @@ class Reading:
     date_order_source: str
     decimal_mark: DecimalMark | None
     parse: ParseOptions
+    pins: Pins  # the zone, and a repair's date order and decimal mark, kept with the file
 
 
 @dataclass(frozen=True, slots=True)
@@ -187,11 +188,13 @@ class Evidence:
         checkpoint: Checkpoint | None,
         *,
         resume: bool,
-        pins: Pins | None = None,
+        repair: bool = False,
     ) -> Reading:
         """How to read ``path``; what ``checkpoint`` settled counts only when ``resume``;
-        the file's ``pins`` decide where the settings would."""
-        settings = self.settings if pins is None else pins.fallbacks(self.settings)
+        the file's pins (``file_pins``; ``repair``: an explicit one) decide where the
+        settings would."""
+        pins = file_pins(self.settings, checkpoint, repair=repair)
+        settings = pins.fallbacks(self.settings)
         size = os.fstat(f.fileno()).st_size
         previous = checkpoint or Checkpoint(path="", stat=FileStat(0, 0, 0, 0))
         settled_order = previous.date_order if resume else None
@@ -227,7 +230,7 @@ class Evidence:
             action_aliases=settings.action_aliases,
             entry_exit_aliases=settings.entry_exit_aliases,
         )
-        return Reading(order, source, mark, options)
+        return Reading(order, source, mark, options, pins)
 
     def _date_order(
         self,

@@ -29,7 +29,7 @@ from csv_import_daemon.db.corrections import replace_changed
 from csv_import_daemon.db.tables import REJECTIONS, CheckpointStatus, utc_now
 from csv_import_daemon.db.writer import CONFLICT_FIELDS, BatchWriter, Stored
 from csv_import_daemon.files import reader
-from csv_import_daemon.importing.checkpoint import Checkpoint
+from csv_import_daemon.importing.checkpoint import Checkpoint, starting_counts
 from csv_import_daemon.importing.conventions import settings_digest
 from csv_import_daemon.importing.identity import checkpoint_hash
 from csv_import_daemon.importing.plan import HeldBack, ReadPlan
@@ -101,7 +101,7 @@ class Transaction:
         self._keep_digest = self.last is not None and self.last.settings_digest is not None
         self.committed_here = False
         self._held: dict[int, str] = {}  # line -> stand-in of the batch's held-back rows
-        self._base = _base_counts(plan)
+        self._base = starting_counts(plan.prior, resumed=plan.resume.resumed)
 
     def _open(self) -> Connection:
         if self.conn is None:
@@ -395,14 +395,3 @@ def _fingerprint(*parts: object) -> str:
 
 def _as_stored(ex: Execution) -> dict[str, Any]:
     return {k: getattr(ex, k) for k in CONFLICT_FIELDS}
-
-
-def _base_counts(plan: ReadPlan) -> Counts:
-    """What the file's counts start from: a resumed read adds to them; a read from the
-    start is the file's reading now, so the rejections and conflicts it no longer gives
-    are no longer its problems (their records stay as history). Rows it inserted earlier
-    stay counted: the journal holds them."""
-    prior = plan.prior
-    if prior is None:
-        return Counts()
-    return prior.totals if plan.resume.resumed else Counts(inserted=prior.totals.inserted)

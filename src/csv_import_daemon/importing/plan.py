@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import zoneinfo
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -50,13 +51,19 @@ class ReadPlan:
     # May a last line without a newline be read as final (the file is quiet)?
     final_line_ok: bool
     prior: Checkpoint | None
-    # The zone its times are read in, and a repair's date order and decimal mark, which
-    # stay with the file (see ``conventions.file_pins``).
-    pins: Pins
     # --reread --replace: the file's reading replaces stored content that differs.
     replace: bool = False
     # A file without IDs saved over, no longer holding what was read: rows not stored.
     held_back: HeldBack | None = None
+
+    @property
+    def pins(self) -> Pins:
+        """The zone, and a repair's date order and decimal mark, kept with the file."""
+        return self.reading.pins
+
+    @property
+    def zone(self) -> zoneinfo.ZoneInfo:
+        return zoneinfo.ZoneInfo(self.reading.pins.zone)
 
     @property
     def date_order(self) -> DateOrder | None:

@@ -12,7 +12,6 @@ from __future__ import annotations
 import dataclasses
 import os
 import time
-import zoneinfo
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,7 +31,7 @@ from csv_import_daemon.files.quiet_period import seconds_until_settled
 from csv_import_daemon.files.reader import FileStat, Header
 from csv_import_daemon.importing.batch_import import BatchImport
 from csv_import_daemon.importing.checkpoint import UNSETTLED, Checkpoint, CheckpointStore
-from csv_import_daemon.importing.conventions import Evidence, file_pins, layout_options
+from csv_import_daemon.importing.conventions import Evidence, layout_options
 from csv_import_daemon.importing.file_transaction import Transaction, Writers
 from csv_import_daemon.importing.identity import resume_point
 from csv_import_daemon.importing.plan import ReadPlan
@@ -64,9 +63,7 @@ class _Request:
 
     reread: bool
     replace: bool
-    # --reread --replace as the user asked it (not a pending repair being finished): it
-    # reads in the settings in force and pins them to the file.
-    repair: bool
+    repair: bool  # --replace as asked (not a pending one): reads in and pins the settings
     final_line_ok: bool | None
     observer: CommitObserver | None
     should_stop: Callable[[], bool] | None
@@ -154,8 +151,7 @@ class ImportService:
         ``session``: what the import writes into (None: transactions of the file's own).
         ``final_line_ok``: may a last line without newline be read as final? None means
         "if the file has been unchanged for the settle period".
-        ``observer.committed(offset, size)`` is told after each commit (a terminal's
-        progress bar).
+        ``observer.committed(offset, size)`` is told after each commit (a progress bar).
         ``should_stop()`` is asked after each batch; when it says yes, what was written so
         far is committed and the result's status is INTERRUPTED.
         ``replace`` (with ``reread``): the file's reading replaces the stored content of
@@ -239,9 +235,7 @@ class ImportService:
                 ),
             )
         plan = self._plan(at, header, request)
-        parser = RowParser(
-            plan.layout, plan.date_order, zoneinfo.ZoneInfo(plan.pins.zone), plan.reading.parse
-        )
+        parser = RowParser(plan.layout, plan.date_order, plan.zone, plan.reading.parse)
         if not plan.layout.has_id:
             if self._legacy_left is None:  # asked once: no old stand-in is ever made again
                 with request.session.reading() as conn:
@@ -272,9 +266,8 @@ class ImportService:
                 self.checkpoints.save(conn, refused)
             raise UnknownFormatError(message) from None
         resume = resume_point(at.f, header, at.stat, at.prior, reread=request.reread)
-        pins = file_pins(self.settings, at.prior, repair=request.repair)
         reading = self.evidence.settle(
-            at.f, at.path, header, layout, at.prior, resume=resume.resumed, pins=pins
+            at.f, at.path, header, layout, at.prior, resume=resume.resumed, repair=request.repair
         )
         if (
             resume.resumed
@@ -295,7 +288,6 @@ class ImportService:
             final_line_ok=at.final_line_ok,
             prior=at.prior,
             replace=request.replace,
-            pins=pins,
         )
 
     def _read(
