@@ -260,8 +260,19 @@ class Evidence:
         return None, UNSETTLED
 
     @staticmethod
-    def gives_folder_evidence(path: Path) -> bool:
-        return folder_evidence(producer_of(path.name))
+    def settled_since(prior: Checkpoint | None, reading: Reading) -> bool:
+        """The file's order was open and is settled now (lines appended since show it)."""
+        return (
+            prior is not None
+            and prior.date_order_source == UNSETTLED
+            and reading.date_order is not None
+        )
+
+    @staticmethod
+    def shows_folder(path: Path, reading: Reading) -> bool:
+        """Does this file, read so, show the folder's order (its own content or name)?"""
+        shown = reading.date_order_source in ("content", "name")
+        return shown and folder_evidence(producer_of(path.name))
 
     def settles_waiting(self, prior: Checkpoint | None, path: Path) -> bool:
         """Rows of ``path`` wait for a date order that the folder now shows."""

@@ -30,7 +30,7 @@ from csv_import_daemon.files.names import path_key
 from csv_import_daemon.files.quiet_period import seconds_until_settled
 from csv_import_daemon.files.reader import FileStat, Header
 from csv_import_daemon.importing.batch_import import BatchImport
-from csv_import_daemon.importing.checkpoint import UNSETTLED, Checkpoint, CheckpointStore
+from csv_import_daemon.importing.checkpoint import Checkpoint, CheckpointStore
 from csv_import_daemon.importing.conventions import Evidence, layout_options
 from csv_import_daemon.importing.file_transaction import Transaction, Writers
 from csv_import_daemon.importing.identity import resume_point
@@ -269,13 +269,7 @@ class ImportService:
         reading = self.evidence.settle(
             at.f, at.path, header, layout, at.prior, resume=resume.resumed, repair=request.repair
         )
-        if (
-            resume.resumed
-            and at.prior is not None
-            and at.prior.date_order_source == UNSETTLED
-            and reading.date_order is not None
-        ):
-            # Lines appended since settle the order: the rows held back before are read too.
+        if resume.resumed and self.evidence.settled_since(at.prior, reading):  # held back rows
             resume = resume_point(at.f, header, at.stat, at.prior, reread=True)
         return ReadPlan(
             path=at.path,
@@ -326,12 +320,8 @@ class ImportService:
         result = _result(plan, txn, ImportStatus.IMPORTED, offset, pending=len(tail))
         if result.pending_bytes and not result.rows_read:
             result.status = ImportStatus.PENDING
-        if (
-            not plan.resume.resumed
-            and plan.reading.date_order_source in ("content", "name")
-            and self.evidence.gives_folder_evidence(plan.path)
-        ):  # the files of the folder whose rows wait for the order this one shows
-            result.settles = self.checkpoints.unsettled_beside(plan.key)
+        if not plan.resume.resumed and self.evidence.shows_folder(plan.path, plan.reading):
+            result.settles = self.checkpoints.unsettled_beside(plan.key)  # their rows wait
         return result
 
 
