@@ -2,7 +2,10 @@
 
 Writes nothing (see ``db.readonly``), so it is safe while the daemon runs. Exit 0 when
 nothing is missing, 1 when an execution is missing from the ledger or a rejected row is not
-recorded (or a file given by path cannot be read), 3 when the database cannot be reached.
+recorded (or a file given by path cannot be read) or the round trips disagree with
+``trades`` or the point values in force, 3 when the database cannot be reached. A Position
+column that disagrees with the round trips is reported, never a failure (some connections
+write ``-`` on every fill).
 """
 
 from __future__ import annotations
@@ -11,6 +14,7 @@ import argparse
 import json
 import sys
 from collections.abc import Sequence
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +24,7 @@ from sqlalchemy.exc import DBAPIError
 from csv_import_daemon.cli.common import add_common, add_reading, csv_files
 from csv_import_daemon.cli.progress import ReadProgress
 from csv_import_daemon.cli.terminal import visible
+from csv_import_daemon.config.point_values import PointValues
 from csv_import_daemon.config.settings import Settings
 from csv_import_daemon.db import recorded
 from csv_import_daemon.db.engine import describe_db_error
@@ -31,6 +36,8 @@ from csv_import_daemon.importing.checkpoint import Checkpoint
 from csv_import_daemon.importing.service import ImportService
 from csv_import_daemon.logs import get_logger
 from csv_import_daemon.reports.audit import Auditor, FileAudit
+from csv_import_daemon.trips.consistency import check_round_trips
+from csv_import_daemon.trips.positions import position_mismatches
 
 log = get_logger(__name__)
 
@@ -66,11 +73,15 @@ def run(settings: Settings, paths: Sequence[Path], *, as_json: bool) -> int:
                 raise DatabaseUnavailableError("the database holds no journal tables")
             settings = recorded.apply(settings, recorded.load(conn, settings.instance_name))
             audits = _audit_all(conn, settings, paths)
+            trips = _round_trips(conn, settings)
     except DBAPIError as exc:  # OperationalError included: unreachable, locked, cut
         raise DatabaseUnavailableError(describe_db_error(engine, exc)) from exc
     finally:
         engine.dispose()
     report = _report(audits)
+    if trips is not None:
+        report.update(trips)
+        report["failed"] = report["failed"] or trips["round_trips"]["stale"]
     if as_json:
         print(json.dumps(report, indent=2))
     else:
@@ -99,6 +110,20 @@ def _audit_all(conn: Connection, settings: Settings, paths: Sequence[Path]) -> l
         log.debug("verified", file=audit.file, status=str(audit.status))
         audits.append(audit)
     return audits
+
+
+def _round_trips(conn: Connection, settings: Settings) -> dict[str, Any] | None:
+    """Do the round trips agree with ``trades`` and the point values in force (the thorough
+    check), and with the files' Position column? None before the round-trip tables exist."""
+    if not inspect(conn).has_table("round_trips"):
+        return None
+    values = PointValues(dict(settings.point_values))
+    drift = check_round_trips(conn, values, thorough=True)
+    positions = position_mismatches(conn)
+    return {
+        "round_trips": {**drift.as_dict(), "message": drift.describe() if drift.stale else None},
+        "positions": [{**asdict(m), "message": m.describe()} for m in positions],
+    }
 
 
 def _report(audits: list[FileAudit]) -> dict[str, Any]:
@@ -157,4 +182,8 @@ def _render(report: dict[str, Any]) -> str:
         + f"{t['rejected']} rejected rows ({t['rejected_unrecorded']} not recorded), "
         f"{t['conflicts']} conflicts; {verdict}"
     )
+    trips = report.get("round_trips")
+    if trips is not None:
+        lines.append(trips["message"] or "round trips: agree with trades and the point values")
+    lines += [f"position: {m['message']}" for m in report.get("positions", [])]
     return "\n".join(lines)

@@ -4,12 +4,14 @@ A file's ``Position`` cell (``9 L``, ``3 S``, ``-`` for flat) is the account's p
 the fill, as NinjaTrader saw it. Some connections write ``-`` even on entries, so neither
 side is trusted: where the last fill of an (account, contract) carries a position and it
 disagrees with the round trips' open position, the disagreement is reported (``status``,
-``round-trips``, ``pnl``) and nothing is changed.
+``verify``, ``round-trips``, ``pnl``, and a warning when an import refreshes that
+contract's round trips) and nothing is changed.
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from sqlalchemy import Connection, text
@@ -53,13 +55,20 @@ def read_position(cell: str | None) -> int | None:
     return size if match.group(2).upper() == "L" else -size
 
 
-def position_mismatches(conn: Connection) -> list[PositionMismatch]:
-    """Every (account, contract) whose last fill's Position disagrees with its round trips.
+def position_mismatches(
+    conn: Connection, keys: Iterable[tuple[str, str]] | None = None
+) -> list[PositionMismatch]:
+    """Every (account, contract) whose last fill's Position disagrees with its round trips
+    (of ``keys`` only, if given: what an import just refreshed).
 
     Of the fills of the last second, any one whose Position matches is enough (their order
     within a second is not known).
     """
-    keys = conn.execute(text("SELECT DISTINCT account, contract FROM round_trips")).all()
+    if keys is None:
+        keys = [
+            (str(a), str(c))
+            for a, c in conn.execute(text("SELECT DISTINCT account, contract FROM round_trips"))
+        ]
     out = []
     for account, contract in sorted(keys, key=lambda k: (str(k[0]), str(k[1]))):
         params = {"a": account, "i": contract}

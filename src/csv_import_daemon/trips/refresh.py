@@ -32,6 +32,7 @@ from csv_import_daemon.config.sides import side_of
 from csv_import_daemon.logs import get_logger
 from csv_import_daemon.trips.changes import Key, Pending, TripChanges
 from csv_import_daemon.trips.fifo import Fill, FillLike, TripBuilder
+from csv_import_daemon.trips.positions import position_mismatches
 from csv_import_daemon.trips.sql import TripSql, write_trips
 
 __all__ = ["Refreshed", "TripChanges", "rebuild_round_trips", "refresh_round_trips"]
@@ -70,6 +71,14 @@ def refresh_round_trips(
             )
     with _no_cycle_collection():
         written, continued = _refresh_keys(sql, keys, pending, values)
+    for mismatch in position_mismatches(conn, keys):
+        log.warning(
+            "position_mismatch",
+            account=mismatch.account,
+            instrument=mismatch.instrument,
+            file_says=mismatch.file_says,
+            computed=mismatch.computed,
+        )
     return Refreshed(written, continued, len(keys) - continued)
 
 

@@ -155,12 +155,19 @@ def test_verify_names_an_execution_missing_from_the_ledger(
 def test_trade_deleted_by_the_user_is_reported_but_not_an_error(
     database_url: str, journal_files: list[Path]
 ) -> None:
-    """In the ledger, gone from trades: the user deleted it; exit 0, counted as deleted."""
+    """In the ledger, gone from trades: the user deleted it, counted as deleted, never
+    missing. Its round trips are stale until `round-trips --rebuild` (exit 1, that alone);
+    after the rebuild, exit 0."""
     _edit(database_url, "DELETE FROM trades WHERE source_line = 2")
+    code, report = verify_json(database_url, *journal_files)
+    assert code == 1, report
+    assert report["round_trips"]["stale"] is True
+    assert report["totals"]["deleted"] >= 1
+    assert report["totals"]["missing"] == 0
+    assert cli(database_url, "round-trips", "--rebuild").returncode == 0
     code, report = verify_json(database_url, *journal_files)
     assert code == 0, report
     assert report["totals"]["deleted"] >= 1
-    assert report["totals"]["missing"] == 0
 
 
 def test_unrecorded_rejection_fails(database_url: str, journal_files: list[Path]) -> None:
@@ -186,10 +193,13 @@ def test_rows_after_the_checkpoint_are_unread_not_missing(
 def test_changed_stored_content_is_reported_as_a_conflict(
     database_url: str, journal_files: list[Path]
 ) -> None:
-    """A stored trade edited by hand differs from its line: a conflict, not a missing row."""
+    """A stored trade edited by hand differs from its line: a conflict, not a missing row
+    (exit 1 only because its round trips now disagree with trades)."""
     _edit(database_url, "UPDATE trades SET quantity = 7 WHERE source_line = 5")
     code, report = verify_json(database_url, journal_files[0])
-    assert code == 0, report
+    assert code == 1, report
+    assert report["round_trips"]["quantity_difference"] > 0
+    assert report["totals"]["missing"] == 0
     [conflict] = report["files"][0]["conflicts"]
     assert (conflict["line"], conflict["fields"], conflict["recorded"]) == (5, ["quantity"], False)
 

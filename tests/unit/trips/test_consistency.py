@@ -142,3 +142,51 @@ def test_edits_that_cancel_out_are_found_by_the_thorough_check(
         assert not check_round_trips(conn).stale
         drift = check_round_trips(conn, thorough=True)
     assert (drift.fills_without_trade, drift.trades_without_round_trip) == (1, 1)
+
+
+def test_verify_fails_on_stale_round_trips_and_reports_positions(
+    engine: Engine, settings: Settings, tmp_path: Path
+) -> None:
+    """verify exits 1 while the round trips disagree with trades (t2 deleted by hand) or
+    with the point values in force (MNQ set to 3), 0 after a rebuild; a Position column
+    that disagrees is listed, never a failure."""
+    _one_round_trip(engine, settings, tmp_path)
+    db = ("--database", settings.database_url)
+    done = cli("verify", "--json", *db)
+    assert done.returncode == 0, done.stdout
+    assert json.loads(done.stdout)["round_trips"]["stale"] is False
+    cfg = tmp_path / "pv.toml"
+    cfg.write_text("[point_values]\nMNQ = 3\n", encoding="utf-8")
+    done = cli("verify", "--json", "--config", str(cfg), *db)
+    assert done.returncode == 1
+    assert json.loads(done.stdout)["round_trips"]["point_values_changed"] == ["MNQ MAR25"]
+    with engine.begin() as conn:
+        conn.execute(text("DELETE FROM trades WHERE execution_id = 't2'"))
+    done = cli("verify", "--json", *db)
+    assert done.returncode == 1
+    report = json.loads(done.stdout)["round_trips"]
+    assert (report["stale"], report["fills_without_trade"]) == (True, 1)
+    assert "round-trips --rebuild" in cli("verify", *db).stdout
+    assert cli("round-trips", "--rebuild", *db).returncode == 0
+    assert cli("verify", *db).returncode == 0
+
+
+def test_a_position_that_disagrees_is_a_warning_at_import_and_in_verify(
+    engine: Engine, settings: Settings, tmp_path: Path
+) -> None:
+    """The file says 1 short after its last fill, the round trips say flat: the import
+    logs ``position_mismatch``, verify lists it and still exits 0."""
+    from structlog.testing import capture_logs  # noqa: PLC0415
+
+    first = row("p1", "Sell", 1, "100", TUE.replace(hour=10)).replace(",-,o1,", ",1 S,o1,")
+    last = row("p2", "Buy", 1, "99", TUE.replace(hour=11)).replace(",-,o1,", ",1 S,o1,")
+    with capture_logs() as logs:
+        import_all(engine, settings, write(tmp_path / "p.csv", [first, last]))
+    warned = [e for e in logs if e["event"] == "position_mismatch"]
+    assert [(e["account"], e["instrument"], e["file_says"], e["computed"]) for e in warned] == [
+        ("Sim101", "MNQ MAR25", -1, 0)
+    ]
+    done = cli("verify", "--json", "--database", settings.database_url)
+    assert done.returncode == 0, done.stdout
+    (listed,) = json.loads(done.stdout)["positions"]
+    assert (listed["instrument"], listed["file_says"], listed["computed"]) == ("MNQ MAR25", -1, 0)
