@@ -25,7 +25,7 @@ from support.trip_reference import (
 )
 from support.trips import cli_json, import_all, row, write
 
-MARCH = datetime(2026, 3, 2, 10, 0, 0)  # New York wall clock
+MARCH = datetime(2026, 3, 16, 10, 0, 0)  # New York wall clock (a day over 12: no date-order doubt)
 NAMES = ("JAN", "FEB", "MAR", "APR", "MAY", "JUN", "JUL", "AUG", "SEP", "OCT", "NOV", "DEC")
 
 
@@ -111,7 +111,7 @@ def test_a_roll_stays_two_round_trips_and_pnl_by_root_adds_them(
     engine: Engine, settings: Settings, tmp_path: Path
 ) -> None:
     """Close June, open September the same minute: two round trips, one root."""
-    at = MARCH.replace(month=6, day=12)
+    at = MARCH.replace(month=6, day=15)
     f = write(
         tmp_path / "roll.csv",
         [
