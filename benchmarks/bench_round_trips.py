@@ -1,6 +1,7 @@
 """Benchmark: what round trips cost an import (issue 13, item 6).
 
     .venv/bin/python benchmarks/bench_round_trips.py --rows 1000000
+    .venv/bin/python benchmarks/bench_round_trips.py --never-flat 60 --day-fills 500
 
 Measures, on fresh SQLite files in a temporary folder:
 (a) a cold import of N fills with round trips kept current (the shipped code);
@@ -8,9 +9,11 @@ Measures, on fresh SQLite files in a temporary folder:
 (c) one fill appended to a day whose last round trip is open, with and without round trips
     (median of repeated appends).
 Prints one JSON object; the ratio (a)/(b) - 1 is the round trips' share (target < 25 %),
-(c)'s difference is the extra per appended fill (target < 5 ms). ``--cold N`` runs (a) and
-(b) N times alternately and keeps the best of each; the share is also given in CPU time of
-this process, which other load on a shared machine disturbs less than the wall clock.
+(c)'s difference is the extra per appended fill (target < 5 ms). ``--never-flat DAYS``
+measures only (d): the CPU of each daily file of a position that never returns to flat.
+``--cold N`` runs (a) and (b) N times alternately and keeps the best of each; the share is
+also given in CPU time of this process, which other load on a shared machine disturbs less
+than the wall clock.
 """
 
 from __future__ import annotations
@@ -168,13 +171,65 @@ def appended(folder: Path, trips: bool, day_rows: int, repeats: int) -> list[flo
     return out
 
 
+def never_flat(folder: Path, days: int, day_fills: int) -> list[float]:
+    """CPU seconds of each import of ``days`` daily files of one (account, contract) that
+    never returns to flat (every exit smaller than the position): the round trip that
+    stays open grows by ``day_fills`` fills a day."""
+    settings, engine = fresh(folder, "never-flat.sqlite3")
+    fills = Fills(seed=3)
+    key = KEYS[0]
+    fills.position[key] = 1_000_000  # far from flat: no exit can close it
+    out: list[float] = []
+    try:
+        service = importer.ImportService(engine, settings)
+        for day in range(days):
+            csv = folder / f"NinjaTrader_Executions_day{day:03d}.csv"
+            start = START + timedelta(days=day)
+            with open(csv, "w", encoding="utf-8") as f:
+                f.write(HEADER + "\n")
+                for i in range(day_fills):
+                    f.write(fills.line(start + timedelta(seconds=i), key=key) + "\n")
+            cpu = time.process_time()
+            result = service.import_file(csv)
+            out.append(time.process_time() - cpu)
+            assert result.inserted == day_fills, result
+    finally:
+        engine.dispose()
+    return out
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=1_000_000)
     parser.add_argument("--day-rows", type=int, default=20_000)
     parser.add_argument("--repeats", type=int, default=30)
     parser.add_argument("--cold", type=int, default=1, help="cold imports of each kind (best)")
+    parser.add_argument(
+        "--never-flat",
+        type=int,
+        default=0,
+        metavar="DAYS",
+        help="only: DAYS daily files of a position never flat, CPU per file first vs last",
+    )
+    parser.add_argument("--day-fills", type=int, default=500, help="fills a day (--never-flat)")
     args = parser.parse_args()
+    if args.never_flat:
+        with tempfile.TemporaryDirectory(prefix="bench-rt-") as tmp:
+            costs = never_flat(Path(tmp), args.never_flat, args.day_fills)
+        first, last = costs[:5], costs[-5:]
+        print(
+            json.dumps(
+                {
+                    "days": args.never_flat,
+                    "fills_a_day": args.day_fills,
+                    "first_5_files_cpu_s_median": round(statistics.median(first), 3),
+                    "last_5_files_cpu_s_median": round(statistics.median(last), 3),
+                    "per_file_cpu_s": [round(c, 3) for c in costs],
+                },
+                indent=2,
+            )
+        )
+        return
     report: dict[str, Any] = {"rows": args.rows}
     with tempfile.TemporaryDirectory(prefix="bench-rt-") as tmp:
         folder = Path(tmp)

@@ -2,10 +2,12 @@
 
 A file's ``Position`` cell (``9 L``, ``3 S``, ``-`` for flat) is the account's position after
 the fill, as NinjaTrader saw it. Some connections write ``-`` even on entries, so neither
-side is trusted: where the last fill of an (account, contract) carries a position and it
-disagrees with the round trips' open position, the disagreement is reported (``status``,
-``verify``, ``round-trips``, ``pnl``, and a warning when an import refreshes that
-contract's round trips) and nothing is changed.
+side is trusted, and a ``-`` counts as flat only where the contract's latest fills show a
+real position somewhere (a connection that writes ``-`` on every fill says nothing by it).
+Where the last fill of an (account, contract) carries a position and it disagrees with the
+round trips' open position, the disagreement is reported (``status``, ``verify``,
+``round-trips``, ``pnl``, and a warning when an import refreshes that contract's round
+trips) and nothing is changed.
 """
 
 from __future__ import annotations
@@ -86,7 +88,7 @@ def position_mismatches(
             {**params, "t": last},
         ).all()
         said = [p for p in (read_position(r[0]) for r in rows) if p is not None]
-        if not said:
+        if not said or (not any(said) and not _writes_positions(conn, params)):
             continue
         trip = conn.execute(
             text(
@@ -99,3 +101,17 @@ def position_mismatches(
         if computed not in said:
             out.append(PositionMismatch(account, str(rows[-1][1]), said[-1], computed))
     return out
+
+
+def _writes_positions(conn: Connection, params: dict[str, str]) -> bool:
+    """Does this (account, contract)'s connection write real positions (``2 L``)? Among its
+    latest fills, any one is enough; a connection that writes ``-`` on every fill says
+    nothing by ``-``, so its flat is no evidence."""
+    cells = conn.execute(
+        text(
+            "SELECT position_after FROM trades WHERE account = :a AND contract = :i "
+            "ORDER BY executed_at DESC LIMIT 200"
+        ),
+        params,
+    ).scalars()
+    return any(read_position(c) not in (None, 0) for c in cells)

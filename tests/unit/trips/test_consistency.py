@@ -190,3 +190,42 @@ def test_a_position_that_disagrees_is_a_warning_at_import_and_in_verify(
     assert done.returncode == 0, done.stdout
     (listed,) = json.loads(done.stdout)["positions"]
     assert (listed["instrument"], listed["file_says"], listed["computed"]) == ("MNQ MAR25", -1, 0)
+
+
+def test_a_connection_that_writes_dash_on_every_fill_says_nothing(
+    engine: Engine, settings: Settings, tmp_path: Path
+) -> None:
+    """Long 2 with `-` on every fill (such connections exist): `-` is no evidence of flat,
+    so no position_mismatch at import, in status or in verify. With `2 L` on the entry, the
+    same last `-` is evidence: reported."""
+    from structlog.testing import capture_logs  # noqa: PLC0415
+
+    f = write(
+        tmp_path / "dash.csv",
+        [
+            row("d1", "Buy", 1, "100", TUE.replace(hour=10)),
+            row("d2", "Buy", 1, "100", TUE.replace(hour=11)),
+        ],
+    )
+    with capture_logs() as logs:
+        import_all(engine, settings, f)
+    assert [e for e in logs if e["event"] == "position_mismatch"] == []
+    db = ("--database", settings.database_url)
+    assert json.loads(cli("status", "--json", *db).stdout)["positions"] == []
+    g = write(
+        tmp_path / "real.csv",
+        [
+            row("r1", "Buy", 2, "100", TUE.replace(hour=10), account="B").replace(
+                ",-,o1,", ",2 L,o1,"
+            ),
+            row("r2", "Sell", 1, "101", TUE.replace(hour=11), account="B"),
+        ],
+    )
+    with capture_logs() as logs:
+        import_all(engine, settings, g)
+    warned = [
+        (e["account"], e["file_says"], e["computed"])
+        for e in logs
+        if e["event"] == "position_mismatch"
+    ]
+    assert warned == [("B", 0, 1)]
