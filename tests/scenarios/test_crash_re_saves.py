@@ -234,6 +234,8 @@ def test_a_killed_repair_is_finished_by_the_daemon_and_pruned_fills_stay_deleted
             repair.wait(30)
         assert repair.returncode == -signal.SIGKILL, "the repair ended before its kill"
         assert journal.scalar("SELECT status FROM import_files") == "repair_pending"
+        # The journal recorded London at the first import: New York is made its zone.
+        assert _cli(database_url, "db", "settings").returncode == 0
         zone = ("--source-timezone", ZONE, "--instance-name", "h")
         with DaemonProcess(watch, database_url, *zone, log_dir=tmp_path) as daemon:
             daemon.wait_ready(timeout=60)

@@ -138,6 +138,7 @@ def _report(audits: list[FileAudit]) -> dict[str, Any]:
         "rejected": sum(a.rejected for a in audits),
         "rejected_unrecorded": sum(len(a.unrecorded) for a in audits),
         "conflicts": sum(len(a.conflicts) for a in audits),
+        "reading_problems": sum(len(a.readings) for a in audits),
     }
     return {
         "failed": any(a.failed for a in audits),
@@ -165,12 +166,27 @@ def _render(report: dict[str, Any]) -> str:
             f"{', '.join(c['fields'])}{'' if c['recorded'] else ' (not recorded)'}"
             for c in f["conflicts"]
         ]
+        lines += [
+            f"  reading: {r['message']}"
+            + (
+                f" ({r['rows']} rows, e.g. lines {', '.join(map(str, r['lines']))})"
+                if r["rows"]
+                else ""
+            )
+            for r in f["readings"]
+        ]
     t = report["totals"]
     verdict = (
         "FAILED: run `csv-import-daemon import --reread FILE` to import what is missing"
         if report["failed"]
         else "OK: every execution read so far is in the journal"
     )
+    if t["reading_problems"]:
+        verdict = (
+            "FAILED: stored values differ from the files' own reading; repair them with "
+            "`csv-import-daemon import --reread --replace [--source-timezone ZONE] "
+            "[--date-order mdy|dmy] [--decimal-mark .|,] FILE`"
+        )
     lines.append(
         f"{t['files']} files, {t['executions']} executions: {t['present']} present "
         f"({t['deleted']} deleted by you), {t['missing']} missing, {t['unread']} not read yet, "
@@ -180,7 +196,7 @@ def _render(report: dict[str, Any]) -> str:
             else ""
         )
         + f"{t['rejected']} rejected rows ({t['rejected_unrecorded']} not recorded), "
-        f"{t['conflicts']} conflicts; {verdict}"
+        f"{t['conflicts']} conflicts, {t['reading_problems']} reading problems; {verdict}"
     )
     trips = report.get("round_trips")
     if trips is not None:

@@ -15,6 +15,7 @@ from __future__ import annotations
 import operator
 import os
 import zoneinfo
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
@@ -42,6 +43,7 @@ from csv_import_daemon.parsing.row_parser import (
     sniff_layout,
     split_lines,
 )
+from csv_import_daemon.reports.readings import ReadingCheck
 
 LOOKUP_IDS = 1000  # IDs per ledger query: few round trips, well under parameter limits
 BATCH_ROWS = 20_000  # rows parsed before their IDs are looked up (memory stays flat)
@@ -95,11 +97,13 @@ class FileAudit:
     missing: list[dict[str, Any]] = field(default_factory=list)
     unrecorded: list[dict[str, Any]] = field(default_factory=list)
     conflicts: list[dict[str, Any]] = field(default_factory=list)
+    # Stored values the independent reading (``reports.readings``) does not give.
+    readings: list[dict[str, Any]] = field(default_factory=list)
     message: str = ""
 
     @property
     def failed(self) -> bool:
-        return bool(self.missing or self.unrecorded) or self.status in (
+        return bool(self.missing or self.unrecorded or self.readings) or self.status in (
             AuditStatus.ERROR,
             AuditStatus.REPAIR_PENDING,
             AuditStatus.REWRITTEN,
@@ -119,6 +123,7 @@ class FileAudit:
             "rejected": self.rejected,
             "rejected_unrecorded": self.unrecorded,
             "conflicts": self.conflicts,
+            "readings": self.readings,
             **({"message": self.message} if self.message else {}),
         }
 
@@ -130,9 +135,13 @@ class Auditor:
         self.conn = conn
         self.service = service  # its parsing rules, never its writes
         self.settings = settings
+        # The file being audited: its independent reading check, and where its columns are.
+        self._check_readings: ReadingCheck | None = None
+        self._fields: Mapping[str, int] = {}
         cols = [LEDGER.c.execution_id, TRADES.c.execution_id.label("trade_id")]
+        compared = [*(TRADES.c[k] for k in CONFLICT_FIELDS), TRADES.c.commission]
         self._lookup = (
-            select(*cols, *(TRADES.c[k] for k in CONFLICT_FIELDS))
+            select(*cols, *compared)
             .select_from(LEDGER.outerjoin(TRADES, TRADES.c.execution_id == LEDGER.c.execution_id))
             .where(LEDGER.c.execution_id.in_(bindparam("ids", expanding=True)))
         )
@@ -140,7 +149,7 @@ class Auditor:
         self._trades = select(
             TRADES.c.execution_id,
             TRADES.c.execution_id.label("trade_id"),
-            *(TRADES.c[k] for k in CONFLICT_FIELDS),
+            *compared,
         ).where(TRADES.c.execution_id.in_(bindparam("ids", expanding=True)))
         self._horizon = retention.horizon(conn)
         rows = conn.execute(
@@ -212,7 +221,8 @@ class Auditor:
         zone = cp.source_timezone if cp is not None and cp.source_timezone else None
         tz = zoneinfo.ZoneInfo(zone) if zone else self.settings.tz
         parser = RowParser(layout, reading.date_order, tz, reading.parse)
-        pending: list[tuple[Execution, bool]] = []
+        self._start_readings(f, path, (header, layout), cp, out)
+        pending: list[tuple[Execution, bool, list[str]]] = []
         last, end = 1, header.data_start
         for chunk in reader.iter_chunks(f, header.data_start, 2, header.encoding, st.size):
             self._rows(chunk, parser, layout, claimed, pending, out)
@@ -235,6 +245,7 @@ class Auditor:
                 reader.Chunk(last + 1, [text], st.size), parser, layout, claimed, pending, out
             )
         self._check(pending, out)
+        out.readings += self._check_readings.as_list() if self._check_readings else []
         if out.missing:
             out.status = AuditStatus.MISSING
         elif out.unrecorded:
@@ -248,6 +259,39 @@ class Auditor:
         elif cp is not None and cp.status is CheckpointStatus.REWRITTEN:
             out.status = AuditStatus.REWRITTEN
             out.message = cp.last_error or "rewritten"
+
+    def _start_readings(
+        self,
+        f: BinaryIO,
+        path: Path,
+        read: tuple[reader.Header, Layout],
+        cp: Checkpoint | None,
+        out: FileAudit,
+    ) -> None:
+        """Set up the independent reading check of a file the checkpoint vouches for, and
+        re-derive its date order from the whole file and every evidence (not the stored
+        settled order)."""
+        self._check_readings = None
+        if cp is None or out.checkpoint is not CheckpointClaim.OK:
+            return
+        header, layout = read
+        zone = cp.source_timezone or self.settings.source_timezone
+        self._check_readings = ReadingCheck(
+            zoneinfo.ZoneInfo(zone), zone, cp.date_order, cp.decimal_mark
+        )
+        self._fields = layout.columns
+        fresh = self.service.evidence.settle(f, path, header, layout, cp, resume=False)
+        if fresh.date_order and cp.date_order and fresh.date_order != cp.date_order:
+            out.readings.append(
+                {
+                    "kind": "date_order_evidence",
+                    "message": f"the whole file and its evidence settle date order "
+                    f"{fresh.date_order} ({fresh.date_order_source}), the checkpoint "
+                    f"says {cp.date_order}",
+                    "rows": 0,
+                    "lines": [],
+                }
+            )
 
     def _claimed(
         self,
@@ -278,12 +322,15 @@ class Auditor:
         parser: RowParser,
         layout: Layout,
         claimed: int,
-        pending: list[tuple[Execution, bool]],
+        pending: list[tuple[Execution, bool, list[str]]],
         out: FileAudit,
     ) -> None:
         executions, errors = parse_batch(chunk, parser)
+        # The raw fields too, for the independent reading (only when it runs).
+        texts = split_lines(chunk.texts, layout) if self._check_readings is not None else None
+        fields = {chunk.first + i: f for i, f in enumerate(texts)} if texts is not None else {}
         for ex in executions:
-            pending.append((ex, ex.line <= claimed))
+            pending.append((ex, ex.line <= claimed, fields.get(ex.line, [])))
         for err in errors:
             out.rejected += 1
             if err.line > claimed:
@@ -293,19 +340,19 @@ class Auditor:
                     {"line": err.line, "reason": err.reason, "detail": err.detail}
                 )
 
-    def _check(self, pending: list[tuple[Execution, bool]], out: FileAudit) -> None:
+    def _check(self, pending: list[tuple[Execution, bool, list[str]]], out: FileAudit) -> None:
         """Look the executions' IDs up in the ledger and trades, a thousand at a time."""
         out.executions += len(pending)
         for i in range(0, len(pending), LOOKUP_IDS):
             part = pending[i : i + LOOKUP_IDS]
-            ids = sorted({ex.execution_id for ex, _ in part})
+            ids = sorted({ex.execution_id for ex, _, _ in part})
             stored = {r.execution_id: r for r in self.conn.execute(self._lookup, {"ids": ids})}
             if self._horizon is not None and len(stored) < len(ids):
                 rest = [i for i in ids if i not in stored]
                 stored.update(
                     (r.execution_id, r) for r in self.conn.execute(self._trades, {"ids": rest})
                 )
-            for ex, claimed in part:
+            for ex, claimed, raw in part:
                 row = stored.get(ex.execution_id)
                 if row is None:
                     if self._horizon is not None and ex.executed_at < self._horizon:
@@ -321,7 +368,9 @@ class Auditor:
                 if row.trade_id is None:
                     out.deleted += 1
                     continue
-                if tuple(row[2:]) == _conflict_values(ex):  # the common case, in C
+                if raw and self._check_readings is not None:
+                    self._reading(ex.line, raw, row)
+                if tuple(row[2:-1]) == _conflict_values(ex):  # the common case, in C
                     continue
                 diff = [k for k in CONFLICT_FIELDS if getattr(row, k) != getattr(ex, k)]
                 if diff:
@@ -333,6 +382,13 @@ class Auditor:
                             "recorded": ex.execution_id in self._conflicts,
                         }
                     )
+
+    def _reading(self, line: int, raw: list[str], row: Any) -> None:
+        """The stored trade against the row's raw time, price and commission texts."""
+        assert self._check_readings is not None
+        at = {n: raw[i] for n, i in self._fields.items() if i is not None and i < len(raw)}
+        prices = {n: at[n] for n in ("price", "commission") if at.get(n, "").strip()}
+        self._check_readings.row(line, at.get("time"), prices, row)
 
 
 _conflict_values = operator.attrgetter(*CONFLICT_FIELDS)

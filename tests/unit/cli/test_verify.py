@@ -119,6 +119,7 @@ def test_verify_passes_on_a_complete_journal_and_writes_nothing(
             "rejected": 1,
             "rejected_unrecorded": 0,
             "conflicts": 0,
+            "reading_problems": 0,
         }
         assert _contents(journal) == before_rows
         if database_url.startswith("sqlite"):
