@@ -22,6 +22,7 @@ from sqlalchemy import Engine, create_engine, select
 from csv_import_daemon.db.tables import FILES, TRADES
 from support.daemon import DaemonProcess
 from support.processes import clean_env
+from support.waiting import wait_for
 
 HEADER = (
     "Instrument,Action,Quantity,Price,Time,ID,E/X,Position,Order ID,Name,Commission,"
@@ -192,6 +193,36 @@ def test_the_daemon_runs_in_the_recorded_zone_and_refuses_another(
     with DaemonProcess(watch, database_url, "--instance-name", "pc") as refused:
         assert refused.wait_exit(60) == 2  # it was given --source-timezone UTC
         assert "America/New_York" in refused.log_text()
+
+
+class _DaemonWithoutZone(DaemonProcess):
+    """The test daemon without its ``--source-timezone UTC``: the journal's zone decides."""
+
+    def command(self) -> list[str]:
+        words = super().command()
+        at = words.index("--source-timezone")
+        return words[:at] + words[at + 2 :]
+
+
+@pytest.mark.daemon
+def test_a_daemon_started_without_a_zone_reads_in_the_recorded_one(
+    database_url: str, tmp_path: Path
+) -> None:
+    """Recorded New York by the first import; the daemon, given no zone on a UTC host, reads
+    9:31 as New York time (14:31Z) and says so in its reading_settings event."""
+    watch = tmp_path / "watch"
+    watch.mkdir()
+    first = write(tmp_path / "a.csv", [row("A1", "1/28/2025 9:31:00 AM")])
+    ok(cli(database_url, "import", str(first), "--source-timezone", "America/New_York"))
+    daemon = _DaemonWithoutZone(watch, database_url, "--instance-name", "pc", env=HOST)
+    with daemon.start() as d:
+        d.wait_ready(timeout=60)
+        write(watch / "b.csv", [row("B1", "1/28/2025 9:31:00 AM")])
+        wait_for(lambda: "B1" in stored(database_url), True, what="the dropped file")
+        event = d.wait_event("reading_settings")
+        assert event["source_timezone"] == "America/New_York"
+        d.stop_cleanly()
+    assert stored(database_url)["B1"] == datetime(2025, 1, 28, 14, 31)
 
 
 # -- a repair's settings stay with the file ---------------------------------------------------
