@@ -279,7 +279,9 @@ class Auditor:
         self._check_readings = ReadingCheck(
             zoneinfo.ZoneInfo(zone), zone, cp.date_order, cp.decimal_mark
         )
-        self._fields = layout.columns
+        self._fields = {
+            n: i for n, i in layout.columns.items() if n in ("time", "price", "commission")
+        }
         fresh = self.service.evidence.settle(f, path, header, layout, cp, resume=False)
         if fresh.date_order and cp.date_order and fresh.date_order != cp.date_order:
             out.readings.append(
@@ -386,7 +388,7 @@ class Auditor:
     def _reading(self, line: int, raw: list[str], row: Any) -> None:
         """The stored trade against the row's raw time, price and commission texts."""
         assert self._check_readings is not None
-        at = {n: raw[i] for n, i in self._fields.items() if i is not None and i < len(raw)}
+        at = {n: raw[i] for n, i in self._fields.items() if i < len(raw)}
         prices = {n: at[n] for n in ("price", "commission") if at.get(n, "").strip()}
         self._check_readings.row(line, at.get("time"), prices, row)
 

@@ -25,8 +25,9 @@ _NOT_NUMBER = re.compile(r"[^\d.,+\-()]")
 EXAMPLES = 5  # rows named per problem; the count covers every row
 
 
-def local_times(text: str) -> dict[str, datetime]:
-    """The wall-clock readings of ``text`` by date order (``ymd``, or ``mdy``/``dmy``)."""
+def local_times(text: str, only: str | None = None) -> dict[str, datetime]:
+    """The wall-clock readings of ``text`` by date order (``ymd``, or ``mdy``/``dmy``);
+    ``only``: just that order's (and ``ymd``), the common case of a row that fits."""
     m = _TIME.match(text)
     if m is None:
         return {}
@@ -40,6 +41,8 @@ def local_times(text: str) -> dict[str, datetime]:
     orders = {"ymd": (a, b, c)} if len(m.group(1)) == 4 else {"mdy": (c, a, b), "dmy": (c, b, a)}
     out = {}
     for order, (year, month, day) in orders.items():
+        if only is not None and order not in (only, "ymd"):
+            continue
         try:
             full = year + 2000 if year < 100 else year
             out[order] = datetime(full, month, day, hour, minute, second, micro)
@@ -64,8 +67,12 @@ def plain_decimal(text: str, mark: str | None) -> Decimal | None:
     return -value if negative else value
 
 
-def _utc(local: datetime, zone: zoneinfo.ZoneInfo) -> datetime:
-    offset = local.replace(tzinfo=zone).utcoffset() or timedelta(0)
+def _utc(local: datetime, zone: zoneinfo.ZoneInfo, offsets: dict[Any, timedelta]) -> datetime:
+    # The zone's offset changes at most hourly: looked up once per local hour.
+    key = (local.date(), local.hour, local.fold)
+    offset = offsets.get(key)
+    if offset is None:
+        offset = offsets[key] = local.replace(tzinfo=zone).utcoffset() or timedelta(0)
     return local - offset
 
 
@@ -78,6 +85,7 @@ class ReadingCheck:
     date_order: str | None
     decimal_mark: str | None
     problems: dict[str, dict[str, Any]] = field(default_factory=dict)
+    _offsets: dict[Any, timedelta] = field(default_factory=dict)
 
     def _add(self, kind: str, message: str, line: int) -> None:
         entry = self.problems.setdefault(kind, {"kind": kind, "message": message, "rows": 0})
@@ -102,10 +110,15 @@ class ReadingCheck:
                 )
 
     def _time(self, line: int, text: str, stored: datetime) -> None:
+        own = local_times(text, self.date_order or "")
+        if any(_utc(t, self.zone, self._offsets) == stored for t in own.values()):
+            return  # the common case: it fits the checkpoint's order and zone
         readings = local_times(text)
-        fits = {o for o, t in readings.items() if _utc(t, self.zone) == stored}
+        fits = {o for o, t in readings.items() if _utc(t, self.zone, self._offsets) == stored}
         if not readings or fits & {"ymd", self.date_order or ""}:
             return
+        if fits and self.date_order is None:
+            return  # an order still unsettled: only rows that read one way were stored
         if fits:
             other = fits.pop()
             self._add(
@@ -115,9 +128,10 @@ class ReadingCheck:
                 line,
             )
             return
-        own = readings.get(self.date_order or "") or readings.get("ymd")
-        if own is not None:
-            hours = (own - stored).total_seconds() / 3600
+        only = next(iter(readings.values())) if len(readings) == 1 else None
+        mine = readings.get(self.date_order or "") or only
+        if mine is not None:
+            hours = (mine - stored).total_seconds() / 3600
             self._add(
                 "zone",
                 f"stored times were read in another zone (UTC{hours:+g} h) than the "

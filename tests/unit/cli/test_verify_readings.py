@@ -10,15 +10,17 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import zoneinfo
 from datetime import datetime
 from decimal import Decimal
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 from sqlalchemy import create_engine, update
 
 from csv_import_daemon.db.tables import FILES, TRADES
-from csv_import_daemon.reports.readings import local_times, plain_decimal
+from csv_import_daemon.reports.readings import ReadingCheck, local_times, plain_decimal
 from support.processes import clean_env
 
 HEADER = (
@@ -151,3 +153,16 @@ def test_the_plain_reading() -> None:
     assert plain_decimal("1.234,50 €", ",") == Decimal("1234.50")
     assert plain_decimal("(0.52)", ".") == Decimal("-0.52")
     assert plain_decimal("1,5", None) is None
+
+
+def test_a_file_whose_order_is_unsettled_is_no_date_order_problem() -> None:
+    """Only rows that read one way are stored while the order waits: none is a problem; a
+    row stored an hour off is a zone problem naming the offset."""
+    check = ReadingCheck(zoneinfo.ZoneInfo("UTC"), "UTC", None, ".")
+    stored = SimpleNamespace(executed_at=datetime(2026, 8, 25, 9, 31), price=None)
+    check.row(2, "25/08/2026 09:31:00", {}, stored)
+    assert check.as_list() == []
+    check.row(3, "25/08/2026 10:31:00", {}, stored)
+    (problem,) = check.as_list()
+    assert (problem["kind"], problem["lines"]) == ("zone", [3])
+    assert "UTC+1 h" in problem["message"]
