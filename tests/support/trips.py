@@ -9,6 +9,7 @@ import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -101,8 +102,9 @@ def assert_tables_equal_a_rebuild(engine: Engine) -> None:
     assert kept == rebuilt
 
 
-def _tables(conn: Connection) -> tuple[list[Any], list[Any]]:
-    """Both tables as stored (SQLite's decimal text as is), without the generated IDs."""
+def _tables(conn: Connection) -> tuple[list[Any], list[Any], list[Any]]:
+    """The round-trip tables as stored (SQLite's decimal text as is), without the generated
+    IDs: round trips, their parts, the open round trips' FIFO state."""
     trips = conn.exec_driver_sql(
         "SELECT account, instrument, direction, opened_at, closed_at, quantity, open_quantity, "
         "entry_price, exit_price, points, pnl, commission, net_pnl, currency FROM round_trips "
@@ -113,9 +115,16 @@ def _tables(conn: Connection) -> tuple[list[Any], list[Any]]:
         "f.commission, f.role FROM round_trip_fills f JOIN round_trips t "
         "ON t.id = f.round_trip_id ORDER BY t.account, t.instrument, t.opened_at, f.seq"
     ).all()
+    states = [
+        (*r[:3], _state_values(r[3]))
+        for r in conn.exec_driver_sql(
+            "SELECT t.account, t.instrument, t.opened_at, s.state FROM round_trip_state s "
+            "JOIN round_trips t ON t.id = s.round_trip_id"
+        ).all()
+    ]
     # Sorted on every column: round trips opened in the same second tie on the ORDER BY,
     # and PostgreSQL returns tied rows in any order.
-    return _sorted(trips), _sorted(parts)
+    return _sorted(trips), _sorted(parts), _sorted(states)
 
 
 def _sorted(rows: Any) -> list[Any]:
@@ -140,3 +149,13 @@ def cli_json(*args: str) -> Any:
     done = cli(*args, "--json")
     assert done.returncode == 0, done.stderr
     return json.loads(done.stdout)
+
+
+def _state_values(text: str) -> str:
+    """A state row by value: PostgreSQL reads prices back at NUMERIC's scale (20000.00000000)
+    where an append keeps the file's (20000), so decimals compare normalized."""
+    state = json.loads(text)
+    for name in ("entry_cost", "exit_cost", "gained", "commission"):
+        state[name] = str(Decimal(state[name]).normalize())
+    state["lots"] = [[q, str(Decimal(p).normalize())] for q, p in state["lots"]]
+    return json.dumps(state, sort_keys=True)

@@ -293,6 +293,16 @@ ROUND_TRIPS = Table(
 )
 
 
+# The open round trip's FIFO state (open lots and exact sums, JSON): an import continues it
+# from here instead of re-reading its fills (revision 0012). One row per open round trip.
+ROUND_TRIP_STATE = Table(
+    "round_trip_state",
+    METADATA,
+    Column("round_trip_id", Integer, ForeignKey("round_trips.id"), primary_key=True),
+    Column("state", Text, nullable=False),
+)
+
+
 # The share of one execution in one round trip (a reversing fill has two).
 ROUND_TRIP_FILLS = Table(
     "round_trip_fills",

@@ -31,6 +31,7 @@ from csv_import_daemon.config.point_values import PointValue, PointValues
 from csv_import_daemon.config.sides import side_of
 from csv_import_daemon.logs import get_logger
 from csv_import_daemon.trips.changes import Key, Pending, TripChanges
+from csv_import_daemon.trips.continuation import continue_open
 from csv_import_daemon.trips.fifo import Fill, FillLike, TripBuilder
 from csv_import_daemon.trips.positions import position_mismatches
 from csv_import_daemon.trips.sql import TripSql, write_trips
@@ -91,9 +92,15 @@ def _refresh_keys(
         fresh = pending.fresh.get(key)
         if fresh is not None and not _all_later(sql, key, changed, len(fresh)):
             fresh = None
+        value = values.lookup(key[1])
+        if fresh is not None:  # an append: from the open round trip's state, if stored
+            done = continue_open(sql, key, fresh, value)
+            if done is not None:
+                continued += 1
+                written += done
+                continue
         start = _restart_point(sql, key, changed)
         _delete_from(sql, key, start)
-        value = values.lookup(key[1])
         if fresh is None:
             written += _compute(sql, key, _pages(sql, key, start), value)
         else:
@@ -142,6 +149,7 @@ def rebuild_round_trips(conn: Connection, values: PointValues | None = None) -> 
     """Recompute every round trip from ``trades`` (after trades were edited by hand)."""
     sql = TripSql(conn)
     values = values or PointValues()
+    sql.run("DELETE FROM round_trip_state")
     sql.run("DELETE FROM round_trip_fills")
     sql.run("DELETE FROM round_trips")
     fill_contracts(sql)
@@ -204,6 +212,11 @@ def _restart_point(sql: TripSql, key: Key, changed: datetime) -> datetime:
 def _delete_from(sql: TripSql, key: Key, start: datetime) -> None:
     params = (key[0], key[1], sql.time(start))
     sql.run(
+        "DELETE FROM round_trip_state WHERE round_trip_id IN (SELECT id FROM round_trips "
+        "WHERE account = ? AND contract = ? AND opened_at >= ?)",
+        params,
+    )
+    sql.run(
         "DELETE FROM round_trip_fills WHERE round_trip_id IN (SELECT id FROM round_trips "
         "WHERE account = ? AND contract = ? AND opened_at >= ?)",
         params,
@@ -223,7 +236,7 @@ def _compute(
     trips = builder.take_done()
     if builder.trip is not None:
         trips.append(builder.trip)
-    return written + write_trips(sql, key, trips, value)
+    return written + write_trips(sql, key, trips, value, builder.lots)
 
 
 # A page of one key's fills in time order: from a moment on, before one, or both.

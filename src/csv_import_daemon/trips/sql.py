@@ -8,6 +8,8 @@ at a time; the round trips of a cold import spent most of their time there.
 
 from __future__ import annotations
 
+import json
+from collections.abc import Iterable
 from datetime import datetime
 from decimal import Decimal
 from itertools import chain, repeat
@@ -127,8 +129,15 @@ def _overflow(value: Decimal) -> None:
     log.warning("round_trip_value_overflow", value=str(value))  # null, never a failed import
 
 
-def write_trips(sql: TripSql, key: Key, trips: list[Trip], value: PointValue | None) -> int:
-    """Insert the round trips and their parts; the number of round trips."""
+def write_trips(
+    sql: TripSql,
+    key: Key,
+    trips: list[Trip],
+    value: PointValue | None,
+    lots: Iterable[list[Any]] | None = None,
+) -> int:
+    """Insert the round trips and their parts; the number of round trips. ``lots``: the
+    open lots of the last round trip when it is still open (its state row is written)."""
     if not trips:
         return 0
     ids = new_ids(sql, len(trips))
@@ -183,7 +192,44 @@ def write_trips(sql: TripSql, key: Key, trips: list[Trip], value: PointValue | N
         parts[_COMMISSION :: len(_PART_COLUMNS)] = texts
     sql.insert("round_trips", TRIP_COLUMNS, trip_rows)
     sql.insert("round_trip_fills", _PART_COLUMNS, parts)
+    last = trips[-1]
+    if lots is not None and last.closed_at is None:
+        write_state(sql, ids[-1], last, lots, parts=len(last.ids), commission=last.commission)
     return len(trips)
+
+
+def open_state(trip: Trip, lots: Iterable[list[Any]], *, parts: int, commission: Decimal) -> str:
+    """An open round trip's FIFO state as JSON text: exact sums (decimal text keeps its
+    scale, so a continued round trip equals a recomputed one), open lots oldest first, how
+    many parts it has and their commission so far."""
+    return json.dumps(
+        {
+            "lots": [[int(q), str(p)] for q, p in lots],
+            "entry_cost": str(trip.entry_cost),
+            "exit_cost": str(trip.exit_cost),
+            "gained": str(trip.gained),
+            "quantity": trip.quantity,
+            "exit_quantity": trip.exit_quantity,
+            "parts": parts,
+            "commission": str(commission),
+        },
+        separators=(",", ":"),
+    )
+
+
+def write_state(
+    sql: TripSql,
+    trip_id: int,
+    trip: Trip,
+    lots: Iterable[list[Any]],
+    *,
+    parts: int,
+    commission: Decimal,
+) -> None:
+    sql.run(
+        "INSERT INTO round_trip_state (round_trip_id, state) VALUES (?, ?)",
+        (trip_id, open_state(trip, lots, parts=parts, commission=commission)),
+    )
 
 
 def _same(value: datetime) -> datetime:

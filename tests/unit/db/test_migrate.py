@@ -34,7 +34,8 @@ R7 = "0007_ledger_retention"
 R8 = "0008_file_ctime"
 R9 = "0009_meaning_stand_ins"
 R10 = "0010_contracts"
-R11 = HEAD = "0011_recorded_settings"
+R11 = "0011_recorded_settings"
+R12 = HEAD = "0012_open_lots"
 TABLES = {
     "trades",
     "import_files",
@@ -46,6 +47,7 @@ TABLES = {
     "round_trip_fills",
     "ledger_retention",
     "instance_settings",
+    "round_trip_state",
 }
 
 
@@ -199,6 +201,7 @@ def test_each_revision_steps_down_and_up_keeping_the_other_data(
         "round_trip_fills",
         "ledger_retention",
         "instance_settings",
+        "round_trip_state",
     }
     assert count(engine, TRADES) == 14
     migrate.upgrade(engine)  # r2 + r3 up: the ledger is rebuilt from trades
@@ -347,7 +350,7 @@ def test_migrations_ship_inside_the_wheel(tmp_path: Path) -> None:
     assert "csv_import_daemon/migrations/frozen_0010_contracts.py" in names
     assert {
         f"csv_import_daemon/migrations/versions/{r}.py"
-        for r in (R1, R2, R3, R6, R7, R8, R9, R10, R11)
+        for r in (R1, R2, R3, R6, R7, R8, R9, R10, R11, R12)
     } <= names
     # The journal page's template, style and script are package data too.
     page = {f"csv_import_daemon/reports/templates/journal.{k}" for k in ("html.j2", "css", "js")}

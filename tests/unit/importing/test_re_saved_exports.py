@@ -121,8 +121,8 @@ def old_journal(
     engine = make_engine(settings)
     migrate.upgrade(engine, OLD_REVISION)
     path = write_csv(tmp_path / "export.csv", HEADER, LINES)
-    # Today's import writes the contracts of revision 0010 and the checkpoint pins of 0011:
-    # those columns, for it only.
+    # Today's import writes the contracts of revision 0010, the checkpoint pins of 0011 and
+    # the open round trips' state of 0012: those, for it only.
     added = [
         ("trades", "contract VARCHAR(60)"),
         ("round_trips", "contract VARCHAR(60)"),
@@ -132,10 +132,14 @@ def old_journal(
     with engine.begin() as conn:
         for table, column in added:
             conn.execute(text(f"ALTER TABLE {table} ADD COLUMN {column}"))
+        conn.execute(
+            text("CREATE TABLE round_trip_state (round_trip_id INTEGER PRIMARY KEY, state TEXT)")
+        )
     ImportService(engine, settings).import_file(path, final_line_ok=True)
     with engine.begin() as conn:
         for table, column in added:
             conn.execute(text(f"ALTER TABLE {table} DROP COLUMN {column.split()[0]}"))
+        conn.execute(text("DROP TABLE round_trip_state"))
     layout = sniff_layout(HEADER)
     occurrences: dict[str, int] = {}
     legacy = {

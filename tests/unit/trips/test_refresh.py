@@ -404,6 +404,9 @@ def test_revision_0005_builds_round_trips_for_existing_trades_and_downgrades(
             conn.execute(text("ALTER TABLE import_files ADD COLUMN ctime_ns BIGINT"))
             conn.execute(text("CREATE TABLE ledger_retention (horizon TIMESTAMP)"))
             conn.execute(text("ALTER TABLE trades ADD COLUMN contract VARCHAR(60)"))
+            # and a file's pinned reading (0011)
+            conn.execute(text("ALTER TABLE import_files ADD COLUMN pinned_date_order VARCHAR(3)"))
+            conn.execute(text("ALTER TABLE import_files ADD COLUMN pinned_decimal_mark VARCHAR(1)"))
         f = write(
             tmp_path / "m.csv",
             [row("m1", "Buy", 1, "100", DAY1), row("m2", "Sell", 1, "103", DAY1 + timedelta(1))],
