@@ -141,6 +141,18 @@ def test_a_later_import_without_the_zone_reads_in_the_recorded_one(
     assert "source_timezone=America/New_York" in shown
 
 
+def test_reports_show_times_in_the_recorded_zone(database_url: str, tmp_path: Path) -> None:
+    """Imported in New York on a UTC host: ``round-trips``, ``pnl`` and the journal page,
+    run without a zone, show 9:31 as 09:31 New York (not 14:31, the host's UTC)."""
+    first = write(tmp_path / "a.csv", [row("A1", "1/28/2025 9:31:00 AM")])
+    ok(cli(database_url, "import", str(first), "--source-timezone", "America/New_York"))
+    (trip,) = json.loads(ok(cli(database_url, "round-trips", "--json")))
+    assert trip["opened_at_local"].startswith("2025-01-28T09:31:00")
+    page = tmp_path / "page.html"
+    ok(cli(database_url, "report", "--out", str(page), XDG_STATE_HOME=str(tmp_path)))
+    assert "America/New_York" in page.read_text(encoding="utf-8")
+
+
 def test_another_zone_is_refused_naming_the_recorded_one_until_changed(
     database_url: str, tmp_path: Path
 ) -> None:

@@ -12,6 +12,7 @@ from csv_import_daemon.cli.common import DEFAULTS, add_common, default
 from csv_import_daemon.cli.terminal import visible
 from csv_import_daemon.cli.trips import _day
 from csv_import_daemon.config.settings import Settings, default_report_path
+from csv_import_daemon.db import recorded
 from csv_import_daemon.db.readonly import readonly_engine
 from csv_import_daemon.errors import ConfigError, ExitCode
 from csv_import_daemon.logs import get_logger
@@ -63,6 +64,8 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     flt = PageFilter(args.account, args.root, args.since, args.until)
     engine = readonly_engine(settings)
     try:
+        # The zone the journal recorded, not the host's, when none is given.
+        settings = recorded.settle(engine, settings, record=False)
         html = make_page(engine, settings, flt)
     finally:
         engine.dispose()

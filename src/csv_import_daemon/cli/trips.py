@@ -18,7 +18,7 @@ from csv_import_daemon.cli.common import add_common, open_journal
 from csv_import_daemon.cli.terminal import visible
 from csv_import_daemon.config.point_values import PointValues
 from csv_import_daemon.config.settings import Settings
-from csv_import_daemon.db import schema
+from csv_import_daemon.db import recorded, schema
 from csv_import_daemon.db.engine import writing
 from csv_import_daemon.errors import ConfigError, ExitCode
 from csv_import_daemon.logs import get_logger
@@ -126,6 +126,8 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
 def handle(engine: Engine, settings: Settings, args: argparse.Namespace) -> int:
     """Run ``round-trips`` or ``pnl``; results on stdout, a hint on stderr for no match."""
     schema.prepare_database(engine, settings)
+    # The zone the journal recorded, not the host's, when none is given (display times).
+    settings = recorded.settle(engine, settings, record=False)
     rollover = settings.rollover
     values = PointValues(dict(settings.point_values))
     flt = TripFilter(
