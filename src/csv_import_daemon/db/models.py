@@ -108,6 +108,8 @@ TRADES = Table(
     # The instrument's contract (config.contracts), set on every insert; null only in a row
     # written by hand (a rebuild fills it).
     Column("contract", String(60)),
+    # The ISO code of the commission's symbol or code as the file wrote it; null: none.
+    Column("commission_currency", String(3)),
     Index("uq_trades_execution_id", "execution_id", unique=True),
     # Round trips read one (account, contract) from a point in time (revision 0010).
     Index("ix_trades_account_contract_executed_at", "account", "contract", "executed_at"),

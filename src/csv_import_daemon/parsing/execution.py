@@ -30,6 +30,8 @@ class Execution:
     line: int
     # Columns stored nowhere else (TradeValidation, Rate, ...), as JSON: header -> value.
     extra: str | None = None
+    # The ISO code of the commission's symbol or code ("$0.52" -> "USD"); None: none shown.
+    commission_currency: str | None = None
 
 
 def show(value: str) -> str:

@@ -74,6 +74,18 @@ def ambiguous_decimal(label: str, text: str, line_no: int, raw: str) -> RowError
     )
 
 
+def unknown_currency(text: str, marker: str, line_no: int, raw: str) -> RowError:
+    # Its amount would be counted in another currency's P&L: never guessed.
+    return RowError(
+        line_no,
+        raw,
+        "unknown_currency",
+        f"Commission {show(text)}: {show(marker)} names no one currency; the commission's "
+        "currency must be $, €, £ or a 3-letter code such as SEK (the Windows currency "
+        "format of the PC that wrote the file decides it)",
+    )
+
+
 def bad_time(text: str, order: DateOrder | None, line_no: int, raw: str) -> RowError:
     """A time no reading accepts; ``ambiguous_date`` when the file's date order decides it
     (its date reads two ways while the order is open, or a compact ddMMyyyy date outside a

@@ -35,6 +35,7 @@ from csv_import_daemon.parsing.fields import (
     DateOrder,
     TimeReader,
     date_order_from_times,
+    money_currency,
     parse_quantity,
     wall_date,
 )
@@ -64,8 +65,6 @@ __all__ = [
 
 # Excel writes long numbers as "1.58013E+11": such an ID identifies nothing any more.
 _SCIENTIFIC = re.compile(r"[0-9]+(?:[.,][0-9]+)?[eE][+-][0-9]{1,3}")
-# Cache-miss marker, compared by identity.
-_UNKNOWN = Decimal("NaN")
 _new = object.__new__
 _UNKNOWN_EX = rejections.UNKNOWN
 _CACHE_LIMIT = 65536
@@ -147,7 +146,10 @@ class RowParser:
         # Quantities, prices and commissions repeat a lot within a file.
         self._quantities: dict[str, int] = {}
         self._prices: dict[str, Decimal] = {}
-        self._money: dict[str, Decimal | None] = dict.fromkeys(EMPTY_MONEY)
+        # Commission text -> (amount, currency code).
+        self._money: dict[str, tuple[Decimal | None, str | None]] = dict.fromkeys(
+            EMPTY_MONEY, (None, None)
+        )
         self.stand_ins = StandIns()
         self._last_day: str | None = None  # the stand-in's reading of ``_last_date``
 
@@ -287,10 +289,10 @@ class RowParser:
 
         text = fields[i_commission]
         try:
-            commission = self._money[text]
+            commission, currency = self._money[text]
         except KeyError:
-            commission = self._money.get(text.strip(), _UNKNOWN)
-            if commission is _UNKNOWN:
+            known = self._money.get(text.strip())
+            if known is None:
                 stripped = text.strip()
                 money = read_number(stripped, self.decimal_mark, money=True)
                 if money is AMBIGUOUS and self._settle_from_row(fields):
@@ -304,10 +306,13 @@ class RowParser:
                         "bad_commission",
                         f"Commission {show(stripped)} is not a money amount",
                     )
+                try:
+                    known = (money, money_currency(stripped))
+                except ValueError as marker:
+                    return rejections.unknown_currency(stripped, str(marker), line_no, raw)
                 if self.decimal_mark is None:
                     self.decimal_mark = mark_shown(stripped)
-                commission = money
-            self._remember(self._money, text, commission)
+            commission, currency = self._remember(self._money, text, known)
 
         text = fields[i_entry_exit]
         try:
@@ -341,6 +346,7 @@ class RowParser:
         draft.position_after = position
         draft.line = line_no
         draft.extra = extra
+        draft.commission_currency = currency
         if not has_id:
             minute = clock_minute(self._last_day, when) if self._last_hours else None
             draft.execution_id = self.stand_ins.of(draft, fields[i_price], time_text, minute)

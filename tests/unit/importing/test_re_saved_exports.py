@@ -122,9 +122,10 @@ def old_journal(
     migrate.upgrade(engine, OLD_REVISION)
     path = write_csv(tmp_path / "export.csv", HEADER, LINES)
     # Today's import writes the contracts of revision 0010, the checkpoint pins of 0011 and
-    # the open round trips' state of 0012: those, for it only.
+    # the open round trips' state of 0012, the commission currency of 0013: those, for it only.
     added = [
         ("trades", "contract VARCHAR(60)"),
+        ("trades", "commission_currency VARCHAR(3)"),
         ("round_trips", "contract VARCHAR(60)"),
         ("import_files", "pinned_date_order VARCHAR(3)"),
         ("import_files", "pinned_decimal_mark VARCHAR(1)"),

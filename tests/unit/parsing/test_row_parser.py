@@ -130,6 +130,7 @@ def test_sample_en_us_every_row() -> None:
         "entry_exit": "Entry",
         "quantity": 1,
         "commission": Decimal("1.55"),
+        "commission_currency": "USD",
         "order_id": None,
         "order_name": None,
         "connection": "ATF NinjaTrader",
@@ -142,6 +143,7 @@ def test_sample_en_us_every_row() -> None:
         "action": "Buy",
         "entry_exit": "Entry",
         "commission": Decimal("0.00"),
+        "commission_currency": "USD",
         "order_id": "258aa78f1aaa420ea8de80a4c1292789",
         "order_name": "158012701254",
         "executed_at": datetime(2025, 1, 28, 15, 59, 52),
@@ -151,6 +153,7 @@ def test_sample_en_us_every_row() -> None:
         "action": "Sell",
         "entry_exit": "Exit",
         "commission": Decimal("0.00"),
+        "commission_currency": "USD",
         "order_id": "123698bff44045ef81f45b6a59a61be6",
         "order_name": "P||4524",
         "executed_at": datetime(2025, 1, 28, 16, 1, 29),
@@ -218,6 +221,7 @@ def test_sample_eu_semicolon_every_row() -> None:
         "instrument": "MES JUN26",
         "quantity": 1,
         "commission": Decimal("0.62"),
+        "commission_currency": "USD",
         "connection": "Playback",
         "extra": RATE_ONE,
     }
@@ -283,6 +287,7 @@ def test_sample_no_id_column_every_row() -> None:
             price=Decimal(price),
             executed_at=datetime.fromisoformat(utc),
             commission=Decimal("0.00"),
+            commission_currency="USD",
             order_id=None,
             order_name=name,
             connection=None,
@@ -314,6 +319,7 @@ def test_sample_addon_daily_file_every_row() -> None:
         "instrument": "MNQ 12-25",
         "quantity": 1,
         "commission": Decimal("0.52"),
+        "commission_currency": "USD",
         "connection": "Apex Trader Funding",
         "extra": '{"Rate": "1", "TradeValidation": "Valid"}',
     }
@@ -706,6 +712,37 @@ def test_commission_column(text: str, value: Decimal | None) -> None:
     assert parse_ok(en_row(commission=text)).commission == value
 
 
+@pytest.mark.parametrize(
+    ("text", "currency"),
+    [
+        ("$0.52", "USD"),
+        ("$$0.52", "USD"),
+        ("0,62 $", "USD"),
+        ("-$ 2,00", "USD"),
+        ("US$0.52", "USD"),
+        ("0,52 €", "EUR"),
+        ("£0.52", "GBP"),
+        ("EUR 1.20", "EUR"),
+        ("CHF 2.05", "CHF"),
+        ("1.20", None),
+        ("-", None),
+        ("", None),
+    ],
+)
+def test_commission_currency(text: str, currency: str | None) -> None:
+    """The commission's symbol or code is kept as an ISO code; no symbol: None."""
+    assert parse_ok(en_row(commission=text)).commission_currency == currency
+
+
+@pytest.mark.parametrize(("text", "marker"), [("1,20 kr", "kr"), ("¥52", "¥"), ("R$1.00", "R$")])
+def test_unknown_commission_currency(text: str, marker: str) -> None:
+    """A marker naming no one currency is rejected, naming it: never counted as another."""
+    error = parse_error(en_row(commission=text))
+    assert error.reason == "unknown_currency"
+    assert repr(text) in error.detail
+    assert repr(marker) in error.detail
+
+
 @pytest.mark.parametrize("text", ["abc", "$1e5", "NaN", "$$", "1,2,3 $"])
 def test_bad_commission(text: str) -> None:
     """A commission that is not money is 'bad_commission', naming the value."""
@@ -1052,7 +1089,8 @@ def test_generated_rows_round_trip(
     line = _render(ex, local, european, thousands)
     layout = EU if european else EN
     parser = RowParser(layout, "dmy" if european else "mdy", tz)
-    expected = dataclasses.replace(ex, extra=RATE_ONE)
+    currency = None if ex.commission is None else "EUR" if european else "USD"
+    expected = dataclasses.replace(ex, extra=RATE_ONE, commission_currency=currency)
     assert parser.parse(next(split_lines([line], layout)), 7, line) == expected
 
 
