@@ -16,6 +16,7 @@ from typing import TypeVar
 
 from csv_import_daemon.config.sides import ACTIONS, side_of
 from csv_import_daemon.parsing import rejections
+from csv_import_daemon.parsing.currency import money_currency
 from csv_import_daemon.parsing.decimal_mark import (
     AMBIGUOUS,
     Ambiguous,
@@ -35,7 +36,6 @@ from csv_import_daemon.parsing.fields import (
     DateOrder,
     TimeReader,
     date_order_from_times,
-    money_currency,
     parse_quantity,
     wall_date,
 )

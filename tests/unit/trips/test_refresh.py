@@ -404,6 +404,8 @@ def test_revision_0005_builds_round_trips_for_existing_trades_and_downgrades(
             conn.execute(text("ALTER TABLE import_files ADD COLUMN ctime_ns BIGINT"))
             conn.execute(text("CREATE TABLE ledger_retention (horizon TIMESTAMP)"))
             conn.execute(text("ALTER TABLE trades ADD COLUMN contract VARCHAR(60)"))
+            # and a commission's currency (0013)
+            conn.execute(text("ALTER TABLE trades ADD COLUMN commission_currency VARCHAR(3)"))
             # and a file's pinned reading (0011)
             conn.execute(text("ALTER TABLE import_files ADD COLUMN pinned_date_order VARCHAR(3)"))
             conn.execute(text("ALTER TABLE import_files ADD COLUMN pinned_decimal_mark VARCHAR(1)"))
@@ -414,6 +416,7 @@ def test_revision_0005_builds_round_trips_for_existing_trades_and_downgrades(
         import_all_without_round_trips(eng, settings, f)
         with eng.begin() as conn:
             conn.execute(text("ALTER TABLE trades DROP COLUMN contract"))
+            conn.execute(text("ALTER TABLE trades DROP COLUMN commission_currency"))
         migrate.upgrade(eng, "0005_round_trips")
         with eng.connect() as conn:
             stored = conn.execute(text("SELECT points, pnl FROM round_trips")).all()
