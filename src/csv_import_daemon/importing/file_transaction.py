@@ -247,12 +247,13 @@ class Transaction:
             # ``stored`` holds only the rows whose conflict fields differ, so all are asked.)
             candidates = seen_before
             replaced = replace_changed(conn, candidates, source_file=self.plan.key, now=now)
-            self.trips.add(candidates, replaced)
-            for execution_id in replaced:  # where the fill was before its repair
-                old = stored.get(execution_id)
-                if old is not None:  # else account, instrument and time are unchanged
-                    contract = contract_at(old["instrument"], old["executed_at"])
-                    self.trips.note(old["account"], contract, old["executed_at"])
+            # Replaced fills are in their round trips: recompute from where each is and was
+            # (no stored row: unmoved), never continue a state that would count it again.
+            for ex in (ex for ex in candidates if ex.execution_id in replaced):
+                for at in (_as_stored(ex), stored.get(ex.execution_id)):
+                    if at is not None:
+                        contract = contract_at(at["instrument"], at["executed_at"])
+                        self.trips.note(at["account"], contract, at["executed_at"])
             seen_before = [ex for ex in seen_before if ex.execution_id not in replaced]
         duplicates = 0
         conflict_ids: dict[int, str] = {}

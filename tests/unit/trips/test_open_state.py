@@ -92,3 +92,29 @@ def test_an_open_round_trip_without_state_is_recomputed_and_gets_one(
         import_all(engine, settings, _day(tmp_path, 2))
     assert [p for p in pages if p] == []
     assert_equal_to_a_rebuild(engine)
+
+
+def test_a_repair_of_fills_in_an_open_round_trip_counts_each_once(
+    engine: Engine, settings: Settings, tmp_path: Path
+) -> None:
+    """Two buys of 1 (still open); the second's commission repaired with --reread
+    --replace: the round trip still holds 2 contracts and each fill once, as a rebuild."""
+    from csv_import_daemon.importing.service import ImportService  # noqa: PLC0415
+
+    path = tmp_path / "open.csv"
+
+    def fills(commission: str) -> list[str]:
+        return [
+            row("e1", "Buy", 1, "100", MONDAY, commission="$0.50"),
+            row("e2", "Buy", 1, "101", MONDAY + timedelta(minutes=1), commission=commission),
+        ]
+
+    import_all(engine, settings, write(path, fills("$0.50")))
+    write(path, fills("$0.75"))
+    result = ImportService(engine, settings).import_file(path, reread=True, replace=True)
+    assert result.counts.replaced == 1
+    with engine.connect() as conn:
+        quantity = conn.execute(text("SELECT open_quantity FROM round_trips")).scalar_one()
+        parts = conn.execute(text("SELECT count(*) FROM round_trip_fills")).scalar_one()
+    assert (quantity, parts) == (2, 2)
+    assert_equal_to_a_rebuild(engine)
