@@ -240,6 +240,18 @@ def test_a_daemon_started_without_a_zone_reads_in_the_recorded_one(
 # -- a repair's settings stay with the file ---------------------------------------------------
 
 
+def test_a_repair_as_the_first_command_records_nothing(database_url: str, tmp_path: Path) -> None:
+    """A journal's first command is a repair in London: nothing is recorded by it, and the
+    next plain import (New York) records its own zone."""
+    path = write(tmp_path / "a.csv", [row("A1", "1/28/2025 9:31:00 AM")])
+    repair = ("--reread", "--replace", "--source-timezone", "Europe/London", str(path))
+    ok(cli(database_url, "import", *repair))
+    assert "source_timezone" not in ok(cli(database_url, "db", "settings"))
+    later = write(tmp_path / "b.csv", [row("B1", "1/28/2025 9:31:00 AM")])
+    ok(cli(database_url, "import", str(later), "--source-timezone", "America/New_York"))
+    assert "source_timezone=America/New_York" in ok(cli(database_url, "db", "settings"))
+
+
 def test_a_repairs_zone_and_date_order_stay_with_the_file(
     database_url: str, tmp_path: Path
 ) -> None:

@@ -137,8 +137,9 @@ def settle(engine: Engine, settings: Settings, *, record: bool, repair: bool = F
 
 
 def _to_save(settled: Settings, recorded: Recorded | None, *, repair: bool) -> bool:
-    """First use, or a setting not set yet given now (``apply`` refused the others)."""
-    return recorded is None or (not repair and Recorded.of(settled) != recorded)
+    """First use, or a setting not set yet given now (``apply`` refused the others); never
+    a repair's, which stay with the files it repairs (a first command may be a repair)."""
+    return not repair and (recorded is None or Recorded.of(settled) != recorded)
 
 
 def change(engine: Engine, settings: Settings) -> Recorded:
