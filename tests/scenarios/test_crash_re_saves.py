@@ -27,8 +27,10 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
+from csv_import_daemon.config.point_values import PointValues
 from csv_import_daemon.parsing.execution import Execution
 from csv_import_daemon.parsing.row_parser import RowParser, sniff_layout, split_lines
+from csv_import_daemon.trips.refresh import rebuild_round_trips
 from support.daemon import DaemonProcess
 from support.journal import Journal
 from support.processes import CLI, clean_env, run_cli
@@ -268,6 +270,12 @@ def test_a_killed_repair_is_finished_by_the_daemon_and_pruned_fills_stay_deleted
             "SELECT reason FROM import_rejections WHERE source_file LIKE '%copy.csv'"
         )
         assert [r["reason"] for r in refused] == ["before_retention_horizon"]
+        # The hand delete left its round trip stale (verify says so) until a rebuild.
+        stale = _cli(database_url, "verify", str(copy), str(path))
+        assert stale.returncode == 1
+        assert "round-trips --rebuild" in stale.stdout + stale.stderr
+        with journal.engine.begin() as conn:  # what `round-trips --rebuild` does
+            rebuild_round_trips(conn, PointValues())
         verify = _cli(database_url, "verify", str(copy), str(path))
         assert verify.returncode == 0, verify.stdout + verify.stderr
     finally:

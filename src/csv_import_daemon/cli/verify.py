@@ -176,11 +176,15 @@ def _render(report: dict[str, Any]) -> str:
             for r in f["readings"]
         ]
     t = report["totals"]
-    verdict = (
-        "FAILED: run `csv-import-daemon import --reread FILE` to import what is missing"
-        if report["failed"]
-        else "OK: every execution read so far is in the journal"
-    )
+    verdict = "OK: every execution read so far is in the journal"
+    if report["failed"]:
+        # The re-read hint only where something is missing: for stale round trips or a
+        # rewritten file it would store fills a second time; their own lines name the fix.
+        verdict = (
+            "FAILED: run `csv-import-daemon import --reread FILE` to import what is missing"
+            if t["missing"] or t["unread"]
+            else "FAILED: each problem listed names its fix"
+        )
     if t["reading_problems"]:
         verdict = (
             "FAILED: stored values differ from the files' own reading; repair them with "
