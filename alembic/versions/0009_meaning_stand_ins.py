@@ -95,11 +95,12 @@ def _minute(executed_at: Any, zone: ZoneInfo, order: str | None) -> str | None:
         executed_at = datetime.fromisoformat(executed_at)
     local = executed_at.replace(tzinfo=UTC).astimezone(zone)
     month, day = local.month, local.day
-    if day <= 12 and day != month:  # a date both orders read: how was it written?
-        if order not in ("mdy", "dmy"):
-            return None
-        if order == "dmy":  # written day first: read month-first, as the importer does
-            month, day = day, month
+    if day <= 12 and day != month and order != "mdy":
+        # A date both orders read, in a file read day-first (or unknown): written 'd/m/y'
+        # the importer's stand-in reads it month-first, written ISO it does not, and the
+        # stored trade no longer says which. Not guessed: the old ID stays, recognised by
+        # the importer (db.legacy_ids).
+        return None
     return f"{local.year}-{month}-{day} {local.hour}:{local.minute}"
 
 

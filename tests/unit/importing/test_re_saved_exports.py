@@ -112,15 +112,14 @@ def test_the_re_save_read_first_then_the_original_adds_nothing(
     assert len(trade_ids(engine)) == 4
 
 
-@pytest.fixture
-def old_journal(
-    settings: Settings, tmp_path: Path
-) -> Iterator[tuple[Engine, Path, dict[int, str]]]:
-    """A journal at revision 0008 holding the export under 0.2.0's stand-ins (a hash of
-    each row's text), the Sell (line 4) deleted by hand: its ledger row alone remains."""
+def journal_of_0_2_0(
+    settings: Settings, path: Path, lines: list[str]
+) -> tuple[Engine, dict[int, str]]:
+    """A journal at revision 0008 holding ``lines`` (an export of ``HEADER``) under 0.2.0's
+    stand-ins (a hash of each row's text)."""
     engine = make_engine(settings)
     migrate.upgrade(engine, OLD_REVISION)
-    path = write_csv(tmp_path / "export.csv", HEADER, LINES)
+    write_csv(path, HEADER, lines)
     # Today's import writes the contracts of revision 0010, the checkpoint pins of 0011 and
     # the open round trips' state of 0012, the commission currency of 0013: those, for it only.
     added = [
@@ -145,7 +144,7 @@ def old_journal(
     occurrences: dict[str, int] = {}
     legacy = {
         line: legacy_stand_in_id(occurrences, fields)
-        for line, fields in enumerate(split_lines(LINES, layout), start=2)
+        for line, fields in enumerate(split_lines(lines, layout), start=2)
     }
     with engine.begin() as conn:
         for line, current in trade_ids(engine).items():
@@ -154,8 +153,20 @@ def old_journal(
                     text(f"UPDATE {table} SET execution_id = :old WHERE execution_id = :new"),  # noqa: S608
                     {"old": legacy[line], "new": current},
                 )
-        conn.execute(text("DELETE FROM trades WHERE source_line = 4"))
     assert set(ledger_ids(engine)) == set(legacy.values())
+    return engine, legacy
+
+
+@pytest.fixture
+def old_journal(
+    settings: Settings, tmp_path: Path
+) -> Iterator[tuple[Engine, Path, dict[int, str]]]:
+    """``journal_of_0_2_0`` of the export, the Sell (line 4) deleted by hand: its ledger
+    row alone remains."""
+    path = tmp_path / "export.csv"
+    engine, legacy = journal_of_0_2_0(settings, path, LINES)
+    with engine.begin() as conn:
+        conn.execute(text("DELETE FROM trades WHERE source_line = 4"))
     yield engine, path, legacy
     engine.dispose()
 
@@ -183,3 +194,28 @@ def test_an_upgraded_journal_without_ids_does_not_double(
     copy = write_csv(tmp_path / "export (excel).csv", RE_SAVED_HEADER, kept)
     assert counts(service.import_file(copy, final_line_ok=True)) == (0, 3, 0, 0)
     assert len(trade_ids(engine)) == 3
+
+
+def test_an_upgraded_day_first_journal_of_iso_times_does_not_double(
+    settings: Settings, tmp_path: Path
+) -> None:
+    """ISO times ('2025-02-03', 3 February) in a journal read day-first: 0.2.0's stand-ins
+    are not renamed on a guess about how the date was written (only the stored trade is
+    left), and reading the file again stores nothing."""
+    import dataclasses  # noqa: PLC0415
+
+    day_first = dataclasses.replace(settings, date_order="dmy")
+    lines = [
+        "Sim101,MNQ MAR25,Buy,1,16793,2025-02-03 13:10:38,Entry,1 L,Entry,$0.52",
+        "Sim101,MNQ MAR25,Sell,1,16801.25,2025-02-03 13:12:03,Exit,-,Target,$0.52",
+    ]
+    path = tmp_path / "iso.csv"
+    engine, legacy = journal_of_0_2_0(day_first, path, lines)
+    try:
+        migrate.upgrade(engine)
+        assert set(trade_ids(engine).values()) == set(legacy.values())
+        service = ImportService(engine, day_first)
+        assert counts(service.import_file(path, reread=True, final_line_ok=True)) == (0, 2, 0, 0)
+        assert len(trade_ids(engine)) == 2
+    finally:
+        engine.dispose()
