@@ -3,8 +3,9 @@
 A stand-in is a hash of what a fill means (account, instrument, side, quantity, price and
 the local minute as written) plus how many earlier fills of the same file mean the same.
 So a spreadsheet's re-save (12 or 24 hours, seconds dropped, ``16793`` or ``16793.00``),
-another column order, hidden optional columns or another zone, date order or decimal-mark
-setting (a repair) give the same IDs, and genuine identical fills are all kept.
+another column order, hidden optional columns or another zone or date order setting (a
+repair) give the same IDs, and genuine identical fills are all kept. The price is the value
+read, so a decimal-mark repair that changes it gives another ID (the README says so).
 """
 
 from __future__ import annotations
