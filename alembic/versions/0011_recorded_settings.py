@@ -37,6 +37,14 @@ def upgrade() -> None:
     with op.batch_alter_table("import_files") as batch:
         batch.add_column(sa.Column("pinned_date_order", sa.String(3), nullable=True))
         batch.add_column(sa.Column("pinned_decimal_mark", sa.String(1), nullable=True))
+    # A journal of an earlier release: an instance whose files were all read in one zone has
+    # that zone recorded, so its first command without a zone does not record the host's.
+    op.execute(
+        "INSERT INTO instance_settings (instance, source_timezone, recorded_at, updated_at) "
+        "SELECT instance, min(source_timezone), CURRENT_TIMESTAMP, CURRENT_TIMESTAMP "
+        "FROM import_files WHERE source_timezone IS NOT NULL "
+        "GROUP BY instance HAVING count(DISTINCT source_timezone) = 1"
+    )
 
 
 def downgrade() -> None:

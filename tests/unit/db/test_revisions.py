@@ -277,3 +277,39 @@ def rebuild_round_trips_0009(conn: Connection) -> int:
     spec.loader.exec_module(module)
     built: int = module.build_round_trips(conn)
     return built
+
+
+def test_revision_0011_records_the_zone_an_instances_files_were_read_in(
+    bare_engine: Engine, settings: Settings
+) -> None:
+    """A journal of an earlier release: instance "pc" read every file in Chicago, "mixed"
+    in two zones. After 0011, "pc" has Chicago recorded (its next command without a zone
+    reads there, not in the host's zone); "mixed" has nothing recorded (not guessed)."""
+    import dataclasses  # noqa: PLC0415
+
+    from sqlalchemy import text  # noqa: PLC0415
+
+    from csv_import_daemon.db import recorded  # noqa: PLC0415
+
+    migrate.upgrade(bare_engine, "0010_contracts")
+    files = [("pc", "a", "America/Chicago"), ("pc", "b", "America/Chicago")]
+    files += [("mixed", "c", "America/Chicago"), ("mixed", "d", "Europe/London")]
+    with bare_engine.begin() as conn:
+        for instance, path, zone in files:
+            conn.execute(
+                text(
+                    'INSERT INTO import_files (instance, path, size, mtime_ns, "offset", '
+                    "lines_consumed, pending_bytes, inserted, duplicates, rejected, conflicts, "
+                    "status, updated_at, source_timezone) VALUES (:i, :p, 0, 0, 0, 0, 0, 0, 0, "
+                    "0, 0, 'ok', '2026-12-01 10:00:00', :z)"
+                ),
+                {"i": instance, "p": path, "z": zone},
+            )
+    migrate.upgrade(bare_engine)
+    with bare_engine.connect() as conn:
+        pc = recorded.load(conn, "pc")
+        assert recorded.load(conn, "mixed") is None
+    assert pc is not None
+    assert pc.source_timezone == "America/Chicago"
+    unset = dataclasses.replace(settings, instance_name="pc", given=frozenset())
+    assert recorded.settle(bare_engine, unset, record=False).source_timezone == "America/Chicago"
