@@ -251,7 +251,7 @@ class Evidence:
         producer = producer_of(path.name)
         if (found := date_order_from_name(path.name, times)) is not None:
             return found, "name"
-        if (found := fixed_date_order(producer)) is not None:
+        if (found := fixed_date_order(producer, times)) is not None:
             return found, "producer"
         if folder_evidence(producer) and (found := self._from_folder(path)) is not None:
             return found, "folder"

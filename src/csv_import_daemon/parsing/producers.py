@@ -53,9 +53,19 @@ def producer_of(name: str) -> Producer:
     return Producer.UNKNOWN
 
 
-def fixed_date_order(producer: Producer) -> DateOrder | None:
-    """The order a producer always writes, whatever the PC: the add-on's month-first."""
-    return "mdy" if producer is Producer.EXECUTIONS_ADDON else None
+# The add-on's ``M/d/yyyy h:mm:ss tt``: no leading zero in month, day or hour, a 12-hour
+# hour, always seconds; the separators and the am/pm word (empty on some cultures) vary.
+_ADDON_TIME = re.compile(r"[1-9]\d?\W[1-9]\d?\W\d{4} (?:1[0-2]|[1-9]):\d\d:\d\d(?:\s.*)?")
+
+
+def fixed_date_order(producer: Producer, times: Iterable[str] = ()) -> DateOrder | None:
+    """The order a producer always writes, whatever the PC: the add-on's month-first, as
+    long as every time seen is in its pattern. A spreadsheet's re-save of its file writes
+    the PC's own format (``05/03/2026 13:10``), which says nothing about the order."""
+    if producer is not Producer.EXECUTIONS_ADDON:
+        return None
+    written = (t.strip() for t in times)
+    return "mdy" if all(_ADDON_TIME.fullmatch(t) for t in written if t) else None
 
 
 def folder_evidence(producer: Producer) -> bool:

@@ -223,3 +223,20 @@ def test_status_shows_a_file_whose_rows_wait_for_their_date_order(
     text = render_status(report)
     assert "date order unsettled" in text
     assert "ambiguous_date" in text
+
+
+def test_a_spreadsheets_re_save_of_an_addon_file_is_not_read_month_first(
+    engine: Engine, settings: Settings, tmp_path: Path
+) -> None:
+    """The add-on's file of 4 March saved over by a UK spreadsheet ('05/03/2026 13:10',
+    5 March, or 3 May month-first; both after the name's date): no longer in the add-on's
+    pattern, so its producer does not settle the order, and with nothing else the row
+    waits as ambiguous_date instead of being stored on 3 May."""
+    path = write(
+        tmp_path / "NinjaTrader_Executions_20260304.csv",
+        ADDON,
+        [addon_row("A1", "05/03/2026 13:10")],
+    )
+    result = ImportService(engine, settings).import_file(path, final_line_ok=True)
+    assert (result.inserted, result.rejected) == (0, 1)
+    assert reasons(engine, path) == ["ambiguous_date"]

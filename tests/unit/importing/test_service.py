@@ -883,7 +883,7 @@ def test_an_unambiguous_date_anywhere_settles_the_whole_file(
 def test_the_daily_file_name_decides_when_the_content_is_ambiguous(
     service: ImportService, engine: Engine, tmp_path: Path
 ) -> None:
-    """The add-on writes month-first on every PC: '03/02/2025' is 2 March in its file for
+    """The add-on writes month-first on every PC: '3/2/2025' is 2 March in its file for
     that session, for the next (the evening session carries the next day's name; the name
     refutes 3 February), and for an earlier one (written, then rotated: later days fit, so
     the name settles nothing and the producer decides)."""
@@ -892,7 +892,7 @@ def test_the_daily_file_name_decides_when_the_content_is_ambiguous(
         ("NinjaTrader_Executions_20250302.csv", "F2"),
         ("NinjaTrader_Executions_20250303.csv", "F3"),
     ):
-        path = write_csv(tmp_path / name, [row(execution_id, time="03/02/2025 15:00:00")])
+        path = write_csv(tmp_path / name, [row(execution_id, time="3/2/2025 3:00:00 PM")])
         service.import_file(path, final_line_ok=True)
     stored = trades(engine)
     assert stored["F1"]["executed_at"] == datetime(2025, 3, 2, 20, 0, 0)

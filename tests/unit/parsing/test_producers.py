@@ -88,3 +88,19 @@ def test_producers_by_name() -> None:
 )
 def test_date_order_from_name(name: str, values: list[str], order: str | None) -> None:
     assert date_order_from_name(name, values) == order
+
+
+@pytest.mark.parametrize(
+    ("times", "order"),
+    [
+        (["1/5/2026 9:30:15 AM", "12/11/2026 12:01:00 pm", "3.4.2026 1:10:38 "], "mdy"),
+        ([], "mdy"),
+        (["05/03/2026 13:10"], None),  # a spreadsheet's re-save: leading zeros, 24 h
+        (["5/3/2026 13:10:00"], None),  # hour 13: not the add-on's 12-hour clock
+        (["5/3/2026 1:10 PM"], None),  # no seconds
+    ],
+)
+def test_the_addon_settles_month_first_only_in_its_own_pattern(
+    times: list[str], order: str | None
+) -> None:
+    assert fixed_date_order(Producer.EXECUTIONS_ADDON, times) == order
