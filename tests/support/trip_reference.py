@@ -18,6 +18,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import Engine, text
 
 POINT = {"MNQ": Decimal(2), "MES": Decimal(5), "ES": Decimal(50), "NQ": Decimal(20)}
+CURRENCY = {"FDAX": "EUR", "FESX": "EUR"}  # a root's P&L currency when not USD
 _MONTH_NAMES = ("JAN", "FEB", "MAR", "APR", "MAY", "JUN", "JUL", "AUG", "SEP", "OCT", "NOV", "DEC")
 _MONTHS = {m: n for n, m in enumerate(_MONTH_NAMES, 1)}
 _CODES = {c: n for n, c in enumerate("FGHJKMNQUVXZ", 1)}
@@ -72,6 +73,7 @@ class RefFill:
     price: Decimal
     executed_at: datetime
     commission: Decimal
+    commission_currency: str | None = None  # None: the P&L's
 
 
 def _sign(action: str) -> int:
@@ -148,6 +150,8 @@ def _one_key(
                 trip["_exit_q"] += 1
             trip["commission"] += close_comm
             trip["executions"].append(_part(f, units_close, "exit", close_comm))
+            if close_comm:
+                trip["_paid"].add(f.commission_currency)
             if not lots:
                 trip["closed_at"] = f.executed_at
                 trips.append(trip)
@@ -170,12 +174,15 @@ def _one_key(
                     "_exit_cost": Decimal(0),
                     "_exit_q": 0,
                     "_n": len(trips),
+                    "_paid": set(),
                 }
             lots.extend([f.price] * units_open)
             trip["quantity"] += units_open
             trip["_entry_cost"] += f.price * units_open
             trip["commission"] += f.commission - close_comm
             trip["executions"].append(_part(f, units_open, "entry", f.commission - close_comm))
+            if f.commission - close_comm:
+                trip["_paid"].add(f.commission_currency)
         if trip is not None:
             trip["open_quantity"] = len(lots)
     if trip is not None:
@@ -188,8 +195,16 @@ def _one_key(
         t["entry_price"] = _avg(t.pop("_entry_cost"), t["quantity"])
         t["exit_price"] = _avg(t.pop("_exit_cost"), t.pop("_exit_q"))
         t["pnl"] = None if value is None else t["points"] * value
-        t["net_pnl"] = None if value is None else t["pnl"] - t["commission"]
-        t["currency"] = None if value is None else "USD"
+        root = contract.split(" ", maxsplit=1)[0]
+        currency = None if value is None else CURRENCY.get(root, "USD")
+        t["currency"] = currency
+        # The commission stays in its own currency: netted only with a P&L in the same one.
+        paid = {c or currency for c in t.pop("_paid")}
+        t["commission_currency"] = paid.pop() if len(paid) == 1 else currency
+        if paid:  # a second currency: no one sum
+            t["commission"] = t["commission_currency"] = None
+        same = t["commission_currency"] == currency and t["commission"] is not None
+        t["net_pnl"] = t["pnl"] - t["commission"] if t["pnl"] is not None and same else None
         closed = t["quantity"] - t["open_quantity"]
         t["points_per_contract"] = _avg(t["points"], closed)
         t["trading_day"] = chicago_day(t["closed_at"] or t["opened_at"])
@@ -237,13 +252,22 @@ def reference_pnl_by_day(
     out: dict[tuple[str, str | None], dict[str, Decimal | None]] = {}
     for (_account, contract), group in by_key.items():
         value = point.get(contract.split(" ")[0])
-        currency = None if value is None else "USD"
+        currency = None if value is None else CURRENCY.get(contract.split(" ")[0], "USD")
         lots: list[tuple[int, Decimal]] = []  # (direction, entry price) per open contract
         for f in _ordered(group):
             day = (chicago_day(f.executed_at).isoformat(), currency)
             row = out.setdefault(day, {"pnl": Decimal(0), "commission": Decimal(0)})
-            assert row["commission"] is not None
-            row["commission"] += f.commission
+            # A commission in another currency than the P&L's is booked in its own.
+            paid = f.commission_currency if currency is not None else None
+            if paid not in (None, currency) and f.commission:
+                paid_row = out.setdefault(
+                    (day[0], paid), {"pnl": Decimal(0), "commission": Decimal(0)}
+                )
+                assert paid_row["commission"] is not None
+                paid_row["commission"] += f.commission
+            else:
+                assert row["commission"] is not None
+                row["commission"] += f.commission
             s = _sign(f.action)
             for _ in range(f.quantity):
                 if lots and lots[0][0] != s:
@@ -264,7 +288,7 @@ def trades_of(engine: Engine) -> list[RefFill]:
         rows = conn.execute(
             text(
                 "SELECT execution_id, account, instrument, action, entry_exit, quantity, "
-                "price, executed_at, commission FROM trades"
+                "price, executed_at, commission, commission_currency FROM trades"
             )
         ).all()
     return [
@@ -278,6 +302,7 @@ def trades_of(engine: Engine) -> list[RefFill]:
             Decimal(str(r[6])),
             r[7] if isinstance(r[7], datetime) else datetime.fromisoformat(r[7]),
             Decimal(str(r[8])) if r[8] is not None else Decimal(0),
+            r[9],
         )
         for r in rows
     ]

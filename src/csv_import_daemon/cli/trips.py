@@ -262,8 +262,17 @@ def _totals(rows: list[dict[str, Any]], *, count: bool = True) -> str:
             unpriced += 1
             continue
         acc = sums.setdefault(row["currency"], dict.fromkeys(_TOTALS, Decimal(0)))
-        for k in _TOTALS:
-            acc[k] += row[k] or 0  # null only past NUMERIC(38, 8)
+        paid_in = row.get("commission_currency") or row["currency"]
+        if paid_in == row["currency"]:
+            for k in _TOTALS:
+                acc[k] += row[k] or 0  # null only past NUMERIC(38, 8)
+            continue
+        # A commission in another currency counts in that currency's line, never netted.
+        acc["pnl"] += row["pnl"] or 0
+        acc["net_pnl"] += row["pnl"] or 0
+        other = sums.setdefault(paid_in, dict.fromkeys(_TOTALS, Decimal(0)))
+        other["commission"] += row["commission"] or 0
+        other["net_pnl"] -= row["commission"] or 0
     lines = [f"{len(rows)} round trips"] if count else []
     for currency, acc in sorted(sums.items()):
         lines.append(

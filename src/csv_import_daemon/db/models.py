@@ -289,6 +289,8 @@ ROUND_TRIPS = Table(
     Column("net_pnl", WideDecimal()),
     Column("currency", String(3)),
     Column("contract", String(60)),  # set on every write (revision 0010)
+    # The currency ``commission`` is in; where not ``currency``, ``net_pnl`` is null (0014).
+    Column("commission_currency", String(3)),
     Index("ix_round_trips_account_contract_opened_at", "account", "contract", "opened_at"),
     # The incremental refresh finds the round trips a fill at time T affects by this.
     Index("ix_round_trips_account_contract_closed_at", "account", "contract", "closed_at"),

@@ -149,10 +149,12 @@ def build_views(
         elif trip["currency"] is None:
             unpriced += 1
         else:
-            builder = views.get(trip["currency"])
-            if builder is None:
-                builder = views[trip["currency"]] = _ViewBuilder(trip["currency"], zone)
-            builder.add(trip, date.fromisoformat(group_key(trip, "day", rollover)))
+            day = date.fromisoformat(group_key(trip, "day", rollover))
+            for side in _sides(trip):
+                builder = views.get(side["currency"])
+                if builder is None:
+                    builder = views[side["currency"]] = _ViewBuilder(side["currency"], zone)
+                builder.add(side, day)
     booked_by_day: dict[str, dict[date, Tally]] = {}
     for g in statement or []:
         if g["currency"] is not None:
@@ -170,6 +172,25 @@ def build_views(
         view.statement = booked_by_day.get(currency, {})
         out.append(view)
     return Views(out, open_trips, unpriced)
+
+
+def _sides(trip: dict[str, Any]) -> list[dict[str, Any]]:
+    """A round trip as each currency's view counts it: a commission in another currency
+    than its P&L's counts in that currency's view (net: minus it), as ``pnl`` books it."""
+    paid_in = trip.get("commission_currency") or trip["currency"]
+    if paid_in == trip["currency"] or trip["commission"] is None:
+        return [trip]
+    pnl, commission = trip["pnl"], trip["commission"]
+    return [
+        {**trip, "commission": ZERO, "net_pnl": pnl},
+        {
+            **trip,
+            "currency": paid_in,
+            "pnl": ZERO,
+            "commission": commission,
+            "net_pnl": -commission,
+        },
+    ]
 
 
 class _ViewBuilder:

@@ -38,6 +38,7 @@ class PartRow(NamedTuple):
     commission: Decimal | None
     price: Decimal
     executed_at: datetime
+    commission_currency: str | None = None  # its fill's; None: the P&L's
 
 
 class Booking(NamedTuple):
@@ -51,6 +52,7 @@ class Booking(NamedTuple):
     pnl: Decimal | None  # None: no point value for the instrument
     commission: Decimal
     currency: str | None
+    commission_currency: str | None  # the currency ``commission`` is in
 
 
 def book(parts: Iterable[PartRow], values: PointValues, rollover: Rollover) -> Iterator[Booking]:
@@ -88,6 +90,7 @@ def book(parts: Iterable[PartRow], values: PointValues, rollover: Rollover) -> I
             if len(days) >= 4096:
                 days.clear()
             day = days[minute] = day_of(minute)
+        currency = None if value is None else value.currency
         yield Booking(
             part.trip_id,
             part.account,
@@ -96,7 +99,8 @@ def book(parts: Iterable[PartRow], values: PointValues, rollover: Rollover) -> I
             points,
             None if value is None else money_of(points * value.value),
             ZERO if part.commission is None else part.commission,
-            None if value is None else value.currency,
+            currency,
+            part.commission_currency or currency,
         )
 
 
@@ -136,28 +140,40 @@ def _week(booking: Booking) -> str:
 def group_bookings(bookings: Iterable[Booking], by: str) -> list[dict[str, Any]]:
     """Per group and currency: round trips booking in it, pnl, commission, net_pnl.
 
-    Bookings come round trip after round trip, so a round trip is counted once a group.
+    A commission in another currency than its P&L's lands in its own currency's row (its
+    net_pnl less it there), never subtracted from the other currency's P&L. Bookings come
+    round trip after round trip, so a round trip is counted once a group.
     """
     label = label_of(by)
     groups: dict[tuple[str, str], dict[str, Any]] = {}
     last: dict[tuple[str, str], int] = {}
-    for b in bookings:
-        key = (label(b), b.currency or "")
+
+    def group_of(name: str, currency: str | None, trip_id: int) -> dict[str, Any]:
+        key = (name, currency or "")
         group = groups.get(key)
         if group is None:
             group = groups[key] = {
-                by: key[0],
-                "currency": b.currency,
+                by: name,
+                "currency": currency,
                 "round_trips": 0,
-                "pnl": ZERO if b.currency else None,
+                "pnl": ZERO if currency else None,
                 "commission": ZERO,
-                "net_pnl": ZERO if b.currency else None,
+                "net_pnl": ZERO if currency else None,
             }
-        if last.get(key) != b.trip_id:
-            last[key] = b.trip_id
+        if last.get(key) != trip_id:
+            last[key] = trip_id
             group["round_trips"] += 1
-        group["commission"] += b.commission
+        return group
+
+    for b in bookings:
+        name = label(b)
+        group = group_of(name, b.currency, b.trip_id)
         if b.pnl is not None:
             group["pnl"] += b.pnl
-            group["net_pnl"] += b.pnl - b.commission
+            group["net_pnl"] += b.pnl
+        if b.currency is not None and b.commission_currency != b.currency and b.commission:
+            group = group_of(name, b.commission_currency, b.trip_id)
+        group["commission"] += b.commission
+        if group["net_pnl"] is not None:
+            group["net_pnl"] -= b.commission
     return [groups[k] for k in sorted(groups)]

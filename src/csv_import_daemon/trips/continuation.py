@@ -18,7 +18,7 @@ from typing import Any
 
 from csv_import_daemon.config.point_values import PointValue
 from csv_import_daemon.trips.fifo import FillLike, Trip, TripBuilder, money_of
-from csv_import_daemon.trips.sql import Key, TripSql, open_state, write_trips
+from csv_import_daemon.trips.sql import Key, TripSql, commission_columns, open_state, write_trips
 
 _OPEN = (
     "SELECT r.id, r.direction, r.opened_at, r.instrument, s.state FROM round_trips r "
@@ -27,7 +27,8 @@ _OPEN = (
 )
 _UPDATE = (
     "UPDATE round_trips SET closed_at = ?, quantity = ?, open_quantity = ?, entry_price = ?, "
-    "exit_price = ?, points = ?, pnl = ?, commission = ?, net_pnl = ? WHERE id = ?"
+    "exit_price = ?, points = ?, pnl = ?, commission = ?, net_pnl = ?, commission_currency = ? "
+    "WHERE id = ?"
 )
 
 
@@ -47,6 +48,7 @@ def continue_open(
     trip.entry_cost = Decimal(state["entry_cost"])
     trip.exit_cost = Decimal(state["exit_cost"])
     trip.gained = Decimal(state["gained"])
+    trip.currencies = set(state.get("currencies", ()))  # none before revision 0014
     builder = TripBuilder()
     builder.trip = trip
     builder.lots = deque([int(q), Decimal(p)] for q, p in state["lots"])
@@ -76,6 +78,8 @@ def _update(
     sql: TripSql, trip_id: int, trip: Trip, value: PointValue | None, commission: Decimal
 ) -> None:
     pnl = None if value is None else money_of(trip.points * value.value)
+    currency = None if value is None else value.currency
+    kept, net, paid_in = commission_columns(trip.currencies, currency, pnl, commission)
     money = sql.money
     sql.run(
         _UPDATE,
@@ -87,8 +91,9 @@ def _update(
             money(trip.exit_price),
             money(trip.points),
             money(pnl),
-            money(commission),
-            money(None if pnl is None else pnl - commission),
+            money(kept),
+            money(net),
+            paid_in,
             trip_id,
         ),
     )

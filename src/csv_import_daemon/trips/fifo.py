@@ -50,6 +50,8 @@ class FillLike(Protocol):
     def commission(self) -> Decimal | None: ...
     @property
     def instrument(self) -> str: ...  # as written: one contract may have several spellings
+    @property
+    def commission_currency(self) -> str | None: ...  # None: the P&L's
 
 
 class Fill(NamedTuple):
@@ -66,6 +68,7 @@ class Fill(NamedTuple):
     price: Decimal
     commission: Decimal | None
     instrument: str
+    commission_currency: str | None = None
 
 
 class Part(NamedTuple):
@@ -98,6 +101,8 @@ class Trip:
     quantities: list[int] = field(default_factory=list)
     commissions: list[Decimal] = field(default_factory=list)
     roles: list[str] = field(default_factory=list)
+    # The currencies of its non-zero commission parts as written (None: the P&L's).
+    currencies: set[str | None] = field(default_factory=set)
 
     @property
     def open_quantity(self) -> int:
@@ -246,6 +251,8 @@ class TripBuilder:
             trip.quantities.append(closing)
             trip.commissions.append(share)
             trip.roles.append(EXIT)
+            if share:
+                trip.currencies.add(fill.commission_currency)
             position += side * closing
             self.position = position
             if position:
@@ -269,9 +276,23 @@ class TripBuilder:
         trip.quantities.append(quantity)
         trip.commissions.append(commission)
         trip.roles.append(ENTRY)
+        if commission:
+            trip.currencies.add(fill.commission_currency)
         self.lots.append([quantity, price])
         self.position = position + side * quantity
 
     def take_done(self) -> list[Trip]:
         done, self.done = self.done, []
         return done
+
+
+def commission_currency(currencies: set[str | None], currency: str | None) -> str | bool | None:
+    """The currency a round trip's commission is in, given its parts' and the P&L's
+    ``currency`` (a part without one is in the P&L's); False when in several currencies,
+    which have no one sum."""
+    named = {c or currency for c in currencies}
+    if not named:
+        return currency
+    if len(named) > 1:
+        return False
+    return named.pop()

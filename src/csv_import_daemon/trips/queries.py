@@ -300,6 +300,7 @@ def _parts(conn: Connection, flt: TripFilter, rollover: Rollover) -> Iterator[Pa
             f.commission,
             tr.price,
             tr.executed_at,
+            tr.commission_currency,
         )
         .select_from(
             ROUND_TRIP_FILLS.join(ROUND_TRIPS, t.id == f.round_trip_id).outerjoin(
@@ -312,4 +313,4 @@ def _parts(conn: Connection, flt: TripFilter, rollover: Rollover) -> Iterator[Pa
     for row in rows:
         if row[7] is None:  # the fill was deleted from trades since
             raise StaleRoundTrip(row[0])
-        yield PartRow(*row)
+        yield PartRow._make(row)

@@ -243,24 +243,24 @@ def _compute(
 _PAGE_SQL = {
     (False, False): (
         "SELECT execution_id, executed_at, action, entry_exit, quantity, price, commission, "
-        "instrument "
+        "instrument, commission_currency "
         "FROM trades WHERE account = ? AND contract = ? ORDER BY executed_at LIMIT ?"
     ),
     (True, False): (
         "SELECT execution_id, executed_at, action, entry_exit, quantity, price, commission, "
-        "instrument "
+        "instrument, commission_currency "
         "FROM trades WHERE account = ? AND contract = ? AND executed_at >= ? "
         "ORDER BY executed_at LIMIT ?"
     ),
     (False, True): (
         "SELECT execution_id, executed_at, action, entry_exit, quantity, price, commission, "
-        "instrument "
+        "instrument, commission_currency "
         "FROM trades WHERE account = ? AND contract = ? AND executed_at < ? "
         "ORDER BY executed_at LIMIT ?"
     ),
     (True, True): (
         "SELECT execution_id, executed_at, action, entry_exit, quantity, price, commission, "
-        "instrument "
+        "instrument, commission_currency "
         "FROM trades WHERE account = ? AND contract = ? AND executed_at >= ? "
         "AND executed_at < ? ORDER BY executed_at LIMIT ?"
     ),
@@ -304,7 +304,17 @@ def _fills(sql: TripSql, rows: list[Any]) -> list[Fill]:
     last: Any = object()
     fromiso = datetime.fromisoformat if sql.sqlite else None
     when: Any = None
-    for execution_id, executed_at, action, entry_exit, quantity, price, commission, name in rows:
+    for (
+        execution_id,
+        executed_at,
+        action,
+        entry_exit,
+        quantity,
+        price,
+        commission,
+        name,
+        paid_in,
+    ) in rows:
         if side_of(action) is None:
             log.warning("round_trip_fill_skipped", execution_id=execution_id, action=action)
             continue
@@ -321,6 +331,7 @@ def _fills(sql: TripSql, rows: list[Any]) -> list[Fill]:
                 Decimal(price),
                 _ZERO if commission is None else Decimal(commission),
                 name,
+                paid_in,
             )
         )
     return fills

@@ -21,7 +21,7 @@ from sqlalchemy import Connection
 from csv_import_daemon.config.point_values import PointValue
 from csv_import_daemon.db.writer import _sqlite_time
 from csv_import_daemon.logs import get_logger
-from csv_import_daemon.trips.fifo import Trip
+from csv_import_daemon.trips.fifo import Trip, commission_currency
 
 log = get_logger(__name__)
 
@@ -45,6 +45,7 @@ TRIP_COLUMNS = (
     "net_pnl",
     "currency",
     "contract",
+    "commission_currency",
 )
 _PART_COLUMNS = ("round_trip_id", "seq", "execution_id", "quantity", "commission", "role")
 _COMMISSION = _PART_COLUMNS.index("commission")
@@ -52,7 +53,7 @@ _COPY = {
     "round_trips": (
         "COPY round_trips (id, account, instrument, direction, opened_at, closed_at, quantity,"
         " open_quantity, entry_price, exit_price, points, pnl, commission, net_pnl, currency,"
-        " contract)"
+        " contract, commission_currency)"
         " FROM STDIN"
     ),
     "round_trip_fills": (
@@ -125,6 +126,20 @@ class TripSql:
             cursor.close()
 
 
+def commission_columns(
+    currencies: set[str | None], currency: str | None, pnl: Decimal | None, commission: Decimal
+) -> tuple[Decimal | None, Decimal | None, str | None]:
+    """A round trip's ``commission``, ``net_pnl`` and ``commission_currency``: a commission
+    in another currency than the P&L's is kept in its own and never subtracted (``net_pnl``
+    null); one in several currencies has no one sum (all three null)."""
+    paid_in = commission_currency(currencies, currency)
+    if paid_in is False:
+        return None, None, None
+    assert not isinstance(paid_in, bool)
+    net = None if pnl is None or paid_in != currency else pnl - commission
+    return commission, net, paid_in
+
+
 def _overflow(value: Decimal) -> None:
     log.warning("round_trip_value_overflow", value=str(value))  # null, never a failed import
 
@@ -148,7 +163,9 @@ def write_trips(
     trip_rows: list[Any] = []
     for trip_id, trip in zip(ids, trips, strict=True):
         pnl = trip.pnl(value)
-        commission = trip.commission
+        commission, net, paid_in = commission_columns(
+            trip.currencies, currency, pnl, trip.commission
+        )
         closed = trip.closed_at
         trip_rows += (
             trip_id,
@@ -164,9 +181,10 @@ def write_trips(
             money(trip.points),
             money(pnl),
             money(commission),
-            money(None if pnl is None else pnl - commission),
+            money(net),
             currency,
             contract,
+            paid_in,
         )
     # The parts of every round trip, column by column, then interleaved: all in C.
     counts = [len(trip.ids) for trip in trips]
@@ -212,6 +230,7 @@ def open_state(trip: Trip, lots: Iterable[list[Any]], *, parts: int, commission:
             "exit_quantity": trip.exit_quantity,
             "parts": parts,
             "commission": str(commission),
+            "currencies": sorted(trip.currencies, key=lambda c: c or ""),
         },
         separators=(",", ":"),
     )

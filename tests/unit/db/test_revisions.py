@@ -230,7 +230,9 @@ def test_revision_0005_gives_the_round_trips_a_rebuild_gives(bare_engine: Engine
         rebuilt_count = rebuild_round_trips(conn)
         rebuilt = _stored(conn)
     assert len(upgraded[0]) == rebuilt_count == len(migrated[0])
-    assert {r[-1] for r in upgraded[0]} == {"ES 12-25", "MNQ 03-25", "FDAX 12-25", "ZZQ 03-26"}
+    # contract, then 0014's commission_currency (the P&L's: these trades name none)
+    assert {r[-2] for r in upgraded[0]} == {"ES 12-25", "MNQ 03-25", "FDAX 12-25", "ZZQ 03-26"}
+    assert {(r[-3], r[-1]) for r in upgraded[0]} == {("USD", "USD"), ("EUR", "EUR"), (None, None)}
     assert upgraded == rebuilt
 
 

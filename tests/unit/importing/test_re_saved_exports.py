@@ -120,12 +120,14 @@ def journal_of_0_2_0(
     engine = make_engine(settings)
     migrate.upgrade(engine, OLD_REVISION)
     write_csv(path, HEADER, lines)
-    # Today's import writes the contracts of revision 0010, the checkpoint pins of 0011 and
-    # the open round trips' state of 0012, the commission currency of 0013: those, for it only.
+    # Today's import writes the contracts of revision 0010, the checkpoint pins of 0011, the
+    # open round trips' state of 0012 and the commission currencies of 0013 and 0014: those,
+    # for it only.
     added = [
         ("trades", "contract VARCHAR(60)"),
         ("trades", "commission_currency VARCHAR(3)"),
         ("round_trips", "contract VARCHAR(60)"),
+        ("round_trips", "commission_currency VARCHAR(3)"),
         ("import_files", "pinned_date_order VARCHAR(3)"),
         ("import_files", "pinned_decimal_mark VARCHAR(1)"),
     ]

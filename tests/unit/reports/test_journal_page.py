@@ -59,8 +59,17 @@ def test_the_page_equals_pnl_and_round_trips(tmp_path: Path, database_url: str) 
     for t in trips:
         if t["currency"] is None or t["closed_at"] is None:
             continue
-        for k in ("pnl", "commission", "net_pnl"):
-            totals[t["currency"]][k] += Decimal(t[k])
+        paid_in = t["commission_currency"]
+        if paid_in == t["currency"]:
+            for k in ("pnl", "commission", "net_pnl"):
+                totals[t["currency"]][k] += Decimal(t[k])
+        else:  # FDAX's '$' commissions: counted in USD, never netted with its EUR P&L
+            assert t["net_pnl"] is None
+            totals[t["currency"]]["pnl"] += Decimal(t["pnl"])
+            totals[t["currency"]]["net_pnl"] += Decimal(t["pnl"])
+            totals[paid_in]["commission"] += Decimal(t["commission"])
+            totals[paid_in]["net_pnl"] -= Decimal(t["commission"])
+            totals[paid_in]["round_trips"] += 1
         totals[t["currency"]]["round_trips"] += 1
     assert set(page.figures) == {"USD", "EUR"} == set(days)
     for currency, expected in days.items():
@@ -176,7 +185,8 @@ def test_report_filters_by_account_and_root(tmp_path: Path, flag: str) -> None:
     rows = page.rows()
     kept: Any = {rows["names"][r[3 if flag == "--account" else 4]] for r in rows["rows"]}
     assert kept == ({HOSTILE_ACCOUNT} if flag == "--account" else {"FDAX MAR25"})
-    assert set(page.figures) == ({"USD"} if flag == "--account" else {"EUR"})
+    # FDAX's '$' commissions are dollars: shown in USD beside its EUR P&L, never netted.
+    assert set(page.figures) == ({"USD"} if flag == "--account" else {"EUR", "USD"})
     assert HOSTILE_ACCOUNT not in html
 
 

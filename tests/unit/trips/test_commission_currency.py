@@ -3,12 +3,23 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from decimal import Decimal
 from pathlib import Path
 
 from sqlalchemy import Engine, text
 
 from csv_import_daemon.config.settings import Settings
-from support.trips import DAY1, import_all, row, write
+from csv_import_daemon.config.trading_day import parse_rollover
+from csv_import_daemon.trips.queries import pnl_groups
+from support.trip_reference import (
+    POINT,
+    normalized,
+    reference_pnl_by_day,
+    reference_round_trips,
+    stored_round_trips,
+    trades_of,
+)
+from support.trips import DAY1, cli_json, import_all, row, write
 
 
 def test_the_commission_currency_is_stored_per_trade(
@@ -37,3 +48,55 @@ def test_the_commission_currency_is_stored_per_trade(
             text("SELECT execution_id, commission_currency FROM trades ORDER BY execution_id")
         ).all()
     assert [tuple(r) for r in stored] == [("c1", "USD"), ("c2", "EUR"), ("c3", None)]
+
+
+def _fdax_and_mnq(tmp_path: Path) -> Path:
+    """FDAX (a euro contract) and MNQ (a dollar one) with '$' commissions, one day."""
+    fdax = {"instrument": "FDAX MAR25"}
+    return write(
+        tmp_path / "fx.csv",
+        [
+            row("f1", "Buy", 1, "20000", DAY1, commission="$2.00", **fdax),
+            row("f2", "Sell", 1, "20010", DAY1 + timedelta(minutes=1), commission="$2.00", **fdax),
+            row("m1", "Buy", 1, "100", DAY1, commission="$0.52"),
+            row("m2", "Sell", 1, "101", DAY1 + timedelta(minutes=1), commission="$0.52"),
+        ],
+    )
+
+
+def test_a_dollar_commission_is_never_netted_with_a_euro_pnl(
+    engine: Engine, settings: Settings, tmp_path: Path
+) -> None:
+    """FDAX's EUR P&L and its USD commission are reported apart, never subtracted from
+    each other; MNQ's '$' commission is netted with its USD P&L as before. Both equal the
+    reference (SQLite and PostgreSQL)."""
+    import_all(engine, settings, _fdax_and_mnq(tmp_path))
+    db = ("--database", settings.database_url)
+    trips = {t["instrument"]: t for t in cli_json("round-trips", *db)}
+    fdax, mnq = trips["FDAX MAR25"], trips["MNQ MAR25"]
+    assert (fdax["currency"], fdax["pnl"], fdax["commission_currency"], fdax["commission"]) == (
+        "EUR",
+        "250",
+        "USD",
+        "4",
+    )
+    assert fdax["net_pnl"] is None
+    assert (mnq["currency"], mnq["pnl"], mnq["commission"], mnq["net_pnl"]) == (
+        "USD",
+        "2",
+        "1.04",
+        "0.96",
+    )
+    assert mnq["commission_currency"] == "USD"
+    days = cli_json("pnl", "--by", "day", *db)
+    assert [
+        (d["currency"], d["pnl"], d["commission"], d["net_pnl"], d["round_trips"]) for d in days
+    ] == [("EUR", "250", "0", "250", 1), ("USD", "2", "5.04", "-3.04", 2)]
+    point = {**POINT, "FDAX": Decimal(25)}
+    fills = trades_of(engine)
+    assert normalized(stored_round_trips(engine)) == normalized(reference_round_trips(fills, point))
+    with engine.connect() as conn:
+        booked = pnl_groups(conn, "day", parse_rollover("17:00 America/Chicago"))
+    assert {
+        (d["day"], d["currency"]): {"pnl": d["pnl"], "commission": d["commission"]} for d in booked
+    } == reference_pnl_by_day(fills, point)

@@ -280,6 +280,7 @@ def test_round_trips_json_and_pnl_by_trading_day(
         "net_pnl": "2.5",
         "currency": "USD",
         "contract": "MNQ 03-25",
+        "commission_currency": "USD",
         "points_per_contract": "1.25",
         "trading_day": "2025-01-28",
         "executions": [
