@@ -274,7 +274,7 @@ def test_unsettled_decimal_mark_rejects_the_rows_that_depend_on_it(
 )
 def test_commission_in_any_currency_format(text: str, value: str) -> None:
     """Symbols before or after, with or without a space: $, €, £, CHF, JPY ("¥" names
-    two currencies, JPY and CNY: tests/unit/parsing rejects it, naming it)."""
+    two currencies, JPY and CNY: kept as written, see tests/unit/parsing)."""
     layout = sniff_layout(SEMI_HEADER)
     line = grid_row("C1", price="7200,75", commission=text, sep=";", time="28/01/2025 15:00")
     parsed = RowParser(layout, "dmy", datetime.now().astimezone().tzinfo).parse(  # type: ignore[arg-type]
