@@ -13,18 +13,15 @@ import argparse
 import importlib
 import os
 import sys
-from collections.abc import Collection, Sequence
-from typing import Any
 
 from csv_import_daemon import __version__
-from csv_import_daemon.cli.terminal import visible
 from csv_import_daemon.config.sources import CONFIG_ENV, ENV_PREFIX
-from csv_import_daemon.errors import (
-    ConfigError,
-    CsvImportError,
-    ExitCode,
-    exit_code_for,
-)
+
+# typing (3 ms) is loaded for the type checker only: --version and --help never need it.
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Collection, Sequence
+    from typing import Any
 
 # Command -> (its module, the one-line help the top-level --help shows).
 COMMANDS = {
@@ -73,11 +70,27 @@ _SETTING_FLAGS = (
 )
 
 
+def _terminal_columns() -> int:
+    """``shutil.get_terminal_size().columns``, which argparse would ask, without importing
+    shutil (and zlib, bz2 and lzma with it: a tenth of what ``--help`` takes)."""
+    try:
+        columns = int(os.environ["COLUMNS"])
+    except (KeyError, ValueError):
+        columns = 0
+    if columns > 0:
+        return columns
+    try:
+        return os.get_terminal_size(sys.__stdout__.fileno()).columns or 80  # type: ignore[union-attr]
+    except (AttributeError, ValueError, OSError):  # no stdout, or not a terminal
+        return 80
+
+
 class _Formatter(argparse.RawDescriptionHelpFormatter):
     """Wider help columns; each flag's help states its default itself."""
 
     def __init__(self, prog: str) -> None:
-        super().__init__(prog, max_help_position=32)
+        # argparse's own default width: the terminal's columns less 2.
+        super().__init__(prog, max_help_position=32, width=_terminal_columns() - 2)
 
 
 def build_parser(load: Collection[str] | None = None) -> argparse.ArgumentParser:
@@ -142,8 +155,15 @@ def _main(args: argparse.Namespace) -> int:
     # Loaded here, not at the top: --version and --help never need them.
     from sqlalchemy.exc import DBAPIError  # noqa: PLC0415
 
+    from csv_import_daemon.cli.terminal import visible  # noqa: PLC0415
     from csv_import_daemon.config.database_url import masked_url  # noqa: PLC0415
     from csv_import_daemon.config.settings import load_settings  # noqa: PLC0415
+    from csv_import_daemon.errors import (  # noqa: PLC0415
+        ConfigError,
+        CsvImportError,
+        ExitCode,
+        exit_code_for,
+    )
     from csv_import_daemon.logs import configure_logging, get_logger  # noqa: PLC0415
 
     log = get_logger("csv_import_daemon.cli")
