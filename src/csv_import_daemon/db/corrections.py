@@ -97,3 +97,67 @@ def replace_changed(
     if corrections:
         conn.execute(CORRECTIONS.insert(), corrections)
     return changed
+
+
+# trades.time_precision (revision 0015): null, to the second as written.
+MINUTE_ONLY = "minute"  # written without seconds: the exact time replaces it
+UNKNOWN = "unknown"  # a whole minute stored before 0015: never replaced on a guess
+
+
+def time_precisions(conn: Connection, ids: Sequence[str]) -> dict[str, str | None]:
+    """``trades.time_precision`` of the stored trades among ``ids``."""
+    found: dict[str, str | None] = {}
+    for i in range(0, len(ids), _CHUNK):
+        stmt = select(TRADES.c.execution_id, TRADES.c.time_precision).where(
+            TRADES.c.execution_id.in_(ids[i : i + _CHUNK])
+        )
+        found.update((row[0], row[1]) for row in conn.execute(stmt))
+    return found
+
+
+def set_time_precision(conn: Connection, ids: Sequence[str], precision: str | None) -> None:
+    """Say how exact the stored times of ``ids`` are (they were just written or read)."""
+    ordered = sorted(ids)  # one lock order for concurrent writers
+    for i in range(0, len(ordered), _CHUNK):
+        conn.execute(
+            TRADES.update()
+            .where(TRADES.c.execution_id.in_(ordered[i : i + _CHUNK]))
+            .values(time_precision=precision)
+        )
+
+
+def exact_times(
+    conn: Connection,
+    refined: Sequence[tuple[Execution, datetime]],
+    *,
+    source_file: str,
+    now: datetime,
+) -> set[str]:
+    """The exact time of each execution replaces its stored whole minute (``datetime``, a
+    time written without seconds), kept in trade_corrections like a repair's.
+
+    The trade keeps its source file (what that file gave, for ``importing.rewrites``); the
+    correction names the file and line the seconds came from. Returns the IDs changed
+    (none for a trade deleted or changed meanwhile)."""
+    changed: set[str] = set()
+    for ex, old in sorted(refined, key=lambda pair: pair[0].execution_id):
+        done = conn.execute(
+            TRADES.update()
+            .where(TRADES.c.execution_id == ex.execution_id, TRADES.c.executed_at == old)
+            .values(executed_at=ex.executed_at, time_precision=None)
+        ).rowcount
+        if done:
+            changed.add(ex.execution_id)
+            conn.execute(
+                CORRECTIONS.insert(),
+                {
+                    "execution_id": ex.execution_id,
+                    "field": "executed_at",
+                    "old_value": _text(old),
+                    "new_value": _text(ex.executed_at),
+                    "source_file": source_file,
+                    "source_line": ex.line,
+                    "corrected_at": now,
+                },
+            )
+    return changed

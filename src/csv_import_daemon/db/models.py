@@ -110,6 +110,11 @@ TRADES = Table(
     Column("contract", String(60)),
     # The ISO code of the commission's symbol or code as the file wrote it; null: none.
     Column("commission_currency", String(3)),
+    # How exact ``executed_at`` is (revision 0015): null, to the second as written;
+    # "minute", written without seconds (a spreadsheet's re-save), so the exact time of
+    # the same fill replaces it when it comes; "unknown", on a whole minute and stored
+    # before 0015 (whether seconds were written is not known: never replaced on a guess).
+    Column("time_precision", String(7)),
     Index("uq_trades_execution_id", "execution_id", unique=True),
     # Round trips read one (account, contract) from a point in time (revision 0010).
     Index("ix_trades_account_contract_executed_at", "account", "contract", "executed_at"),

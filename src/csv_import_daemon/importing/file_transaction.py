@@ -15,7 +15,6 @@ import dataclasses
 import hashlib
 import time
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Any, BinaryIO
 
 from sqlalchemy import Connection, Engine
@@ -25,16 +24,19 @@ from csv_import_daemon.config.contracts import contract_at
 from csv_import_daemon.config.point_values import PointValues
 from csv_import_daemon.config.settings import Settings
 from csv_import_daemon.db import legacy_ids, retention
-from csv_import_daemon.db.corrections import replace_changed
+from csv_import_daemon.db.corrections import exact_times, replace_changed
 from csv_import_daemon.db.tables import REJECTIONS, CheckpointStatus, utc_now
-from csv_import_daemon.db.writer import CONFLICT_FIELDS, BatchWriter, Stored
+from csv_import_daemon.db.writer import BatchWriter
 from csv_import_daemon.files import reader
+from csv_import_daemon.importing import rewrites
+from csv_import_daemon.importing import seen_before as seen
 from csv_import_daemon.importing.checkpoint import Checkpoint, starting_counts
 from csv_import_daemon.importing.conventions import settings_digest
 from csv_import_daemon.importing.identity import checkpoint_hash
-from csv_import_daemon.importing.plan import HeldBack, ReadPlan
+from csv_import_daemon.importing.plan import ReadPlan
 from csv_import_daemon.importing.rejection_log import RejectionLog
 from csv_import_daemon.importing.result import Counts
+from csv_import_daemon.importing.seen_before import TimeTexts
 from csv_import_daemon.importing.write_session import WriteSession
 from csv_import_daemon.logs import get_logger
 from csv_import_daemon.parsing.batches import parse_batch
@@ -113,13 +115,16 @@ class Transaction:
         self.parser = parser
         executions, errors = parse_batch(batch, parser)
         if self.plan.held_back is not None:
-            executions, self._held = _hold_back(self.plan.held_back, executions, errors, batch)
+            executions, self._held = rewrites.hold_back(
+                self.plan.held_back, executions, errors, batch
+            )
         self.rejections.rows(errors)
         conn = self._open()
         if parser.stand_ins.legacy:  # the journal still holds stand-ins of 0.2.0 or earlier
             executions = _known_as_legacy(conn, executions, parser.stand_ins.legacy)
             parser.stand_ins.legacy.clear()
-        self.pending += self._write_rows(conn, executions, errors, batch)
+        texts = TimeTexts(parser.layout, batch)
+        self.pending += self._write_rows(conn, executions, errors, batch, texts)
         if self.trips.full():  # the fills it holds stay few; still in this transaction
             refresh_round_trips(conn, self.trips.drain(), values=self.writers.point_values)
         self.rows += len(batch.texts)
@@ -216,6 +221,7 @@ class Transaction:
         executions: list[Execution],
         errors: list[RowError],
         batch: reader.Chunk,
+        texts: TimeTexts,
     ) -> Counts:
         # First occurrence of an ID in the batch wins; sorted so concurrent writers on
         # PostgreSQL take row locks in one order and cannot deadlock.
@@ -238,35 +244,79 @@ class Transaction:
             conn, ordered, self.plan.csv_filename, self.plan.key, now
         )
         self.trips.add(ordered, inserted)
+        if inserted:
+            seen.mark_stored(conn, texts, (ex for ex in ordered if ex.execution_id in inserted))
         seen_before = [ex for ex in ordered if ex.execution_id not in inserted]
         replaced: set[str] = set()
         if self.plan.replace:
-            # --reread --replace: only executions still in trades (a trade the user deleted
-            # is never brought back), every replaced value kept in trade_corrections.
-            # (replace_changed updates rows of trades only: a deleted one has none to update;
-            # ``stored`` holds only the rows whose conflict fields differ, so all are asked.)
-            candidates = seen_before
-            replaced = replace_changed(conn, candidates, source_file=self.plan.key, now=now)
-            # Replaced fills are in their round trips: recompute from where each is and was
-            # (no stored row: unmoved), never continue a state that would count it again.
-            for ex in (ex for ex in candidates if ex.execution_id in replaced):
-                for at in (_as_stored(ex), stored.get(ex.execution_id)):
-                    if at is not None:
-                        contract = contract_at(at["instrument"], at["executed_at"])
-                        self.trips.note(at["account"], contract, at["executed_at"])
+            replaced = self._replace(conn, texts, seen_before, stored, now)
             seen_before = [ex for ex in seen_before if ex.execution_id not in replaced]
-        duplicates = 0
-        conflict_ids: dict[int, str] = {}
+        pairs: list[seen.Pair] = []
+        first: dict[str, Execution] = {}  # repeats compared with the batch's first reading
         for ex in seen_before + repeats:
             theirs = stored.get(ex.execution_id)
             # A repeat compares with the batch's first reading: of a stored row, unless that
             # first reading just replaced it (then the stored row is that reading).
             replaced_now = ex.execution_id in replaced
             if (theirs is None or replaced_now) and unique[ex.execution_id] is not ex:
-                theirs = _as_stored(unique[ex.execution_id])
-            error = _conflict(ex, theirs, batch)
+                first[ex.execution_id] = unique[ex.execution_id]
+                theirs = seen.as_stored(first[ex.execution_id])
+            if theirs is not None:
+                pairs.append((ex, theirs))
+        equal = (ex for ex in seen_before if ex.execution_id not in stored)
+        seen.confirm_exact(conn, texts, equal)
+        conflict_ids, refined = self._compare(conn, texts, pairs, first, (errors, batch, now))
+        duplicates = len(seen_before) + len(repeats) - len(conflict_ids) - refined
+        if errors:
+            self._record(conn, errors, conflict_ids, now)
+        rejected = len(errors) - len(conflict_ids)
+        corrected = len(replaced) + refined
+        return Counts(len(inserted), duplicates, rejected, len(conflict_ids), corrected)
+
+    def _replace(
+        self, conn: Connection, texts: TimeTexts, rows: list[Execution], stored: Any, now: Any
+    ) -> set[str]:
+        """--reread --replace: only executions still in trades (a trade the user deleted is
+        never brought back), every replaced value kept in trade_corrections.
+
+        (replace_changed updates rows of trades only: a deleted one has none to update;
+        ``stored`` holds only the rows whose conflict fields differ, so all are asked.)"""
+        candidates = seen.keep_stored_seconds(texts, rows, stored)
+        replaced = replace_changed(conn, candidates, source_file=self.plan.key, now=now)
+        seen.replaced(conn, texts, [ex for ex in candidates if ex.execution_id in replaced])
+        # Replaced fills are in their round trips: recompute from where each is and was
+        # (no stored row: unmoved), never continue a state that would count it again.
+        for ex in (ex for ex in candidates if ex.execution_id in replaced):
+            for at in (seen.as_stored(ex), stored.get(ex.execution_id)):
+                if at is not None:
+                    contract = contract_at(at["instrument"], at["executed_at"])
+                    self.trips.note(at["account"], contract, at["executed_at"])
+        return replaced
+
+    def _compare(
+        self,
+        conn: Connection,
+        texts: TimeTexts,
+        pairs: list[seen.Pair],
+        first: dict[str, Execution],
+        out: tuple[list[RowError], reader.Chunk, Any],
+    ) -> tuple[dict[int, str], int]:
+        """Rows seen before against what is stored: conflicts (line -> ID, their errors
+        added to ``out``'s), and how many exact times replaced a stored whole minute."""
+        errors, batch, now = out
+        timed = [(ex, t) for ex, t in pairs if seen.differing(ex, t) == ["executed_at"]]
+        same, finer = seen.within_minute(conn, texts, timed, first)
+        refined = exact_times(conn, finer, source_file=self.plan.key, now=now)
+        for ex, old in finer:  # its round trips are recomputed from where it was and is
+            contract = contract_at(ex.instrument, ex.executed_at)
+            for at in (old, ex.executed_at):
+                self.trips.note(ex.account, contract, at)
+        done = {ex.line for ex, _ in finer if ex.execution_id in refined}
+        same |= done
+        conflict_ids: dict[int, str] = {}
+        for ex, theirs in pairs:
+            error = None if ex.line in same else seen.conflict(ex, theirs, batch)
             if error is None:
-                duplicates += 1
                 continue
             errors.append(error)
             conflict_ids[ex.line] = ex.execution_id
@@ -277,10 +327,7 @@ class Transaction:
                 execution_id=ex.execution_id,
                 detail=error.detail,
             )
-        if errors:
-            self._record(conn, errors, conflict_ids, now)
-        rejected = len(errors) - len(conflict_ids)
-        return Counts(len(inserted), duplicates, rejected, len(conflict_ids), len(replaced))
+        return conflict_ids, len(done)
 
     def _record(
         self, conn: Connection, errors: list[RowError], conflict_ids: dict[int, str], now: Any
@@ -323,55 +370,6 @@ def _known_as_legacy(
     ]
 
 
-def _hold_back(
-    held: HeldBack, executions: list[Execution], errors: list[RowError], batch: reader.Chunk
-) -> tuple[list[Execution], dict[int, str]]:
-    """Rows of a file saved over that may be fills read before, edited: rejected (their
-    stand-ins by line, recorded with the rejections for ``verify``)."""
-    kept, ids = [], {}
-    for ex in executions:
-        if ex.execution_id in held.ids:
-            raw = batch.texts[ex.line - batch.first]
-            errors.append(RowError(ex.line, raw, "rewritten", held.detail(ex.execution_id)))
-            ids[ex.line] = ex.execution_id
-        else:
-            kept.append(ex)
-    return kept, ids
-
-
-def _conflict(ex: Execution, theirs: Stored, batch: reader.Chunk) -> RowError | None:
-    """A conflict error when the stored row differs from ``ex``; None for a duplicate.
-
-    No stored trade means it was deleted: the ledger remembers it, nothing to compare.
-    Two times of which one is on a whole minute and the other within that minute are the
-    same time (a spreadsheet's re-save drops seconds): compared at the precision both carry,
-    whichever was read first; the stored time stays.
-    """
-    if theirs is None:
-        return None
-    diff = [k for k in CONFLICT_FIELDS if theirs[k] != getattr(ex, k)]
-    if diff == ["executed_at"] and _same_minute(ex.executed_at, theirs["executed_at"]):
-        return None
-    if not diff:
-        return None
-    detail = "; ".join(f"{k}: stored {theirs[k]!s}, new {getattr(ex, k)!s}" for k in diff)
-    return RowError(
-        ex.line,
-        batch.texts[ex.line - batch.first],
-        "conflict",
-        f"execution ID {ex.execution_id} already stored with other content; "
-        f"the stored row wins ({detail})",
-    )
-
-
-def _same_minute(new: datetime, stored: datetime) -> bool:
-    """One of the two on a whole minute (read without seconds), the other in that minute."""
-    coarse, fine = (new, stored) if new.second == new.microsecond == 0 else (stored, new)
-    return (
-        coarse.second == coarse.microsecond == 0 and fine.replace(second=0, microsecond=0) == coarse
-    )
-
-
 def _before_horizon(ex: Execution, batch: reader.Chunk) -> RowError:
     return RowError(
         ex.line,
@@ -392,7 +390,3 @@ def stored_raw(text: str) -> str:
 def _fingerprint(*parts: object) -> str:
     joined = "\x1f".join(str(p) for p in parts).encode("utf-8", "backslashreplace")
     return hashlib.blake2b(joined, digest_size=32).hexdigest()
-
-
-def _as_stored(ex: Execution) -> dict[str, Any]:
-    return {k: getattr(ex, k) for k in CONFLICT_FIELDS}

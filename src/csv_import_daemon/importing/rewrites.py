@@ -23,7 +23,7 @@ from csv_import_daemon.db.tables import LEDGER, TRADES
 from csv_import_daemon.files import reader
 from csv_import_daemon.importing.identity import ResumeReason
 from csv_import_daemon.importing.plan import HeldBack, ReadPlan
-from csv_import_daemon.parsing.execution import Execution
+from csv_import_daemon.parsing.execution import Execution, RowError
 from csv_import_daemon.parsing.row_parser import RowParser, split_lines
 
 # The reasons a file read before is read from the start as another version of itself.
@@ -99,3 +99,19 @@ def _executions(f: BinaryIO, plan: ReadPlan, parser: RowParser) -> dict[str, Exe
             if isinstance(ex, Execution):
                 found[ex.execution_id] = ex
     return found
+
+
+def hold_back(
+    held: HeldBack, executions: list[Execution], errors: list[RowError], batch: reader.Chunk
+) -> tuple[list[Execution], dict[int, str]]:
+    """Rows of a file saved over that may be fills read before, edited: rejected (their
+    stand-ins by line, recorded with the rejections for ``verify``)."""
+    kept, ids = [], {}
+    for ex in executions:
+        if ex.execution_id in held.ids:
+            raw = batch.texts[ex.line - batch.first]
+            errors.append(RowError(ex.line, raw, "rewritten", held.detail(ex.execution_id)))
+            ids[ex.line] = ex.execution_id
+        else:
+            kept.append(ex)
+    return kept, ids

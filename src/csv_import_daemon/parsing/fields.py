@@ -247,6 +247,13 @@ def wall_minute(text: str) -> str | None:
     return f"{day} {hour}:{minute}"
 
 
+def written_to_minute(text: str) -> bool:
+    """A time value written without seconds ('05/13/2026 13:10', a spreadsheet's re-save):
+    exact only to its minute. '13:10:00' is written with seconds."""
+    match = _DATETIME_RE.fullmatch(text.strip()) if len(text) <= _MAX_NUMBER_TEXT else None
+    return match is not None and match["s"] is None
+
+
 def _date_of(value: str) -> str:
     return value.strip().replace("T", " ", 1).partition(" ")[0]
 

@@ -102,14 +102,26 @@ def todays_ids(settings: Settings) -> dict[int, str]:
 def test_the_re_save_read_first_then_the_original_adds_nothing(
     engine: Engine, settings: Settings, tmp_path: Path
 ) -> None:
-    """The coarser times stored first: the original's seconds are within those minutes,
-    duplicates, not conflicts."""
+    """The coarser times stored first: the original's seconds within those minutes replace
+    them (9:30:00, written with seconds, equals its minute), no conflict, no new fill."""
     service = ImportService(engine, settings)
+    original = write_csv(tmp_path / "export.csv", HEADER, LINES)
+    assert counts(service.import_file(original, final_line_ok=True)) == (4, 0, 0, 0)
+    exact = sorted(trade_ids(engine).values()), times(engine)
+    with engine.begin() as conn:
+        conn.execute(text("DELETE FROM trades"))
+        conn.execute(text("DELETE FROM imported_executions"))
+        conn.execute(text("DELETE FROM import_files"))
     copy = write_csv(tmp_path / "export (excel).csv", RE_SAVED_HEADER, RE_SAVED)
     assert counts(service.import_file(copy, final_line_ok=True)) == (4, 0, 0, 0)
-    original = write_csv(tmp_path / "export.csv", HEADER, LINES)
-    assert counts(service.import_file(original, final_line_ok=True)) == (0, 4, 0, 0)
-    assert len(trade_ids(engine)) == 4
+    result = service.import_file(original, reread=True, final_line_ok=True)
+    assert (*counts(result), result.replaced) == (0, 1, 0, 0, 3)
+    assert (sorted(trade_ids(engine).values()), times(engine)) == exact
+
+
+def times(engine: Engine) -> list[object]:
+    with engine.connect() as conn:
+        return sorted(conn.execute(select(TRADES.c.executed_at)).scalars())
 
 
 def journal_of_0_2_0(
