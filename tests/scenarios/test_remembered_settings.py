@@ -156,24 +156,49 @@ def test_reports_show_times_in_the_recorded_zone(database_url: str, tmp_path: Pa
 def test_another_zone_is_refused_naming_the_recorded_one_until_changed(
     database_url: str, tmp_path: Path
 ) -> None:
-    """An import, a status and a verify with another zone (here from the environment) exit
-    2, naming the recorded zone and `db settings`; nothing is stored. After `db settings`
-    the new zone is the one."""
+    """An import given another zone by flag exits 2, naming the recorded zone and `db
+    settings`; nothing is stored. After `db settings` the new zone is the one."""
     first = write(tmp_path / "a.csv", [row("A1", "1/28/2025 9:31:00 AM")])
     other = write(tmp_path / "c.csv", [row("C1", "1/28/2025 9:31:00 AM")])
     ok(cli(database_url, "import", str(first), "--source-timezone", "America/New_York"))
-    chicago = {"CSV_IMPORT_SOURCE_TIMEZONE": "America/Chicago"}  # as a configuration would
-    for command in (["import", str(other)], ["status"], ["verify"]):
-        refused = cli(database_url, *command, **chicago)
-        assert refused.returncode == 2, (command, refused.stderr)
-        assert "America/New_York" in refused.stderr
-        assert "db settings --source-timezone" in refused.stderr
+    refused = cli(database_url, "import", str(other), "--source-timezone", "America/Chicago")
+    assert refused.returncode == 2, refused.stderr
+    assert "America/New_York" in refused.stderr
+    assert "db settings --source-timezone" in refused.stderr
     assert "C1" not in stored(database_url)
 
     ok(cli(database_url, "db", "settings", "--source-timezone", "America/Chicago"))
     ok(cli(database_url, "import", str(other)))
     assert stored(database_url)["C1"] == datetime(2025, 1, 28, 15, 31)
     assert status_json(database_url)["settings"]["source_timezone"] == "America/Chicago"
+
+
+def test_a_configured_zone_gives_way_to_the_recorded_one(database_url: str, tmp_path: Path) -> None:
+    """After `db settings --source-timezone America/Chicago`, a configuration file (or
+    variable) still saying New York is left over: import, status and verify run in Chicago,
+    each warning with both zones, where the old one is written and the command."""
+    first = write(tmp_path / "a.csv", [row("A1", "1/28/2025 9:31:00 AM")])
+    other = write(tmp_path / "c.csv", [row("C1", "1/28/2025 9:31:00 AM")])
+    config = tmp_path / "config.toml"
+    config.write_text('source_timezone = "America/New_York"\n', encoding="utf-8")
+    ok(cli(database_url, "import", str(first), "--config", str(config)))
+    ok(cli(database_url, "db", "settings", "--source-timezone", "America/Chicago"))
+    for command in (["import", str(other)], ["status"], ["verify"]):
+        done = cli(database_url, *command, "--config", str(config))
+        assert done.returncode == 0, (command, done.stderr)
+        (kept,) = [e for e in events(done.stderr) if e["event"] == "recorded_setting_kept"]
+        assert (kept["configured"], kept["recorded"]) == ("America/New_York", "America/Chicago")
+        assert kept["configured_in"] == str(config)
+        assert "db settings --source-timezone America/New_York" in kept["fix"]
+    assert stored(database_url)["C1"] == datetime(2025, 1, 28, 15, 31)
+    variable = {"CSV_IMPORT_SOURCE_TIMEZONE": "America/New_York"}
+    done = cli(database_url, "status", **variable)
+    assert done.returncode == 0, done.stderr
+    assert "CSV_IMPORT_SOURCE_TIMEZONE" in done.stderr
+
+
+def events(stderr: str) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in stderr.splitlines() if line.startswith("{")]
 
 
 def test_a_date_order_set_once_is_recorded_and_another_refused(
@@ -235,6 +260,32 @@ def test_a_daemon_started_without_a_zone_reads_in_the_recorded_one(
         assert event["source_timezone"] == "America/New_York"
         d.stop_cleanly()
     assert stored(database_url)["B1"] == datetime(2025, 1, 28, 14, 31)
+
+
+@pytest.mark.daemon
+def test_a_daemon_whose_configuration_file_is_left_over_runs_in_the_recorded_zone(
+    database_url: str, tmp_path: Path
+) -> None:
+    """Its configuration file says New York, `db settings` changed the journal to Chicago:
+    the daemon starts (no exit 2), warns naming both, and reads in Chicago."""
+    watch = tmp_path / "watch"
+    watch.mkdir()
+    config = tmp_path / "config.toml"
+    config.write_text('source_timezone = "America/New_York"\n', encoding="utf-8")
+    first = write(tmp_path / "a.csv", [row("A1", "1/28/2025 9:31:00 AM")])
+    ok(cli(database_url, "import", str(first), "--config", str(config)))
+    ok(cli(database_url, "db", "settings", "--source-timezone", "America/Chicago"))
+    daemon = _DaemonWithoutZone(
+        watch, database_url, "--instance-name", "pc", "--config", str(config), env=HOST
+    )
+    with daemon.start() as d:
+        d.wait_ready(timeout=60)
+        kept = d.wait_event("recorded_setting_kept")
+        assert (kept["configured"], kept["recorded"]) == ("America/New_York", "America/Chicago")
+        write(watch / "b.csv", [row("B1", "1/28/2025 9:31:00 AM")])
+        wait_for(lambda: "B1" in stored(database_url), True, what="the dropped file")
+        d.stop_cleanly()
+    assert stored(database_url)["B1"] == datetime(2025, 1, 28, 15, 31)
 
 
 # -- a repair's settings stay with the file ---------------------------------------------------

@@ -32,7 +32,7 @@ LogLevel = Literal["debug", "info", "warning", "error"]
 SqliteSynchronous = Literal["NORMAL", "FULL"]
 
 # Fields filled in by the loader, not settings a user writes.
-_INTERNAL = frozenset({"config_file", "database_password", "given"})
+_INTERNAL = frozenset({"config_file", "database_password", "given", "origins"})
 # The settings that decide stored values: the journal records them per instance when first
 # used, and a later command that does not give them uses the recorded ones.
 RECORDED_SETTINGS = ("source_timezone", "date_order", "decimal_mark", "default_account")
@@ -161,6 +161,9 @@ class Settings:
     # Set by load_settings: the settings a file, the environment or a flag gave (the rest
     # are defaults, which the journal's recorded values override).
     given: frozenset[str] = field(default=frozenset(), compare=False)
+    # Set by load_settings: where each given setting came from (the file's path, the
+    # environment variable, the flag); the journal's record outranks a file or variable.
+    origins: Mapping[str, str] = field(default_factory=dict, compare=False)
 
     @property
     def tz(self) -> zoneinfo.ZoneInfo:
@@ -292,6 +295,7 @@ def load_settings(
     """
     env = os.environ if environ is None else environ
     values: dict[str, Any] = {}
+    origins: dict[str, str] = {}
     path = find_config_file(config_file, env)
     if path is not None:
         try:
@@ -306,16 +310,20 @@ def load_settings(
                 known = ", ".join(sorted(set(_FIELDS) - _INTERNAL))
                 raise ConfigError(f"{path}: unknown setting {key!r}; known settings: {known}")
             values[name] = _coerce(name, raw, str(path), typed=True)
+            origins[name] = str(path)
     values["config_file"] = path
     values["database_password"] = password_from(env)
     for name in (n for n in _FIELDS if n not in _INTERNAL):
         raw_env = env.get(ENV_PREFIX + name.upper())
         if raw_env is not None and raw_env != "":
             values[name] = _coerce(name, raw_env, ENV_PREFIX + name.upper())
+            origins[name] = ENV_PREFIX + name.upper()
     for name, raw in (flags or {}).items():
         if raw is not None and name in _FIELDS and name not in _INTERNAL:
             values[name] = _coerce(name, raw, "--" + name.replace("_", "-"))
+            origins[name] = "--" + name.replace("_", "-")
     values["given"] = frozenset(n for n in values if n not in _INTERNAL)
+    values["origins"] = origins
     settings = Settings(**values)
     _validate(settings)
     return settings

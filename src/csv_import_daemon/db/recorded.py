@@ -3,9 +3,13 @@
 The source zone, the date order and decimal mark when set (not ``auto``) and the default
 account are recorded when an instance first imports. A command that does not give one
 (file, environment or flag) uses the recorded value, so a later ``import`` or ``status``
-never falls back to the host's zone; one that gives another value is refused (exit 2)
-with the recorded value and the two ways to change it: ``db settings`` for the journal, or
-``import --reread --replace`` to repair files (which changes nothing recorded).
+never falls back to the host's zone. The record is the journal's and outranks a
+configuration file or environment variable: one that says otherwise is left over from
+before a ``db settings`` (or must become one), so the recorded value is used and a warning
+names both and the command (a daemon keeps running after ``db settings``). A flag is asked
+for now: another value is refused (exit 2) with the recorded value and the two ways to
+change it: ``db settings`` for the journal, or ``import --reread --replace`` to repair
+files (which changes nothing recorded).
 """
 
 from __future__ import annotations
@@ -20,6 +24,9 @@ from csv_import_daemon.config.settings import RECORDED_SETTINGS, Settings
 from csv_import_daemon.db.engine import writing
 from csv_import_daemon.db.tables import RECORDED, utc_now
 from csv_import_daemon.errors import ConfigError
+from csv_import_daemon.logs import get_logger
+
+log = get_logger(__name__)
 
 CHANGE_HINT = (
     "to change it for this journal: csv-import-daemon db settings --{flag} VALUE; to repair "
@@ -81,39 +88,61 @@ def _set_in(recorded: Recorded) -> list[str]:
     return [n for n in RECORDED_SETTINGS if getattr(recorded, n) is not None]
 
 
-def _differences(settings: Settings, recorded: Recorded) -> list[str]:
-    """The settings given with a value other than the recorded one, as sentences."""
+def _differing(settings: Settings, recorded: Recorded) -> list[str]:
+    """The settings given with another value than the recorded one."""
     mine = recorded.as_settings()
-    out = []
-    for name in _set_in(recorded):
-        if name in settings.given and getattr(settings, name) != mine[name]:
-            flag = name.replace("_", "-")
-            shown = mine[name] if mine[name] is not None else "none"
-            out.append(
-                f"{name} is {getattr(settings, name)!r} here, but this journal records "
-                f"{shown!r} for instance {settings.instance_name!r}; "
-                + CHANGE_HINT.format(flag=flag)
-            )
-    return out
+    return [
+        name
+        for name in _set_in(recorded)
+        if name in settings.given and getattr(settings, name) != mine[name]
+    ]
+
+
+def _flagged(settings: Settings, name: str) -> bool:
+    """Given on the command line (a value given without a known origin counts as one)."""
+    return settings.origins.get(name, "--").startswith("--")
+
+
+def _refusal(settings: Settings, recorded: Recorded, name: str) -> str:
+    shown = recorded.as_settings()[name]
+    return (
+        f"{name} is {getattr(settings, name)!r} here, but this journal records "
+        f"{shown if shown is not None else 'none'!r} for instance "
+        f"{settings.instance_name!r}; " + CHANGE_HINT.format(flag=name.replace("_", "-"))
+    )
 
 
 def apply(settings: Settings, recorded: Recorded | None, *, repair: bool = False) -> Settings:
-    """``settings`` with the recorded values for what was not given.
+    """``settings`` with the recorded values for what was not given on the command line.
 
-    A given value that differs from the recorded one is refused (``ConfigError``, exit 2),
-    unless ``repair`` (``import --reread --replace``): then it reads this run's files and
-    stays with them, and the record is unchanged.
+    A configuration file's or environment variable's other value gives way to the recorded
+    one (warned: ``recorded_setting_kept``). A flag's other value is refused
+    (``ConfigError``, exit 2), unless ``repair`` (``import --reread --replace``): then it
+    reads this run's files and stays with them, and the record is unchanged.
     """
     if recorded is None:
         return settings
-    if not repair:
-        differences = _differences(settings, recorded)
-        if differences:
-            raise ConfigError("; ".join(differences))
+    differing = _differing(settings, recorded)
+    flagged = [name for name in differing if _flagged(settings, name)]
+    if flagged and not repair:
+        raise ConfigError("; ".join(_refusal(settings, recorded, n) for n in flagged))
+    mine = recorded.as_settings()
+    for name in (n for n in differing if n not in flagged):
+        log.warning(
+            "recorded_setting_kept",
+            setting=name,
+            configured=getattr(settings, name),
+            configured_in=settings.origins[name],
+            recorded=mine[name],
+            instance=settings.instance_name,
+            fix=f"to read in {getattr(settings, name)!r} from now on: csv-import-daemon db "
+            f"settings --{name.replace('_', '-')} {getattr(settings, name)}; else remove "
+            f"{name} from {settings.origins[name]}",
+        )
     values = {
         name: value
-        for name, value in recorded.as_settings().items()
-        if name not in settings.given and name in _set_in(recorded)
+        for name, value in mine.items()
+        if name in _set_in(recorded) and (name not in settings.given or name not in flagged)
     }
     return dataclasses.replace(settings, **values)
 
