@@ -12,9 +12,11 @@ trips) and nothing is changed.
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy import Connection, text
 
@@ -64,43 +66,71 @@ def position_mismatches(
     (of ``keys`` only, if given: what an import just refreshed).
 
     Of the fills of the last second, any one whose Position matches is enough (their order
-    within a second is not known).
+    within a second is not known). Two statements for all the keys, not a few per key: an
+    import refreshes dozens of keys per batch, and on PostgreSQL each statement waits on
+    the server.
     """
     if keys is None:
         keys = [
             (str(a), str(c))
             for a, c in conn.execute(text("SELECT DISTINCT account, contract FROM round_trips"))
         ]
+    keys = sorted(keys, key=lambda k: (str(k[0]), str(k[1])))
+    if not keys:
+        return []
+    chosen, params = _keys_table(conn, keys)
+    last_fills: dict[tuple[str, str], list[tuple[str | None, str]]] = {}
+    for account, contract, position, instrument in conn.execute(
+        text(
+            f"WITH k AS ({chosen}), "  # noqa: S608 - a fixed statement, values bound
+            "last AS (SELECT k.a, k.c, (SELECT max(executed_at) FROM trades "
+            "WHERE account = k.a AND contract = k.c) AS t FROM k) "
+            "SELECT last.a, last.c, trades.position_after, trades.instrument FROM last "
+            "JOIN trades ON trades.account = last.a AND trades.contract = last.c "
+            "AND trades.executed_at = last.t ORDER BY last.a, last.c, trades.execution_id"
+        ),
+        params,
+    ):
+        last_fills.setdefault((account, contract), []).append((position, instrument))
+    open_trips: dict[tuple[str, str], tuple[str, int]] = {}
+    for account, contract, direction, quantity in conn.execute(
+        text(
+            f"WITH k AS ({chosen}) "  # noqa: S608 - a fixed statement, values bound
+            "SELECT r.account, r.contract, r.direction, r.open_quantity FROM round_trips r "
+            "JOIN k ON r.account = k.a AND r.contract = k.c WHERE r.closed_at IS NULL"
+        ),
+        params,
+    ):
+        open_trips.setdefault((account, contract), (direction, quantity))  # the first, as one
     out = []
-    for account, contract in sorted(keys, key=lambda k: (str(k[0]), str(k[1]))):
-        params = {"a": account, "i": contract}
-        last = conn.execute(
-            text("SELECT max(executed_at) FROM trades WHERE account = :a AND contract = :i"),
-            params,
-        ).scalar()
-        if last is None:
+    for account, contract in keys:
+        rows = last_fills.get((account, contract))
+        if rows is None:
             continue
-        rows = conn.execute(
-            text(
-                "SELECT position_after, instrument FROM trades WHERE account = :a "
-                "AND contract = :i AND executed_at = :t ORDER BY execution_id"
-            ),
-            {**params, "t": last},
-        ).all()
         said = [p for p in (read_position(r[0]) for r in rows) if p is not None]
-        if not said or (not any(said) and not _writes_positions(conn, params)):
+        if not said or (
+            not any(said) and not _writes_positions(conn, {"a": account, "i": contract})
+        ):
             continue
-        trip = conn.execute(
-            text(
-                "SELECT direction, open_quantity FROM round_trips WHERE account = :a "
-                "AND contract = :i AND closed_at IS NULL"
-            ),
-            params,
-        ).first()
+        trip = open_trips.get((account, contract))
         computed = 0 if trip is None else int(trip[1]) * (1 if trip[0] == "long" else -1)
         if computed not in said:
             out.append(PositionMismatch(account, str(rows[-1][1]), said[-1], computed))
     return out
+
+
+def _keys_table(conn: Connection, keys: list[tuple[str, str]]) -> tuple[str, dict[str, Any]]:
+    """A query of the keys as rows ``(a, c)`` and its parameters, in the dialect's own way."""
+    if conn.dialect.name == "sqlite":
+        return (
+            "SELECT json_extract(value, '$[0]') AS a, json_extract(value, '$[1]') AS c "
+            "FROM json_each(:keys)",
+            {"keys": json.dumps(keys, ensure_ascii=False)},
+        )
+    return (
+        "SELECT a, c FROM unnest(CAST(:accounts AS text[]), CAST(:contracts AS text[])) AS k(a, c)",
+        {"accounts": [a for a, _ in keys], "contracts": [c for _, c in keys]},
+    )
 
 
 def _writes_positions(conn: Connection, params: dict[str, str]) -> bool:
