@@ -63,13 +63,14 @@ def refresh_round_trips(
     keys = sorted(pending.earliest)
     if not sql.sqlite:
         # Writers on several machines: one at a time per (account, contract), locked in
-        # one order so two transactions cannot deadlock on these locks.
-        for account, contract in keys:
-            sql.run(
-                "SELECT pg_advisory_xact_lock("
-                "hashtextextended(CAST(? AS text) || chr(31) || CAST(? AS text), 13))",
-                (account, contract),
-            )
+        # one order so two transactions cannot deadlock on these locks (one statement
+        # takes them all, in that order).
+        rows, params = sql.key_rows(keys, ("text", "text"))
+        sql.run(
+            f"SELECT pg_advisory_xact_lock(hashtextextended(k.a || chr(31) || k.c, 13)) "  # noqa: S608
+            f"FROM ({rows}) AS k ORDER BY k.n",
+            params,
+        )
     with _no_cycle_collection():
         written, continued = _refresh_keys(sql, keys, pending, values)
     for mismatch in position_mismatches(conn, keys):
@@ -87,10 +88,11 @@ def _refresh_keys(
     sql: TripSql, keys: list[Key], pending: Pending, values: PointValues
 ) -> tuple[int, int]:
     written = continued = 0
+    later = _all_later(sql, pending)
     for key in keys:
         changed = pending.earliest[key]
         fresh = pending.fresh.get(key)
-        if fresh is not None and not _all_later(sql, key, changed, len(fresh)):
+        if fresh is not None and key not in later:
             fresh = None
         value = values.lookup(key[1])
         if fresh is not None:  # an append: from the open round trip's state, if stored
@@ -136,13 +138,26 @@ class Refreshed(NamedTuple):
     recomputed: int
 
 
-def _all_later(sql: TripSql, key: Key, changed: datetime, fresh: int) -> bool:
-    """No fill stored before this transaction is at or after ``changed``, its earliest."""
-    count = sql.run(
-        "SELECT count(*) FROM trades WHERE account = ? AND contract = ? AND executed_at >= ?",
-        (key[0], key[1], sql.time(changed)),
-    ).scalar()
-    return int(count) == fresh
+def _all_later(sql: TripSql, pending: Pending) -> set[Key]:
+    """The keys with inserted fills of which no fill stored before this transaction is at
+    or after the earliest change: their trades from then on are just those fills. One
+    statement counts them for every key."""
+    keys = sorted(pending.fresh)
+    if not keys:
+        return set()
+    rows, params = sql.key_rows(
+        [(a, c, sql.time(pending.earliest[a, c])) for a, c in keys], ("text", "text", "timestamp")
+    )
+    counts = sql.run(
+        f"SELECT (SELECT count(*) FROM trades WHERE account = k.a AND contract = k.c "  # noqa: S608
+        f"AND executed_at >= k.v0) FROM ({rows}) AS k ORDER BY k.n",
+        params,
+    ).scalars()
+    return {
+        key
+        for key, count in zip(keys, counts, strict=True)
+        if int(count) == len(pending.fresh[key])
+    }
 
 
 def rebuild_round_trips(conn: Connection, values: PointValues | None = None) -> int:
