@@ -71,7 +71,7 @@ def refresh_round_trips(
             f"FROM ({rows}) AS k ORDER BY k.n",
             params,
         )
-    with _no_cycle_collection():
+    with _no_cycle_collection(), sql.held():
         written, continued = _refresh_keys(sql, keys, pending, values)
     for mismatch in position_mismatches(conn, keys):
         log.warning(

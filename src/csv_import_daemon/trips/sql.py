@@ -9,7 +9,8 @@ at a time; the round trips of a cold import spent most of their time there.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from datetime import datetime
 from decimal import Decimal
 from itertools import chain, repeat
@@ -60,7 +61,10 @@ _COPY = {
         "COPY round_trip_fills (round_trip_id, seq, execution_id, quantity, commission, role)"
         " FROM STDIN"
     ),
+    "round_trip_state": "COPY round_trip_state (round_trip_id, state) FROM STDIN",
 }
+# Values held before they are sent (``TripSql.held``): a few MB at most.
+HELD_VALUES = 100_000
 _IDS, _QUANTITIES = attrgetter("ids"), attrgetter("quantities")
 _COMMISSIONS, _ROLES = attrgetter("commissions"), attrgetter("roles")
 
@@ -71,6 +75,25 @@ class TripSql:
     def __init__(self, conn: Connection) -> None:
         self.conn = conn
         self.sqlite = conn.dialect.name == "sqlite"
+        # table -> (row width, flat values) while ``held`` holds PostgreSQL's rows
+        self._held: dict[str, tuple[int, list[Any]]] | None = None
+        self._held_values = 0
+
+    @contextmanager
+    def held(self) -> Iterator[None]:
+        """On PostgreSQL, the rows ``insert`` gets inside are sent at its end (or every
+        ``HELD_VALUES`` values), one ``COPY`` per table: a refresh wrote two or three per
+        (account, contract), each waiting on the server. Round trips go first, then their
+        parts and states, which refer to them. Nothing inside may read the rows it holds."""
+        if self.sqlite or self._held is not None:
+            yield
+            return
+        self._held = {}
+        try:
+            yield
+            self._send_held()
+        finally:
+            self._held = None
 
     def run(self, sql: str, params: Any = ()) -> Any:
         return self.conn.exec_driver_sql(sql if self.sqlite else sql.replace("?", "%s"), params)
@@ -98,15 +121,13 @@ class TripSql:
         """Insert rows given as one flat list of values, column after column."""
         width = len(columns)
         if not self.sqlite:
-            # PostgreSQL: COPY. psycopg parses every new multi-row statement's text (2 s of
-            # a 100,000-fill import); COPY sends the rows as data, typed by psycopg.
-            cursor = self.conn.connection.cursor()
-            try:
-                with cursor.copy(_COPY[table]) as copy:
-                    for start in range(0, len(flat), width):
-                        copy.write_row(flat[start : start + width])
-            finally:
-                cursor.close()
+            if self._held is None:
+                self._copy(table, width, flat)
+                return
+            self._held.setdefault(table, (width, []))[1].extend(flat)
+            self._held_values += len(flat)
+            if self._held_values >= HELD_VALUES:
+                self._send_held()
             return
         mark = "?" if self.sqlite else "%s"
         row = "(" + ", ".join([mark] * width) + ")"
@@ -124,6 +145,26 @@ class TripSql:
                 )
         finally:
             cursor.close()
+
+    def _copy(self, table: str, width: int, flat: list[Any]) -> None:
+        # PostgreSQL: COPY. psycopg parses every new multi-row statement's text (2 s of a
+        # 100,000-fill import); COPY sends the rows as data, typed by psycopg.
+        cursor = self.conn.connection.cursor()
+        try:
+            with cursor.copy(_COPY[table]) as copy:
+                for start in range(0, len(flat), width):
+                    copy.write_row(flat[start : start + width])
+        finally:
+            cursor.close()
+
+    def _send_held(self) -> None:
+        assert self._held is not None
+        for table in _COPY:  # round trips before the rows that refer to them
+            if table in self._held:
+                width, flat = self._held.pop(table)
+                if flat:
+                    self._copy(table, width, flat)
+        self._held_values = 0
 
     def key_rows(self, rows: list[tuple[Any, ...]], types: tuple[str, ...]) -> tuple[str, Any]:
         """A query of ``rows`` (each an account, a contract and values of PostgreSQL
@@ -259,9 +300,10 @@ def write_state(
     parts: int,
     commission: Decimal,
 ) -> None:
-    sql.run(
-        "INSERT INTO round_trip_state (round_trip_id, state) VALUES (?, ?)",
-        (trip_id, open_state(trip, lots, parts=parts, commission=commission)),
+    sql.insert(
+        "round_trip_state",
+        ("round_trip_id", "state"),
+        [trip_id, open_state(trip, lots, parts=parts, commission=commission)],
     )
 
 
