@@ -37,7 +37,7 @@ from csv_import_daemon.importing.identity import resume_point
 from csv_import_daemon.importing.plan import ReadPlan
 from csv_import_daemon.importing.result import CommitObserver, ImportResult, ImportStatus
 from csv_import_daemon.importing.rewrites import held_back
-from csv_import_daemon.importing.stand_in_replay import replay_stand_ins
+from csv_import_daemon.importing.stand_in_replay import KeptCounts, replay_stand_ins
 from csv_import_daemon.importing.write_session import (
     Commits,
     FileSession,
@@ -104,6 +104,7 @@ class ImportService:
         self.commits = Commits()  # every session's commits, counted
         self.heartbeat = heartbeat
         self._legacy_left: bool | None = None  # any stand-in of 0.2.0 left? (db.legacy_ids)
+        self._counts = KeptCounts()  # stand-in counts where this service stopped reading
         self._parts = SessionParts(
             engine, settings, self.checkpoints, self.writers.point_values, heartbeat
         )
@@ -240,7 +241,7 @@ class ImportService:
             if self._legacy_left is None:  # asked once: no old stand-in is ever made again
                 with request.session.reading() as conn:
                     self._legacy_left = legacy_ids.any_left(conn)
-            replay_stand_ins(at.f, plan, parser, legacy=self._legacy_left)
+            replay_stand_ins(at.f, plan, parser, legacy=self._legacy_left, kept=self._counts)
             fresh = RowParser(plan.layout, plan.date_order, self.settings.tz, plan.reading.parse)
             with request.session.reading() as conn:  # saved over, lost fills read before?
                 held = held_back(conn, at.f, plan, fresh)
@@ -317,6 +318,7 @@ class ImportService:
                 request.observer.committed(offset, size)
         finally:
             txn.close()
+        self._counts.keep(plan, parser, txn.last)  # read to its end: counted on next time
         result = _result(plan, txn, ImportStatus.IMPORTED, offset, pending=len(tail))
         if result.pending_bytes and not result.rows_read:
             result.status = ImportStatus.PENDING

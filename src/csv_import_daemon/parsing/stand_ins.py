@@ -101,6 +101,17 @@ class StandIns:
         )
         return stand_in_id(self._occurrences, key)
 
+    def counts(self) -> tuple[dict[str, int], dict[str, int] | None]:
+        """The earlier fills counted per meaning (and per old stand-in text, when
+        ``legacy`` collects them): what a read on from here needs (``resume``)."""
+        return self._occurrences, self.legacy_occurrences if self.legacy is not None else None
+
+    def resume(self, counts: tuple[dict[str, int], dict[str, int] | None]) -> None:
+        """Count on from ``counts`` (taken from the parser that read up to here)."""
+        self._occurrences = counts[0]
+        if counts[1] is not None:
+            self.legacy_occurrences = counts[1]
+
     def note_legacy(self, line_no: int, fields: list[str]) -> None:
         """Every row, before any rejection, as the old stand-ins counted them."""
         if self.legacy is not None:
