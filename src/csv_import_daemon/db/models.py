@@ -118,6 +118,8 @@ TRADES = Table(
     Index("uq_trades_execution_id", "execution_id", unique=True),
     # Round trips read one (account, contract) from a point in time (revision 0010).
     Index("ix_trades_account_contract_executed_at", "account", "contract", "executed_at"),
+    # What a file gave (importing.rewrites) and its last fill (the archiver), revision 0016.
+    Index("ix_trades_source_file_executed_at", "source_file", "executed_at"),
 )
 
 

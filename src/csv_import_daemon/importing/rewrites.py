@@ -32,6 +32,10 @@ _LOOKUP_IDS = 1000
 _KNOWN = select(LEDGER.c.execution_id).where(
     LEDGER.c.execution_id.in_(bindparam("ids", expanding=True))
 )
+# The trades a file gave (stored first from it): an index lookup (revision 0016).
+GAVE = select(
+    TRADES.c.execution_id, TRADES.c.account, TRADES.c.instrument, TRADES.c.executed_at
+).where(TRADES.c.source_file == bindparam("key"))
 
 
 def held_back(conn: Connection, f: BinaryIO, plan: ReadPlan, parser: RowParser) -> HeldBack | None:
@@ -47,17 +51,7 @@ def held_back(conn: Connection, f: BinaryIO, plan: ReadPlan, parser: RowParser) 
         or plan.resume.reason not in _NEW_VERSION
     ):
         return None
-    before = {
-        row.execution_id: row
-        for row in conn.execute(
-            select(
-                TRADES.c.execution_id,
-                TRADES.c.account,
-                TRADES.c.instrument,
-                TRADES.c.executed_at,
-            ).where(TRADES.c.source_file == plan.key)
-        )
-    }
+    before = {row.execution_id: row for row in conn.execute(GAVE, {"key": plan.key})}
     if not before:
         return None
     now = _executions(f, plan, parser)

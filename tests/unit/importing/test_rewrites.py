@@ -17,6 +17,7 @@ from sqlalchemy import Engine, select
 
 from csv_import_daemon.config.settings import Settings
 from csv_import_daemon.db.tables import FILES, REJECTIONS, TRADES
+from csv_import_daemon.importing.rewrites import GAVE
 from csv_import_daemon.importing.service import ImportService
 from support.processes import run_cli
 
@@ -85,3 +86,18 @@ def test_a_fill_edited_in_a_file_without_ids_is_held_back_and_reported(
     assert len(stored(engine)) == 4
     with engine.connect() as conn:
         assert conn.scalar(select(FILES.c.status)) == "ok"
+
+
+def test_what_a_file_gave_is_looked_up_by_index_not_a_scan(
+    engine: Engine, settings: Settings
+) -> None:
+    """The check of a file without IDs saved over reads the trades it gave: on SQLite the
+    plan searches an index instead of scanning every trade of the journal."""
+    if engine.dialect.name != "sqlite":
+        return  # PostgreSQL's planner may scan a small table whatever its indexes
+    statement = str(GAVE.compile(dialect=engine.dialect))
+    with engine.connect() as conn:
+        plan = conn.exec_driver_sql("EXPLAIN QUERY PLAN " + statement, ("/x.csv",)).all()
+    assert [row[-1] for row in plan] == [
+        "SEARCH trades USING INDEX ix_trades_source_file_executed_at (source_file=?)"
+    ]
