@@ -74,6 +74,7 @@ class RefFill:
     executed_at: datetime
     commission: Decimal
     commission_currency: str | None = None  # None: the P&L's
+    commission_source: str | None = None  # file, schedule, schedule_over_zero or None
 
 
 def _sign(action: str) -> int:
@@ -220,6 +221,8 @@ def _part(f: RefFill, quantity: int, role: str, commission: Decimal) -> dict[str
         "quantity": quantity,
         "role": role,
         "commission": commission,
+        "commission_currency": f.commission_currency,
+        "commission_source": f.commission_source,
         "price": f.price,
         "executed_at": f.executed_at,
     }
@@ -288,7 +291,8 @@ def trades_of(engine: Engine) -> list[RefFill]:
         rows = conn.execute(
             text(
                 "SELECT execution_id, account, instrument, action, entry_exit, quantity, "
-                "price, executed_at, commission, commission_currency FROM trades"
+                "price, executed_at, commission, commission_currency, commission_source "
+                "FROM trades"
             )
         ).all()
     return [
@@ -303,6 +307,7 @@ def trades_of(engine: Engine) -> list[RefFill]:
             r[7] if isinstance(r[7], datetime) else datetime.fromisoformat(r[7]),
             Decimal(str(r[8])) if r[8] is not None else Decimal(0),
             r[9],
+            r[10],
         )
         for r in rows
     ]
@@ -329,3 +334,30 @@ def normalized(trips: list[dict[str, Any]]) -> list[dict[str, Any]]:
             }
         )
     return out
+
+
+def ref_scheduled(
+    instrument: str,
+    quantity: int,
+    cell: str,
+    schedule: dict[str, tuple[Decimal, str, bool]],
+) -> tuple[Decimal | None, str | None, str | None]:
+    """A fill's commission, currency and source from its file's ``$``-cell and a schedule of
+    root -> (per side, currency, apply_to_zero), worked out by hand: the root is the name
+    before a space, or a compact name less its month code and year."""
+    name = instrument.strip().upper()
+    if " " in name:
+        root = name.split(" ")[0]
+    else:
+        end = len(name)
+        while end and name[end - 1].isdigit():
+            end -= 1
+        root = name[: end - 1] if end < len(name) and name[end - 1] in _CODES else name
+    amount = Decimal(cell.replace("$", "")) if cell.strip() else None
+    currency = "USD" if cell.strip().startswith("$") else None
+    if amount:
+        return amount, currency, "file"
+    entry = schedule.get(root)
+    if entry is None or (amount is not None and not entry[2]):
+        return amount, currency, None if amount is None else "file"
+    return entry[0] * quantity, entry[1], "schedule" if amount is None else "schedule_over_zero"

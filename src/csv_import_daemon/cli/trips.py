@@ -43,6 +43,7 @@ log = get_logger(__name__)
 
 COMMANDS = ("round-trips", "pnl")
 _TOTALS = ("pnl", "commission", "net_pnl")
+_MARK = "*"  # beside a commission (partly) from the commissions setting, in the table
 _HINTED = 20  # known values a hint lists
 
 
@@ -171,9 +172,11 @@ def handle(engine: Engine, settings: Settings, args: argparse.Namespace) -> int:
             listed = list(trips)
             shown = len(listed)
             columns = [k for k in SHOWN if k != "currency"] + ["currency"]
-            rows = [localized(t, zone) for t in listed]
+            rows = [_marked(localized(t, zone)) for t in listed]
             print(table_text(columns, [[visible(t[k]) for k in columns] for t in rows]))
             print(_totals(listed))
+            if any(_scheduled(t) for t in listed):
+                print(f"{_MARK} commission from the commissions setting (in part or whole)")
         hint = _hint(conn, flt) if not shown else None
     _say(hint)
     _say(drift.describe() if drift.stale else None)
@@ -247,6 +250,17 @@ def _emit(args: argparse.Namespace, rows: list[dict[str, Any]], columns: list[st
         print(csv_text(columns, [[r[c] for c in columns] for r in rows]), end="")
     else:
         print(table_text(columns, [[visible(r[c]) for c in columns] for r in rows]))
+
+
+def _scheduled(trip: dict[str, Any]) -> bool:
+    return any(str(e["commission_source"]).startswith("schedule") for e in trip["executions"])
+
+
+def _marked(trip: dict[str, Any]) -> dict[str, Any]:
+    """The table's row, its commission marked where a fill's came from the schedule."""
+    if not _scheduled(trip) or trip["commission"] is None:
+        return trip
+    return {**trip, "commission": f"{decimal_text(trip['commission'])}{_MARK}"}
 
 
 def _executions_cell(executions: list[dict[str, Any]]) -> str:

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, get_args
 
+from csv_import_daemon.config.commissions import CommissionRate
 from csv_import_daemon.config.database_url import check_database_url, password_from
 from csv_import_daemon.config.point_values import PointValue
 from csv_import_daemon.config.sources import (
@@ -152,6 +153,8 @@ class Settings:
     # Round trips: when a trading day starts, and point values by root (added/overridden).
     trading_day_rollover: str = "17:00 America/Chicago"
     point_values: tuple[tuple[str, PointValue], ...] = ()
+    # Commission schedules by root, for fills whose file gives none (config.commissions).
+    commissions: tuple[tuple[str, CommissionRate], ...] = ()
     # The zone reports show times in (None: source_timezone); --json keeps UTC beside it.
     display_timezone: str | None = None
     # Set by load_settings, never read from a file: the configuration file in force.

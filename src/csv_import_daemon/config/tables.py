@@ -9,6 +9,7 @@ from collections.abc import Callable
 from typing import Any
 
 from csv_import_daemon.config.address import parse_metrics_address
+from csv_import_daemon.config.commissions import parse_commissions
 from csv_import_daemon.config.point_values import parse_point_values
 from csv_import_daemon.config.sides import ACTIONS
 from csv_import_daemon.errors import ConfigError
@@ -112,10 +113,15 @@ def _point_values(value: Any, where: str, origin: str, _typed: bool) -> Any:
     return parse_point_values(_toml_table(value, where), origin)
 
 
+def _commissions(value: Any, where: str, origin: str, _typed: bool) -> Any:
+    return parse_commissions(_toml_table(value, where), origin)
+
+
 _SPECIAL: dict[str, Special] = {
     **{name: _aliases(name) for name in ALIAS_TARGETS},
     "metrics_address": _metrics_address,
     "point_values": _point_values,
+    "commissions": _commissions,
     "display_timezone": _zone,
 }
 

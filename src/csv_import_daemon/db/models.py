@@ -115,6 +115,9 @@ TRADES = Table(
     # the same fill replaces it when it comes; "unknown", on a whole minute and stored
     # before 0015 (whether seconds were written is not known: never replaced on a guess).
     Column("time_precision", String(7)),
+    # Where commission came from: file, schedule or schedule_over_zero (the commissions
+    # setting); null: neither gave one (revision 0017).
+    Column("commission_source", String(20)),
     Index("uq_trades_execution_id", "execution_id", unique=True),
     # Round trips read one (account, contract) from a point in time (revision 0010).
     Index("ix_trades_account_contract_executed_at", "account", "contract", "executed_at"),

@@ -34,7 +34,8 @@ _PREPARE = (
     "executed_at timestamp without time zone NOT NULL, commission numeric(20, 8), "
     "order_id varchar(64), order_name varchar(255), connection varchar(100), "
     "position_after varchar(20), source_line integer NOT NULL, extra text, "
-    "contract varchar(60) NOT NULL, commission_currency varchar(3)"
+    "contract varchar(60) NOT NULL, commission_currency varchar(3), "
+    "commission_source varchar(20)"
     ") ON COMMIT DELETE ROWS; TRUNCATE csv_import_batch"
 )
 _COPY = "COPY csv_import_batch FROM STDIN"
@@ -48,11 +49,12 @@ _INSERT = (
     "), tr AS ("
     " INSERT INTO trades (execution_id, account, instrument, action, entry_exit, quantity,"
     " price, executed_at, commission, order_id, order_name, connection, position_after,"
-    " source_file, source_line, imported_at, extra, contract, commission_currency)"
+    " source_file, source_line, imported_at, extra, contract, commission_currency,"
+    " commission_source)"
     " SELECT b.execution_id, b.account, b.instrument, b.action, b.entry_exit, b.quantity,"
     " b.price, b.executed_at, b.commission, b.order_id, b.order_name, b.connection,"
     " b.position_after, %(source_file)s, b.source_line, %(now)s, b.extra, b.contract,"
-    " b.commission_currency"
+    " b.commission_currency, b.commission_source"
     " FROM csv_import_batch b JOIN ins USING (execution_id) ORDER BY b.execution_id"
     " ON CONFLICT (execution_id) DO NOTHING RETURNING execution_id"
     ") SELECT execution_id FROM tr"
@@ -71,7 +73,7 @@ _DIFFERING = (
 )
 _FIELDS = ("account", "instrument", "action", "quantity", "price", "executed_at")
 _NULL = "\\N"
-_TABS = 16  # 17 columns
+_TABS = 17  # 18 columns
 
 
 def _escape(value: str) -> str:
@@ -89,7 +91,7 @@ def _copy_line(ex: Execution) -> str:
         f"{_NULL if ex.commission is None else ex.commission}\t{ex.order_id or _NULL}\t"
         f"{ex.order_name or _NULL}\t{ex.connection or _NULL}\t{ex.position_after or _NULL}\t"
         f"{ex.line}\t{ex.extra or _NULL}\t{contract_at(ex.instrument, ex.executed_at)}\t"
-        f"{ex.commission_currency or _NULL}\n"
+        f"{ex.commission_currency or _NULL}\t{ex.commission_source or _NULL}\n"
     )
     nulls = (
         (not ex.entry_exit)
@@ -100,6 +102,7 @@ def _copy_line(ex: Execution) -> str:
         + (not ex.position_after)
         + (not ex.extra)
         + (not ex.commission_currency)
+        + (not ex.commission_source)
     )
     # Every backslash is one of our NULL markers, no value holds a tab or a line break.
     if (
@@ -132,6 +135,7 @@ def _slow_copy_line(ex: Execution) -> str:
         ex.extra,
         contract_at(ex.instrument, ex.executed_at),
         ex.commission_currency,
+        ex.commission_source,
     ]
     return "\t".join(_NULL if v is None or v == "" else _escape(str(v)) for v in values) + "\n"
 

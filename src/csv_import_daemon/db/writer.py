@@ -46,8 +46,8 @@ _PASSED = attrgetter(*_PASSED_FIELDS)  # one C call builds the tuple
 _TRADES_SQL = (
     "INSERT INTO trades (execution_id, account, instrument, action, entry_exit, quantity,"
     " order_id, order_name, connection, position_after, source_line, price, executed_at,"
-    " commission, source_file, imported_at, extra, contract, commission_currency)"
-    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+    " commission, source_file, imported_at, extra, contract, commission_currency,"
+    " commission_source) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
     " ON CONFLICT (execution_id) DO NOTHING"
 )
 _MAX_TRADE_ID = "SELECT max(id) FROM trades"
@@ -160,7 +160,7 @@ class BatchWriter:
         added = conn.exec_driver_sql(
             _TRADES_SQL,
             [
-                passed(ex)  # noqa: RUF005 - a C-built tuple plus eight: faster than unpacking
+                passed(ex)  # noqa: RUF005 - a C-built tuple plus nine: faster than unpacking
                 + (
                     decimal_text(ex.price),
                     to_time(ex.executed_at),
@@ -170,6 +170,7 @@ class BatchWriter:
                     ex.extra,
                     contract(ex.instrument, ex.executed_at),
                     ex.commission_currency,
+                    ex.commission_source,
                 )
                 for ex in new
             ],

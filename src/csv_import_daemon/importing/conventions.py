@@ -28,6 +28,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
+from csv_import_daemon.config.commissions import CommissionSchedule
 from csv_import_daemon.config.settings import Settings
 from csv_import_daemon.errors import NotRegularFileError, UnknownFormatError
 from csv_import_daemon.files import reader
@@ -229,6 +230,7 @@ class Evidence:
             decimal_mark=mark,
             action_aliases=settings.action_aliases,
             entry_exit_aliases=settings.entry_exit_aliases,
+            commissions=CommissionSchedule(dict(settings.commissions)) or None,
         )
         return Reading(order, source, mark, options, pins)
 

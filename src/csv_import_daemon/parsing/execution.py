@@ -32,6 +32,9 @@ class Execution:
     extra: str | None = None
     # The ISO code of the commission's symbol or code ("$0.52" -> "USD"); None: none shown.
     commission_currency: str | None = None
+    # Where ``commission`` came from: "file", "schedule" or "schedule_over_zero" (the
+    # commissions setting), None when neither gave one (config.commissions).
+    commission_source: str | None = None
 
 
 def show(value: str) -> str:

@@ -151,6 +151,17 @@ def entry_exit_of(word: str, aliases: Mapping[str, str]) -> str | None:
     return ENTRY_EXIT_WORDS.get(folded, UNKNOWN)
 
 
+def entry_exit_word(
+    cache: dict[str, str | None], aliases: Mapping[str, str], text: str
+) -> str | None:
+    """``entry_exit_of`` an E/X cell as written, remembered in ``cache`` (a file's few)."""
+    word = text.strip()
+    value = cache[word] if word in cache else entry_exit_of(word, aliases)
+    if len(cache) < 65536:
+        cache[text] = value
+    return value
+
+
 def unknown_entry_exit(word: str, line_no: int, raw: str) -> RowError:
     return RowError(
         line_no,

@@ -14,6 +14,7 @@ from datetime import datetime, tzinfo
 from decimal import Decimal
 from typing import TypeVar
 
+from csv_import_daemon.config.commissions import FILE, CommissionSchedule
 from csv_import_daemon.config.sides import ACTIONS, side_of
 from csv_import_daemon.parsing import rejections
 from csv_import_daemon.parsing.currency import money_currency
@@ -84,6 +85,8 @@ class ParseOptions:
     action_aliases: Mapping[str, str] = field(default_factory=dict)
     # word as written (casefolded) -> Entry or Exit
     entry_exit_aliases: Mapping[str, str] = field(default_factory=dict)
+    # The commissions setting, for rows whose file gives no commission (or a zero).
+    commissions: CommissionSchedule | None = None
 
 
 _NO_OPTIONS = ParseOptions()
@@ -141,6 +144,7 @@ class RowParser:
         self._known_actions = set(ACTIONS)
         self._entry_exit: dict[str, str | None] = {"Entry": "Entry", "Exit": "Exit", "": None}
         self._entry_exit_aliases = dict(options.entry_exit_aliases)
+        self._schedule = options.commissions or None
         self._extra = layout.extra
         self._extra_json: dict[tuple[str, ...], str | None] = {}
         # Quantities, prices and commissions repeat a lot within a file.
@@ -313,12 +317,19 @@ class RowParser:
                 if self.decimal_mark is None:
                     self.decimal_mark = mark_shown(stripped)
             commission, currency = self._remember(self._money, text, known)
+        source = None if commission is None else FILE
+        if not commission and self._schedule is not None:  # none, or a zero
+            commission, currency, source = self._schedule.applied(
+                instrument, quantity, commission, currency
+            )
 
         text = fields[i_entry_exit]
         try:
             entry_exit = self._entry_exit[text]
         except KeyError:
-            entry_exit = self._entry_exit_word(text)
+            entry_exit = rejections.entry_exit_word(
+                self._entry_exit, self._entry_exit_aliases, text
+            )
         if entry_exit is _UNKNOWN_EX:  # the entry_exit_aliases setting decides it
             self.ambiguous_rows += 1
             return rejections.unknown_entry_exit(text.strip(), line_no, raw)
@@ -347,6 +358,7 @@ class RowParser:
         draft.line = line_no
         draft.extra = extra
         draft.commission_currency = currency
+        draft.commission_source = source
         if not has_id:
             minute = clock_minute(self._last_day, when) if self._last_hours else None
             draft.execution_id = self.stand_ins.of(draft, fields[i_price], time_text, minute)
@@ -383,13 +395,3 @@ class RowParser:
     def _ambiguous(self, label: str, text: str, line_no: int, raw: str) -> RowError:
         self.ambiguous_rows += 1
         return rejections.ambiguous_decimal(label, text, line_no, raw)
-
-    def _entry_exit_word(self, text: str) -> str | None:
-        word = text.strip()
-        if word in self._entry_exit:
-            value = self._entry_exit[word]
-        else:
-            value = rejections.entry_exit_of(word, self._entry_exit_aliases)
-        if len(self._entry_exit) < _CACHE_LIMIT:
-            self._entry_exit[text] = value
-        return value

@@ -243,20 +243,26 @@ def _executions(conn: Connection, ids: Sequence[int]) -> dict[int, list[dict[str
                 f.commission,
                 tr.price,
                 tr.executed_at,
+                tr.commission_currency,
+                tr.commission_source,
             )
             .select_from(ROUND_TRIP_FILLS.outerjoin(TRADES, tr.execution_id == f.execution_id))
             .where(f.round_trip_id.in_(chunk))
             .order_by(f.round_trip_id, f.seq)
         )
-        for trip_id, execution_id, quantity, role, commission, price, executed_at in rows:
+        for trip_id, execution_id, quantity, role, commission, price, at, paid_in, source in rows:
             out.setdefault(trip_id, []).append(
                 {
                     "execution_id": execution_id,
                     "quantity": quantity,
                     "role": role,
                     "commission": commission,
+                    # The fill's: None is the P&L's currency (or a fill without commission).
+                    "commission_currency": paid_in,
+                    # file, schedule, schedule_over_zero (the commissions setting) or None.
+                    "commission_source": source,
                     "price": price,  # null: deleted from trades since (rebuild)
-                    "executed_at": executed_at,
+                    "executed_at": at,
                 }
             )
     return out

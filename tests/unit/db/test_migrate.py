@@ -39,7 +39,8 @@ R12 = "0012_open_lots"
 R13 = "0013_commission_currency"
 R14 = "0014_trip_commission_currency"
 R15 = "0015_time_precision"
-R16 = HEAD = "0016_trades_source_file"
+R16 = "0016_trades_source_file"
+R17 = HEAD = "0017_commission_source"
 TABLES = {
     "trades",
     "import_files",
@@ -354,7 +355,7 @@ def test_migrations_ship_inside_the_wheel(tmp_path: Path) -> None:
     assert "csv_import_daemon/migrations/frozen_0010_contracts.py" in names
     assert {
         f"csv_import_daemon/migrations/versions/{r}.py"
-        for r in (R1, R2, R3, R6, R7, R8, R9, R10, R11, R12, R13, R14, R15, R16)
+        for r in (R1, R2, R3, R6, R7, R8, R9, R10, R11, R12, R13, R14, R15, R16, R17)
     } <= names
     # The journal page's template, style and script are package data too.
     page = {f"csv_import_daemon/reports/templates/journal.{k}" for k in ("html.j2", "css", "js")}

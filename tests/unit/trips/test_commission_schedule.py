@@ -1,0 +1,97 @@
+"""The commissions setting through the real importer and commands (SQLite and PostgreSQL):
+fills whose file gives no commission get the schedule's, with its source kept and shown."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from decimal import Decimal
+from pathlib import Path
+
+from sqlalchemy import Engine, text
+
+from csv_import_daemon.config.settings import Settings
+from support.trip_reference import normalized, reference_round_trips, stored_round_trips, trades_of
+from support.trips import DAY1, cli, cli_json, row, write
+
+MNQ_AND_ES = (
+    '[commissions.MNQ]\nper_side = "0.62"\ncurrency = "USD"\n'
+    '[commissions.ES]\nround_turn = "4.50"\ncurrency = "USD"\napply_to_zero = true\n'
+)
+
+
+def _config(tmp_path: Path, body: str) -> Path:
+    path = tmp_path / "config.toml"
+    path.write_text('source_timezone = "America/New_York"\n' + body, encoding="utf-8")
+    return path
+
+
+def _cli(settings: Settings, config: Path, *args: str) -> str:
+    done = cli(*args, "--database", settings.database_url, "--config", str(config))
+    assert done.returncode == 0, done.stderr
+    return done.stdout
+
+
+def _fills(tmp_path: Path) -> Path:
+    """MNQ without commission (scheduled), MNQ with $0.00 (kept), ES with $0.00 (replaced:
+    apply_to_zero), ES with its own $1.10 (kept), NQ without commission (no entry: none)."""
+    t = DAY1
+    mnq, es, nq = {"instrument": "MNQ MAR25"}, {"instrument": "ES MAR25"}, {"instrument": "NQ MAR25"}
+    return write(
+        tmp_path / "fills.csv",
+        [
+            row("m1", "Buy", 3, "20000", t, commission="", **mnq),
+            row("m2", "Sell", 3, "20010", t + timedelta(minutes=1), commission="$0.00", **mnq),
+            row("e1", "Buy", 2, "6000", t, commission="$0.00", **es),
+            row("e2", "Sell", 2, "6001", t + timedelta(minutes=1), commission="$1.10", **es),
+            row("n1", "Buy", 1, "21000", t, commission="", **nq),
+            row("n2", "Sell", 1, "21001", t + timedelta(minutes=1), commission="", **nq),
+        ],
+    )
+
+
+def test_fills_without_a_commission_take_the_schedule_and_say_so(
+    engine: Engine, settings: Settings, tmp_path: Path
+) -> None:
+    config = _config(tmp_path, MNQ_AND_ES)
+    _cli(settings, config, "import", str(_fills(tmp_path)))
+    with engine.connect() as conn:
+        stored = {
+            r[0]: (None if r[1] is None else Decimal(str(r[1])).normalize(), r[2], r[3])
+            for r in conn.execute(
+                text(
+                    "SELECT execution_id, commission, commission_currency, commission_source "
+                    "FROM trades"
+                )
+            )
+        }
+    assert stored == {
+        "m1": (Decimal("1.86"), "USD", "schedule"),  # 3 x 0.62
+        "m2": (Decimal(0), "USD", "file"),  # a genuine $0.00 is kept
+        "e1": (Decimal("4.5"), "USD", "schedule_over_zero"),  # 2 x 4.50 / 2
+        "e2": (Decimal("1.1"), "USD", "file"),
+        "n1": (None, None, None),  # no entry for NQ: nothing guessed
+        "n2": (None, None, None),
+    }
+    trips = {t["instrument"]: t for t in cli_json(
+        "round-trips", "--database", settings.database_url, "--config", str(config)
+    )}
+    mnq, es = trips["MNQ MAR25"], trips["ES MAR25"]
+    assert (mnq["pnl"], mnq["commission"], mnq["net_pnl"]) == ("60", "1.86", "58.14")
+    assert [(e["execution_id"], e["commission"], e["commission_source"]) for e in mnq["executions"]] == [
+        ("m1", "1.86", "schedule"),
+        ("m2", "0", "file"),
+    ]
+    assert (es["pnl"], es["commission"], es["net_pnl"]) == ("100", "5.6", "94.4")
+    assert [e["commission_source"] for e in es["executions"]] == ["schedule_over_zero", "file"]
+    assert trips["NQ MAR25"]["commission"] == "0"
+    # The table marks a commission that came from the schedule.
+    table = _cli(settings, config, "round-trips")
+    assert "1.86*" in table and "5.6*" in table
+    assert "commission from the commissions setting" in table
+    days = cli_json("pnl", "--by", "day", "--database", settings.database_url)
+    assert [(d["currency"], d["pnl"], d["commission"], d["net_pnl"]) for d in days] == [
+        ("USD", "180", "7.46", "172.54")
+    ]
+    assert normalized(stored_round_trips(engine)) == normalized(
+        reference_round_trips(trades_of(engine))
+    )
