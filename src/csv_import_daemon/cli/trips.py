@@ -16,6 +16,7 @@ from sqlalchemy import Connection, Engine
 
 from csv_import_daemon.cli.common import add_common, open_journal
 from csv_import_daemon.cli.terminal import visible
+from csv_import_daemon.config.commissions import CommissionSchedule
 from csv_import_daemon.config.point_values import PointValues
 from csv_import_daemon.config.settings import Settings
 from csv_import_daemon.db import recorded, schema
@@ -131,6 +132,7 @@ def handle(engine: Engine, settings: Settings, args: argparse.Namespace) -> int:
     settings = recorded.settle(engine, settings, record=False)
     rollover = settings.rollover
     values = PointValues(dict(settings.point_values))
+    schedule = CommissionSchedule(dict(settings.commissions))
     flt = TripFilter(
         args.account, args.instrument, args.state, args.since, args.until, root=args.root
     )
@@ -138,7 +140,8 @@ def handle(engine: Engine, settings: Settings, args: argparse.Namespace) -> int:
         with engine.connect() as conn:
             groups = pnl_groups(conn, args.by, rollover, values=values, flt=flt)
             hint = _hint(conn, flt) if not groups else None
-            drift = check_round_trips(conn)  # pnl books with the settings' point values
+            # pnl books with the settings' point values, and the fills' stored commissions.
+            drift = check_round_trips(conn, schedule=schedule)
             positions = position_mismatches(conn)
         columns = [args.by, "currency", "round_trips", "pnl", "commission", "net_pnl"]
         _emit(args, groups, columns)
@@ -154,13 +157,13 @@ def handle(engine: Engine, settings: Settings, args: argparse.Namespace) -> int:
         ):
             raise ConfigError("round-trips --rebuild recomputes everything; it takes no filters")
         with writing(engine, rebuild=True) as conn:  # waits for the imports in flight
-            count = rebuild_round_trips(conn, values)
+            count = rebuild_round_trips(conn, values, schedule)
         log.info("round_trips_rebuilt", round_trips=count)
         print(f"rebuilt {count} round trips from trades")
         return ExitCode.OK
     zone = settings.display_zone
     with engine.connect() as conn:
-        drift = check_round_trips(conn, values)
+        drift = check_round_trips(conn, values, schedule=schedule)
         positions = position_mismatches(conn)
         trips = iter_round_trips(conn, flt, rollover)
         # JSON and CSV are written as they are read: years of round trips in flat memory.

@@ -24,6 +24,7 @@ from sqlalchemy.exc import DBAPIError
 from csv_import_daemon.cli.common import add_common, add_reading, csv_files
 from csv_import_daemon.cli.progress import ReadProgress
 from csv_import_daemon.cli.terminal import visible
+from csv_import_daemon.config.commissions import CommissionSchedule
 from csv_import_daemon.config.point_values import PointValues
 from csv_import_daemon.config.settings import Settings
 from csv_import_daemon.db import recorded
@@ -118,7 +119,8 @@ def _round_trips(conn: Connection, settings: Settings) -> dict[str, Any] | None:
     if not inspect(conn).has_table("round_trips"):
         return None
     values = PointValues(dict(settings.point_values))
-    drift = check_round_trips(conn, values, thorough=True)
+    schedule = CommissionSchedule(dict(settings.commissions))
+    drift = check_round_trips(conn, values, thorough=True, schedule=schedule)
     positions = position_mismatches(conn)
     return {
         "round_trips": {**drift.as_dict(), "message": drift.describe() if drift.stale else None},

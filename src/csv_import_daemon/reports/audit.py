@@ -139,7 +139,7 @@ class Auditor:
         self._check_readings: ReadingCheck | None = None
         self._fields: Mapping[str, int] = {}
         cols = [LEDGER.c.execution_id, TRADES.c.execution_id.label("trade_id")]
-        compared = [*(TRADES.c[k] for k in CONFLICT_FIELDS), TRADES.c.commission]
+        compared = [TRADES.c[k] for k in (*CONFLICT_FIELDS, "commission", "commission_source")]
         self._lookup = (
             select(*cols, *compared)
             .select_from(LEDGER.outerjoin(TRADES, TRADES.c.execution_id == LEDGER.c.execution_id))
@@ -372,7 +372,7 @@ class Auditor:
                     continue
                 if raw and self._check_readings is not None:
                     self._reading(ex.line, raw, row)
-                if tuple(row[2:-1]) == _conflict_values(ex):  # the common case, in C
+                if tuple(row[2:-2]) == _conflict_values(ex):  # the common case, in C
                     continue
                 diff = [k for k in CONFLICT_FIELDS if getattr(row, k) != getattr(ex, k)]
                 if diff:
@@ -390,6 +390,8 @@ class Auditor:
         assert self._check_readings is not None
         at = {n: raw[i] for n, i in self._fields.items() if i < len(raw)}
         prices = {n: at[n] for n in ("price", "commission") if at.get(n, "").strip()}
+        if str(row.commission_source).startswith("schedule"):
+            prices.pop("commission", None)  # the commissions setting's, not the file's text
         self._check_readings.row(line, at.get("time"), prices, row)
 
 

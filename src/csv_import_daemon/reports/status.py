@@ -11,6 +11,7 @@ from typing import Any
 
 from sqlalchemy import Engine, func, inspect, select
 
+from csv_import_daemon.config.commissions import CommissionSchedule
 from csv_import_daemon.config.database_url import masked_url
 from csv_import_daemon.config.point_values import PointValues
 from csv_import_daemon.config.settings import Settings, settings_in_force
@@ -146,7 +147,14 @@ def collect_status(
         report["files"] = sorted(files, key=_sort_key)
         if inspect(conn).has_table("round_trips"):
             values = PointValues(dict(settings.point_values)) if settings else None
-            report["round_trips"] = check_round_trips(conn, values).as_dict()
+            # Before revision 0015 (status works before `db upgrade`) no fill has a source.
+            sourced = "commission_source" in {
+                c["name"] for c in inspect(conn).get_columns("trades")
+            }
+            schedule = (
+                CommissionSchedule(dict(settings.commissions)) if settings and sourced else None
+            )
+            report["round_trips"] = check_round_trips(conn, values, schedule=schedule).as_dict()
             report["positions"] = [asdict(m) for m in position_mismatches(conn)]
         report["recent_rejections"] = [
             {

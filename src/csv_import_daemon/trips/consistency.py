@@ -15,8 +15,10 @@ from typing import Any
 
 from sqlalchemy import Connection, text
 
+from csv_import_daemon.config.commissions import CommissionSchedule
 from csv_import_daemon.config.point_values import PointValues
 from csv_import_daemon.trips.fifo import money_of
+from csv_import_daemon.trips.schedule import changed_roots
 
 REBUILD_HINT = "run `csv-import-daemon round-trips --rebuild`"
 
@@ -30,6 +32,8 @@ class Drift:
     trades_without_round_trip: int = 0
     quantity_difference: int = 0
     point_values_changed: tuple[str, ...] = field(default_factory=tuple)
+    # Roots whose stored fills the commissions setting in force would give another commission.
+    commissions_changed: tuple[str, ...] = field(default_factory=tuple)
 
     @property
     def stale(self) -> bool:
@@ -38,6 +42,7 @@ class Drift:
             or self.trades_without_round_trip
             or self.quantity_difference
             or self.point_values_changed
+            or self.commissions_changed
         )
 
     def describe(self) -> str:
@@ -52,6 +57,9 @@ class Drift:
         if self.point_values_changed:
             names = ", ".join(self.point_values_changed)
             said.append(f"P&L computed with other point values ({names})")
+        if self.commissions_changed:
+            names = ", ".join(self.commissions_changed)
+            said.append(f"fills' commissions from another commissions setting ({names})")
         return "round trips disagree with trades: " + "; ".join(said) + f"; {REBUILD_HINT}"
 
     def as_dict(self) -> dict[str, Any]:
@@ -61,11 +69,16 @@ class Drift:
             "trades_without_round_trip": self.trades_without_round_trip,
             "quantity_difference": self.quantity_difference,
             "point_values_changed": list(self.point_values_changed),
+            "commissions_changed": list(self.commissions_changed),
         }
 
 
 def check_round_trips(
-    conn: Connection, values: PointValues | None = None, *, thorough: bool = False
+    conn: Connection,
+    values: PointValues | None = None,
+    *,
+    thorough: bool = False,
+    schedule: CommissionSchedule | None = None,
 ) -> Drift:
     """Compare the round-trip tables with ``trades`` (and the point values, if given).
 
@@ -77,12 +90,13 @@ def check_round_trips(
     """
     trades = conn.execute(text("SELECT count(*), coalesce(sum(quantity), 0) FROM trades")).one()
     changed = _point_values_changed(conn, values) if values is not None else ()
+    fees = changed_roots(conn, schedule) if schedule is not None else ()
     if not thorough:
         parts_quantity = conn.scalar(
             text("SELECT coalesce(sum(quantity), 0) FROM round_trip_fills")
         )
         if int(parts_quantity or 0) == int(trades[1]):
-            return Drift(point_values_changed=changed)
+            return Drift(point_values_changed=changed, commissions_changed=fees)
     missing = conn.execute(
         text(
             "SELECT count(*), coalesce(sum(f.quantity), 0) FROM round_trip_fills f "
@@ -101,6 +115,7 @@ def check_round_trips(
         trades_without_round_trip=max(int(trades[0]) - present_fills, 0),
         quantity_difference=abs(int(trades[1]) - present_quantity),
         point_values_changed=changed,
+        commissions_changed=fees,
     )
 
 

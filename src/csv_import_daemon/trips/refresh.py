@@ -26,14 +26,17 @@ from typing import Any, NamedTuple
 
 from sqlalchemy import Connection
 
+from csv_import_daemon.config.commissions import CommissionSchedule
 from csv_import_daemon.config.contracts import contract_at
 from csv_import_daemon.config.point_values import PointValue, PointValues
 from csv_import_daemon.config.sides import side_of
+from csv_import_daemon.db.tables import utc_now
 from csv_import_daemon.logs import get_logger
 from csv_import_daemon.trips.changes import Key, Pending, TripChanges
 from csv_import_daemon.trips.continuation import continue_open
 from csv_import_daemon.trips.fifo import Fill, FillLike, TripBuilder
 from csv_import_daemon.trips.positions import position_mismatches
+from csv_import_daemon.trips.schedule import apply_schedule
 from csv_import_daemon.trips.sql import TripSql, write_trips
 
 __all__ = ["Refreshed", "TripChanges", "rebuild_round_trips", "refresh_round_trips"]
@@ -160,10 +163,17 @@ def _all_later(sql: TripSql, pending: Pending) -> set[Key]:
     }
 
 
-def rebuild_round_trips(conn: Connection, values: PointValues | None = None) -> int:
-    """Recompute every round trip from ``trades`` (after trades were edited by hand)."""
+def rebuild_round_trips(
+    conn: Connection,
+    values: PointValues | None = None,
+    schedule: CommissionSchedule | None = None,
+) -> int:
+    """Recompute every round trip from ``trades`` (after trades were edited by hand), the
+    fills first given the commissions ``schedule``'s (when given: ``trips.schedule``)."""
     sql = TripSql(conn)
     values = values or PointValues()
+    if schedule is not None:
+        apply_schedule(conn, schedule, utc_now())
     sql.run("DELETE FROM round_trip_state")
     sql.run("DELETE FROM round_trip_fills")
     sql.run("DELETE FROM round_trips")

@@ -26,7 +26,7 @@ def test_per_side_and_round_turn_rates_are_read_exactly(tmp_path: Path) -> None:
         tmp_path,
         '[commissions.MNQ]\nper_side = "0.62"\ncurrency = "USD"\n'
         '[commissions.es]\nround_turn = "4.25"\ncurrency = "usd"\napply_to_zero = true\n'
-        "[commissions.FDAX]\nper_side = 2\ncurrency = \"EUR\"\n",
+        '[commissions.FDAX]\nper_side = 2\ncurrency = "EUR"\n',
     )
     assert table == {
         "MNQ": CommissionRate(Decimal("0.62"), "USD", False),
@@ -48,7 +48,7 @@ def test_the_environment_gives_the_table_inline() -> None:
     [
         pytest.param(
             'per_side = 0.62\ncurrency = "USD"',
-            'commissions.MNQ.per_side (from {path}): 0.62 is a floating-point number, which '
+            "commissions.MNQ.per_side (from {path}): 0.62 is a floating-point number, which "
             'cannot hold money exactly; write it as a string: "0.62"',
             id="float",
         ),
@@ -64,7 +64,9 @@ def test_the_environment_gives_the_table_inline() -> None:
         pytest.param('currency = "USD"', "give exactly one of per_side", id="no-amount"),
         pytest.param('per_side = "-1"\ncurrency = "USD"', "of 0 or more", id="negative"),
         pytest.param('per_side = "abc"\ncurrency = "USD"', "is not a decimal", id="text"),
-        pytest.param('per_side = "0.62"\ncurrency = "USD"\nper_fill = "1"', "unknown key", id="key"),
+        pytest.param(
+            'per_side = "0.62"\ncurrency = "USD"\nper_fill = "1"', "unknown key", id="key"
+        ),
         pytest.param(
             'per_side = "0.62"\ncurrency = "USD"\napply_to_zero = "yes"',
             "apply_to_zero 'yes' is not a boolean",

@@ -13,6 +13,12 @@ from csv_import_daemon.config.settings import Settings
 from support.trip_reference import normalized, reference_round_trips, stored_round_trips, trades_of
 from support.trips import DAY1, cli, cli_json, row, write
 
+CHANGED = (
+    '[commissions.MNQ]\nper_side = "0.52"\ncurrency = "USD"\n'
+    '[commissions.ES]\nround_turn = "4.50"\ncurrency = "USD"\n'
+    '[commissions.NQ]\nper_side = "1.25"\ncurrency = "EUR"\n'
+)
+
 MNQ_AND_ES = (
     '[commissions.MNQ]\nper_side = "0.62"\ncurrency = "USD"\n'
     '[commissions.ES]\nround_turn = "4.50"\ncurrency = "USD"\napply_to_zero = true\n'
@@ -35,7 +41,11 @@ def _fills(tmp_path: Path) -> Path:
     """MNQ without commission (scheduled), MNQ with $0.00 (kept), ES with $0.00 (replaced:
     apply_to_zero), ES with its own $1.10 (kept), NQ without commission (no entry: none)."""
     t = DAY1
-    mnq, es, nq = {"instrument": "MNQ MAR25"}, {"instrument": "ES MAR25"}, {"instrument": "NQ MAR25"}
+    mnq, es, nq = (
+        {"instrument": "MNQ MAR25"},
+        {"instrument": "ES MAR25"},
+        {"instrument": "NQ MAR25"},
+    )
     return write(
         tmp_path / "fills.csv",
         [
@@ -72,12 +82,17 @@ def test_fills_without_a_commission_take_the_schedule_and_say_so(
         "n1": (None, None, None),  # no entry for NQ: nothing guessed
         "n2": (None, None, None),
     }
-    trips = {t["instrument"]: t for t in cli_json(
-        "round-trips", "--database", settings.database_url, "--config", str(config)
-    )}
+    trips = {
+        t["instrument"]: t
+        for t in cli_json(
+            "round-trips", "--database", settings.database_url, "--config", str(config)
+        )
+    }
     mnq, es = trips["MNQ MAR25"], trips["ES MAR25"]
     assert (mnq["pnl"], mnq["commission"], mnq["net_pnl"]) == ("60", "1.86", "58.14")
-    assert [(e["execution_id"], e["commission"], e["commission_source"]) for e in mnq["executions"]] == [
+    assert [
+        (e["execution_id"], e["commission"], e["commission_source"]) for e in mnq["executions"]
+    ] == [
         ("m1", "1.86", "schedule"),
         ("m2", "0", "file"),
     ]
@@ -86,11 +101,95 @@ def test_fills_without_a_commission_take_the_schedule_and_say_so(
     assert trips["NQ MAR25"]["commission"] == "0"
     # The table marks a commission that came from the schedule.
     table = _cli(settings, config, "round-trips")
-    assert "1.86*" in table and "5.6*" in table
+    assert "1.86*" in table
+    assert "5.6*" in table
     assert "commission from the commissions setting" in table
     days = cli_json("pnl", "--by", "day", "--database", settings.database_url)
     assert [(d["currency"], d["pnl"], d["commission"], d["net_pnl"]) for d in days] == [
         ("USD", "180", "7.46", "172.54")
+    ]
+    assert normalized(stored_round_trips(engine)) == normalized(
+        reference_round_trips(trades_of(engine))
+    )
+    # verify: the schedule's 4.50 where the file says $0.00 is no reading problem.
+    verify = cli("verify", "--database", settings.database_url, "--config", str(config), "--json")
+    assert verify.returncode == 0, verify.stdout
+
+
+def _stored(engine: Engine) -> dict[str, tuple[Decimal | None, str | None, str | None]]:
+    with engine.connect() as conn:
+        rows = conn.execute(
+            text(
+                "SELECT execution_id, commission, commission_currency, commission_source "
+                "FROM trades"
+            )
+        ).all()
+    return {
+        r[0]: (None if r[1] is None else Decimal(str(r[1])).normalize(), r[2], r[3]) for r in rows
+    }
+
+
+def test_a_changed_schedule_is_flagged_not_applied_until_a_rebuild(
+    engine: Engine, settings: Settings, tmp_path: Path
+) -> None:
+    """Like a changed point value: stored fills keep their commission, status, verify,
+    round-trips and pnl name the roots whose fills another schedule would change, and
+    ``round-trips --rebuild`` applies it (each change kept in trade_corrections): a new
+    rate, an entry added (NQ), apply_to_zero taken back (ES: the file's zero again)."""
+    fills = _fills(tmp_path)
+    _cli(settings, _config(tmp_path, MNQ_AND_ES), "import", str(fills))
+    before = _stored(engine)
+    db = ("--database", settings.database_url)
+    config = _config(tmp_path, CHANGED)
+    status = cli_json("status", *db, "--config", str(config))
+    assert status["round_trips"]["commissions_changed"] == ["ES", "MNQ", "NQ"]
+    assert status["round_trips"]["stale"] is True
+    verify = cli("verify", *db, "--config", str(config))
+    assert verify.returncode == 1
+    assert "fills' commissions from another commissions setting (ES, MNQ, NQ)" in verify.stdout
+    listed = cli("round-trips", *db, "--config", str(config))
+    assert "commissions setting (ES, MNQ, NQ); run `csv-import-daemon round-trips --rebuild`" in (
+        listed.stderr
+    )
+    assert _stored(engine) == before  # never rewritten silently
+    _cli(settings, config, "round-trips", "--rebuild")
+    after = _stored(engine)
+    assert after == {
+        **before,
+        "m1": (Decimal("1.56"), "USD", "schedule"),  # 3 x 0.52
+        "e1": (Decimal(0), None, "file"),  # the file's $0.00 again (its $ not kept)
+        "n1": (Decimal("1.25"), "EUR", "schedule"),
+        "n2": (Decimal("1.25"), "EUR", "schedule"),
+    }
+    with engine.connect() as conn:
+        corrections = conn.execute(
+            text(
+                "SELECT execution_id, field, old_value, new_value FROM trade_corrections "
+                "ORDER BY execution_id"
+            )
+        ).all()
+    assert [
+        (r[0], r[1], Decimal(r[2] or "NaN").normalize() if r[2] else None, r[3])
+        for r in corrections
+    ] == [
+        ("e1", "commission", Decimal("4.5"), "0"),
+        ("m1", "commission", Decimal("1.86"), "1.56"),
+        ("n1", "commission", None, "1.25"),
+        ("n2", "commission", None, "1.25"),
+    ]
+    assert cli_json("status", *db, "--config", str(config))["round_trips"]["stale"] is False
+    trips = {t["instrument"]: t for t in cli_json("round-trips", *db, "--config", str(config))}
+    nq = trips["NQ MAR25"]  # a USD contract with a EUR schedule: never netted
+    assert (nq["pnl"], nq["commission"], nq["commission_currency"], nq["net_pnl"]) == (
+        "20",
+        "2.5",
+        "EUR",
+        None,
+    )
+    days = cli_json("pnl", "--by", "day", *db)
+    assert [(d["currency"], d["pnl"], d["commission"], d["net_pnl"]) for d in days] == [
+        ("EUR", "0", "2.5", "-2.5"),  # in its own row, never netted with the USD P&L
+        ("USD", "180", "2.66", "177.34"),
     ]
     assert normalized(stored_round_trips(engine)) == normalized(
         reference_round_trips(trades_of(engine))
