@@ -289,6 +289,8 @@ def test_round_trips_json_and_pnl_by_trading_day(
                 "quantity": 1,
                 "role": "entry",
                 "commission": "0",
+                "commission_currency": "USD",
+                "commission_source": "file",
                 "price": "100",
                 "executed_at": "2025-01-28T15:00:00Z",
                 "executed_at_local": "2025-01-28T10:00:00-05:00",
@@ -298,6 +300,8 @@ def test_round_trips_json_and_pnl_by_trading_day(
                 "quantity": 1,
                 "role": "exit",
                 "commission": "0",
+                "commission_currency": "USD",
+                "commission_source": "file",
                 "price": "101.25",
                 "executed_at": "2025-01-28T15:01:00Z",
                 "executed_at_local": "2025-01-28T10:01:00-05:00",
@@ -407,6 +411,8 @@ def test_revision_0005_builds_round_trips_for_existing_trades_and_downgrades(
             conn.execute(text("ALTER TABLE trades ADD COLUMN contract VARCHAR(60)"))
             # and a commission's currency (0013)
             conn.execute(text("ALTER TABLE trades ADD COLUMN commission_currency VARCHAR(3)"))
+            # and its source (0015)
+            conn.execute(text("ALTER TABLE trades ADD COLUMN commission_source VARCHAR(20)"))
             # and a file's pinned reading (0011)
             conn.execute(text("ALTER TABLE import_files ADD COLUMN pinned_date_order VARCHAR(3)"))
             conn.execute(text("ALTER TABLE import_files ADD COLUMN pinned_decimal_mark VARCHAR(1)"))
@@ -418,6 +424,7 @@ def test_revision_0005_builds_round_trips_for_existing_trades_and_downgrades(
         with eng.begin() as conn:
             conn.execute(text("ALTER TABLE trades DROP COLUMN contract"))
             conn.execute(text("ALTER TABLE trades DROP COLUMN commission_currency"))
+            conn.execute(text("ALTER TABLE trades DROP COLUMN commission_source"))
         migrate.upgrade(eng, "0005_round_trips")
         with eng.connect() as conn:
             stored = conn.execute(text("SELECT points, pnl FROM round_trips")).all()
