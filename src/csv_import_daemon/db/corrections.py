@@ -14,6 +14,7 @@ from typing import Any
 
 from sqlalchemy import Connection, bindparam, select
 
+from csv_import_daemon.config.commissions import SCHEDULE
 from csv_import_daemon.config.contracts import contract_at
 from csv_import_daemon.db.tables import CORRECTIONS, TRADES
 from csv_import_daemon.parsing.row_parser import Execution
@@ -34,10 +35,14 @@ CONTENT_FIELDS = (
     "position_after",
     "extra",
 )
+# Compared too where the commission came from the commissions setting (before or now): a
+# re-read gives the setting in force (trips.schedule). A file's own commission keeps the
+# currency it was first stored with, as before.
+SCHEDULED_FIELDS = ("commission_currency", "commission_source")
 _CHUNK = 500
-_SELECT = select(TRADES.c.execution_id, *(TRADES.c[k] for k in CONTENT_FIELDS)).where(
-    TRADES.c.execution_id.in_(bindparam("ids", expanding=True))
-)
+_SELECT = select(
+    TRADES.c.execution_id, *(TRADES.c[k] for k in (*CONTENT_FIELDS, *SCHEDULED_FIELDS))
+).where(TRADES.c.execution_id.in_(bindparam("ids", expanding=True)))
 
 
 def _text(value: Any) -> str | None:
@@ -69,6 +74,8 @@ def replace_changed(
     for execution_id in sorted(stored):  # one lock order for concurrent writers
         ex, old = by_id[execution_id], stored[execution_id]
         diff = {k: getattr(ex, k) for k in CONTENT_FIELDS if old[k] != getattr(ex, k)}
+        if SCHEDULE in (old["commission_source"] or "") + (ex.commission_source or ""):
+            diff |= {k: getattr(ex, k) for k in SCHEDULED_FIELDS if old[k] != getattr(ex, k)}
         if not diff:
             continue
         changed.add(execution_id)

@@ -133,11 +133,12 @@ def journal_of_0_2_0(
     migrate.upgrade(engine, OLD_REVISION)
     write_csv(path, HEADER, lines)
     # Today's import writes the contracts of revision 0010, the checkpoint pins of 0011, the
-    # open round trips' state of 0012 and the commission currencies of 0013 and 0014: those,
-    # for it only.
+    # open round trips' state of 0012, the commission currencies of 0013 and 0014 and the
+    # commission sources of 0015: those, for it only.
     added = [
         ("trades", "contract VARCHAR(60)"),
         ("trades", "commission_currency VARCHAR(3)"),
+        ("trades", "commission_source VARCHAR(20)"),
         ("round_trips", "contract VARCHAR(60)"),
         ("round_trips", "commission_currency VARCHAR(3)"),
         ("import_files", "pinned_date_order VARCHAR(3)"),

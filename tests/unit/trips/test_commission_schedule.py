@@ -194,3 +194,50 @@ def test_a_changed_schedule_is_flagged_not_applied_until_a_rebuild(
     assert normalized(stored_round_trips(engine)) == normalized(
         reference_round_trips(trades_of(engine))
     )
+
+
+def test_a_repair_re_read_gives_the_schedule_in_force(
+    engine: Engine, settings: Settings, tmp_path: Path
+) -> None:
+    """``import --reread --replace`` reads the files again: their fills take the setting in
+    force (the old values in trade_corrections); a re-read without --replace changes
+    nothing and counts no conflict."""
+    fills = _fills(tmp_path)
+    _cli(settings, _config(tmp_path, MNQ_AND_ES), "import", str(fills))
+    before = _stored(engine)
+    config = _config(tmp_path, CHANGED)
+    plain = _cli(settings, config, "import", "--reread", str(fills))
+    assert "inserted=0 duplicates=6 rejected=0 conflicts=0" in plain
+    assert _stored(engine) == before
+    _cli(settings, config, "import", "--reread", "--replace", str(fills))
+    assert _stored(engine) == {
+        **before,
+        "m1": (Decimal("1.56"), "USD", "schedule"),
+        "e1": (Decimal(0), "USD", "file"),  # read again: the file's $0.00, its $ too
+        "n1": (Decimal("1.25"), "EUR", "schedule"),
+        "n2": (Decimal("1.25"), "EUR", "schedule"),
+    }
+    with engine.connect() as conn:
+        fields = conn.execute(
+            text("SELECT execution_id, field FROM trade_corrections ORDER BY execution_id, field")
+        ).all()
+    assert [tuple(r) for r in fields] == [
+        ("e1", "commission"),
+        ("e1", "commission_source"),
+        ("m1", "commission"),
+        ("n1", "commission"),
+        ("n1", "commission_currency"),
+        ("n1", "commission_source"),
+        ("n2", "commission"),
+        ("n2", "commission_currency"),
+        ("n2", "commission_source"),
+    ]
+    assert (
+        cli_json("status", "--database", settings.database_url, "--config", str(config))[
+            "round_trips"
+        ]["stale"]
+        is False
+    )
+    assert normalized(stored_round_trips(engine)) == normalized(
+        reference_round_trips(trades_of(engine))
+    )
