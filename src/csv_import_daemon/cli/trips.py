@@ -279,6 +279,17 @@ def _totals(rows: list[dict[str, Any]], *, count: bool = True) -> str:
             unpriced += 1
             continue
         acc = sums.setdefault(row["currency"], dict.fromkeys(_TOTALS, Decimal(0)))
+        if row["commission"] is None and row.get("commission_currency") is None:
+            # Commissions in two currencies: each fill's in its own currency's line.
+            acc["pnl"] += row["pnl"] or 0
+            acc["net_pnl"] += row["pnl"] or 0
+            for e in row["executions"]:
+                other = sums.setdefault(
+                    e["commission_currency"] or row["currency"], dict.fromkeys(_TOTALS, Decimal(0))
+                )
+                other["commission"] += e["commission"] or 0
+                other["net_pnl"] -= e["commission"] or 0
+            continue
         paid_in = row.get("commission_currency") or row["currency"]
         if paid_in == row["currency"]:
             for k in _TOTALS:

@@ -19,7 +19,7 @@ from support.trip_reference import (
     stored_round_trips,
     trades_of,
 )
-from support.trips import DAY1, cli_json, import_all, row, write
+from support.trips import DAY1, cli, cli_json, import_all, row, write
 
 
 def test_the_commission_currency_is_stored_per_trade(
@@ -100,3 +100,53 @@ def test_a_dollar_commission_is_never_netted_with_a_euro_pnl(
     assert {
         (d["day"], d["currency"]): {"pnl": d["pnl"], "commission": d["commission"]} for d in booked
     } == reference_pnl_by_day(fills, point)
+
+
+def test_a_round_trip_paid_in_two_currencies_nets_neither_with_the_other(
+    engine: Engine, settings: Settings, tmp_path: Path
+) -> None:
+    """MNQ (a dollar contract), entered paying $0.52 and left paying EUR 0.40: the round
+    trip has no one commission (commission, its currency and net_pnl null); pnl books the
+    dollar commission against the dollar P&L and the euro one in a euro row of its own;
+    the round-trips totals say the same. By hand: 1 contract x 1.00 x $2 = $2 P&L,
+    $2 - $0.52 = $1.48 net, EUR -0.40 net. SQLite and PostgreSQL."""
+    f = write(
+        tmp_path / "two.csv",
+        [
+            row("t1", "Buy", 1, "100", DAY1, commission="$0.52"),
+            row("t2", "Sell", 1, "101", DAY1 + timedelta(minutes=1), commission="EUR 0.40"),
+        ],
+    )
+    import_all(engine, settings, f)
+    db = ("--database", settings.database_url)
+    (trip,) = cli_json("round-trips", *db)
+    assert (trip["currency"], trip["pnl"], trip["commission"], trip["commission_currency"]) == (
+        "USD",
+        "2",
+        None,
+        None,
+    )
+    assert trip["net_pnl"] is None
+    assert [(e["commission"], e["commission_currency"]) for e in trip["executions"]] == [
+        ("0.52", "USD"),
+        ("0.4", "EUR"),
+    ]
+    days = cli_json("pnl", "--by", "day", *db)
+    assert [(d["currency"], d["pnl"], d["commission"], d["net_pnl"]) for d in days] == [
+        ("EUR", "0", "0.4", "-0.4"),
+        ("USD", "2", "0.52", "1.48"),
+    ]
+    table = cli("round-trips", *db)
+    assert table.returncode == 0, table.stderr
+    totals = [line for line in table.stdout.splitlines() if line.startswith("total")]
+    assert totals == [
+        "total EUR: pnl 0  commission 0.4  net_pnl -0.4",
+        "total USD: pnl 2  commission 0.52  net_pnl 1.48",
+    ]
+    fills = trades_of(engine)
+    assert normalized(stored_round_trips(engine)) == normalized(reference_round_trips(fills))
+    with engine.connect() as conn:
+        booked = pnl_groups(conn, "day", parse_rollover("17:00 America/Chicago"))
+    assert {
+        (d["day"], d["currency"]): {"pnl": d["pnl"], "commission": d["commission"]} for d in booked
+    } == reference_pnl_by_day(fills)
