@@ -23,7 +23,7 @@ from csv_import_daemon.config.trading_day import Rollover
 from csv_import_daemon.errors import CsvImportError
 from csv_import_daemon.trips.fifo import ENTRY, ZERO, match_lots, money_of
 
-GROUPS = ("day", "week", "month", "account", "instrument", "root")
+GROUPS = ("day", "week", "month", "account", "instrument", "contract", "root")
 
 
 class PartRow(NamedTuple):
@@ -39,6 +39,7 @@ class PartRow(NamedTuple):
     price: Decimal
     executed_at: datetime
     commission_currency: str | None = None  # its fill's; None: the P&L's
+    contract: str | None = None  # its round trip's (config.contracts), all spellings as one
 
 
 class Booking(NamedTuple):
@@ -53,6 +54,7 @@ class Booking(NamedTuple):
     commission: Decimal
     currency: str | None
     commission_currency: str | None  # the currency ``commission`` is in
+    contract: str | None = None
 
 
 def book(parts: Iterable[PartRow], values: PointValues, rollover: Rollover) -> Iterator[Booking]:
@@ -101,6 +103,7 @@ def book(parts: Iterable[PartRow], values: PointValues, rollover: Rollover) -> I
             ZERO if part.commission is None else part.commission,
             currency,
             part.commission_currency or currency,
+            part.contract,
         )
 
 
@@ -116,25 +119,28 @@ class StaleRoundTrip(CsvImportError):
 
 
 def label_of(by: str) -> Callable[[Booking], str]:
-    """The group a booking falls in: its trading day, ISO week, month, or its contract's."""
-    if by == "day":
-        return lambda b: b.day.isoformat()
-    if by == "week":
-        return _week
-    if by == "month":
-        return lambda b: f"{b.day:%Y-%m}"
-    if by == "account":
-        return lambda b: b.account
-    if by == "instrument":
-        return lambda b: b.instrument
-    if by == "root":
-        return lambda b: instrument_root(b.instrument)
-    raise ValueError(f"unknown grouping {by!r}; use one of {', '.join(GROUPS)}")
+    """The group a booking falls in: its trading day, ISO week, month, account, instrument
+    as written, contract (``MNQ 06-26`` whatever the spelling) or root."""
+    label = _LABELS.get(by)
+    if label is None:
+        raise ValueError(f"unknown grouping {by!r}; use one of {', '.join(GROUPS)}")
+    return label
 
 
 def _week(booking: Booking) -> str:
     year, week, _ = booking.day.isocalendar()
     return f"{year}-W{week:02d}"
+
+
+_LABELS: dict[str, Callable[[Booking], str]] = {
+    "day": lambda b: b.day.isoformat(),
+    "week": _week,
+    "month": lambda b: f"{b.day:%Y-%m}",
+    "account": lambda b: b.account,
+    "instrument": lambda b: b.instrument,
+    "contract": lambda b: b.contract or b.instrument,
+    "root": lambda b: instrument_root(b.instrument),
+}
 
 
 def group_bookings(bookings: Iterable[Booking], by: str) -> list[dict[str, Any]]:

@@ -57,7 +57,7 @@ __all__ = [
     "trip_where",
 ]
 
-GroupBy = Literal["day", "week", "month", "account", "instrument", "root"]
+GroupBy = Literal["day", "week", "month", "account", "instrument", "contract", "root"]
 # A round trip's stored columns as reports show them: the table's, without its row id.
 FIELDS = TRIP_COLUMNS[1:]
 # What round-trips shows: the stable id first, then the columns with the computed ones.
@@ -93,7 +93,7 @@ class TripFilter:
 def group_key(trip: dict[str, Any], by: str, rollover: Rollover) -> str:
     """A whole round trip's group: its account, instrument, or the trading day, ISO week or
     month it closed on. ``pnl`` books each exit on its own day instead (``booking``)."""
-    if by in ("account", "instrument"):
+    if by in ("account", "instrument", "contract"):
         return str(trip[by])
     day = rollover.day_of(trip["closed_at"])
     if by == "day":
@@ -307,6 +307,7 @@ def _parts(conn: Connection, flt: TripFilter, rollover: Rollover) -> Iterator[Pa
             tr.price,
             tr.executed_at,
             tr.commission_currency,
+            t.contract,
         )
         .select_from(
             ROUND_TRIP_FILLS.join(ROUND_TRIPS, t.id == f.round_trip_id).outerjoin(

@@ -131,3 +131,37 @@ def test_a_roll_stays_two_round_trips_and_pnl_by_root_adds_them(
     url = settings.database_url
     roots = cli_json("pnl", "--by", "root", "--database", url)
     assert [(r["root"], r["round_trips"], r["pnl"]) for r in roots] == [("MNQ", 2, "11")]
+    # By contract: every spelling of June is one row, September another; by instrument the
+    # names as written stay apart (each exit books under its round trip's opening name).
+    contracts = cli_json("pnl", "--by", "contract", "--database", url)
+    assert [(r["contract"], r["round_trips"], r["pnl"]) for r in contracts] == [
+        ("MNQ 06-26", 1, "8"),
+        ("MNQ 09-26", 1, "3"),
+    ]
+
+
+def test_pnl_by_contract_joins_the_spellings_of_one_contract(
+    engine: Engine, settings: Settings, tmp_path: Path
+) -> None:
+    """Two round trips of June, opened as ``MNQ 06-26`` and as ``MNQ JUN26``: two rows by
+    instrument, one by contract (by hand: 2 x $2 + 3 x $2 = $10)."""
+    f = write(
+        tmp_path / "spellings.csv",
+        [
+            row("s1", "Buy", 1, "20000", MARCH, instrument="MNQ 06-26"),
+            row("s2", "Sell", 1, "20002", MARCH + timedelta(minutes=1), instrument="MNQ JUN26"),
+            row("s3", "Buy", 1, "20000", MARCH + timedelta(minutes=2), instrument="MNQ JUN26"),
+            row("s4", "Sell", 1, "20003", MARCH + timedelta(minutes=3), instrument="MNQ 06-26"),
+        ],
+    )
+    import_all(engine, settings, f)
+    url = settings.database_url
+    by_instrument = cli_json("pnl", "--by", "instrument", "--database", url)
+    assert [(r["instrument"], r["pnl"]) for r in by_instrument] == [
+        ("MNQ 06-26", "4"),
+        ("MNQ JUN26", "6"),
+    ]
+    by_contract = cli_json("pnl", "--by", "contract", "--database", url)
+    assert [(r["contract"], r["round_trips"], r["pnl"]) for r in by_contract] == [
+        ("MNQ 06-26", 2, "10")
+    ]
