@@ -25,7 +25,6 @@ from csv_import_daemon.config.point_values import instrument_root
 from csv_import_daemon.errors import ConfigError
 
 FILE, SCHEDULE, SCHEDULE_OVER_ZERO = "file", "schedule", "schedule_over_zero"
-SOURCES = (FILE, SCHEDULE, SCHEDULE_OVER_ZERO)
 _ROOT = re.compile(r"^[A-Z0-9]{1,10}$")
 _CURRENCY = re.compile(r"^[A-Z]{3}$")
 _PLACES = 8  # trades.commission is NUMERIC(20, 8): a rate x a whole quantity fits exactly
