@@ -27,6 +27,8 @@ from typing import Any
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO / "tests"))
+from isolated import isolated_env  # noqa: E402
+
 from support.rows import HEADER, ExecutionGenerator, write_export  # noqa: E402
 
 
@@ -52,15 +54,7 @@ def run_import(work: Path, target: Path, label: str) -> dict[str, float]:
     home = work / "home"
     shutil.rmtree(home, ignore_errors=True)
     home.mkdir()
-    env = {
-        "PATH": os.environ.get("PATH", ""),
-        "HOME": str(home),
-        "XDG_CONFIG_HOME": str(home / ".config"),
-        "XDG_STATE_HOME": str(home / ".state"),
-        "CSV_IMPORT_SYSTEM_CONFIG": str(home / "none.toml"),
-        "CSV_IMPORT_DATABASE_URL": f"sqlite:///{journal}",
-        "CSV_IMPORT_SOURCE_TIMEZONE": "America/New_York",
-    }
+    env = isolated_env(home, journal, source_timezone="America/New_York")
     argv = [sys.executable, "-m", "csv_import_daemon", "import", str(target)]
     started = time.perf_counter()
     proc = subprocess.Popen(argv, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)

@@ -26,6 +26,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_report import build
+from isolated import isolated_env
 
 COMMANDS: list[tuple[str, list[str]]] = [
     ("status", ["status"]),
@@ -77,16 +78,9 @@ def main() -> None:
         built = time.process_time() - started
     home = folder / "home"
     home.mkdir(exist_ok=True)
-    env = {
-        "PATH": os.environ.get("PATH", ""),
-        "HOME": str(home),
-        "XDG_CONFIG_HOME": str(home / ".config"),
-        "XDG_STATE_HOME": str(home / ".state"),
-        "CSV_IMPORT_SYSTEM_CONFIG": str(home / "none.toml"),
-        "CSV_IMPORT_DATABASE_URL": f"sqlite:///{folder / 'journal.sqlite3'}",
-        "CSV_IMPORT_SOURCE_TIMEZONE": "America/New_York",
-        "CSV_IMPORT_DATE_ORDER": "mdy",
-    }
+    env = isolated_env(
+        home, folder / "journal.sqlite3", source_timezone="America/New_York", date_order="mdy"
+    )
     results: dict[str, Any] = {}
     for label, argv in COMMANDS:
         if args.only and not any(o in label for o in args.only):

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import subprocess
-import sys
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -21,7 +20,7 @@ from sqlalchemy import Engine, create_engine, select
 
 from csv_import_daemon.db.tables import FILES, TRADES
 from support.daemon import DaemonProcess
-from support.processes import clean_env
+from support.processes import journal_cli
 from support.waiting import wait_for
 
 HEADER = (
@@ -65,25 +64,7 @@ def append(path: Path, line: str) -> None:
 
 
 def cli(database_url: str, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "csv_import_daemon",
-            *args,
-            "--database",
-            database_url,
-            "--instance-name",
-            "pc",
-            "--log-format",
-            "json",
-        ],
-        capture_output=True,
-        text=True,
-        env=clean_env({**HOST, **env}),
-        check=False,
-        timeout=120,
-    )
+    return journal_cli(database_url, *args, instance="pc", env={**HOST, **env})
 
 
 def ok(done: subprocess.CompletedProcess[str]) -> str:

@@ -58,6 +58,14 @@ def run_cli(
     )
 
 
+def journal_cli(
+    database_url: str, *args: str, instance: str, env: Mapping[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    """``csv-import-daemon ARGS`` on one journal as one instance, logging JSON lines."""
+    options = ("--database", database_url, "--instance-name", instance, "--log-format", "json")
+    return run_cli(*args, *options, env=env)
+
+
 @dataclass(slots=True)
 class ChildRun:
     """One finished subprocess: wall time, exit code, peak RSS, output."""

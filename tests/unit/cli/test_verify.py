@@ -6,9 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +15,7 @@ from sqlalchemy import text
 
 from support.daemon import start_daemon
 from support.journal import Journal, sqlite_url
+from support.processes import journal_cli
 from support.rows import append, csv_text, make_rows, write_csv
 from support.waiting import wait_for
 
@@ -26,28 +25,8 @@ TABLES = ("trades", "imported_executions", "import_files", "import_rejections")
 def cli(
     database_url: str, *args: str, zone: str = "America/New_York"
 ) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "csv_import_daemon",
-            *args,
-            "--database",
-            database_url,
-            "--instance-name",
-            "test-host",
-            "--log-format",
-            "json",
-        ],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        env={
-            **{k: v for k, v in os.environ.items() if not k.startswith("CSV_IMPORT_")},
-            "CSV_IMPORT_SOURCE_TIMEZONE": zone,
-        },
-        check=False,
-    )
+    env = {"CSV_IMPORT_SOURCE_TIMEZONE": zone}
+    return journal_cli(database_url, *args, instance="test-host", env=env)
 
 
 def verify_json(
@@ -211,26 +190,9 @@ def test_verify_reads_each_file_in_the_zone_it_was_imported_in(
     """With the journal's zone changed since (`db settings`), verify still reads the files
     in New York time (their checkpoints say so): no row differs. Asked for another zone
     than the recorded one, it refuses (exit 2) naming the recorded zone."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("CSV_IMPORT_")}
 
     def run(*args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            [
-                sys.executable,
-                "-m",
-                "csv_import_daemon",
-                *args,
-                "--database",
-                database_url,
-                "--instance-name",
-                "test-host",
-            ],
-            capture_output=True,
-            text=True,
-            timeout=120,
-            env=env,
-            check=False,
-        )
+        return journal_cli(database_url, *args, instance="test-host")
 
     refused = run("verify", "--json", "--source-timezone", "Asia/Tokyo")
     assert refused.returncode == 2

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import subprocess
-import sys
 import zoneinfo
 from datetime import datetime
 from decimal import Decimal
@@ -21,7 +20,7 @@ from sqlalchemy import create_engine, update
 
 from csv_import_daemon.db.tables import FILES, TRADES
 from csv_import_daemon.reports.readings import ReadingCheck, local_times, plain_decimal
-from support.processes import clean_env
+from support.processes import journal_cli
 
 HEADER = (
     "Instrument,Action,Quantity,Price,Time,ID,E/X,Position,Order ID,Name,Commission,"
@@ -39,25 +38,7 @@ def write(path: Path, lines: list[str]) -> Path:
 
 
 def cli(database_url: str, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "csv_import_daemon",
-            *args,
-            "--database",
-            database_url,
-            "--instance-name",
-            "pc",
-            "--log-format",
-            "json",
-        ],
-        capture_output=True,
-        text=True,
-        env=clean_env({"TZ": "Etc/UTC"}),
-        check=False,
-        timeout=120,
-    )
+    return journal_cli(database_url, *args, instance="pc", env={"TZ": "Etc/UTC"})
 
 
 def change(database_url: str, statement: Any) -> None:
