@@ -95,9 +95,10 @@ def handle(args: argparse.Namespace, settings: Settings) -> int:
         statuses: dict[str, int] = {}
         failed = False
         todo, seen = files, set(files)
+        reread, replace = args.reread, args.replace
         while todo:  # then the files whose held-back rows a file of this run settles
             settled: list[Path] = []
-            for _path, result in _results(service, todo, reread=args.reread, replace=args.replace):
+            for _path, result in _results(service, todo, reread=reread, replace=replace):
                 log_result(result)
                 totals += result.counts
                 statuses[str(result.status)] = statuses.get(str(result.status), 0) + 1
@@ -105,7 +106,9 @@ def handle(args: argparse.Namespace, settings: Settings) -> int:
                 failed = failed or result.status in FAILED
                 settled += [p for p in result.settles if p not in seen]
                 seen.update(result.settles)
-            todo = settled
+            # Those are imported as the daemon would (their waiting rows read again, in the
+            # way each file was read): a repair's --replace touches only the files named.
+            todo, reread, replace = settled, False, False
         if len(seen) > 1:
             print(total_line(len(seen), statuses, totals), flush=True)
     finally:
