@@ -23,6 +23,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import Engine, text
 
+from csv_import_daemon.config.commissions import CommissionRate
 from csv_import_daemon.config.settings import Settings
 from csv_import_daemon.config.trading_day import parse_rollover
 from csv_import_daemon.db.engine import writing
@@ -34,6 +35,7 @@ from support.rows import HEADER
 from support.trip_reference import (
     POINT,
     normalized,
+    ref_scheduled,
     reference_pnl_by_day,
     reference_round_trips,
     stored_round_trips,
@@ -66,7 +68,8 @@ fill_st = st.fixed_dictionaries(
         # next trading day), or the next calendar day.
         "hours": st.sampled_from([0, 0, 8, 9, 24]),
         "flag": st.sampled_from(["Entry", "Exit", ""]),
-        "commission": st.sampled_from(["$0.00", "$0.52", "$1.00", "$0.37", "$2.05"]),
+        # "": no commission in the file, so the commissions setting decides (below).
+        "commission": st.sampled_from(["$0.00", "$0.52", "$1.00", "$0.37", "$2.05", ""]),
     }
 )
 case_st = st.fixed_dictionaries(
@@ -79,6 +82,15 @@ case_st = st.fixed_dictionaries(
         "more": st.lists(fill_st, max_size=8),
         "later": st.lists(fill_st, min_size=1, max_size=12),
     }
+)
+
+
+# The commissions setting of every case: MNQ per side, MES per round turn also over a $0.00;
+# the reference works each fill's commission out from its cell by hand (ref_scheduled).
+SCHEDULE = {"MNQ": (Decimal("0.62"), "USD", False), "MES": (Decimal("0.675"), "USD", True)}
+COMMISSIONS = (
+    ("MNQ", CommissionRate(Decimal("0.62"), "USD")),
+    ("MES", CommissionRate(Decimal("1.35") / 2, "USD", apply_to_zero=True)),
 )
 
 
@@ -97,9 +109,23 @@ def _line(n: int, f: dict[str, Any], *, offset: int = 0) -> str:
     )
 
 
-def check(engine: Engine) -> None:
-    """Stored round trips == the reference, and the conservation laws hold."""
+def check(engine: Engine, cases: dict[str, dict[str, Any]] | None = None) -> None:
+    """Stored round trips == the reference, and the conservation laws hold; each fill's
+    commission, currency and source == the reference's from its cell and the schedule."""
     fills = trades_of(engine)
+    if cases is not None:
+        got = {
+            f.execution_id: (f.commission, f.commission_currency, f.commission_source)
+            for f in fills
+        }
+        expected = {}
+        for f in fills:
+            spec = cases[f.execution_id]
+            amount, currency, source = ref_scheduled(
+                spec["instrument"], spec["qty"], spec["commission"], SCHEDULE
+            )
+            expected[f.execution_id] = (amount or Decimal(0), currency, source)
+        assert got == expected
     stored = stored_round_trips(engine)
     assert normalized(stored) == normalized(reference_round_trips(fills))
     # P&L by day, each exit and commission on its fill's trading day, == a broker statement;
@@ -168,30 +194,34 @@ def _run_case(
     folder: Path = tmp_path_factory.mktemp("fills")
     rng = case["assign"]
     lines = [_line(n, f) for n, f in enumerate(case["fills"])]
+    cases = {f"x{n:04d}": f for n, f in enumerate(case["fills"])}
     rng.shuffle(lines)
     files: list[list[str]] = [[] for _ in range(case["files"])]
     for line in lines:
         files[rng.randrange(len(files))].append(line)
     # en-US times of early March (every day <= 12): only the setting settles their order
-    reading = dataclasses.replace(settings, batch_size=case["batch"], date_order="mdy")
+    reading = dataclasses.replace(
+        settings, batch_size=case["batch"], date_order="mdy", commissions=COMMISSIONS
+    )
     service = ImportService(engine, reading)
     for i, rows in enumerate(files):
         path = folder / f"f{i}.csv"
         path.write_text(HEADER + "\n" + "".join(r + "\n" for r in rows), encoding="utf-8")
         service.import_file(path)
-        check(engine)
+        check(engine, cases)
     # Later fills, in time order: every transaction continues in memory (a second split
     # across two transactions is recomputed), and equals a rebuild exactly.
     start = len(case["fills"]) + 50
     later = sorted(case["later"], key=lambda f: f["second"])
     later = [{**f, "hours": 0} for f in later]  # after every fill above, in time order
     rows = [_line(start + n, f, offset=3 * 86400) for n, f in enumerate(later)]
+    cases |= {f"x{start + n:04d}": f for n, f in enumerate(later)}
     path = folder / "later.csv"
     path.write_text(HEADER + "\n" + "".join(r + "\n" for r in rows), encoding="utf-8")
     with refreshes() as seen:
         service.import_file(path)
     assert seen[0].continued >= 1
-    check(engine)
+    check(engine, cases)
     assert_equal_to_a_rebuild(engine)
     ids = [f"x{n:04d}" for n in case["delete"] if n < len(case["fills"])]
     if ids:
@@ -203,7 +233,8 @@ def _run_case(
     if case["more"]:
         start = len(case["fills"]) + 100
         more = [_line(start + n, f) for n, f in enumerate(case["more"])]
+        cases |= {f"x{start + n:04d}": f for n, f in enumerate(case["more"])}
         path = folder / "more.csv"
         path.write_text(HEADER + "\n" + "".join(r + "\n" for r in more), encoding="utf-8")
         service.import_file(path)
-        check(engine)
+        check(engine, cases)
