@@ -33,6 +33,7 @@ from csv_import_daemon.trips.queries import (
     iter_closing_order,
     iter_round_trips,
     pnl_groups,
+    split_commissions,
 )
 
 TABLE_LIMIT = 20_000  # round trips in the page's table; the figures count every one
@@ -130,8 +131,16 @@ def load_journal(
             count += 1
             yield trip
 
+    split = split_commissions(conn)  # round trips paid in two currencies: few
+
+    def with_split(trips: Iterator[dict[str, Any]]) -> Iterator[dict[str, Any]]:
+        for trip in trips:
+            if trip["id"] in split:
+                trip["commissions"] = split[trip["id"]]
+            yield trip
+
     views = build_views(
-        counted(iter_closing_order(conn, selected, rollover)),
+        counted(with_split(iter_closing_order(conn, selected, rollover))),
         rollover,
         zone or zoneinfo.ZoneInfo("UTC"),
         statement=daily,

@@ -177,6 +177,15 @@ def build_views(
 def _sides(trip: dict[str, Any]) -> list[dict[str, Any]]:
     """A round trip as each currency's view counts it: a commission in another currency
     than its P&L's counts in that currency's view (net: minus it), as ``pnl`` books it."""
+    if "commissions" in trip:  # in several currencies: each in its own view
+        currency, pnl = trip["currency"], trip["pnl"]
+        own = trip["commissions"].get(currency, ZERO)
+        sides = [{**trip, "commission": own, "net_pnl": None if pnl is None else pnl - own}]
+        return sides + [
+            {**trip, "currency": c, "pnl": ZERO, "commission": amount, "net_pnl": -amount}
+            for c, amount in sorted(trip["commissions"].items())
+            if c != currency
+        ]
     paid_in = trip.get("commission_currency") or trip["currency"]
     if paid_in == trip["currency"] or trip["commission"] is None:
         return [trip]

@@ -12,6 +12,7 @@ import hashlib
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import date, timedelta
+from decimal import Decimal
 from typing import Any, Literal, TypeVar
 
 from sqlalchemy import Connection, Select, or_, select
@@ -21,7 +22,7 @@ from csv_import_daemon.config.point_values import PointValues, instrument_root
 from csv_import_daemon.config.trading_day import Rollover
 from csv_import_daemon.db.tables import ROUND_TRIP_FILLS, ROUND_TRIPS, TRADES
 from csv_import_daemon.trips.booking import PartRow, StaleRoundTrip, book, group_bookings
-from csv_import_daemon.trips.fifo import money_of
+from csv_import_daemon.trips.fifo import ZERO, money_of
 from csv_import_daemon.trips.render import (
     csv_text,
     decimal_text,
@@ -51,6 +52,7 @@ __all__ = [
     "load_round_trips",
     "pnl_groups",
     "safe_cell",
+    "split_commissions",
     "stable_id",
     "table_text",
     "time_text",
@@ -265,6 +267,28 @@ def _executions(conn: Connection, ids: Sequence[int]) -> dict[int, list[dict[str
                     "executed_at": at,
                 }
             )
+    return out
+
+
+def split_commissions(conn: Connection) -> dict[int, dict[str, Decimal]]:
+    """Round trips whose commissions are in several currencies (no one ``commission``):
+    round trip id -> currency -> its fills' commission shares in it (a fill that names
+    none is in the P&L's currency)."""
+    f, t, tr = ROUND_TRIP_FILLS.c, ROUND_TRIPS.c, TRADES.c
+    rows = conn.execute(
+        select(f.round_trip_id, tr.commission_currency, t.currency, f.commission)
+        .select_from(
+            ROUND_TRIP_FILLS.join(ROUND_TRIPS, t.id == f.round_trip_id).join(
+                TRADES, tr.execution_id == f.execution_id
+            )
+        )
+        .where(t.commission.is_(None), t.commission_currency.is_(None), t.currency.is_not(None))
+    )
+    out: dict[int, dict[str, Decimal]] = {}
+    for trip_id, paid_in, currency, commission in rows:
+        sums = out.setdefault(trip_id, {})
+        key = paid_in or currency
+        sums[key] = sums.get(key, ZERO) + (commission or ZERO)
     return out
 
 

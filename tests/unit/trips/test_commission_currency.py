@@ -10,6 +10,7 @@ from sqlalchemy import Engine, text
 
 from csv_import_daemon.config.settings import Settings
 from csv_import_daemon.config.trading_day import parse_rollover
+from csv_import_daemon.reports.journal_data import PageFilter, load_journal
 from csv_import_daemon.trips.queries import pnl_groups
 from support.trip_reference import (
     POINT,
@@ -150,3 +151,15 @@ def test_a_round_trip_paid_in_two_currencies_nets_neither_with_the_other(
     assert {
         (d["day"], d["currency"]): {"pnl": d["pnl"], "commission": d["commission"]} for d in booked
     } == reference_pnl_by_day(fills)
+    # The journal page's figures book the same: the dollar view nets the dollar commission
+    # only, the euro view has the euro one.
+    with engine.connect() as conn:
+        views = load_journal(conn, PageFilter(), parse_rollover("17:00 America/Chicago")).views
+    assert views is not None
+    figures = {
+        v.currency: (v.summary.gross, v.summary.commission, v.summary.net) for v in views.currencies
+    }
+    assert figures == {
+        "EUR": (Decimal(0), Decimal("0.4"), Decimal("-0.4")),
+        "USD": (Decimal(2), Decimal("0.52"), Decimal("1.48")),
+    }
