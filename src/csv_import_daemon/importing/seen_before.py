@@ -40,6 +40,11 @@ def _minute(t: datetime) -> datetime:
     return t.replace(second=0, microsecond=0)
 
 
+def within(minute: datetime, stored: datetime) -> bool:
+    """``stored`` lies in the ``minute`` a time written without seconds gives."""
+    return _minute(stored) == minute
+
+
 class TimeTexts:
     """The time texts of one batch's rows, split again only where one is asked for."""
 
@@ -83,7 +88,7 @@ def within_minute(
     for ex, theirs in pairs:
         new, old = ex.executed_at, theirs["executed_at"]
         if texts.to_minute(ex):
-            if _minute(old) == new:  # the stored time is as exact or more
+            if within(new, old):  # the stored time is as exact or more
                 same.add(ex.line)
         elif _whole(old) and _minute(new) == old:
             finer.append((ex, theirs))

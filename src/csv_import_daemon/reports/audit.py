@@ -34,6 +34,7 @@ from csv_import_daemon.importing.checkpoint import Checkpoint
 from csv_import_daemon.importing.conventions import layout_options
 from csv_import_daemon.importing.file_transaction import stored_raw
 from csv_import_daemon.importing.identity import ResumeReason, resume_point
+from csv_import_daemon.importing.seen_before import TimeTexts, within
 from csv_import_daemon.importing.service import ImportService
 from csv_import_daemon.parsing.batches import parse_batch
 from csv_import_daemon.parsing.row_parser import (
@@ -138,6 +139,7 @@ class Auditor:
         # The file being audited: its independent reading check, and where its columns are.
         self._check_readings: ReadingCheck | None = None
         self._fields: Mapping[str, int] = {}
+        self._to_minute: set[int] = set()  # rows written without seconds (13:10 is 13:10:38)
         cols = [LEDGER.c.execution_id, TRADES.c.execution_id.label("trade_id")]
         compared = [TRADES.c[k] for k in (*CONFLICT_FIELDS, "commission", "commission_source")]
         self._lookup = (
@@ -331,6 +333,8 @@ class Auditor:
         # The raw fields too, for the independent reading (only when it runs).
         texts = split_lines(chunk.texts, layout) if self._check_readings is not None else None
         fields = {chunk.first + i: f for i, f in enumerate(texts)} if texts is not None else {}
+        minutes = TimeTexts(layout, chunk)
+        self._to_minute.update(ex.line for ex in executions if minutes.to_minute(ex))
         for ex in executions:
             pending.append((ex, ex.line <= claimed, fields.get(ex.line, [])))
         for err in errors:
@@ -374,16 +378,14 @@ class Auditor:
                     self._reading(ex.line, raw, row)
                 if tuple(row[2:-2]) == _conflict_values(ex):  # the common case, in C
                     continue
-                diff = [k for k in CONFLICT_FIELDS if getattr(row, k) != getattr(ex, k)]
+                coarse = ex.line in self._to_minute and within(ex.executed_at, row.executed_at)
+                compared = [k for k in CONFLICT_FIELDS if not (coarse and k == "executed_at")]
+                diff = [k for k in compared if getattr(row, k) != getattr(ex, k)]
                 if diff:
-                    out.conflicts.append(
-                        {
-                            "line": ex.line,
-                            "execution_id": ex.execution_id,
-                            "fields": diff,
-                            "recorded": ex.execution_id in self._conflicts,
-                        }
-                    )
+                    conflict = {"line": ex.line, "execution_id": ex.execution_id, "fields": diff}
+                    recorded = ex.execution_id in self._conflicts
+                    out.conflicts.append({**conflict, "recorded": recorded})
+        self._to_minute.clear()
 
     def _reading(self, line: int, raw: list[str], row: Any) -> None:
         """The stored trade against the row's raw time, price and commission texts."""

@@ -110,6 +110,9 @@ class ReadingCheck:
                 )
 
     def _time(self, line: int, text: str, stored: datetime) -> None:
+        m = _TIME.match(text)
+        if m is not None and m.group(6) is None:  # no seconds written (a re-save): its minute
+            stored = stored.replace(second=0, microsecond=0)
         own = local_times(text, self.date_order or "")
         if any(_utc(t, self.zone, self._offsets) == stored for t in own.values()):
             return  # the common case: it fits the checkpoint's order and zone

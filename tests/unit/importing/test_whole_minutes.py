@@ -8,6 +8,7 @@ A time written with seconds, ``:00`` included, is compared exactly. SQLite and P
 
 from __future__ import annotations
 
+import json
 from datetime import datetime
 from decimal import Decimal
 from pathlib import Path
@@ -20,6 +21,7 @@ from csv_import_daemon.db.engine import make_engine
 from csv_import_daemon.db.tables import CORRECTIONS, LEDGER, ROUND_TRIPS, TRADES
 from csv_import_daemon.importing.result import ImportResult
 from csv_import_daemon.importing.service import ImportService
+from support.processes import journal_cli
 
 NO_IDS = "Account,Instrument,Action,Quantity,Price,Time,E/X,Position,Name,Commission"
 WITH_IDS = "Account,Instrument,Action,Quantity,Price,Time,ID,E/X,Position,Name,Commission"
@@ -200,3 +202,27 @@ def test_a_whole_minute_stored_before_0015_is_never_replaced_on_a_guess(
         assert times(engine) == list(stored.values())
     finally:
         engine.dispose()
+
+
+def test_verify_takes_a_re_save_s_minute_for_its_exact_time(
+    engine: Engine, settings: Settings, tmp_path: Path
+) -> None:
+    """verify of a re-save read after its original: 13:10 is the stored 13:10:38, no
+    conflict and no reading problem (it failed naming a zone 38 s off); 13:10:00 written
+    with seconds still differs."""
+    service = ImportService(engine, settings)
+    row = "Sim101,MNQ 06-26,Buy,1,21000,{},{},Entry,1 L,Entry,$0.52"
+    original = write(tmp_path / "a.csv", WITH_IDS, [row.format("5/13/2026 1:10:38 PM", 5)])
+    re_saved = write(tmp_path / "b.csv", WITH_IDS, [row.format("05/13/2026 13:10", 5)])
+    for path in (original, re_saved):
+        service.import_file(path, final_line_ok=True)
+    done = journal_cli(settings.database_url, "verify", "--json", instance="test-host")
+    assert done.returncode == 0, done.stdout
+    report = json.loads(done.stdout)
+    assert [(f["conflicts"], f["readings"]) for f in report["files"]] == [([], [])] * 2
+
+    exact = write(tmp_path / "c.csv", WITH_IDS, [row.format("5/13/2026 1:10:00 PM", 5)])
+    service.import_file(exact, final_line_ok=True)
+    done = journal_cli(settings.database_url, "verify", "--json", str(exact), instance="test-host")
+    (audit,) = json.loads(done.stdout)["files"]
+    assert [c["fields"] for c in audit["conflicts"]] == [["executed_at"]]
