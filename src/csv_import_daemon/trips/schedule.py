@@ -53,6 +53,12 @@ _GROUPS_WITH_ZERO = {  # SQLite keeps decimal text ('0.00'): compared as a numbe
         "GROUP BY instrument, quantity, commission, commission_currency, commission_source"
     ),
 }
+# Without a schedule only the fills it gave can change (back to the file's reading).
+_GROUPS_SCHEDULED = (
+    "SELECT instrument, quantity, commission, commission_currency, commission_source "
+    "FROM trades WHERE commission_source IN ('schedule', 'schedule_over_zero') "
+    "GROUP BY instrument, quantity, commission, commission_currency, commission_source"
+)
 # A group's fills, matched null-safely on what was grouped (SQLite: IS; PostgreSQL: IS NOT
 # DISTINCT FROM).
 _FILLS = {
@@ -92,6 +98,8 @@ Change = tuple[Decimal | None, str | None, str | None]  # the commission, curren
 def _groups(sql: TripSql, schedule: CommissionSchedule) -> list[Group]:
     zero = any(rate.apply_to_zero for rate in schedule.table.values())
     query = _GROUPS_WITH_ZERO[sql.sqlite] if zero else _GROUPS
+    if not schedule.table:
+        query = _GROUPS_SCHEDULED
     return [tuple(r) for r in sql.run(query).all()]
 
 

@@ -194,6 +194,18 @@ def test_a_changed_schedule_is_flagged_not_applied_until_a_rebuild(
     assert normalized(stored_round_trips(engine)) == normalized(
         reference_round_trips(trades_of(engine))
     )
+    # The setting removed: the schedule's commissions go, the files' stay.
+    bare = _config(tmp_path, "")
+    status = cli_json("status", *db, "--config", str(bare))
+    assert status["round_trips"]["commissions_changed"] == ["MNQ", "NQ"]
+    _cli(settings, bare, "round-trips", "--rebuild")
+    assert _stored(engine) == {
+        **after,
+        "m1": (None, None, None),
+        "n1": (None, None, None),
+        "n2": (None, None, None),
+    }
+    assert cli_json("status", *db, "--config", str(bare))["round_trips"]["stale"] is False
 
 
 def test_a_repair_re_read_gives_the_schedule_in_force(
