@@ -128,7 +128,11 @@ def set_time_precision(conn: Connection, ids: Sequence[str], precision: str | No
     for i in range(0, len(ordered), _CHUNK):
         conn.execute(
             TRADES.update()
-            .where(TRADES.c.execution_id.in_(ordered[i : i + _CHUNK]))
+            .where(
+                TRADES.c.execution_id.in_(ordered[i : i + _CHUNK]),
+                # Rows that already say so are not written again (a re-read of a file).
+                TRADES.c.time_precision.is_distinct_from(precision),
+            )
             .values(time_precision=precision)
         )
 
