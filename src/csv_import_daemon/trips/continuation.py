@@ -21,9 +21,9 @@ from csv_import_daemon.trips.fifo import FillLike, Trip, TripBuilder, money_of
 from csv_import_daemon.trips.sql import Key, TripSql, commission_columns, open_state, write_trips
 
 _OPEN = (
-    "SELECT r.id, r.direction, r.opened_at, r.instrument, s.state FROM round_trips r "
-    "JOIN round_trip_state s ON s.round_trip_id = r.id "
-    "WHERE r.account = ? AND r.contract = ? AND r.closed_at IS NULL"
+    "SELECT k.a, k.c, r.id, r.direction, r.opened_at, r.instrument, s.state FROM ({keys}) AS k "
+    "JOIN round_trips r ON r.account = k.a AND r.contract = k.c "
+    "JOIN round_trip_state s ON s.round_trip_id = r.id WHERE r.closed_at IS NULL"
 )
 _UPDATE = (
     "UPDATE round_trips SET closed_at = ?, quantity = ?, open_quantity = ?, entry_price = ?, "
@@ -32,12 +32,24 @@ _UPDATE = (
 )
 
 
+def open_states(sql: TripSql, keys: Sequence[Key]) -> dict[Key, Any]:
+    """The open round trip and its stored state of each of ``keys`` that has one: one
+    statement for them all."""
+    if not keys:
+        return {}
+    rows, params = sql.key_rows(list(keys), ("text", "text"))
+    found: dict[Key, Any] = {}
+    for row in sql.run(_OPEN.format(keys=rows), params):
+        found.setdefault((row[0], row[1]), tuple(row[2:]))
+    return found
+
+
 def continue_open(
-    sql: TripSql, key: Key, fresh: Sequence[FillLike], value: PointValue | None
+    sql: TripSql, key: Key, fresh: Sequence[FillLike], value: PointValue | None, row: Any
 ) -> int | None:
-    """Feed ``fresh`` (all later than every stored fill) to the key's open round trip;
-    the round trips written, or None when there is no stored state to continue from."""
-    row = sql.run(_OPEN, key).first()
+    """Feed ``fresh`` (all later than every stored fill) to the key's open round trip,
+    ``row`` (from ``open_states``); the round trips written, or None when there is no
+    stored state to continue from."""
     if row is None:
         return None
     trip_id, direction, opened_at, instrument, text = row

@@ -33,7 +33,7 @@ from csv_import_daemon.config.sides import side_of
 from csv_import_daemon.db.tables import utc_now
 from csv_import_daemon.logs import get_logger
 from csv_import_daemon.trips.changes import Key, Pending, TripChanges
-from csv_import_daemon.trips.continuation import continue_open
+from csv_import_daemon.trips.continuation import continue_open, open_states
 from csv_import_daemon.trips.fifo import Fill, FillLike, TripBuilder
 from csv_import_daemon.trips.positions import position_mismatches
 from csv_import_daemon.trips.schedule import apply_schedule
@@ -92,6 +92,7 @@ def _refresh_keys(
 ) -> tuple[int, int]:
     written = continued = 0
     later = _all_later(sql, pending)
+    states = open_states(sql, sorted(later))
     for key in keys:
         changed = pending.earliest[key]
         fresh = pending.fresh.get(key)
@@ -99,7 +100,7 @@ def _refresh_keys(
             fresh = None
         value = values.lookup(key[1])
         if fresh is not None:  # an append: from the open round trip's state, if stored
-            done = continue_open(sql, key, fresh, value)
+            done = continue_open(sql, key, fresh, value, states.get(key))
             if done is not None:
                 continued += 1
                 written += done
