@@ -575,7 +575,7 @@ def test_the_example_configuration_names_every_key_and_loads_as_the_defaults(
     example = REPO / "examples" / "config.toml"
     text = example.read_text(encoding="utf-8")
     keys = set(re.findall(r"^#? ?([a-z_]+) = ", text, flags=re.MULTILINE))
-    internal = {"config_file", "database_password", "given"}
+    internal = {"config_file", "database_password", "given", "origins"}
     fields = {f.name for f in dataclasses.fields(Settings)} - internal
     assert keys == fields
     loaded = load_settings(environ={}, config_file=example)
