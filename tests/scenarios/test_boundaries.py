@@ -196,6 +196,18 @@ _ALLOWED_PREFIXES = {
     # module's constants and the rest is placeholders; every value is bound.
     ("sql.py", "f\"INSERT INTO {table} ({', '.join(columns)}) VALUES \""),
     ("sql.py", 'head + ", ".join([row] *'),
+    # Many (account, contract) keys as rows of one statement (``TripSql.key_rows``): a
+    # JSON array or PostgreSQL arrays, bound as one parameter each; what is assembled is
+    # column names and type names from the code, and the statements that select from it.
+    ("sql.py", 'f"SELECT {picks}, key AS n FROM json_each(?)"'),
+    ("sql.py", 'f"SELECT * FROM unnest({arrays}) WITH ORDINALITY AS k('),
+    ("refresh.py", 'f"SELECT pg_advisory_xact_lock(hashtextextended(k.a || chr(31) || k.c, 13)) "'),
+    (
+        "refresh.py",
+        'f"SELECT (SELECT count(*) FROM trades WHERE account = k.a AND contract = k.c "',
+    ),
+    ("positions.py", 'f"WITH k AS ({chosen}), "'),
+    ("positions.py", 'f"WITH k AS ({chosen}) "'),
     # The speed benchmark's naive floors and scratch databases: its own constant column
     # lists and generated database names, never data.
     ("bench_speed.py", "f'DROP DATABASE IF EXISTS \"{name}\"'"),

@@ -12,13 +12,13 @@ trips) and nothing is changed.
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any
 
 from sqlalchemy import Connection, text
+
+from csv_import_daemon.trips.sql import TripSql
 
 _POSITION = re.compile(r"^\s*(\d+)\s*([LS])\s*$", re.IGNORECASE)
 
@@ -78,27 +78,24 @@ def position_mismatches(
     keys = sorted(keys, key=lambda k: (str(k[0]), str(k[1])))
     if not keys:
         return []
-    chosen, params = _keys_table(conn, keys)
+    sql = TripSql(conn)
+    chosen, params = sql.key_rows(keys, ("text", "text"))
     last_fills: dict[tuple[str, str], list[tuple[str | None, str]]] = {}
-    for account, contract, position, instrument in conn.execute(
-        text(
-            f"WITH k AS ({chosen}), "  # noqa: S608 - a fixed statement, values bound
-            "last AS (SELECT k.a, k.c, (SELECT max(executed_at) FROM trades "
-            "WHERE account = k.a AND contract = k.c) AS t FROM k) "
-            "SELECT last.a, last.c, trades.position_after, trades.instrument FROM last "
-            "JOIN trades ON trades.account = last.a AND trades.contract = last.c "
-            "AND trades.executed_at = last.t ORDER BY last.a, last.c, trades.execution_id"
-        ),
+    for account, contract, position, instrument in sql.run(
+        f"WITH k AS ({chosen}), "  # noqa: S608 - a fixed statement, values bound
+        "last AS (SELECT k.a, k.c, (SELECT max(executed_at) FROM trades "
+        "WHERE account = k.a AND contract = k.c) AS t FROM k) "
+        "SELECT last.a, last.c, trades.position_after, trades.instrument FROM last "
+        "JOIN trades ON trades.account = last.a AND trades.contract = last.c "
+        "AND trades.executed_at = last.t ORDER BY last.a, last.c, trades.execution_id",
         params,
     ):
         last_fills.setdefault((account, contract), []).append((position, instrument))
     open_trips: dict[tuple[str, str], tuple[str, int]] = {}
-    for account, contract, direction, quantity in conn.execute(
-        text(
-            f"WITH k AS ({chosen}) "  # noqa: S608 - a fixed statement, values bound
-            "SELECT r.account, r.contract, r.direction, r.open_quantity FROM round_trips r "
-            "JOIN k ON r.account = k.a AND r.contract = k.c WHERE r.closed_at IS NULL"
-        ),
+    for account, contract, direction, quantity in sql.run(
+        f"WITH k AS ({chosen}) "  # noqa: S608 - a fixed statement, values bound
+        "SELECT r.account, r.contract, r.direction, r.open_quantity FROM round_trips r "
+        "JOIN k ON r.account = k.a AND r.contract = k.c WHERE r.closed_at IS NULL",
         params,
     ):
         open_trips.setdefault((account, contract), (direction, quantity))  # the first, as one
@@ -117,20 +114,6 @@ def position_mismatches(
         if computed not in said:
             out.append(PositionMismatch(account, str(rows[-1][1]), said[-1], computed))
     return out
-
-
-def _keys_table(conn: Connection, keys: list[tuple[str, str]]) -> tuple[str, dict[str, Any]]:
-    """A query of the keys as rows ``(a, c)`` and its parameters, in the dialect's own way."""
-    if conn.dialect.name == "sqlite":
-        return (
-            "SELECT json_extract(value, '$[0]') AS a, json_extract(value, '$[1]') AS c "
-            "FROM json_each(:keys)",
-            {"keys": json.dumps(keys, ensure_ascii=False)},
-        )
-    return (
-        "SELECT a, c FROM unnest(CAST(:accounts AS text[]), CAST(:contracts AS text[])) AS k(a, c)",
-        {"accounts": [a for a, _ in keys], "contracts": [c for _, c in keys]},
-    )
 
 
 def _writes_positions(conn: Connection, params: dict[str, str]) -> bool:
