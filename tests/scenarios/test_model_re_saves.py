@@ -38,6 +38,7 @@ from support.rows import clock
 RELEASE = "--release" in sys.argv
 TABLES = (
     "round_trip_state",
+    "round_trip_bookings",
     "round_trip_fills",
     "round_trips",
     "trade_corrections",

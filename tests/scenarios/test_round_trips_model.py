@@ -48,6 +48,7 @@ CHICAGO = parse_rollover("17:00 America/Chicago")
 BASE = datetime(2025, 3, 3, 9, 30, 0)  # New York wall clock
 TABLES = (
     "round_trip_state",
+    "round_trip_bookings",
     "round_trip_fills",
     "round_trips",
     "trades",

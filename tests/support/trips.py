@@ -102,9 +102,10 @@ def assert_tables_equal_a_rebuild(engine: Engine) -> None:
     assert kept == rebuilt
 
 
-def _tables(conn: Connection) -> tuple[list[Any], list[Any], list[Any]]:
+def _tables(conn: Connection) -> tuple[list[Any], list[Any], list[Any], list[Any]]:
     """The round-trip tables as stored (SQLite's decimal text as is), without the generated
-    IDs: round trips, their parts, the open round trips' FIFO state."""
+    IDs: round trips, their parts, the open round trips' FIFO state, and their bookings per
+    hour and commission currency (an append may add a row where a rebuild has one)."""
     trips = conn.exec_driver_sql(
         "SELECT account, instrument, direction, opened_at, closed_at, quantity, open_quantity, "
         "entry_price, exit_price, points, pnl, commission, net_pnl, currency FROM round_trips "
@@ -122,9 +123,16 @@ def _tables(conn: Connection) -> tuple[list[Any], list[Any], list[Any]]:
             "JOIN round_trips t ON t.id = s.round_trip_id"
         ).all()
     ]
+    bookings = conn.exec_driver_sql(
+        "SELECT t.account, t.instrument, t.opened_at, b.account, b.contract, b.instrument, "
+        "b.commission_currency, b.utc_hour, sum(b.points), sum(b.commission), max(b.charged), "
+        "max(b.places), sum(b.parts) FROM round_trip_bookings b JOIN round_trips t "
+        "ON t.id = b.round_trip_id GROUP BY t.id, t.account, t.instrument, t.opened_at, "
+        "b.account, b.contract, b.instrument, b.commission_currency, b.utc_hour"
+    ).all()
     # Sorted on every column: round trips opened in the same second tie on the ORDER BY,
     # and PostgreSQL returns tied rows in any order.
-    return _sorted(trips), _sorted(parts), _sorted(states)
+    return _sorted(trips), _sorted(parts), _sorted(states), _sorted(bookings)
 
 
 def _sorted(rows: Any) -> list[Any]:

@@ -138,10 +138,10 @@ def handle(engine: Engine, settings: Settings, args: argparse.Namespace) -> int:
     )
     if args.command == "pnl":
         with engine.connect() as conn:
-            groups = pnl_groups(conn, args.by, rollover, values=values, flt=flt)
-            hint = _hint(conn, flt) if not groups else None
             # pnl books with the settings' point values, and the fills' stored commissions.
             drift = check_round_trips(conn, schedule=schedule)
+            groups = pnl_groups(conn, args.by, rollover, values=values, flt=flt, drift=drift)
+            hint = _hint(conn, flt) if not groups else None
             positions = position_mismatches(conn)
         columns = [args.by, "currency", "round_trips", "pnl", "commission", "net_pnl"]
         _emit(args, groups, columns)

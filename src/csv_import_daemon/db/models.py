@@ -328,3 +328,28 @@ ROUND_TRIP_FILLS = Table(
     Column("commission", WideDecimal()),
     Column("role", String(5), nullable=False),
 )
+
+
+# What each round trip realized, per UTC hour of its fills and commission currency
+# (revision 0018): pnl adds these up in SQL instead of replaying every part's FIFO. Amounts
+# are exact integers of 1e-8 (SQLite sums integers exactly); null where beyond 64 bits.
+# Clustered in the order pnl groups by (no sort on SQLite); one row per run of parts.
+ROUND_TRIP_BOOKINGS = Table(
+    "round_trip_bookings",
+    METADATA,
+    Column("account", String(LIMITS["account"]), primary_key=True),
+    Column("contract", String(60), primary_key=True),
+    Column("instrument", String(LIMITS["instrument"]), primary_key=True),  # the round trip's
+    Column("commission_currency", String(3), primary_key=True),  # its fills'; '': the P&L's
+    Column("utc_hour", Integer, primary_key=True),  # hours since 1970-01-01 00:00 UTC
+    Column("round_trip_id", Integer, ForeignKey("round_trips.id"), primary_key=True),
+    Column("seq", Integer, primary_key=True),  # its first part's
+    Column("points", BigInteger),  # realized, signed, in 1e-8 points
+    Column("commission", BigInteger),  # in 1e-8 of its currency
+    Column("charged", Integer, nullable=False),  # 1: a part of it has a commission
+    # The most decimal places of its parts' points (at least 2; 99: an amount is null).
+    Column("places", Integer, nullable=False),
+    Column("parts", Integer, nullable=False),
+    Index("ix_round_trip_bookings_round_trip_id", "round_trip_id"),
+    sqlite_with_rowid=False,
+)

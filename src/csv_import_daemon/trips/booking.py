@@ -110,9 +110,10 @@ def book(parts: Iterable[PartRow], values: PointValues, rollover: Rollover) -> I
 class StaleRoundTrip(CsvImportError):
     """A round trip's stored parts no longer match ``trades``: rebuild before reporting."""
 
-    def __init__(self, trip_id: int) -> None:
+    def __init__(self, trip_id: int | None) -> None:
+        which = "round trips disagree" if trip_id is None else f"round trip {trip_id} disagrees"
         super().__init__(
-            f"round trip {trip_id} disagrees with trades (edited by hand since?); "
+            f"{which} with trades (edited by hand since?); "
             "run `csv-import-daemon round-trips --rebuild`"
         )
         self.trip_id = trip_id

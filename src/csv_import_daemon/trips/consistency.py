@@ -17,6 +17,7 @@ from sqlalchemy import Connection, text
 
 from csv_import_daemon.config.commissions import CommissionSchedule
 from csv_import_daemon.config.point_values import PointValues
+from csv_import_daemon.trips.bookings_check import bookings_differ
 from csv_import_daemon.trips.fifo import money_of
 from csv_import_daemon.trips.schedule import changed_roots
 
@@ -34,6 +35,7 @@ class Drift:
     point_values_changed: tuple[str, ...] = field(default_factory=tuple)
     # Roots whose stored fills the commissions setting in force would give another commission.
     commissions_changed: tuple[str, ...] = field(default_factory=tuple)
+    bookings_differ: int = 0  # round trips whose stored bookings do not add up to them
 
     @property
     def stale(self) -> bool:
@@ -43,6 +45,7 @@ class Drift:
             or self.quantity_difference
             or self.point_values_changed
             or self.commissions_changed
+            or self.bookings_differ
         )
 
     def describe(self) -> str:
@@ -54,6 +57,8 @@ class Drift:
             said.append(f"{self.trades_without_round_trip} trades in no round trip")
         if self.quantity_difference:
             said.append(f"{self.quantity_difference} contracts differ from trades")
+        if self.bookings_differ:
+            said.append(f"{self.bookings_differ} round trips whose bookings differ from them")
         if self.point_values_changed:
             names = ", ".join(self.point_values_changed)
             said.append(f"P&L computed with other point values ({names})")
@@ -70,6 +75,7 @@ class Drift:
             "quantity_difference": self.quantity_difference,
             "point_values_changed": list(self.point_values_changed),
             "commissions_changed": list(self.commissions_changed),
+            "bookings_differ": self.bookings_differ,
         }
 
 
@@ -91,12 +97,15 @@ def check_round_trips(
     trades = conn.execute(text("SELECT count(*), coalesce(sum(quantity), 0) FROM trades")).one()
     changed = _point_values_changed(conn, values) if values is not None else ()
     fees = changed_roots(conn, schedule) if schedule is not None else ()
+    differ = bookings_differ(conn, thorough=thorough)
     if not thorough:
         parts_quantity = conn.scalar(
             text("SELECT coalesce(sum(quantity), 0) FROM round_trip_fills")
         )
         if int(parts_quantity or 0) == int(trades[1]):
-            return Drift(point_values_changed=changed, commissions_changed=fees)
+            return Drift(
+                point_values_changed=changed, commissions_changed=fees, bookings_differ=differ
+            )
     missing = conn.execute(
         text(
             "SELECT count(*), coalesce(sum(f.quantity), 0) FROM round_trip_fills f "
@@ -116,6 +125,7 @@ def check_round_trips(
         quantity_difference=abs(int(trades[1]) - present_quantity),
         point_values_changed=changed,
         commissions_changed=fees,
+        bookings_differ=differ,
     )
 
 

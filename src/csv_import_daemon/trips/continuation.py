@@ -17,8 +17,15 @@ from decimal import Decimal
 from typing import Any
 
 from csv_import_daemon.config.point_values import PointValue
+from csv_import_daemon.trips.booking_rows import BOOKING_COLUMNS, booking_rows
 from csv_import_daemon.trips.fifo import FillLike, Trip, TripBuilder, money_of
-from csv_import_daemon.trips.sql import Key, TripSql, commission_columns, open_state, write_trips
+from csv_import_daemon.trips.sql import (
+    Key,
+    TripSql,
+    commission_columns,
+    open_state,
+    write_trips,
+)
 
 _OPEN = (
     "SELECT k.a, k.c, r.id, r.direction, r.opened_at, r.instrument, s.state FROM ({keys}) AS k "
@@ -70,7 +77,7 @@ def continue_open(
     parts = int(state["parts"])
     commission = Decimal(state["commission"]) + trip.commission
     _update(sql, trip_id, trip, value, commission)
-    _insert_parts(sql, trip_id, trip, parts)
+    _insert_parts(sql, key, trip_id, trip, parts)
     sql.run("DELETE FROM round_trip_state WHERE round_trip_id = ?", (trip_id,))
     if builder.trip is trip:  # still open: its new state
         sql.run(
@@ -111,7 +118,7 @@ def _update(
     )
 
 
-def _insert_parts(sql: TripSql, trip_id: int, trip: Trip, first_seq: int) -> None:
+def _insert_parts(sql: TripSql, key: Key, trip_id: int, trip: Trip, first_seq: int) -> None:
     flat: list[Any] = []
     for n, (execution_id, quantity, commission, role) in enumerate(
         zip(trip.ids, trip.quantities, trip.commissions, trip.roles, strict=True)
@@ -129,4 +136,7 @@ def _insert_parts(sql: TripSql, trip_id: int, trip: Trip, first_seq: int) -> Non
             "round_trip_fills",
             ("round_trip_id", "seq", "execution_id", "quantity", "commission", "role"),
             flat,
+        )
+        sql.insert(
+            "round_trip_bookings", BOOKING_COLUMNS, booking_rows(trip_id, key, trip, first_seq)
         )

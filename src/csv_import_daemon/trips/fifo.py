@@ -101,6 +101,11 @@ class Trip:
     quantities: list[int] = field(default_factory=list)
     commissions: list[Decimal] = field(default_factory=list)
     roles: list[str] = field(default_factory=list)
+    # Per part: its fill's time and commission currency, and the points it realized
+    # (unsigned, as ``gained``; zero for an entry): what pnl books, stored per hour.
+    times: list[datetime] = field(default_factory=list)
+    paid_in: list[str | None] = field(default_factory=list)
+    gains: list[Decimal] = field(default_factory=list)
     # The currencies of its non-zero commission parts as written (None: the P&L's).
     currencies: set[str | None] = field(default_factory=set)
 
@@ -227,7 +232,7 @@ class TripBuilder:
                 add(fill)
             i = j
 
-    def add(self, fill: FillLike) -> None:
+    def add(self, fill: FillLike) -> None:  # noqa: PLR0915 - the hot loop, inlined
         side = side_of(fill.action) or 0
         quantity = fill.quantity
         price = fill.price
@@ -244,7 +249,11 @@ class TripBuilder:
                 share = (commission * closing / quantity).quantize(
                     MONEY_PLACES, rounding=ROUND_HALF_EVEN
                 )
-            trip.gained = match_lots(self.lots, closing, price, trip.gained)
+            gain = match_lots(self.lots, closing, price, ZERO)
+            trip.gained += gain
+            trip.gains.append(gain)
+            trip.times.append(fill.executed_at)
+            trip.paid_in.append(fill.commission_currency)
             trip.exit_quantity += closing
             trip.exit_cost += price * closing
             trip.ids.append(fill.execution_id)
@@ -276,6 +285,9 @@ class TripBuilder:
         trip.quantities.append(quantity)
         trip.commissions.append(commission)
         trip.roles.append(ENTRY)
+        trip.gains.append(ZERO)
+        trip.times.append(fill.executed_at)
+        trip.paid_in.append(fill.commission_currency)
         if commission:
             trip.currencies.add(fill.commission_currency)
         self.lots.append([quantity, price])

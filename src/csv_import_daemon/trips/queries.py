@@ -21,7 +21,15 @@ from csv_import_daemon.config.contracts import contract_of
 from csv_import_daemon.config.point_values import PointValues, instrument_root
 from csv_import_daemon.config.trading_day import Rollover
 from csv_import_daemon.db.tables import ROUND_TRIP_FILLS, ROUND_TRIPS, TRADES
-from csv_import_daemon.trips.booking import PartRow, StaleRoundTrip, book, group_bookings
+from csv_import_daemon.trips.booking import (
+    Booking,
+    PartRow,
+    StaleRoundTrip,
+    book,
+    group_bookings,
+    label_of,
+)
+from csv_import_daemon.trips.consistency import Drift, check_round_trips
 from csv_import_daemon.trips.fifo import ZERO, money_of
 from csv_import_daemon.trips.render import (
     csv_text,
@@ -33,6 +41,7 @@ from csv_import_daemon.trips.render import (
     time_text,
 )
 from csv_import_daemon.trips.sql import TRIP_COLUMNS
+from csv_import_daemon.trips.statement import MARGIN, Statement, Unreliable, booked_groups, hour_of
 
 __all__ = [
     "FIELDS",
@@ -51,6 +60,7 @@ __all__ = [
     "known_values",
     "load_round_trips",
     "pnl_groups",
+    "reference_pnl_groups",
     "safe_cell",
     "split_commissions",
     "stable_id",
@@ -299,12 +309,58 @@ def pnl_groups(
     *,
     values: PointValues | None = None,
     flt: TripFilter | None = None,
+    drift: Drift | None = None,
 ) -> list[dict[str, Any]]:
     """Realized P&L per group and currency, each exit and commission on its fill's day.
 
-    Open round trips count with what they realized so far. Raises ``StaleRoundTrip`` when
-    the stored round trips no longer match ``trades`` (edited by hand since).
+    Open round trips count with what they realized so far. Added up from the stored
+    bookings (``statement``); the same as replaying every part (``reference_pnl_groups``).
+    Raises ``StaleRoundTrip`` when a round trip's fill is gone from ``trades`` (``drift``:
+    the consistency check's answer, when the caller has it already).
     """
+    flt = flt or TripFilter()
+    values = values or PointValues()
+    label_of(by)  # an unknown grouping fails here, as the reference does
+    if flt.state is not None:
+        return reference_pnl_groups(conn, by, rollover, values=values, flt=flt)
+    if (drift or check_round_trips(conn)).fills_without_trade:
+        raise StaleRoundTrip(None)  # no booking of a guess
+    accounts, contracts = _matching(conn, flt)
+    clauses: list[str] = []
+    params: dict[str, Any] = {}
+    for column, wanted in (("account", accounts), ("contract", contracts)):
+        if wanted is not None:
+            names = {f"{column[0]}{n}": v for n, v in enumerate(wanted)}
+            clauses.append(f"{column} IN ({', '.join(':' + k for k in names) or 'NULL'})")
+            params.update(names)
+    if flt.since is not None:
+        clauses.append("utc_hour >= :lo")
+        params["lo"] = hour_of(rollover.start_of(flt.since)) - MARGIN
+    if flt.until is not None:
+        clauses.append("utc_hour <= :hi")
+        params["hi"] = hour_of(rollover.start_of(flt.until + timedelta(days=1))) + MARGIN
+    where = ("WHERE " + " AND ".join(clauses)) if clauses else ""
+
+    def replay(ids: Sequence[int]) -> Iterator[Booking]:
+        return book(_parts(conn, flt, rollover, ids), values, rollover)
+
+    try:
+        return booked_groups(
+            conn, Statement(by, flt.since, flt.until), rollover, values, (where, params), replay
+        )
+    except Unreliable:
+        return reference_pnl_groups(conn, by, rollover, values=values, flt=flt)
+
+
+def reference_pnl_groups(
+    conn: Connection,
+    by: GroupBy,
+    rollover: Rollover,
+    *,
+    values: PointValues | None = None,
+    flt: TripFilter | None = None,
+) -> list[dict[str, Any]]:
+    """``pnl_groups`` by replaying every selected part FIFO (``booking``): the reference."""
     flt = flt or TripFilter()
     bookings = book(_parts(conn, flt, rollover), values or PointValues(), rollover)
     if flt.since is not None:
@@ -316,7 +372,9 @@ def pnl_groups(
     return group_bookings(bookings, by)
 
 
-def _parts(conn: Connection, flt: TripFilter, rollover: Rollover) -> Iterator[PartRow]:
+def _parts(
+    conn: Connection, flt: TripFilter, rollover: Rollover, ids: Sequence[int] | None = None
+) -> Iterator[PartRow]:
     """The selected round trips' parts with their fills' price and time, in part order."""
     f, t, tr = ROUND_TRIP_FILLS.c, ROUND_TRIPS.c, TRADES.c
     query = (
@@ -340,6 +398,8 @@ def _parts(conn: Connection, flt: TripFilter, rollover: Rollover) -> Iterator[Pa
         )
         .order_by(f.round_trip_id, f.seq)
     )
+    if ids is not None:
+        query = query.where(f.round_trip_id.in_(list(ids)))
     rows = conn.execution_options(yield_per=_STREAM).execute(trip_where(conn, query, flt, rollover))
     for row in rows:
         if row[7] is None:  # the fill was deleted from trades since

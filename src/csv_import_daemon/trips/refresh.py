@@ -176,6 +176,7 @@ def rebuild_round_trips(
     if schedule is not None:
         apply_schedule(conn, schedule, utc_now())
     sql.run("DELETE FROM round_trip_state")
+    sql.run("DELETE FROM round_trip_bookings")
     sql.run("DELETE FROM round_trip_fills")
     sql.run("DELETE FROM round_trips")
     fill_contracts(sql)
@@ -239,6 +240,11 @@ def _delete_from(sql: TripSql, key: Key, start: datetime) -> None:
     params = (key[0], key[1], sql.time(start))
     sql.run(
         "DELETE FROM round_trip_state WHERE round_trip_id IN (SELECT id FROM round_trips "
+        "WHERE account = ? AND contract = ? AND opened_at >= ?)",
+        params,
+    )
+    sql.run(
+        "DELETE FROM round_trip_bookings WHERE round_trip_id IN (SELECT id FROM round_trips "
         "WHERE account = ? AND contract = ? AND opened_at >= ?)",
         params,
     )

@@ -22,6 +22,7 @@ from sqlalchemy import Connection
 from csv_import_daemon.config.point_values import PointValue
 from csv_import_daemon.db.writer import _sqlite_time
 from csv_import_daemon.logs import get_logger
+from csv_import_daemon.trips.booking_rows import BOOKING_COLUMNS, booking_rows
 from csv_import_daemon.trips.fifo import Trip, commission_currency
 
 log = get_logger(__name__)
@@ -62,6 +63,10 @@ _COPY = {
         " FROM STDIN"
     ),
     "round_trip_state": "COPY round_trip_state (round_trip_id, state) FROM STDIN",
+    "round_trip_bookings": (
+        "COPY round_trip_bookings (account, contract, instrument, commission_currency,"
+        " utc_hour, round_trip_id, seq, points, commission, charged, places, parts) FROM STDIN"
+    ),
 }
 # Values held before they are sent (``TripSql.held``): a few MB at most.
 HELD_VALUES = 100_000
@@ -265,6 +270,10 @@ def write_trips(
         parts[_COMMISSION :: len(_PART_COLUMNS)] = texts
     sql.insert("round_trips", TRIP_COLUMNS, trip_rows)
     sql.insert("round_trip_fills", _PART_COLUMNS, parts)
+    bookings: list[Any] = []
+    for trip_id, trip in zip(ids, trips, strict=True):
+        bookings += booking_rows(trip_id, key, trip, 0)
+    sql.insert("round_trip_bookings", BOOKING_COLUMNS, bookings)
     last = trips[-1]
     if lots is not None and last.closed_at is None:
         write_state(sql, ids[-1], last, lots, parts=len(last.ids), commission=last.commission)

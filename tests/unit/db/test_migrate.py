@@ -40,7 +40,8 @@ R13 = "0013_commission_currency"
 R14 = "0014_trip_commission_currency"
 R15 = "0015_time_precision"
 R16 = "0016_trades_source_file"
-R17 = HEAD = "0017_commission_source"
+R17 = "0017_commission_source"
+R18 = HEAD = "0018_round_trip_bookings"
 TABLES = {
     "trades",
     "import_files",
@@ -53,6 +54,7 @@ TABLES = {
     "ledger_retention",
     "instance_settings",
     "round_trip_state",
+    "round_trip_bookings",
 }
 
 
@@ -207,6 +209,7 @@ def test_each_revision_steps_down_and_up_keeping_the_other_data(
         "ledger_retention",
         "instance_settings",
         "round_trip_state",
+        "round_trip_bookings",
     }
     assert count(engine, TRADES) == 14
     migrate.upgrade(engine)  # r2 + r3 up: the ledger is rebuilt from trades
@@ -355,7 +358,7 @@ def test_migrations_ship_inside_the_wheel(tmp_path: Path) -> None:
     assert "csv_import_daemon/migrations/frozen_0010_contracts.py" in names
     assert {
         f"csv_import_daemon/migrations/versions/{r}.py"
-        for r in (R1, R2, R3, R6, R7, R8, R9, R10, R11, R12, R13, R14, R15, R16, R17)
+        for r in (R1, R2, R3, R6, R7, R8, R9, R10, R11, R12, R13, R14, R15, R16, R17, R18)
     } <= names
     # The journal page's template, style and script are package data too.
     page = {f"csv_import_daemon/reports/templates/journal.{k}" for k in ("html.j2", "css", "js")}

@@ -134,7 +134,7 @@ def journal_of_0_2_0(
     write_csv(path, HEADER, lines)
     # Today's import writes the contracts of revision 0010, the checkpoint pins of 0011, the
     # open round trips' state of 0012, the commission currencies of 0013 and 0014 and the
-    # commission sources of 0015: those, for it only.
+    # commission sources of 0017 and the bookings of 0018: those, for it only.
     added = [
         ("trades", "contract VARCHAR(60)"),
         ("trades", "commission_currency VARCHAR(3)"),
@@ -150,11 +150,20 @@ def journal_of_0_2_0(
         conn.execute(
             text("CREATE TABLE round_trip_state (round_trip_id INTEGER PRIMARY KEY, state TEXT)")
         )
+        conn.execute(  # the bookings of 0017
+            text(
+                "CREATE TABLE round_trip_bookings (account TEXT, contract TEXT, instrument TEXT, "
+                "commission_currency TEXT, utc_hour INTEGER, round_trip_id INTEGER, "
+                "seq INTEGER, points BIGINT, commission BIGINT, charged INTEGER, "
+                "places INTEGER, parts INTEGER)"
+            )
+        )
     ImportService(engine, settings).import_file(path, final_line_ok=True)
     with engine.begin() as conn:
         for table, column in added:
             conn.execute(text(f"ALTER TABLE {table} DROP COLUMN {column.split()[0]}"))
         conn.execute(text("DROP TABLE round_trip_state"))
+        conn.execute(text("DROP TABLE round_trip_bookings"))
     layout = sniff_layout(HEADER)
     occurrences: dict[str, int] = {}
     legacy = {
