@@ -55,20 +55,9 @@ class Statement:
         self.since, self.until = since, until
         self.groups: dict[tuple[str, str], dict[str, Any]] = {}
 
-    def label(self, account: str, instrument: str, day: date) -> str:
-        by = self.by
-        if by == "day":
-            return day.isoformat()
-        if by == "week":
-            year, week, _ = day.isocalendar()
-            return f"{year}-W{week:02d}"
-        if by == "month":
-            return f"{day:%Y-%m}"
-        if by == "account":
-            return account
-        if by == "instrument":
-            return instrument
-        return instrument_root(instrument)
+    def label(self, account: str, instrument: str, day: date, contract: str | None) -> str:
+        """The group (``booking.label_of``'s) of a booking of this round trip on ``day``."""
+        return _LABELS[self.by](account, instrument, day, contract)
 
     def wanted(self, day: date) -> bool:
         return (self.since is None or day >= self.since) and (
@@ -123,7 +112,7 @@ class Statement:
         for b in bookings:
             if not self.wanted(b.day):
                 continue
-            name = self.label(b.account, b.instrument, b.day)
+            name = self.label(b.account, b.instrument, b.day, b.contract)
             group = self.group(name, b.currency)
             key = (name, b.currency or "")
             if last.get(key) != b.trip_id:
@@ -145,6 +134,22 @@ class Statement:
     def result(self) -> list[dict[str, Any]]:
         # A group whose every row was taken back out (worked out another way) is none.
         return [self.groups[k] for k in sorted(self.groups) if self.groups[k]["round_trips"]]
+
+
+def _week(day: date) -> str:
+    year, week, _ = day.isocalendar()
+    return f"{year}-W{week:02d}"
+
+
+_LABELS: dict[str, Callable[[str, str, date, str | None], str]] = {
+    "day": lambda a, i, d, c: d.isoformat(),
+    "week": lambda a, i, d, c: _week(d),
+    "month": lambda a, i, d, c: f"{d:%Y-%m}",
+    "account": lambda a, i, d, c: a,
+    "instrument": lambda a, i, d, c: i,
+    "contract": lambda a, i, d, c: c or i,
+    "root": lambda a, i, d, c: instrument_root(i),
+}
 
 
 class Days:
@@ -232,12 +237,13 @@ def booked_groups(
                 unit[3] -= int(row[8])
         if trip_id not in replayed and not _from_rows(statement, days, lookup, trip_rows):
             replayed.add(trip_id)
-    for (account, _, instrument, paid_in, hour), (points, commission, n, charged) in units.items():
+    for (account, contract, instrument, paid_in, hour), totals in units.items():
+        points, commission, n, charged = totals
         day = days(hour)
         assert day is not None
         if n and statement.wanted(day):
             statement.add(
-                statement.label(account, instrument, day),
+                statement.label(account, instrument, day, contract),
                 lookup(instrument),
                 paid_in,
                 (Decimal(points).scaleb(-8), Decimal(commission).scaleb(-8)),
@@ -348,14 +354,25 @@ def _from_rows(
     """Book one round trip from its rows, counted once per group; False where it cannot
     be (it is replayed instead)."""
     units: dict[tuple[str, str], list[Any]] = {}
-    for account, _, instrument, paid_in, hour, _, points, commission, charged, places in rows:
+    for (
+        account,
+        contract,
+        instrument,
+        paid_in,
+        hour,
+        _,
+        points,
+        commission,
+        charged,
+        places,
+    ) in rows:
         day = days(hour)
         value = lookup(instrument)
         if day is None or not _room(value, places):
             return False
         if not statement.wanted(day):
             continue
-        name = statement.label(account, instrument, day)
+        name = statement.label(account, instrument, day, contract)
         unit = units.setdefault((name, paid_in), [instrument, 0, 0, 0])
         unit[1] += int(points)
         unit[2] += int(commission)

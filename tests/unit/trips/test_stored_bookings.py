@@ -106,7 +106,7 @@ def test_pnl_from_stored_bookings_equals_the_replay_with_filters_and_point_value
         for rollover in ROLLOVERS[:2]:
             _same(journal, "day", rollover, PointValues(), flt)
     fine = PointValues({"MNQ": PointValue(Decimal("0.123456")), "ZZZ": PointValue(Decimal("3"))})
-    for by in ("day", "account", "month"):
+    for by in ("day", "account", "month", "contract"):
         _same(journal, by, "17:30 America/Chicago", fine, TripFilter())
 
 
