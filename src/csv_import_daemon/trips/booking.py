@@ -18,7 +18,7 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Any, NamedTuple
 
-from csv_import_daemon.config.point_values import PointValues, instrument_root
+from csv_import_daemon.config.point_values import PointValue, PointValues, instrument_root
 from csv_import_daemon.config.trading_day import Rollover
 from csv_import_daemon.errors import CsvImportError
 from csv_import_daemon.trips.fifo import ENTRY, ZERO, match_lots, money_of
@@ -184,3 +184,108 @@ def group_bookings(bookings: Iterable[Booking], by: str) -> list[dict[str, Any]]
         if group["net_pnl"] is not None:
             group["net_pnl"] -= b.commission
     return [groups[k] for k in sorted(groups)]
+
+
+class Statement:
+    """Groups in the making, ``booking.group_bookings``'s shape and rules."""
+
+    def __init__(self, by: str, since: date | None, until: date | None) -> None:
+        self.by = by
+        self.since, self.until = since, until
+        self.groups: dict[tuple[str, str], dict[str, Any]] = {}
+
+    def label(self, account: str, instrument: str, day: date, contract: str | None) -> str:
+        """The group (``booking.label_of``'s) of a booking of this round trip on ``day``."""
+        return _PART_LABELS[self.by](account, instrument, day, contract)
+
+    def wanted(self, day: date) -> bool:
+        return (self.since is None or day >= self.since) and (
+            self.until is None or day <= self.until
+        )
+
+    def group(self, name: str, currency: str | None) -> dict[str, Any]:
+        key = (name, currency or "")
+        group = self.groups.get(key)
+        if group is None:
+            group = self.groups[key] = {
+                self.by: name,
+                "currency": currency,
+                "round_trips": 0,
+                "pnl": ZERO if currency else None,
+                "commission": ZERO,
+                "net_pnl": ZERO if currency else None,
+            }
+        return group
+
+    def add(
+        self,
+        name: str,
+        value: PointValue | None,
+        paid_in: str,
+        amounts: tuple[Decimal, Decimal],
+        trips: int,
+        charged: int,
+    ) -> None:
+        """``trips`` round trips booking ``amounts`` (points, commission) in group ``name``;
+        ``charged`` of them with a commission (counted in its currency's group too)."""
+        points, commission = amounts
+        currency = None if value is None else value.currency
+        group = self.group(name, currency)
+        group["round_trips"] += trips
+        if value is not None:
+            pnl = points * value.value  # exact: no part's product is finer than 1e-8
+            group["pnl"] += pnl
+            group["net_pnl"] += pnl
+        if currency is not None and (paid_in or currency) != currency:
+            if not charged:
+                return
+            group = self.group(name, paid_in)
+            group["round_trips"] += charged
+        group["commission"] += commission
+        if group["net_pnl"] is not None:
+            group["net_pnl"] -= commission
+
+    def add_bookings(self, bookings: Iterable[Booking]) -> None:
+        """The reference's bookings of whole round trips (``booking.book``)."""
+        last: dict[tuple[str, str], int] = {}
+        for b in bookings:
+            if not self.wanted(b.day):
+                continue
+            name = self.label(b.account, b.instrument, b.day, b.contract)
+            group = self.group(name, b.currency)
+            key = (name, b.currency or "")
+            if last.get(key) != b.trip_id:
+                last[key] = b.trip_id
+                group["round_trips"] += 1
+            if b.pnl is not None:
+                group["pnl"] += b.pnl
+                group["net_pnl"] += b.pnl
+            if b.currency is not None and b.commission_currency != b.currency and b.commission:
+                key = (name, b.commission_currency or "")
+                group = self.group(name, b.commission_currency)
+                if last.get(key) != b.trip_id:
+                    last[key] = b.trip_id
+                    group["round_trips"] += 1
+            group["commission"] += b.commission
+            if group["net_pnl"] is not None:
+                group["net_pnl"] -= b.commission
+
+    def result(self) -> list[dict[str, Any]]:
+        # A group whose every row was taken back out (worked out another way) is none.
+        return [self.groups[k] for k in sorted(self.groups) if self.groups[k]["round_trips"]]
+
+
+def _week_of(day: date) -> str:
+    year, week, _ = day.isocalendar()
+    return f"{year}-W{week:02d}"
+
+
+_PART_LABELS: dict[str, Callable[[str, str, date, str | None], str]] = {
+    "day": lambda a, i, d, c: d.isoformat(),
+    "week": lambda a, i, d, c: _week_of(d),
+    "month": lambda a, i, d, c: f"{d:%Y-%m}",
+    "account": lambda a, i, d, c: a,
+    "instrument": lambda a, i, d, c: i,
+    "contract": lambda a, i, d, c: c or i,
+    "root": lambda a, i, d, c: instrument_root(i),
+}

@@ -25,6 +25,7 @@ from csv_import_daemon.trips.booking import (
     Booking,
     PartRow,
     StaleRoundTrip,
+    Statement,
     book,
     group_bookings,
     label_of,
@@ -41,7 +42,7 @@ from csv_import_daemon.trips.render import (
     time_text,
 )
 from csv_import_daemon.trips.sql import TRIP_COLUMNS
-from csv_import_daemon.trips.statement import MARGIN, Statement, Unreliable, booked_groups, hour_of
+from csv_import_daemon.trips.statement import Unreliable, booked_groups, booking_where
 
 __all__ = [
     "FIELDS",
@@ -325,28 +326,14 @@ def pnl_groups(
         return reference_pnl_groups(conn, by, rollover, values=values, flt=flt)
     if (drift or check_round_trips(conn)).fills_without_trade:
         raise StaleRoundTrip(None)  # no booking of a guess
-    accounts, contracts = _matching(conn, flt)
-    clauses: list[str] = []
-    params: dict[str, Any] = {}
-    for column, wanted in (("account", accounts), ("contract", contracts)):
-        if wanted is not None:
-            names = {f"{column[0]}{n}": v for n, v in enumerate(wanted)}
-            clauses.append(f"{column} IN ({', '.join(':' + k for k in names) or 'NULL'})")
-            params.update(names)
-    if flt.since is not None:
-        clauses.append("utc_hour >= :lo")
-        params["lo"] = hour_of(rollover.start_of(flt.since)) - MARGIN
-    if flt.until is not None:
-        clauses.append("utc_hour <= :hi")
-        params["hi"] = hour_of(rollover.start_of(flt.until + timedelta(days=1))) + MARGIN
-    where = ("WHERE " + " AND ".join(clauses)) if clauses else ""
+    where = booking_where(*_matching(conn, flt), (flt.since, flt.until), rollover)
 
     def replay(ids: Sequence[int]) -> Iterator[Booking]:
         return book(_parts(conn, flt, rollover, ids), values, rollover)
 
     try:
         return booked_groups(
-            conn, Statement(by, flt.since, flt.until), rollover, values, (where, params), replay
+            conn, Statement(by, flt.since, flt.until), rollover, values, where, replay
         )
     except Unreliable:
         return reference_pnl_groups(conn, by, rollover, values=values, flt=flt)

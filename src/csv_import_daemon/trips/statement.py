@@ -29,11 +29,10 @@ from typing import Any
 
 from sqlalchemy import Connection, text
 
-from csv_import_daemon.config.point_values import PointValue, PointValues, instrument_root
+from csv_import_daemon.config.point_values import PointValue, PointValues
 from csv_import_daemon.config.trading_day import Rollover
-from csv_import_daemon.trips.booking import Booking
+from csv_import_daemon.trips.booking import Booking, Statement
 from csv_import_daemon.trips.booking_rows import INEXACT
-from csv_import_daemon.trips.fifo import ZERO
 
 _EPOCH = datetime(1970, 1, 1)
 _HOUR = timedelta(hours=1)
@@ -45,111 +44,6 @@ Row = tuple[Any, ...]  # account, contract, instrument, currency, hour, points, 
 
 class Unreliable(Exception):
     """The stored bookings cannot give the exact answer here: use the reference."""
-
-
-class Statement:
-    """Groups in the making, ``booking.group_bookings``'s shape and rules."""
-
-    def __init__(self, by: str, since: date | None, until: date | None) -> None:
-        self.by = by
-        self.since, self.until = since, until
-        self.groups: dict[tuple[str, str], dict[str, Any]] = {}
-
-    def label(self, account: str, instrument: str, day: date, contract: str | None) -> str:
-        """The group (``booking.label_of``'s) of a booking of this round trip on ``day``."""
-        return _LABELS[self.by](account, instrument, day, contract)
-
-    def wanted(self, day: date) -> bool:
-        return (self.since is None or day >= self.since) and (
-            self.until is None or day <= self.until
-        )
-
-    def group(self, name: str, currency: str | None) -> dict[str, Any]:
-        key = (name, currency or "")
-        group = self.groups.get(key)
-        if group is None:
-            group = self.groups[key] = {
-                self.by: name,
-                "currency": currency,
-                "round_trips": 0,
-                "pnl": ZERO if currency else None,
-                "commission": ZERO,
-                "net_pnl": ZERO if currency else None,
-            }
-        return group
-
-    def add(
-        self,
-        name: str,
-        value: PointValue | None,
-        paid_in: str,
-        amounts: tuple[Decimal, Decimal],
-        trips: int,
-        charged: int,
-    ) -> None:
-        """``trips`` round trips booking ``amounts`` (points, commission) in group ``name``;
-        ``charged`` of them with a commission (counted in its currency's group too)."""
-        points, commission = amounts
-        currency = None if value is None else value.currency
-        group = self.group(name, currency)
-        group["round_trips"] += trips
-        if value is not None:
-            pnl = points * value.value  # exact: no part's product is finer than 1e-8
-            group["pnl"] += pnl
-            group["net_pnl"] += pnl
-        if currency is not None and (paid_in or currency) != currency:
-            if not charged:
-                return
-            group = self.group(name, paid_in)
-            group["round_trips"] += charged
-        group["commission"] += commission
-        if group["net_pnl"] is not None:
-            group["net_pnl"] -= commission
-
-    def add_bookings(self, bookings: Iterable[Booking]) -> None:
-        """The reference's bookings of whole round trips (``booking.book``)."""
-        last: dict[tuple[str, str], int] = {}
-        for b in bookings:
-            if not self.wanted(b.day):
-                continue
-            name = self.label(b.account, b.instrument, b.day, b.contract)
-            group = self.group(name, b.currency)
-            key = (name, b.currency or "")
-            if last.get(key) != b.trip_id:
-                last[key] = b.trip_id
-                group["round_trips"] += 1
-            if b.pnl is not None:
-                group["pnl"] += b.pnl
-                group["net_pnl"] += b.pnl
-            if b.currency is not None and b.commission_currency != b.currency and b.commission:
-                key = (name, b.commission_currency or "")
-                group = self.group(name, b.commission_currency)
-                if last.get(key) != b.trip_id:
-                    last[key] = b.trip_id
-                    group["round_trips"] += 1
-            group["commission"] += b.commission
-            if group["net_pnl"] is not None:
-                group["net_pnl"] -= b.commission
-
-    def result(self) -> list[dict[str, Any]]:
-        # A group whose every row was taken back out (worked out another way) is none.
-        return [self.groups[k] for k in sorted(self.groups) if self.groups[k]["round_trips"]]
-
-
-def _week(day: date) -> str:
-    year, week, _ = day.isocalendar()
-    return f"{year}-W{week:02d}"
-
-
-_LABELS: dict[str, Callable[[str, str, date, str | None], str]] = {
-    "day": lambda a, i, d, c: d.isoformat(),
-    "week": lambda a, i, d, c: _week(d),
-    "month": lambda a, i, d, c: f"{d:%Y-%m}",
-    "account": lambda a, i, d, c: a,
-    "instrument": lambda a, i, d, c: i,
-    "contract": lambda a, i, d, c: c or i,
-    "root": lambda a, i, d, c: instrument_root(i),
-}
 
 
 class Days:
@@ -187,6 +81,31 @@ class Days:
 
 def hour_of(moment: datetime) -> int:
     return (moment.toordinal() - _EPOCH.toordinal()) * 24 + moment.hour
+
+
+def booking_where(
+    accounts: list[str] | None,
+    contracts: list[str] | None,
+    days: tuple[date | None, date | None],
+    rollover: Rollover,
+) -> tuple[str, dict[str, Any]]:
+    """The booking rows of these accounts and contracts (None: any) and of the hours around
+    a --since/--until range (``MARGIN`` beyond it; the days are filtered exactly later)."""
+    clauses: list[str] = []
+    params: dict[str, Any] = {}
+    for column, wanted in (("account", accounts), ("contract", contracts)):
+        if wanted is not None:
+            names = {f"{column[0]}{n}": v for n, v in enumerate(wanted)}
+            clauses.append(f"{column} IN ({', '.join(':' + k for k in names) or 'NULL'})")
+            params.update(names)
+    since, until = days
+    if since is not None:
+        clauses.append("utc_hour >= :lo")
+        params["lo"] = hour_of(rollover.start_of(since)) - MARGIN
+    if until is not None:
+        clauses.append("utc_hour <= :hi")
+        params["hi"] = hour_of(rollover.start_of(until + timedelta(days=1))) + MARGIN
+    return ("WHERE " + " AND ".join(clauses)) if clauses else "", params
 
 
 def booked_groups(
