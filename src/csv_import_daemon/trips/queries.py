@@ -227,11 +227,13 @@ def iter_closing_order(
     conn: Connection, flt: TripFilter, rollover: Rollover
 ) -> Iterator[dict[str, Any]]:
     """The selected round trips without their fills, in the order they closed (open ones
-    too, in no particular place): what the journal page's figures add up, streamed."""
+    too, in no particular place): what the journal page's figures add up, streamed. Only
+    the columns the figures read (each decimal read costs: 286,000 round trips a year)."""
     t = ROUND_TRIPS.c
-    query = trip_where(conn, select(ROUND_TRIPS), flt, rollover).order_by(
-        t.closed_at, t.opened_at, t.id
-    )
+    columns = (t.id, t.account, t.instrument, t.opened_at, t.closed_at, t.pnl, t.commission)
+    query = trip_where(
+        conn, select(*columns, t.net_pnl, t.currency, t.commission_currency), flt, rollover
+    ).order_by(t.closed_at, t.opened_at, t.id)
     for row in conn.execution_options(yield_per=_STREAM).execute(query).mappings():
         yield dict(row)
 
