@@ -214,18 +214,27 @@ class _ViewBuilder:
         self.daily: dict[date, Tally] = {}
         self.equity: list[tuple[date, Decimal]] = []
         self.groups: dict[str, dict[str, Tally]] = {"account": {}, "root": {}, "hour": {}}
+        # One tally per (day, account, root, hour opened), merged into the breakdowns at the
+        # end: a round trip is added twice (here and the summary), not five times.
+        self.cells: dict[tuple[date, str, str, int], Tally] = {}
+        self.roots: dict[str, str] = {}
         self.clock = WallClock(zone)
         self.wins = self.losses = 0  # the current streaks
 
     def add(self, trip: dict[str, Any], day: date) -> None:
         summary = self.summary
         summary.add(trip)
-        self.daily.setdefault(day, Tally(key=day.isoformat())).add(trip)
         self.equity.append((day, summary.net))
-        hour = f"{self.clock.seconds(trip['opened_at']) // 3600 % 24:02d}:00"
-        keys = {"account": str(trip["account"]), "root": instrument_root(trip["instrument"])}
-        for name, key in (*keys.items(), ("hour", hour)):
-            self.groups[name].setdefault(key, Tally(key=key)).add(trip)
+        instrument = trip["instrument"]
+        root = self.roots.get(instrument)
+        if root is None:
+            root = self.roots[instrument] = instrument_root(instrument)
+        hour = self.clock.seconds(trip["opened_at"]) // 3600 % 24
+        cell = (day, str(trip["account"]), root, hour)
+        tally = self.cells.get(cell)
+        if tally is None:
+            tally = self.cells[cell] = Tally()
+        tally.add(trip)
         net = trip["net_pnl"]
         if net is None:
             return
@@ -240,6 +249,12 @@ class _ViewBuilder:
             summary.largest_loss = net
 
     def view(self) -> CurrencyView:
+        groups = self.groups
+        for (day, account, root, hour), tally in self.cells.items():
+            self.daily.setdefault(day, Tally(key=day.isoformat())).merge(tally)
+            for name, key in (("account", account), ("root", root), ("hour", f"{hour:02d}:00")):
+                groups[name].setdefault(key, Tally(key=key)).merge(tally)
+        self.cells.clear()
         self.summary.drawdown = max_drawdown(self.equity)
         breakdowns = {
             "account": _sorted(self.groups["account"]),
