@@ -234,8 +234,10 @@ def iter_closing_order(
     query = trip_where(
         conn, select(*columns, t.net_pnl, t.currency, t.commission_currency), flt, rollover
     ).order_by(t.closed_at, t.opened_at, t.id)
-    for row in conn.execution_options(yield_per=_STREAM).execute(query).mappings():
-        yield dict(row)
+    result = conn.execution_options(yield_per=_STREAM).execute(query)
+    keys = tuple(result.keys())
+    for row in result:
+        yield dict(zip(keys, row, strict=True))
 
 
 def stable_id(account: str, instrument: str, opening_execution: str) -> str:
