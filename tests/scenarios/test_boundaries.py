@@ -208,6 +208,15 @@ _ALLOWED_PREFIXES = {
     ),
     ("positions.py", 'f"WITH k AS ({chosen}), "'),
     ("positions.py", 'f"WITH k AS ({chosen}) "'),
+    # pnl's stored bookings (trips/statement.py): the WHERE clause is fixed column names
+    # with bound placeholders (one per account or contract asked for, hour bounds); every
+    # value is bound.
+    ("statement.py", '"WHERE " + " AND ".join(clauses)'),
+    (
+        "statement.py",
+        '"SELECT account, contract, instrument, commission_currency, utc_hour, sum(points), "',
+    ),
+    ("statement.py", '"SELECT account, contract, instrument, commission_currency, utc_hour, "'),
     # The speed benchmark's naive floors and scratch databases: its own constant column
     # lists and generated database names, never data.
     ("bench_speed.py", "f'DROP DATABASE IF EXISTS \"{name}\"'"),

@@ -61,25 +61,37 @@ def _keys_apart(conn: Connection) -> list[tuple[str, str]]:
     return sorted(apart)
 
 
+# Each round trip beside the sums of its bookings; two fixed texts, not one assembled.
+_COMPARED = (
+    "SELECT r.points, r.commission, "
+    "(SELECT count(*) FROM round_trip_fills f WHERE f.round_trip_id = r.id), "
+    "b.parts, b.points, b.commission, b.whole FROM round_trips r LEFT JOIN "
+    "(SELECT round_trip_id, sum(parts) AS parts, sum(points) AS points, "
+    "sum(commission) AS commission, count(points) = count(*) "
+    "AND count(commission) = count(*) AS whole FROM round_trip_bookings "
+    "GROUP BY round_trip_id) b ON b.round_trip_id = r.id"
+)
+_COMPARED_KEY = (
+    "SELECT r.points, r.commission, "
+    "(SELECT count(*) FROM round_trip_fills f WHERE f.round_trip_id = r.id), "
+    "b.parts, b.points, b.commission, b.whole FROM round_trips r LEFT JOIN "
+    "(SELECT round_trip_id, sum(parts) AS parts, sum(points) AS points, "
+    "sum(commission) AS commission, count(points) = count(*) "
+    "AND count(commission) = count(*) AS whole FROM round_trip_bookings "
+    "GROUP BY round_trip_id) b ON b.round_trip_id = r.id "
+    "WHERE r.account = :a AND r.contract = :c"
+)
+
+
 def _differing(conn: Connection, keys: list[tuple[str, str]] | None) -> int:
     """Round trips (of ``keys``; None: all) whose parts, points or commission differ from
     the sums of their bookings."""
     count = 0
     for key in keys if keys is not None else [None]:
-        where = "" if key is None else "WHERE r.account = :a AND r.contract = :c"
-        params = {} if key is None else {"a": key[0], "c": key[1]}
-        rows = conn.execute(
-            text(
-                "SELECT r.points, r.commission, "  # noqa: S608 - fixed text
-                "(SELECT count(*) FROM round_trip_fills f WHERE f.round_trip_id = r.id), "
-                "b.parts, b.points, b.commission, b.whole FROM round_trips r LEFT JOIN "
-                "(SELECT round_trip_id, sum(parts) AS parts, sum(points) AS points, "
-                "sum(commission) AS commission, count(points) = count(*) "
-                "AND count(commission) = count(*) AS whole FROM round_trip_bookings "
-                f"GROUP BY round_trip_id) b ON b.round_trip_id = r.id {where}"
-            ),
-            params,
-        )
+        if key is None:
+            rows = conn.execute(text(_COMPARED))
+        else:
+            rows = conn.execute(text(_COMPARED_KEY), {"a": key[0], "c": key[1]})
         for points, commission, fills, parts, booked, paid, whole in rows:
             if int(parts or 0) != int(fills):
                 count += 1
