@@ -5,9 +5,10 @@ fills stored before keep the commission they were given, as round trips keep the
 value they were computed with. ``changed_roots`` names the roots whose stored fills the
 setting in force would give another commission (``status``, ``verify``, ``round-trips``,
 ``pnl`` say so), and ``apply_schedule``, run by ``round-trips --rebuild``, gives it to them:
-each changed commission is kept in ``trade_corrections`` (field ``commission``) with the
-update. A fill's own reading is never lost: a commission the file gave stays, and one the
-schedule gave is taken back to what the file gave (nothing, or its zero).
+each changed field is kept in ``trade_corrections`` (``commission``,
+``commission_currency``, ``commission_source``) with the update. A fill's own reading is
+never lost: a commission the file gave stays, and one the schedule gave is taken back to
+what the file gave (nothing, or its zero; a zero's currency is then only in the log).
 
 The fills are read grouped by what decides their commission (instrument, quantity, stored
 commission, currency and source): a few rows per instrument, however many fills.
@@ -89,7 +90,7 @@ _UPDATE = {
 }
 _CORRECTION = (
     "INSERT INTO trade_corrections (execution_id, field, old_value, new_value, source_file, "
-    "source_line, corrected_at) VALUES (?, 'commission', ?, ?, ?, ?, ?)"
+    "source_line, corrected_at) VALUES (?, ?, ?, ?, ?, ?, ?)"
 )
 Group = tuple[Any, ...]  # instrument, quantity, commission, currency, source (as stored)
 Change = tuple[Decimal | None, str | None, str | None]  # the commission, currency, source due
@@ -133,9 +134,24 @@ def apply_schedule(conn: Connection, schedule: CommissionSchedule, now: datetime
     for group, (amount, currency, source) in list(_changes(sql, schedule)):
         fills = sql.run(_FILLS[sql.sqlite], group).all()
         sql.run(_UPDATE[sql.sqlite], (sql.money(amount), currency, source, *group))
-        old = None if group[2] is None else format(Decimal(str(group[2])), "f")
-        new = None if amount is None else format(amount, "f")
+        stored = None if group[2] is None else format(Decimal(str(group[2])), "f")
+        given = None if amount is None else format(amount, "f")
+        # Every field that changes is logged, so the file's own reading (a currency as
+        # well as an amount) can always be told from the log.
+        fields = [
+            (field, before, after)
+            for field, before, after in (
+                ("commission", stored, given),
+                ("commission_currency", group[3], currency),
+                ("commission_source", group[4], source),
+            )
+            if before != after
+        ]
         for execution_id, source_file, source_line in fills:
-            sql.run(_CORRECTION, (execution_id, old, new, source_file, source_line, sql.time(now)))
+            for field, before, after in fields:
+                sql.run(
+                    _CORRECTION,
+                    (execution_id, field, before, after, source_file, source_line, sql.time(now)),
+                )
         changed += len(fills)
     return changed

@@ -165,17 +165,24 @@ def test_a_changed_schedule_is_flagged_not_applied_until_a_rebuild(
         corrections = conn.execute(
             text(
                 "SELECT execution_id, field, old_value, new_value FROM trade_corrections "
-                "ORDER BY execution_id"
+                "ORDER BY execution_id, field"
             )
         ).all()
+    amount = {"commission"}
     assert [
-        (r[0], r[1], Decimal(r[2] or "NaN").normalize() if r[2] else None, r[3])
+        (r[0], r[1], Decimal(r[2]).normalize() if r[1] in amount and r[2] else r[2], r[3])
         for r in corrections
-    ] == [
+    ] == [  # every field that changed, so the reading before is never lost
         ("e1", "commission", Decimal("4.5"), "0"),
+        ("e1", "commission_currency", "USD", None),
+        ("e1", "commission_source", "schedule_over_zero", "file"),
         ("m1", "commission", Decimal("1.86"), "1.56"),
         ("n1", "commission", None, "1.25"),
+        ("n1", "commission_currency", None, "EUR"),
+        ("n1", "commission_source", None, "schedule"),
         ("n2", "commission", None, "1.25"),
+        ("n2", "commission_currency", None, "EUR"),
+        ("n2", "commission_source", None, "schedule"),
     ]
     assert cli_json("status", *db, "--config", str(config))["round_trips"]["stale"] is False
     trips = {t["instrument"]: t for t in cli_json("round-trips", *db, "--config", str(config))}
