@@ -284,6 +284,25 @@ def test_a_repair_as_the_first_command_records_nothing(database_url: str, tmp_pa
     assert "source_timezone=America/New_York" in ok(cli(database_url, "db", "settings"))
 
 
+def test_a_repair_refuses_a_zone_given_by_variable_naming_the_flag(
+    database_url: str, tmp_path: Path
+) -> None:
+    """`CSV_IMPORT_SOURCE_TIMEZONE=... import --reread --replace` is not read with the
+    recorded zone (nothing repaired, exit 0) nor with the variable's (maybe left over): it
+    is refused (exit 2) naming the flag, and nothing changes; the flag then repairs."""
+    path = write(tmp_path / "a.csv", [row("A1", "1/28/2025 9:31:00 AM")])
+    ok(cli(database_url, "import", str(path), "--source-timezone", "America/New_York"))
+    variable = {"CSV_IMPORT_SOURCE_TIMEZONE": "America/Chicago"}
+    refused = cli(database_url, "import", "--reread", "--replace", str(path), **variable)
+    assert refused.returncode == 2, refused.stderr
+    assert "CSV_IMPORT_SOURCE_TIMEZONE" in refused.stderr
+    assert "--source-timezone America/Chicago" in refused.stderr
+    assert stored(database_url)["A1"] == datetime(2025, 1, 28, 14, 31)  # New York, as before
+    repair = ("--reread", "--replace", "--source-timezone", "America/Chicago", str(path))
+    ok(cli(database_url, "import", *repair, **variable))
+    assert stored(database_url)["A1"] == datetime(2025, 1, 28, 15, 31)
+
+
 def test_a_repairs_zone_and_date_order_stay_with_the_file(
     database_url: str, tmp_path: Path
 ) -> None:

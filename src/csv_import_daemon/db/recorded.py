@@ -6,10 +6,10 @@ account are recorded when an instance first imports. A command that does not giv
 never falls back to the host's zone. The record is the journal's and outranks a
 configuration file or environment variable: one that says otherwise is left over from
 before a ``db settings`` (or must become one), so the recorded value is used and a warning
-names both and the command (a daemon keeps running after ``db settings``). A flag is asked
-for now: another value is refused (exit 2) with the recorded value and the two ways to
-change it: ``db settings`` for the journal, or ``import --reread --replace`` to repair
-files (which changes nothing recorded).
+names both and the command (a daemon keeps running after ``db settings``); a repair is
+refused instead, naming the flag. A flag is asked for now: another value is refused
+(exit 2) with the recorded value and the two ways to change it: ``db settings`` for the
+journal, or ``import --reread --replace`` to repair files (which changes nothing recorded).
 """
 
 from __future__ import annotations
@@ -112,13 +112,25 @@ def _refusal(settings: Settings, recorded: Recorded, name: str) -> str:
     )
 
 
+def _repair_refusal(settings: Settings, mine: dict[str, Any], name: str) -> str:
+    flag = name.replace("_", "-")
+    return (
+        f"import --reread --replace: {name} is {getattr(settings, name)!r} in "
+        f"{settings.origins[name]}, but this journal records {mine[name]!r} for instance "
+        f"{settings.instance_name!r}; a repair reads with another value only as a flag: "
+        f"--{flag} {getattr(settings, name)} (or remove {name} from "
+        f"{settings.origins[name]} to read with the recorded value)"
+    )
+
+
 def apply(settings: Settings, recorded: Recorded | None, *, repair: bool = False) -> Settings:
     """``settings`` with the recorded values for what was not given on the command line.
 
     A configuration file's or environment variable's other value gives way to the recorded
     one (warned: ``recorded_setting_kept``). A flag's other value is refused
     (``ConfigError``, exit 2), unless ``repair`` (``import --reread --replace``): then it
-    reads this run's files and stays with them, and the record is unchanged.
+    reads this run's files and stays with them, and the record is unchanged. A repair
+    refuses a file's or variable's other value, naming the flag that asks for it.
     """
     if recorded is None:
         return settings
@@ -127,6 +139,11 @@ def apply(settings: Settings, recorded: Recorded | None, *, repair: bool = False
     if flagged and not repair:
         raise ConfigError("; ".join(_refusal(settings, recorded, n) for n in flagged))
     mine = recorded.as_settings()
+    unflagged = [name for name in differing if name not in flagged]
+    if repair and unflagged:
+        # A repair reads with what is asked for now; a file's or variable's other value
+        # may be left over, so neither it nor the recorded one is picked in its place.
+        raise ConfigError("; ".join(_repair_refusal(settings, mine, n) for n in unflagged))
     for name in (n for n in differing if n not in flagged):
         log.warning(
             "recorded_setting_kept",
