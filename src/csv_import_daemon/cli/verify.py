@@ -169,6 +169,11 @@ def _render(report: dict[str, Any]) -> str:
             for c in f["conflicts"]
         ]
         lines += [
+            f"  to the minute: line {c['line']} ID {c['execution_id']} is stored as a whole "
+            "minute (a re-save); importing this file gives its exact time"
+            for c in f["finer"]
+        ]
+        lines += [
             f"  reading: {r['message']}"
             + (
                 f" ({r['rows']} rows, e.g. lines {', '.join(map(str, r['lines']))})"

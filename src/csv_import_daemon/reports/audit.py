@@ -17,6 +17,7 @@ import os
 import zoneinfo
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import datetime
 from enum import StrEnum
 from pathlib import Path
 from typing import Any, BinaryIO, Protocol
@@ -25,6 +26,7 @@ from sqlalchemy import Connection, bindparam, select
 
 from csv_import_daemon.config.settings import Settings
 from csv_import_daemon.db import retention
+from csv_import_daemon.db.corrections import MINUTE_ONLY
 from csv_import_daemon.db.tables import LEDGER, REJECTIONS, TRADES, CheckpointStatus
 from csv_import_daemon.db.writer import CONFLICT_FIELDS
 from csv_import_daemon.errors import NotRegularFileError, UnknownFormatError
@@ -98,6 +100,9 @@ class FileAudit:
     missing: list[dict[str, Any]] = field(default_factory=list)
     unrecorded: list[dict[str, Any]] = field(default_factory=list)
     conflicts: list[dict[str, Any]] = field(default_factory=list)
+    # Stored as a whole minute (from a re-save) where this file writes the exact time: not
+    # a conflict, as importing this file gives the exact time (``importing.seen_before``).
+    finer: list[dict[str, Any]] = field(default_factory=list)
     # Stored values the independent reading (``reports.readings``) does not give.
     readings: list[dict[str, Any]] = field(default_factory=list)
     message: str = ""
@@ -124,6 +129,7 @@ class FileAudit:
             "rejected": self.rejected,
             "rejected_unrecorded": self.unrecorded,
             "conflicts": self.conflicts,
+            "finer": self.finer,
             "readings": self.readings,
             **({"message": self.message} if self.message else {}),
         }
@@ -141,7 +147,10 @@ class Auditor:
         self._fields: Mapping[str, int] = {}
         self._to_minute: set[int] = set()  # rows written without seconds (13:10 is 13:10:38)
         cols = [LEDGER.c.execution_id, TRADES.c.execution_id.label("trade_id")]
-        compared = [TRADES.c[k] for k in (*CONFLICT_FIELDS, "commission", "commission_source")]
+        compared = [
+            TRADES.c[k]
+            for k in (*CONFLICT_FIELDS, "time_precision", "commission", "commission_source")
+        ]
         self._lookup = (
             select(*cols, *compared)
             .select_from(LEDGER.outerjoin(TRADES, TRADES.c.execution_id == LEDGER.c.execution_id))
@@ -376,16 +385,22 @@ class Auditor:
                     continue
                 if raw and self._check_readings is not None:
                     self._reading(ex.line, raw, row)
-                if tuple(row[2:-2]) == _conflict_values(ex):  # the common case, in C
-                    continue
-                coarse = ex.line in self._to_minute and within(ex.executed_at, row.executed_at)
-                compared = [k for k in CONFLICT_FIELDS if not (coarse and k == "executed_at")]
-                diff = [k for k in compared if getattr(row, k) != getattr(ex, k)]
-                if diff:
-                    conflict = {"line": ex.line, "execution_id": ex.execution_id, "fields": diff}
-                    recorded = ex.execution_id in self._conflicts
-                    out.conflicts.append({**conflict, "recorded": recorded})
+                if tuple(row[2:_COMPARED_END]) != _conflict_values(ex):  # mostly equal, in C
+                    self._compare(ex, row, out)
         self._to_minute.clear()
+
+    def _compare(self, ex: Execution, row: Any, out: FileAudit) -> None:
+        """A stored trade that differs from the file's row: a conflict, unless only in time
+        and within the minute one of them was written to."""
+        coarse = ex.line in self._to_minute and within(ex.executed_at, row.executed_at)
+        compared = [k for k in CONFLICT_FIELDS if not (coarse and k == "executed_at")]
+        diff = [k for k in compared if getattr(row, k) != getattr(ex, k)]
+        if diff == ["executed_at"] and _finer(ex.executed_at, row):
+            out.finer.append({"line": ex.line, "execution_id": ex.execution_id})
+        elif diff:
+            conflict = {"line": ex.line, "execution_id": ex.execution_id, "fields": diff}
+            recorded = ex.execution_id in self._conflicts
+            out.conflicts.append({**conflict, "recorded": recorded})
 
     def _reading(self, line: int, raw: list[str], row: Any) -> None:
         """The stored trade against the row's raw time, price and commission texts."""
@@ -398,3 +413,12 @@ class Auditor:
 
 
 _conflict_values = operator.attrgetter(*CONFLICT_FIELDS)
+_COMPARED_END = 2 + len(CONFLICT_FIELDS)  # a looked-up row: two IDs, then these fields
+
+
+def _finer(exact: datetime, row: Any) -> bool:
+    """The stored time is this exact time's whole minute, written by a re-save."""
+    stored: datetime = row.executed_at
+    return (
+        bool(row.time_precision == MINUTE_ONLY) and exact.replace(second=0, microsecond=0) == stored
+    )

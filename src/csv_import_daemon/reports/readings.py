@@ -17,6 +17,8 @@ from datetime import datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
+from csv_import_daemon.db.corrections import MINUTE_ONLY, UNKNOWN
+
 _TIME = re.compile(
     r"^\s*(\d{1,4})[./-](\d{1,2})[./-](\d{2,4})[ T]+(\d{1,2}):(\d{2})(?::(\d{2}))?"
     r"(?:[.,](\d{1,6}))?\s*([AaPp])?\.?\s*(?:[Mm]\.?)?\s*$"
@@ -97,7 +99,8 @@ class ReadingCheck:
     def row(self, line: int, time: str | None, prices: dict[str, str], stored: Any) -> None:
         """Compare one stored trade with the row's raw ``time`` and ``prices`` texts."""
         if time is not None:
-            self._time(line, time, stored.executed_at)
+            whole = getattr(stored, "time_precision", None) in (MINUTE_ONLY, UNKNOWN)
+            self._time(line, time, stored.executed_at, whole=whole)
         for name, text in prices.items():
             value = plain_decimal(text, self.decimal_mark)
             kept = getattr(stored, name)
@@ -109,14 +112,20 @@ class ReadingCheck:
                     line,
                 )
 
-    def _time(self, line: int, text: str, stored: datetime) -> None:
+    def _time(self, line: int, text: str, stored: datetime, *, whole: bool = False) -> None:
+        """``whole``: the stored time is a whole minute a re-save wrote (or one stored before
+        seconds were told apart), so this text's exact time is compared to the minute."""
         m = _TIME.match(text)
         if m is not None and m.group(6) is None:  # no seconds written (a re-save): its minute
             stored = stored.replace(second=0, microsecond=0)
         own = local_times(text, self.date_order or "")
+        if whole and stored.second == 0 and stored.microsecond == 0:
+            own = {o: t.replace(second=0, microsecond=0) for o, t in own.items()}
         if any(_utc(t, self.zone, self._offsets) == stored for t in own.values()):
             return  # the common case: it fits the checkpoint's order and zone
         readings = local_times(text)
+        if whole and stored.second == 0 and stored.microsecond == 0:
+            readings = {o: t.replace(second=0, microsecond=0) for o, t in readings.items()}
         fits = {o for o, t in readings.items() if _utc(t, self.zone, self._offsets) == stored}
         if not readings or fits & {"ymd", self.date_order or ""}:
             return

@@ -200,8 +200,50 @@ def test_a_whole_minute_stored_before_0015_is_never_replaced_on_a_guess(
         coarse = write(tmp_path / "b.csv", WITH_IDS, [row.format("05/13/2026 13:10", 1)])
         assert counts(service.import_file(coarse, final_line_ok=True)) == (0, 1, 0, 0, 0)
         assert times(engine) == list(stored.values())
+        # verify names the conflict, and no zone 38 s off (it named "UTC-3.98944 h").
+        zone = ("--source-timezone", settings.source_timezone)
+        done = journal_cli(
+            settings.database_url,
+            "verify",
+            "--json",
+            str(exact),
+            *zone,
+            instance=settings.instance_name,
+        )
+        (audit,) = json.loads(done.stdout)["files"]
+        assert [c["fields"] for c in audit["conflicts"]] == [["executed_at"]]
+        assert audit["readings"] == []
     finally:
         engine.dispose()
+
+
+def test_verify_of_the_original_after_only_its_re_save_names_no_conflict(
+    engine: Engine, settings: Settings, tmp_path: Path
+) -> None:
+    """Only the re-save was imported (13:10): verify of the original (13:10:38) lists the
+    row as stored to the minute, not as a conflict, as importing it gives the exact time."""
+    service = ImportService(engine, settings)
+    row = "Sim101,MNQ 06-26,Buy,1,21000,{},{},Entry,1 L,Entry,$0.52"
+    re_saved = write(tmp_path / "b.csv", WITH_IDS, [row.format("05/13/2026 13:10", 5)])
+    original = write(tmp_path / "a.csv", WITH_IDS, [row.format("5/13/2026 1:10:38 PM", 5)])
+    service.import_file(re_saved, final_line_ok=True)
+    zone = ("--source-timezone", settings.source_timezone)
+    done = journal_cli(
+        settings.database_url,
+        "verify",
+        "--json",
+        str(original),
+        *zone,
+        instance=settings.instance_name,
+    )
+    (audit,) = json.loads(done.stdout)["files"]
+    assert (audit["conflicts"], audit["readings"]) == ([], [])
+    assert audit["finer"] == [{"line": 2, "execution_id": "5"}]
+    shown = journal_cli(
+        settings.database_url, "verify", str(original), *zone, instance=settings.instance_name
+    )
+    assert "line 2 ID 5 is stored as a whole minute" in shown.stdout
+    assert counts(service.import_file(original, final_line_ok=True)) == (0, 0, 0, 0, 1)
 
 
 def test_verify_takes_a_re_save_s_minute_for_its_exact_time(
