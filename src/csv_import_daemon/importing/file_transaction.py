@@ -283,7 +283,7 @@ class Transaction:
         ``stored`` holds only the rows whose conflict fields differ, so all are asked.)"""
         candidates = seen.keep_stored_seconds(texts, rows, stored)
         replaced = replace_changed(conn, candidates, source_file=self.plan.key, now=now)
-        seen.replaced(conn, texts, [ex for ex in candidates if ex.execution_id in replaced])
+        seen.replaced(conn, texts, [ex for ex in candidates if ex.execution_id in replaced], stored)
         # Replaced fills are in their round trips: recompute from where each is and was
         # (no stored row: unmoved), never continue a state that would count it again.
         for ex in (ex for ex in candidates if ex.execution_id in replaced):

@@ -132,10 +132,21 @@ def keep_stored_seconds(
     return kept
 
 
-def replaced(conn: Connection, texts: TimeTexts, executions: Sequence[Execution]) -> None:
-    """A repair's replaced trades hold its times: as exact as their texts were written."""
-    to_minute = [ex.execution_id for ex in executions if texts.to_minute(ex)]
-    exact = [ex.execution_id for ex in executions if not texts.to_minute(ex)]
+def replaced(
+    conn: Connection, texts: TimeTexts, executions: Sequence[Execution], stored: Any
+) -> None:
+    """A repair's replaced trades hold its times: as exact as their texts were written.
+    A whole minute written without seconds that is the stored time changes nothing: a
+    13:10:00 read with its seconds stays exact (``stored``: the rows before the repair)."""
+    to_minute: list[str] = []
+    exact: list[str] = []
+    for ex in executions:
+        if not texts.to_minute(ex):
+            exact.append(ex.execution_id)
+            continue
+        theirs = stored.get(ex.execution_id)
+        if theirs is None or theirs["executed_at"] != ex.executed_at:
+            to_minute.append(ex.execution_id)
     for ids, precision in ((to_minute, MINUTE_ONLY), (exact, None)):
         if ids:
             set_time_precision(conn, ids, precision)

@@ -165,6 +165,25 @@ def test_a_repair_from_a_re_save_keeps_the_stored_seconds(
     assert times(engine) == [datetime(2026, 5, 13, 17, 10, 38), datetime(2026, 5, 13, 17, 11, 7)]
 
 
+def test_a_repair_from_a_re_save_keeps_an_exact_whole_minute_exact(
+    engine: Engine, settings: Settings, tmp_path: Path
+) -> None:
+    """13:10:00 written with seconds is exact; a repair from a re-save ('13:10', another
+    price) keeps it exact, so a later 13:10:38 is a conflict, never taken for its seconds."""
+    service = ImportService(engine, settings)
+    row = "Sim101,MNQ 06-26,Buy,1,{},{},903,Entry,1 L,Entry,$0.52"
+    path = write(tmp_path / "grid.csv", WITH_IDS, [row.format(21000, "5/13/2026 1:10:00 PM")])
+    assert counts(service.import_file(path, final_line_ok=True)) == (1, 0, 0, 0, 0)
+    write(path, WITH_IDS, [row.format("21000.25", "05/13/2026 13:10")])
+    repair = service.import_file(path, reread=True, replace=True, final_line_ok=True)
+    assert counts(repair) == (0, 0, 0, 0, 1)
+    with engine.connect() as conn:
+        assert conn.scalar(select(TRADES.c.time_precision)) is None
+    later = write(tmp_path / "b.csv", WITH_IDS, [row.format("21000.25", "5/13/2026 1:10:38 PM")])
+    assert counts(service.import_file(later, final_line_ok=True)) == (0, 0, 0, 1, 0)
+    assert times(engine) == [datetime(2026, 5, 13, 17, 10)]
+
+
 def test_a_whole_minute_stored_before_0015_is_never_replaced_on_a_guess(
     settings: Settings, tmp_path: Path
 ) -> None:
