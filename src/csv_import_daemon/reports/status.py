@@ -147,7 +147,7 @@ def collect_status(
         report["files"] = sorted(files, key=_sort_key)
         if inspect(conn).has_table("round_trips"):
             values = PointValues(dict(settings.point_values)) if settings else None
-            # Before revision 0015 (status works before `db upgrade`) no fill has a source.
+            # Before revision 0017 (status works before `db upgrade`) no fill has a source.
             sourced = "commission_source" in {
                 c["name"] for c in inspect(conn).get_columns("trades")
             }
