@@ -37,7 +37,7 @@ from csv_import_daemon.importing.checkpoint import Checkpoint
 from csv_import_daemon.importing.service import ImportService
 from csv_import_daemon.logs import get_logger
 from csv_import_daemon.reports.audit import Auditor, FileAudit
-from csv_import_daemon.trips.consistency import check_round_trips
+from csv_import_daemon.trips.consistency import Span, check_round_trips
 from csv_import_daemon.trips.positions import position_mismatches
 
 log = get_logger(__name__)
@@ -74,7 +74,7 @@ def run(settings: Settings, paths: Sequence[Path], *, as_json: bool) -> int:
                 raise DatabaseUnavailableError("the database holds no journal tables")
             settings = recorded.apply(settings, recorded.load(conn, settings.instance_name))
             audits = _audit_all(conn, settings, paths)
-            trips = _round_trips(conn, settings)
+            trips = _round_trips(conn, settings, _spans(audits) if paths else None)
     except DBAPIError as exc:  # OperationalError included: unreachable, locked, cut
         raise DatabaseUnavailableError(describe_db_error(engine, exc)) from exc
     finally:
@@ -113,14 +113,30 @@ def _audit_all(conn: Connection, settings: Settings, paths: Sequence[Path]) -> l
     return audits
 
 
-def _round_trips(conn: Connection, settings: Settings) -> dict[str, Any] | None:
+def _spans(audits: list[FileAudit]) -> list[Span] | None:
+    """Where the files' stored fills lie, per (account, contract); None (check the whole
+    journal) when a fill has no contract to look its round trips up by."""
+    spans: list[Span] = []
+    for audit in audits:
+        for (account, contract), (first, last) in audit.spans.items():
+            if contract is None:
+                return None
+            spans.append((account, contract, first, last))
+    return spans
+
+
+def _round_trips(
+    conn: Connection, settings: Settings, spans: list[Span] | None
+) -> dict[str, Any] | None:
     """Do the round trips agree with ``trades`` and the point values in force (the thorough
-    check), and with the files' Position column? None before the round-trip tables exist."""
+    check: of the whole journal, or with ``spans`` of the files' own fills and the first
+    look for the rest), and with the files' Position column? None before the round-trip
+    tables exist."""
     if not inspect(conn).has_table("round_trips"):
         return None
     values = PointValues(dict(settings.point_values))
     schedule = CommissionSchedule(dict(settings.commissions))
-    drift = check_round_trips(conn, values, thorough=True, schedule=schedule)
+    drift = check_round_trips(conn, values, thorough=True, schedule=schedule, spans=spans)
     positions = position_mismatches(conn)
     return {
         "round_trips": {**drift.as_dict(), "message": drift.describe() if drift.stale else None},

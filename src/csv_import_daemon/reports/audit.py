@@ -106,6 +106,9 @@ class FileAudit:
     # Stored values the independent reading (``reports.readings``) does not give.
     readings: list[dict[str, Any]] = field(default_factory=list)
     message: str = ""
+    # (account, contract) -> [first, last] stored time of this file's fills still in
+    # trades: what ``verify FILE`` checks the round trips of (not in the report).
+    spans: dict[tuple[str, str | None], list[datetime]] = field(default_factory=dict)
 
     @property
     def failed(self) -> bool:
@@ -114,6 +117,14 @@ class FileAudit:
             AuditStatus.REPAIR_PENDING,
             AuditStatus.REWRITTEN,
         )
+
+    def stored(self, account: str, contract: str | None, at: datetime) -> None:
+        """A fill of this file stored at ``at``: widen its (account, contract)'s span."""
+        span = self.spans.setdefault((account, contract), [at, at])
+        if at < span[0]:
+            span[0] = at
+        elif at > span[1]:
+            span[1] = at
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -151,6 +162,7 @@ class Auditor:
             TRADES.c[k]
             for k in (*CONFLICT_FIELDS, "time_precision", "commission", "commission_source")
         ]
+        compared.append(TRADES.c.contract)  # last: read by name, for ``FileAudit.spans``
         self._lookup = (
             select(*cols, *compared)
             .select_from(LEDGER.outerjoin(TRADES, TRADES.c.execution_id == LEDGER.c.execution_id))
@@ -383,6 +395,7 @@ class Auditor:
                 if row.trade_id is None:
                     out.deleted += 1
                     continue
+                out.stored(row.account, row.contract, row.executed_at)
                 if raw and self._check_readings is not None:
                     self._reading(ex.line, raw, row)
                 if tuple(row[2:_COMPARED_END]) != _conflict_values(ex):  # mostly equal, in C
