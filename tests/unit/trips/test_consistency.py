@@ -229,3 +229,81 @@ def test_a_connection_that_writes_dash_on_every_fill_says_nothing(
         if e["event"] == "position_mismatch"
     ]
     assert warned == [("B", 0, 1)]
+
+
+def _swap(engine: Engine, old: str, new: str) -> None:
+    """A trade replaced by hand by a copy under another ID: the quantity sums still agree."""
+    with engine.begin() as conn:
+        conn.execute(
+            text(
+                "INSERT INTO trades (execution_id, account, instrument, action, entry_exit, "
+                "quantity, price, executed_at, commission, order_id, order_name, connection, "
+                "position_after, source_file, source_line, imported_at, extra, contract, "
+                "commission_currency, time_precision, commission_source) "
+                "SELECT :new, account, instrument, action, entry_exit, quantity, price, "
+                "executed_at, commission, order_id, order_name, connection, position_after, "
+                "source_file, source_line, imported_at, extra, contract, commission_currency, "
+                "time_precision, commission_source FROM trades WHERE execution_id = :old"
+            ),
+            {"new": new, "old": old},
+        )
+        conn.execute(text("DELETE FROM trades WHERE execution_id = :old"), {"old": old})
+
+
+def test_verify_of_a_file_works_out_its_own_round_trips_and_sums_up_the_rest(
+    engine: Engine, settings: Settings, tmp_path: Path
+) -> None:
+    """verify FILE works out the detail (the thorough check) for the file's own fills and
+    the round trips around them, and gives the rest of the journal status's first look
+    (the quantity sums). The day before's o2 replaced by hand by o3 of the same quantity
+    (the sums agree): verify of today's file passes, verify of that day's file and verify
+    of the whole journal find it. The same edit in today's round trip (t2 -> t3): verify
+    of today's file finds it. A trade deleted the day before (the sums differ): verify of
+    today's file finds it too, with the whole journal's detail."""
+    mon = TUE.replace(day=27)
+    mine = write(
+        tmp_path / "mine.csv",
+        [
+            row("t1", "Buy", 2, "100", TUE.replace(hour=10)),
+            row("t2", "Sell", 2, "101.5", TUE.replace(hour=11)),
+        ],
+    )
+    other = write(
+        tmp_path / "other.csv",
+        [
+            row("o1", "Buy", 1, "100", mon.replace(hour=10)),
+            row("o2", "Sell", 1, "101", mon.replace(hour=11)),
+        ],
+    )
+    import_all(engine, settings, other, mine)
+    db = ("--database", settings.database_url)
+
+    def verify(*files: Path) -> tuple[int, dict[str, object]]:
+        done = cli("verify", "--json", *map(str, files), *db)
+        return done.returncode, json.loads(done.stdout)["round_trips"]
+
+    def found(report: dict[str, object]) -> tuple[object, ...]:
+        return (
+            report["stale"],
+            report["fills_without_trade"],
+            report["trades_without_round_trip"],
+            report["quantity_difference"],
+        )
+
+    code, report = verify(mine)
+    assert (code, found(report)) == (0, (False, 0, 0, 0))
+    _swap(engine, "o2", "o3")
+    code, report = verify(mine)
+    assert (code, found(report)) == (0, (False, 0, 0, 0))
+    code, report = verify(other)  # o2's part has no trade; o3 lies outside o1's time
+    assert (code, found(report)) == (1, (True, 1, 0, 0))
+    code, report = verify()  # o3's contract in no round trip, too
+    assert (code, found(report)) == (1, (True, 1, 1, 1))
+    _swap(engine, "t2", "t3")
+    code, report = verify(mine)
+    assert (code, found(report)) == (1, (True, 1, 0, 0))
+    assert "round-trips --rebuild" in cli("verify", str(mine), *db).stdout
+    with engine.begin() as conn:
+        conn.execute(text("DELETE FROM trades WHERE execution_id = 'o1'"))
+    code, report = verify(mine)  # parts o1, o2, t2 without a trade; o3, t3 in none
+    assert (code, found(report)) == (1, (True, 3, 2, 3))

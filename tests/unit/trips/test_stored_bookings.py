@@ -16,12 +16,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import Engine, text
+from sqlalchemy import Engine, select, text
 
 from csv_import_daemon.config.point_values import PointValue, PointValues
 from csv_import_daemon.config.settings import Settings
 from csv_import_daemon.config.trading_day import parse_rollover
 from csv_import_daemon.db import migrate
+from csv_import_daemon.db.tables import ROUND_TRIPS
 from csv_import_daemon.trips.booking import GROUPS
 from csv_import_daemon.trips.consistency import check_round_trips
 from csv_import_daemon.trips.queries import TripFilter, pnl_groups, reference_pnl_groups
@@ -166,6 +167,42 @@ def test_verify_reports_bookings_that_disagree_with_their_round_trips(journal: E
     with journal.connect() as conn:
         assert check_round_trips(conn).stale
         assert check_round_trips(conn, thorough=True).bookings_differ == 2
+
+
+def test_verify_of_files_compares_the_bookings_of_the_round_trips_around_their_fills(
+    journal: Engine,
+) -> None:
+    """verify FILE (``spans``: where the files' fills lie) compares each round trip that
+    overlaps them with its bookings: a booking's points edited in one round trip is found
+    from a span at its opening, not from another (account, contract)'s span nor from one
+    after it closed; its first look (the counts) still agrees."""
+    with journal.begin() as conn:
+        edited = conn.scalar(
+            text(
+                "SELECT min(round_trip_id) FROM round_trip_bookings WHERE points <> 0 "
+                "AND round_trip_id IN (SELECT id FROM round_trips WHERE closed_at IS NOT NULL)"
+            )
+        )
+        trip = conn.execute(select(ROUND_TRIPS).where(ROUND_TRIPS.c.id == edited)).one()
+        other = conn.execute(
+            select(ROUND_TRIPS).where(
+                (ROUND_TRIPS.c.account != trip.account) | (ROUND_TRIPS.c.contract != trip.contract)
+            )
+        ).first()
+        conn.execute(
+            text("UPDATE round_trip_bookings SET points = points + 1 WHERE round_trip_id = :i"),
+            {"i": edited},
+        )
+    assert other is not None
+    at = (trip.account, trip.contract, trip.opened_at, trip.opened_at)
+    elsewhere = (other.account, other.contract, other.opened_at, other.closed_at or other.opened_at)
+    later = trip.closed_at + timedelta(seconds=1)
+    after = (trip.account, trip.contract, later, later + timedelta(days=1))
+    with journal.connect() as conn:
+        drift = check_round_trips(conn, thorough=True, spans=[at])
+        assert (drift.stale, drift.bookings_differ) == (True, 1)
+        assert check_round_trips(conn, thorough=True, spans=[elsewhere, after]).bookings_differ == 0
+        assert check_round_trips(conn, thorough=True, spans=[elsewhere, at]).bookings_differ == 1
 
 
 def test_amounts_beyond_64_bits_are_replayed_exactly(
