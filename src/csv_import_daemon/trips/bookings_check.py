@@ -4,7 +4,8 @@
 row lost or edited by hand would go unseen there. The quick look (``status``, reports)
 compares two counts: every part in a booking row. The thorough one (``verify``) also adds
 up points and commission per (account, contract) against the round trips' own; only where
-either differs is each round trip of it compared.
+either differs is each round trip of it compared. ``verify FILE`` compares each round trip
+around the files' fills instead (``bookings_differ_in``).
 """
 
 from __future__ import annotations
