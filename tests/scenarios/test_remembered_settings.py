@@ -303,6 +303,23 @@ def test_a_repair_refuses_a_zone_given_by_variable_naming_the_flag(
     assert stored(database_url)["A1"] == datetime(2025, 1, 28, 15, 31)
 
 
+def test_a_configured_auto_leaves_the_recorded_date_order_to_a_repair(
+    database_url: str, tmp_path: Path
+) -> None:
+    """`date_order = "auto"` in a configuration file (as the example writes it) sets
+    nothing: a repair reads with the recorded dmy, with no refusal and no warning."""
+    path = write(tmp_path / "uk.csv", [row("U1", "03/08/2026 9:31:00")])
+    ok(cli(database_url, "import", str(path), "--source-timezone", "UTC", "--date-order", "dmy"))
+    config = tmp_path / "config.toml"
+    config.write_text('date_order = "auto"\n', encoding="utf-8")
+    repair = cli(
+        database_url, "import", "--reread", "--replace", str(path), "--config", str(config)
+    )
+    assert repair.returncode == 0, repair.stderr
+    assert not [e for e in events(repair.stderr) if e["event"] == "recorded_setting_kept"]
+    assert stored(database_url)["U1"] == datetime(2026, 8, 3, 9, 31)
+
+
 def test_a_repairs_zone_and_date_order_stay_with_the_file(
     database_url: str, tmp_path: Path
 ) -> None:

@@ -186,7 +186,8 @@ def _render(report: dict[str, Any]) -> str:
         ]
         lines += [
             f"  to the minute: line {c['line']} ID {c['execution_id']} is stored as a whole "
-            "minute (a re-save); importing this file gives its exact time"
+            "minute (a re-save); importing this file gives its exact time (`import --reread "
+            "FILE` if it was read before)"
             for c in f["finer"]
         ]
         lines += [

@@ -15,6 +15,7 @@ journal, or ``import --reread --replace`` to repair files (which changes nothing
 from __future__ import annotations
 
 import dataclasses
+import shlex
 from dataclasses import dataclass
 from typing import Any
 
@@ -89,12 +90,16 @@ def _set_in(recorded: Recorded) -> list[str]:
 
 
 def _differing(settings: Settings, recorded: Recorded) -> list[str]:
-    """The settings given with another value than the recorded one."""
+    """The settings given with another value than the recorded one. A file's or variable's
+    ``auto`` sets nothing (the example configuration writes it), so the record stands;
+    ``--date-order auto`` asks for it now and differs."""
     mine = recorded.as_settings()
     return [
         name
         for name in _set_in(recorded)
-        if name in settings.given and getattr(settings, name) != mine[name]
+        if name in settings.given
+        and getattr(settings, name) != mine[name]
+        and (getattr(settings, name) != "auto" or _flagged(settings, name))
     ]
 
 
@@ -118,7 +123,7 @@ def _repair_refusal(settings: Settings, mine: dict[str, Any], name: str) -> str:
         f"import --reread --replace: {name} is {getattr(settings, name)!r} in "
         f"{settings.origins[name]}, but this journal records {mine[name]!r} for instance "
         f"{settings.instance_name!r}; a repair reads with another value only as a flag: "
-        f"--{flag} {getattr(settings, name)} (or remove {name} from "
+        f"--{flag} {shlex.quote(str(getattr(settings, name)))} (or remove {name} from "
         f"{settings.origins[name]} to read with the recorded value)"
     )
 

@@ -137,15 +137,18 @@ def replaced(
 ) -> None:
     """A repair's replaced trades hold its times: as exact as their texts were written.
     A whole minute written without seconds that is the stored time changes nothing: a
-    13:10:00 read with its seconds stays exact (``stored``: the rows before the repair)."""
+    13:10:00 read with its seconds stays exact (``stored``: the rows before the repair
+    whose compared fields differ)."""
     to_minute: list[str] = []
     exact: list[str] = []
     for ex in executions:
         if not texts.to_minute(ex):
             exact.append(ex.execution_id)
             continue
+        # ``stored`` holds the rows whose compared fields differ: a row not in it (its
+        # commission or name replaced) kept its time, and so its precision.
         theirs = stored.get(ex.execution_id)
-        if theirs is None or theirs["executed_at"] != ex.executed_at:
+        if theirs is not None and theirs["executed_at"] != ex.executed_at:
             to_minute.append(ex.execution_id)
     for ids, precision in ((to_minute, MINUTE_ONLY), (exact, None)):
         if ids:

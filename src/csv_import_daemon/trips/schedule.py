@@ -7,8 +7,9 @@ setting in force would give another commission (``status``, ``verify``, ``round-
 ``pnl`` say so), and ``apply_schedule``, run by ``round-trips --rebuild``, gives it to them:
 each changed field is kept in ``trade_corrections`` (``commission``,
 ``commission_currency``, ``commission_source``) with the update. A fill's own reading is
-never lost: a commission the file gave stays, and one the schedule gave is taken back to
-what the file gave (nothing, or its zero; a zero's currency is then only in the log).
+never lost: a commission amount the file gave stays, and one the schedule gave is taken back to
+what the file gave (nothing, or its zero, whose own currency a schedule over zero does
+not keep).
 
 The fills are read grouped by what decides their commission (instrument, quantity, stored
 commission, currency and source): a few rows per instrument, however many fills.
@@ -126,6 +127,10 @@ def changed_roots(conn: Connection, schedule: CommissionSchedule) -> tuple[str, 
     return tuple(sorted(roots))
 
 
+def _shown(amount: Decimal | None) -> str | None:
+    return None if amount is None else format(amount, "f")
+
+
 def apply_schedule(conn: Connection, schedule: CommissionSchedule, now: datetime) -> int:
     """Give the stored fills the setting's commissions (before a rebuild); how many fills
     changed, each recorded in ``trade_corrections``."""
@@ -134,24 +139,23 @@ def apply_schedule(conn: Connection, schedule: CommissionSchedule, now: datetime
     for group, (amount, currency, source) in list(_changes(sql, schedule)):
         fills = sql.run(_FILLS[sql.sqlite], group).all()
         sql.run(_UPDATE[sql.sqlite], (sql.money(amount), currency, source, *group))
-        stored = None if group[2] is None else format(Decimal(str(group[2])), "f")
-        given = None if amount is None else format(amount, "f")
-        # Every field that changes is logged, so the file's own reading (a currency as
-        # well as an amount) can always be told from the log.
+        before = None if group[2] is None else Decimal(str(group[2]))
+        # Every field that changes is logged; amounts compared as numbers (PostgreSQL
+        # reads 1.86 back as 1.86000000), currency and source as text.
         fields = [
-            (field, before, after)
-            for field, before, after in (
-                ("commission", stored, given),
-                ("commission_currency", group[3], currency),
-                ("commission_source", group[4], source),
+            (field, old, new)
+            for field, old, new, differs in (
+                ("commission", _shown(before), _shown(amount), before != amount),
+                ("commission_currency", group[3], currency, group[3] != currency),
+                ("commission_source", group[4], source, group[4] != source),
             )
-            if before != after
+            if differs
         ]
         for execution_id, source_file, source_line in fills:
-            for field, before, after in fields:
+            for field, old, new in fields:
                 sql.run(
                     _CORRECTION,
-                    (execution_id, field, before, after, source_file, source_line, sql.time(now)),
+                    (execution_id, field, old, new, source_file, source_line, sql.time(now)),
                 )
         changed += len(fills)
     return changed

@@ -179,6 +179,12 @@ def test_a_repair_from_a_re_save_keeps_an_exact_whole_minute_exact(
     assert counts(repair) == (0, 0, 0, 0, 1)
     with engine.connect() as conn:
         assert conn.scalar(select(TRADES.c.time_precision)) is None
+    # Another commission alone (no compared field differs): still exact.
+    write(path, WITH_IDS, [row.format("21000.25", "05/13/2026 13:10").replace("$0.52", "$0.62")])
+    repair = service.import_file(path, reread=True, replace=True, final_line_ok=True)
+    assert counts(repair) == (0, 0, 0, 0, 1)
+    with engine.connect() as conn:
+        assert conn.scalar(select(TRADES.c.time_precision)) is None
     later = write(tmp_path / "b.csv", WITH_IDS, [row.format("21000.25", "5/13/2026 1:10:38 PM")])
     assert counts(service.import_file(later, final_line_ok=True)) == (0, 0, 0, 1, 0)
     assert times(engine) == [datetime(2026, 5, 13, 17, 10)]

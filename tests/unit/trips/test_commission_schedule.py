@@ -260,3 +260,20 @@ def test_a_repair_re_read_gives_the_schedule_in_force(
     assert normalized(stored_round_trips(engine)) == normalized(
         reference_round_trips(trades_of(engine))
     )
+
+
+def test_a_currency_changed_alone_logs_the_currency_alone(
+    engine: Engine, settings: Settings, tmp_path: Path
+) -> None:
+    """The same rate in another currency: one correction (the currency), on both databases
+    (PostgreSQL reads 1.86 back as 1.86000000, which is no change of amount)."""
+    _cli(settings, _config(tmp_path, MNQ_AND_ES), "import", str(_fills(tmp_path)))
+    in_euros = MNQ_AND_ES.replace(
+        'per_side = "0.62"\ncurrency = "USD"', 'per_side = "0.62"\ncurrency = "EUR"'
+    )
+    _cli(settings, _config(tmp_path, in_euros), "round-trips", "--rebuild")
+    with engine.connect() as conn:
+        logged = conn.execute(
+            text("SELECT execution_id, field, old_value, new_value FROM trade_corrections")
+        ).all()
+    assert [tuple(r) for r in logged] == [("m1", "commission_currency", "USD", "EUR")]
