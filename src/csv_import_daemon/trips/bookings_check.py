@@ -15,7 +15,9 @@ from collections.abc import Iterable
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Connection, bindparam, text
+from sqlalchemy import Connection, Select, and_, bindparam, func, select, text
+
+from csv_import_daemon.db.tables import ROUND_TRIP_BOOKINGS, ROUND_TRIP_FILLS, ROUND_TRIPS
 
 _UNIT = Decimal("1E-8")
 IDS_AT_ONCE = 1000  # round-trip IDs per statement
@@ -74,36 +76,38 @@ def _keys_apart(conn: Connection) -> list[tuple[str, str]]:
     return sorted(apart)
 
 
-# Each round trip beside the sums of its bookings; two fixed texts, not one assembled.
-_COMPARED = (
-    "SELECT r.points, r.commission, "
-    "(SELECT count(*) FROM round_trip_fills f WHERE f.round_trip_id = r.id), "
-    "b.parts, b.points, b.commission, b.whole FROM round_trips r LEFT JOIN "
-    "(SELECT round_trip_id, sum(parts) AS parts, sum(points) AS points, "
-    "sum(commission) AS commission, count(points) = count(*) "
-    "AND count(commission) = count(*) AS whole FROM round_trip_bookings "
-    "GROUP BY round_trip_id) b ON b.round_trip_id = r.id"
+def _compared(*where: Any, ids: bool = False) -> Select[Any]:
+    """Each round trip (those ``where`` selects) beside the sums of its bookings; ``ids``:
+    the bookings' sums only for the round trips bound as ``ids``."""
+    trips, fills, books = ROUND_TRIPS.c, ROUND_TRIP_FILLS.c, ROUND_TRIP_BOOKINGS.c
+    whole = and_(
+        func.count(books.points) == func.count(), func.count(books.commission) == func.count()
+    )
+    sums = select(
+        books.round_trip_id,
+        func.sum(books.parts).label("parts"),
+        func.sum(books.points).label("points"),
+        func.sum(books.commission).label("commission"),
+        whole.label("whole"),
+    ).group_by(books.round_trip_id)
+    if ids:
+        sums = sums.where(books.round_trip_id.in_(bindparam("ids", expanding=True)))
+    b = sums.subquery("b")
+    parts = select(func.count()).where(fills.round_trip_id == trips.id).scalar_subquery()
+    return (
+        select(
+            trips.points, trips.commission, parts, b.c.parts, b.c.points, b.c.commission, b.c.whole
+        )
+        .select_from(ROUND_TRIPS.outerjoin(b, b.c.round_trip_id == trips.id))
+        .where(*where)
+    )
+
+
+_COMPARED = _compared()
+_COMPARED_KEY = _compared(
+    ROUND_TRIPS.c.account == bindparam("a"), ROUND_TRIPS.c.contract == bindparam("c")
 )
-_COMPARED_KEY = (
-    "SELECT r.points, r.commission, "
-    "(SELECT count(*) FROM round_trip_fills f WHERE f.round_trip_id = r.id), "
-    "b.parts, b.points, b.commission, b.whole FROM round_trips r LEFT JOIN "
-    "(SELECT round_trip_id, sum(parts) AS parts, sum(points) AS points, "
-    "sum(commission) AS commission, count(points) = count(*) "
-    "AND count(commission) = count(*) AS whole FROM round_trip_bookings "
-    "GROUP BY round_trip_id) b ON b.round_trip_id = r.id "
-    "WHERE r.account = :a AND r.contract = :c"
-)
-_COMPARED_IDS = text(
-    "SELECT r.points, r.commission, "
-    "(SELECT count(*) FROM round_trip_fills f WHERE f.round_trip_id = r.id), "
-    "b.parts, b.points, b.commission, b.whole FROM round_trips r LEFT JOIN "
-    "(SELECT round_trip_id, sum(parts) AS parts, sum(points) AS points, "
-    "sum(commission) AS commission, count(points) = count(*) "
-    "AND count(commission) = count(*) AS whole FROM round_trip_bookings "
-    "WHERE round_trip_id IN :ids GROUP BY round_trip_id) b ON b.round_trip_id = r.id "
-    "WHERE r.id IN :ids"
-).bindparams(bindparam("ids", expanding=True))
+_COMPARED_IDS = _compared(ROUND_TRIPS.c.id.in_(bindparam("ids", expanding=True)), ids=True)
 
 
 def _differing(conn: Connection, keys: list[tuple[str, str]] | None) -> int:
@@ -112,9 +116,9 @@ def _differing(conn: Connection, keys: list[tuple[str, str]] | None) -> int:
     count = 0
     for key in keys if keys is not None else [None]:
         if key is None:
-            rows = conn.execute(text(_COMPARED))
+            rows = conn.execute(_COMPARED)
         else:
-            rows = conn.execute(text(_COMPARED_KEY), {"a": key[0], "c": key[1]})
+            rows = conn.execute(_COMPARED_KEY, {"a": key[0], "c": key[1]})
         count += _count_differing(rows)
     return count
 
