@@ -175,7 +175,7 @@ def handle(engine: Engine, settings: Settings, args: argparse.Namespace) -> int:
             listed = list(trips)
             shown = len(listed)
             columns = [k for k in SHOWN if k != "currency"] + ["currency"]
-            rows = [_marked(localized(t, zone)) for t in listed]
+            rows = [_marked(localized(t, zone, executions=False)) for t in listed]
             print(table_text(columns, [[visible(t[k]) for k in columns] for t in rows]))
             print(_totals(listed))
             if any(_scheduled(t) for t in listed):
@@ -204,7 +204,7 @@ def _csv_rows(trips: Iterable[dict[str, Any]], zone: ZoneInfo) -> int:
     header: Sequence[str] | None = [*SHOWN, "executions"]
     chunk: list[list[Any]] = []
     for trip in trips:
-        t = localized(trip, zone)
+        t = localized(trip, zone, executions=False)  # the cell shows ids and quantities
         chunk.append([*(t[k] for k in SHOWN), _executions_cell(t["executions"])])
         count += 1
         if len(chunk) >= 1000:

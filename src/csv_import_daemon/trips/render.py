@@ -35,13 +35,15 @@ def in_zone(value: datetime | None, zone: tzinfo) -> datetime | None:
     return None if value is None else value.replace(tzinfo=UTC).astimezone(zone)
 
 
-def localized(row: dict[str, Any], zone: tzinfo) -> dict[str, Any]:
-    """The row with every stored time shown in ``zone`` (executions too)."""
+def localized(row: dict[str, Any], zone: tzinfo, *, executions: bool = True) -> dict[str, Any]:
+    """The row with every stored time shown in ``zone`` (executions too, unless
+    ``executions`` is false: the table and CSV show none of theirs, and converting them
+    was a fifth of a ``round-trips`` listing)."""
     out: dict[str, Any] = {}
     for key, value in row.items():
         if isinstance(value, datetime):
             out[key] = in_zone(value, zone)
-        elif isinstance(value, list):
+        elif executions and isinstance(value, list):
             out[key] = [localized(v, zone) if isinstance(v, dict) else v for v in value]
         else:
             out[key] = value
