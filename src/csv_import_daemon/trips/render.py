@@ -97,6 +97,8 @@ def safe_cell(value: Any) -> Any:
 
 def display(value: Any) -> str:
     """A terminal cell: exact decimals, ISO times, empty for null."""
+    if type(value) is str:  # most cells of a table arrive as text already
+        return value
     if value is None:
         return ""
     if isinstance(value, Decimal):
