@@ -131,6 +131,13 @@ def utc_now() -> datetime:
     return datetime.now(UTC).replace(tzinfo=None)
 
 
+def sqlite_time(value: datetime) -> str:
+    """SQLAlchemy's SQLite DATETIME text ("YYYY-MM-DD HH:MM:SS.ffffff"), made in C (the
+    writer checks the format against SQLAlchemy's own at start)."""
+    text = value.isoformat(" ")
+    return text + ".000000" if len(text) == 19 else text
+
+
 class CheckpointStatus(StrEnum):
     """What ``import_files.status`` holds: how far a file's reading got."""
 

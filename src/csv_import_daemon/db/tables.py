@@ -18,6 +18,7 @@ from csv_import_daemon.db.models import (
     ROUND_TRIPS,
     TRADES,
     CheckpointStatus,
+    sqlite_time,
     utc_now,
 )
 
@@ -36,5 +37,6 @@ __all__ = [
     "ROUND_TRIP_STATE",
     "TRADES",
     "CheckpointStatus",
+    "sqlite_time",
     "utc_now",
 ]

@@ -22,7 +22,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 from csv_import_daemon.config.contracts import contract_at
 from csv_import_daemon.db import pg_batch
-from csv_import_daemon.db.tables import LEDGER, TRADES
+from csv_import_daemon.db.tables import LEDGER, TRADES, sqlite_time
 from csv_import_daemon.parsing.row_parser import Execution
 
 LEDGER_COLUMNS = ("execution_id", "csv_filename", "import_timestamp", "account", "instrument")
@@ -77,12 +77,6 @@ def _money_text(value: Decimal | None) -> str | None:
     return None if value is None else _decimal_text(value)
 
 
-def _sqlite_time(value: datetime) -> str:
-    """SQLAlchemy's SQLite DATETIME text ("YYYY-MM-DD HH:MM:SS.ffffff"), made in C."""
-    text = value.isoformat(" ")
-    return text + ".000000" if len(text) == 19 else text
-
-
 class BatchWriter:
     """Dialect-aware batch inserts and stored-row lookups for one engine."""
 
@@ -105,8 +99,8 @@ class BatchWriter:
             self._ledger_sql = self._compile(LEDGER, LEDGER_COLUMNS)
             proc = DateTime().dialect_impl(self.dialect).bind_processor(self.dialect)
             sample = datetime(2025, 1, 28, 15, 59, 52)
-            if proc is None or proc(sample) != _sqlite_time(sample):
-                raise RuntimeError("SQLite DATETIME storage format changed; update _sqlite_time")
+            if proc is None or proc(sample) != sqlite_time(sample):
+                raise RuntimeError("SQLite DATETIME storage format changed; update sqlite_time")
 
     def _compile(self, table: Table, columns: Sequence[str]) -> str:
         stmt = self._insert(table).on_conflict_do_nothing(index_elements=["execution_id"])
@@ -148,13 +142,13 @@ class BatchWriter:
         new = [ex for ex in batch if ex.execution_id not in known] if known else batch
         if not new:
             return set(), differing
-        stamp = _sqlite_time(now)
+        stamp = sqlite_time(now)
         before = conn.exec_driver_sql(_MAX_TRADE_ID).scalar()
         passed, decimal_text, money_text, to_time, contract = (
             _PASSED,
             _decimal_text,
             _money_text,
-            _sqlite_time,
+            sqlite_time,
             contract_at,
         )
         added = conn.exec_driver_sql(
@@ -225,7 +219,7 @@ class BatchWriter:
         by_id = {ex.execution_id: ex for ex in batch}
         known: set[str] = set()
         differing: dict[str, Stored] = {}
-        decimal_text, to_time = _decimal_text, _sqlite_time
+        decimal_text, to_time = _decimal_text, sqlite_time
         for row in rows:
             key = row[0]
             known.add(key)
