@@ -605,7 +605,7 @@ def test_run_alembic_works_as_the_readme_writes_it(tmp_path: Path) -> None:
     assert up.returncode == 0, up.stderr
     assert "./run alembic upgrade head" in (REPO / "README.md").read_text(encoding="utf-8")
     current = cli(tmp_path, "db", "current", "--database", url)
-    assert current.stdout.strip() == "0018_round_trip_bookings"
+    assert current.stdout.strip() == "0019_trades_commission_source"
 
 
 def test_readme_quick_start_names_the_packages_an_install_needs() -> None:

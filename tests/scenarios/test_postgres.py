@@ -56,7 +56,8 @@ R15 = "0015_time_precision"
 R16 = "0016_trades_source_file"
 R17 = "0017_commission_source"
 R18 = "0018_round_trip_bookings"
-HEAD = R18
+R19 = "0019_trades_commission_source"
+HEAD = R19
 TABLES = {
     None: set(),
     R1: {"trades", "import_files", "import_rejections"},
@@ -89,7 +90,7 @@ TABLES[R11] = TABLES[R10] | {"instance_settings"}
 TABLES[R12] = TABLES[R11] | {"round_trip_state"}
 TABLES[R13] = TABLES[R12]
 TABLES[R14] = TABLES[R15] = TABLES[R16] = TABLES[R17] = TABLES[R13]
-TABLES[R18] = TABLES[R17] | {"round_trip_bookings"}
+TABLES[R18] = TABLES[R19] = TABLES[R17] | {"round_trip_bookings"}
 
 
 def _settings(url: str) -> Settings:
@@ -131,7 +132,10 @@ def test_each_migration_steps_up_and_down_with_postgres_types(postgres_url: str)
     each step, NUMERIC(20, 8) money, VARCHAR widths equal to LIMITS, nothing left at base."""
     engine = make_engine(_settings(postgres_url))
     try:
-        steps = [R1, R2, R3, R4, R5, R6, R7, R8, R9, R10, R11, R12, R13, R14, R15, R16, R17, R18]
+        steps = [
+            *(R1, R2, R3, R4, R5, R6, R7, R8, R9, R10, R11, R12, R13, R14, R15, R16, R17, R18),
+            R19,
+        ]
         for rev in steps:
             migrate.upgrade(engine, rev)
             assert migrate.current(engine) == rev

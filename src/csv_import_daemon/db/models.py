@@ -123,6 +123,9 @@ TRADES = Table(
     Index("ix_trades_account_contract_executed_at", "account", "contract", "executed_at"),
     # What a file gave (importing.rewrites) and its last fill (the archiver), revision 0016.
     Index("ix_trades_source_file_executed_at", "source_file", "executed_at"),
+    # The consistency check of every report: the quantities' sum read from it alone, and
+    # the fills whose commission the setting gave found without a scan (revision 0019).
+    Index("ix_trades_commission_source_quantity", "commission_source", "quantity"),
 )
 
 

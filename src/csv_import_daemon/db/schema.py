@@ -18,7 +18,7 @@ from csv_import_daemon.logs import get_logger
 log = get_logger(__name__)
 
 # The newest revision in alembic/versions: a new revision updates this line too.
-HEAD_REVISION = "0018_round_trip_bookings"
+HEAD_REVISION = "0019_trades_commission_source"
 
 
 def current(engine: Engine) -> str | None:

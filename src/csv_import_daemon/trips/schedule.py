@@ -36,9 +36,10 @@ from csv_import_daemon.trips.sql import TripSql
 _SCHEDULED = (SCHEDULE, SCHEDULE_OVER_ZERO)
 # Fills the schedule may concern: all but the file's own amounts (a file's zero too when
 # some entry applies to zero, as the schedule then replaces it).
-_GROUPS = (
+_GROUPS = (  # "< or >", not "<>": each side a range of ix_trades_commission_source_quantity
     "SELECT instrument, quantity, commission, commission_currency, commission_source "
-    "FROM trades WHERE commission_source IS NULL OR commission_source <> 'file' "
+    "FROM trades WHERE commission_source IS NULL OR commission_source < 'file' "
+    "OR commission_source > 'file' "
     "GROUP BY instrument, quantity, commission, commission_currency, commission_source"
 )
 _GROUPS_WITH_ZERO = {  # SQLite keeps decimal text ('0.00'): compared as a number there

@@ -17,12 +17,15 @@ from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import Column, Engine, Integer, MetaData, func, inspect, select
 
+from csv_import_daemon.config.commissions import CommissionSchedule
 from csv_import_daemon.config.settings import Settings
 from csv_import_daemon.db import migrate
 from csv_import_daemon.db.engine import make_engine
 from csv_import_daemon.db.models import METADATA
 from csv_import_daemon.db.tables import LEDGER, TRADES
 from csv_import_daemon.importing.service import ImportService
+from csv_import_daemon.trips.consistency import check_round_trips
+from csv_import_daemon.trips.schedule import _GROUPS, _GROUPS_SCHEDULED
 from support.paths import REPO
 from support.processes import clean_env
 
@@ -41,7 +44,9 @@ R14 = "0014_trip_commission_currency"
 R15 = "0015_time_precision"
 R16 = "0016_trades_source_file"
 R17 = "0017_commission_source"
-R18 = HEAD = "0018_round_trip_bookings"
+R18 = "0018_round_trip_bookings"
+R19 = HEAD = "0019_trades_commission_source"
+SOURCE_GROUPS = (_GROUPS_SCHEDULED, _GROUPS)
 TABLES = {
     "trades",
     "import_files",
@@ -221,6 +226,40 @@ def test_each_revision_steps_down_and_up_keeping_the_other_data(
     assert (again.inserted, again.duplicates) == (0, 6)
 
 
+# -- r19: the index of the consistency check -------------------------------------------------
+
+
+def test_revision_0019_indexes_trades_by_commission_source_and_quantity(
+    engine: Engine, settings: Settings, samples: Path
+) -> None:
+    """Up from 0018 with trades stored: the index is made over them, the trades and what the
+    check says stay; down drops only the index. On SQLite the check's sum of quantities
+    reads the index alone, and the fills of a commission source are searched, not scanned."""
+    import_samples(engine, settings, samples)
+    name = "ix_trades_commission_source_quantity"
+    with engine.connect() as conn:
+        before = check_round_trips(conn, schedule=CommissionSchedule({}))
+    migrate.downgrade(engine, R18)
+    assert name not in {i["name"] for i in inspect(engine).get_indexes("trades")}
+    migrate.upgrade(engine)
+    indexes = {i["name"]: i["column_names"] for i in inspect(engine).get_indexes("trades")}
+    assert indexes[name] == ["commission_source", "quantity"]
+    assert count(engine, TRADES) == 14
+    with engine.connect() as conn:
+        assert check_round_trips(conn, schedule=CommissionSchedule({})) == before
+        if engine.dialect.name != "sqlite":
+            return
+        # The check's sum, and the fills' groups without a schedule and with one.
+        queries = ("SELECT count(*), coalesce(sum(quantity), 0) FROM trades", *SOURCE_GROUPS)
+        plans = {
+            query: " ".join(str(r[-1]) for r in conn.exec_driver_sql("EXPLAIN QUERY PLAN " + query))
+            for query in queries
+        }
+    covered = f"SCAN trades USING COVERING INDEX {name}"
+    read = [plan.replace(covered, name) for plan in plans.values()]
+    assert all(name in plan and "SCAN trades" not in plan for plan in read), plans
+
+
 # -- r3: the backfill -----------------------------------------------------------------------
 
 
@@ -358,7 +397,7 @@ def test_migrations_ship_inside_the_wheel(tmp_path: Path) -> None:
     assert "csv_import_daemon/migrations/frozen_0010_contracts.py" in names
     assert {
         f"csv_import_daemon/migrations/versions/{r}.py"
-        for r in (R1, R2, R3, R6, R7, R8, R9, R10, R11, R12, R13, R14, R15, R16, R17, R18)
+        for r in (R1, R2, R3, R6, R7, R8, R9, R10, R11, R12, R13, R14, R15, R16, R17, R18, R19)
     } <= names
     # The journal page's template, style and script are package data too.
     page = {f"csv_import_daemon/reports/templates/journal.{k}" for k in ("html.j2", "css", "js")}
