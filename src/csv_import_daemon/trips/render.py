@@ -26,7 +26,7 @@ def time_text(value: datetime | None) -> str | None:
     """ISO 8601: a naive time is UTC as stored (``...Z``), an aware one keeps its offset."""
     if value is None:
         return None
-    text = value.replace(microsecond=0).isoformat()
+    text = value.isoformat(timespec="seconds")  # the fraction dropped, as stored to the second
     return text if value.tzinfo is not None else text + "Z"
 
 
@@ -122,8 +122,10 @@ def csv_text(header: Sequence[str] | None, rows: Iterable[Sequence[Any]]) -> str
 def table_text(header: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
     """A plain aligned table for a terminal."""
     cells = [[str(h) for h in header]]
-    cells += [[display(v) for v in row] for row in rows]
-    widths = [max(len(r[i]) for r in cells) for i in range(len(header))]
-    lines = ["  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)) for r in cells]
+    cells += [list(map(display, row)) for row in rows]
+    # Column by column in C (map, zip): a listing of thousands of round trips is 20 cells
+    # a row, and a generator step per cell cost a tenth of the command.
+    widths = [max(map(len, column)) for column in zip(*cells, strict=True)]
+    lines = ["  ".join(map(str.ljust, r, widths)) for r in cells]
     lines.insert(1, "  ".join("-" * w for w in widths))
     return "\n".join(line.rstrip() for line in lines)
