@@ -10,6 +10,7 @@ migration code, and ``status`` does not pay for the daemon's imports.
 from __future__ import annotations
 
 import argparse
+import gc
 import importlib
 import os
 import sys
@@ -47,6 +48,13 @@ COMMANDS = {
     ),
 }
 BROKEN_PIPE = 128 + 13  # what a shell reports for a tool ended by SIGPIPE
+# A command that runs and exits (all but ``run``, the daemon) holds what it reads until it
+# prints it: thousands of rows of dicts. Each full collection of CPython's collector walks
+# every object alive, those of the imported libraries too, and one came each time the heap
+# grew by a quarter: a tenth of a ``round-trips`` listing. Those commands freeze what the
+# imports made (never collected, as it lives to the end anyway) and make full collections
+# ten times rarer; young objects are collected as always.
+_FULL_COLLECTION_EVERY = 100  # younger collections (CPython's default: 10)
 
 _SETTING_FLAGS = (
     "database_url",
@@ -140,6 +148,9 @@ def _early_log_format(args: argparse.Namespace) -> Any:
 def main(argv: Sequence[str] | None = None) -> int:
     words = sys.argv[1:] if argv is None else list(argv)
     command = _command_of(words)
+    if command != "run":
+        young, older, _ = gc.get_threshold()
+        gc.set_threshold(young, older, _FULL_COLLECTION_EVERY)
     args = build_parser([command] if command in COMMANDS else []).parse_args(words)
     try:
         return _main(args)
@@ -175,6 +186,8 @@ def _main(args: argparse.Namespace) -> int:
         log.error("configuration_error", error=str(exc))
         return ExitCode.USAGE
     configure_logging(settings.log_format, settings.log_level, escape=visible)
+    if args.command != "run":
+        gc.freeze()
     try:
         code: int = args.handler(args, settings)
         return code
