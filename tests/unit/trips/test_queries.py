@@ -155,3 +155,73 @@ def test_round_trips_stream_in_order_across_chunks(
     cells = list(csv.reader(io.StringIO(done.stdout)))
     assert len(cells) == 1 + len(expected)
     assert [c[cells[0].index("account")] for c in cells[1:]] == [a for _, a in expected]
+
+
+def test_each_fill_shows_its_trade_even_where_trades_were_edited_by_hand(
+    engine: Engine, settings: Settings, tmp_path: Path
+) -> None:
+    """The listing reads a chunk's trades by account, contract and time; a trade moved out
+    of its round trip's time, to another contract, or deleted by hand (no rebuild since)
+    still shows in the listing exactly as the trade is now (null once deleted), as a
+    lookup by execution id gives it."""
+    from datetime import timedelta  # noqa: PLC0415
+
+    from sqlalchemy import select, update  # noqa: PLC0415
+
+    from csv_import_daemon.config.trading_day import parse_rollover  # noqa: PLC0415
+    from csv_import_daemon.db.tables import ROUND_TRIP_FILLS, TRADES  # noqa: PLC0415
+    from csv_import_daemon.trips.queries import TripFilter, load_round_trips  # noqa: PLC0415
+
+    lines = []
+    for n in range(6):
+        when = DAY1 + timedelta(minutes=10 * n)
+        for account in ("Sim101", "APEX"):
+            for suffix, action, qty, price, after in (
+                ("a", "Buy", 2, "100", 0),
+                ("b", "Sell", 1, "101", 5),
+                ("c", "Sell", 1, "102", 9),
+            ):
+                at = when + timedelta(seconds=after)
+                lines.append(
+                    row(f"{account}-{n}-{suffix}", action, qty, price, at, account=account)
+                )
+    import_all(engine, settings, write(tmp_path / "fills.csv", lines))
+    t = TRADES.c
+    with engine.begin() as conn:
+        conn.execute(
+            update(TRADES)
+            .where(t.execution_id == "Sim101-1-b")
+            .values(executed_at=DAY1 + timedelta(days=400), price=Decimal("99.5"))
+        )
+        conn.execute(update(TRADES).where(t.execution_id == "APEX-2-c").values(contract="ES 03-25"))
+        conn.execute(TRADES.delete().where(t.execution_id == "APEX-4-a"))
+    f = ROUND_TRIP_FILLS.c
+    with engine.connect() as conn:
+        trips = load_round_trips(conn, TripFilter(), parse_rollover(settings.trading_day_rollover))
+        looked_up = {
+            r[0]: tuple(r[1:])
+            for r in conn.execute(
+                select(
+                    f.execution_id,
+                    t.price,
+                    t.executed_at,
+                    t.commission_currency,
+                    t.commission_source,
+                ).select_from(ROUND_TRIP_FILLS.outerjoin(TRADES, t.execution_id == f.execution_id))
+            )
+        }
+    shown = {
+        e["execution_id"]: (
+            e["price"],
+            e["executed_at"],
+            e["commission_currency"],
+            e["commission_source"],
+        )
+        for trip in trips
+        for e in trip["executions"]
+    }
+    assert len(trips) == 12
+    assert shown == looked_up
+    assert shown["Sim101-1-b"][:2] == (Decimal("99.5"), DAY1 + timedelta(days=400))
+    assert shown["APEX-4-a"] == (None, None, None, None)
+    assert shown["APEX-2-c"][0] == Decimal("102")
