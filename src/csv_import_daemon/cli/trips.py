@@ -7,7 +7,7 @@ import json
 import sys
 import textwrap
 from collections.abc import Iterable, Sequence
-from datetime import date
+from datetime import date, datetime
 from decimal import Decimal
 from typing import Any, TextIO
 from zoneinfo import ZoneInfo
@@ -39,7 +39,7 @@ from csv_import_daemon.trips.queries import (
     table_text,
 )
 from csv_import_daemon.trips.refresh import rebuild_round_trips
-from csv_import_daemon.trips.render import localized, with_local_times
+from csv_import_daemon.trips.render import in_zone, localized, with_local_times
 
 log = get_logger(__name__)
 
@@ -176,8 +176,8 @@ def handle(engine: Engine, settings: Settings, args: argparse.Namespace) -> int:
             listed = list(trips)
             shown = len(listed)
             columns = [k for k in SHOWN if k != "currency"] + ["currency"]
-            rows = [_marked(localized(t, zone, executions=False)) for t in listed]
-            print(table_text(columns, [[_cell(t[k]) for k in columns] for t in rows]))
+            rows = [_marked(t) for t in listed]
+            print(table_text(columns, [[_cell(t[k], zone) for k in columns] for t in rows]))
             print(_totals(listed))
             if any(_scheduled(t) for t in listed):
                 print(f"{_MARK} commission from the commissions setting (in part or whole)")
@@ -256,10 +256,15 @@ def _emit(args: argparse.Namespace, rows: list[dict[str, Any]], columns: list[st
         print(table_text(columns, [[visible(r[c]) for c in columns] for r in rows]))
 
 
-def _cell(value: Any) -> str:
+def _cell(value: Any, zone: ZoneInfo) -> str:
     """A table cell's text: ``display``'s, escaped for a terminal where it is text (numbers
-    and times hold no control character); one call a cell instead of two on thousands."""
-    return str(visible(value)) if isinstance(value, str) else display(value)
+    and times hold no control character), a time in the display zone; one call a cell (a
+    listing has thousands of rows of 19)."""
+    if isinstance(value, str):
+        return str(visible(value))
+    if isinstance(value, datetime):
+        return display(in_zone(value, zone))
+    return display(value)
 
 
 def _scheduled(trip: dict[str, Any]) -> bool:
