@@ -39,7 +39,7 @@ from csv_import_daemon.trips.queries import (
     table_text,
 )
 from csv_import_daemon.trips.refresh import rebuild_round_trips
-from csv_import_daemon.trips.render import in_zone, localized, with_local_times
+from csv_import_daemon.trips.render import aligned, in_zone, localized, with_local_times
 
 log = get_logger(__name__)
 
@@ -176,10 +176,11 @@ def handle(engine: Engine, settings: Settings, args: argparse.Namespace) -> int:
             listed = list(trips)
             shown = len(listed)
             columns = [k for k in SHOWN if k != "currency"] + ["currency"]
-            rows = [_marked(t) for t in listed]
-            print(table_text(columns, [[_cell(t[k], zone) for k in columns] for t in rows]))
+            scheduled = [_scheduled(t) for t in listed]
+            rows = [_marked(t) if s else t for t, s in zip(listed, scheduled, strict=True)]
+            print(aligned(columns, [[_cell(t[k], zone) for k in columns] for t in rows]))
             print(_totals(listed))
-            if any(_scheduled(t) for t in listed):
+            if any(scheduled):
                 print(f"{_MARK} commission from the commissions setting (in part or whole)")
         hint = _hint(conn, flt) if not shown else None
     _say(hint)

@@ -59,9 +59,18 @@ class ExactDecimal(TypeDecorator[Decimal]):
         return format(value, "f")
 
     def process_result_value(self, value: Any, dialect: Dialect) -> Decimal | None:
-        if value is None:
-            return None
-        return value if isinstance(value, Decimal) else Decimal(str(value))
+        return _decimal_of(value)
+
+    def result_processor(self, dialect: Dialect, coltype: Any) -> Any:
+        if dialect.name == "sqlite":  # text: one call a value, not TypeDecorator's two
+            return _decimal_of
+        return super().result_processor(dialect, coltype)
+
+
+def _decimal_of(value: Any) -> Decimal | None:
+    if value is None:
+        return None
+    return value if isinstance(value, Decimal) else Decimal(str(value))
 
 
 class WideDecimal(ExactDecimal):

@@ -7,7 +7,7 @@ import io
 import re
 from collections.abc import Iterable, Sequence
 from datetime import UTC, date, datetime, tzinfo
-from decimal import Decimal
+from decimal import Decimal, getcontext
 from typing import Any
 
 # A spreadsheet may split a line on ",", ";" (de-DE, fr-FR) or TAB whatever we meant: a
@@ -19,7 +19,16 @@ def decimal_text(value: Decimal) -> str:
     """Canonical text of an exact decimal: no exponent, no trailing zeros."""
     if value == 0:
         return "0"
+    text = str(value)
+    # Most amounts are plain digits already ("18926.00"): without their trailing zeros they
+    # are what normalize and "f" give, in a third of the time (a listing shows thousands).
+    # normalize rounds to the context's digits: longer ones take that path, as before.
+    if len(text) <= _PLAIN_DIGITS and "E" not in text:
+        return text.rstrip("0").rstrip(".") if "." in text else text
     return format(value.normalize(), "f")
+
+
+_PLAIN_DIGITS = getcontext().prec  # 28
 
 
 def time_text(value: datetime | None) -> str | None:
@@ -121,8 +130,12 @@ def csv_text(header: Sequence[str] | None, rows: Iterable[Sequence[Any]]) -> str
 
 def table_text(header: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
     """A plain aligned table for a terminal."""
-    cells = [[str(h) for h in header]]
-    cells += [list(map(display, row)) for row in rows]
+    return aligned(header, [list(map(display, row)) for row in rows])
+
+
+def aligned(header: Sequence[str], texts: list[list[str]]) -> str:
+    """``table_text`` of cells already shown as text."""
+    cells = [[str(h) for h in header], *texts]
     # Column by column in C (map, zip): a listing of thousands of round trips is 20 cells
     # a row, and a generator step per cell cost a tenth of the command.
     widths = [max(map(len, column)) for column in zip(*cells, strict=True)]
