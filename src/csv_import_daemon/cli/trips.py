@@ -166,7 +166,7 @@ def handle(engine: Engine, settings: Settings, args: argparse.Namespace) -> int:
     with engine.connect() as conn:
         drift = check_round_trips(conn, values, schedule=schedule)
         positions = position_mismatches(conn)
-        trips = iter_round_trips(conn, flt, rollover)
+        trips = iter_round_trips(conn, flt, rollover, prices=args.json)  # not in table, CSV
         # JSON and CSV are written as they are read: years of round trips in flat memory.
         if args.json:
             shown = _json_array((jsonable(with_local_times(t, zone)) for t in trips), sys.stdout)

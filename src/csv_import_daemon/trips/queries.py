@@ -179,14 +179,20 @@ def load_round_trips(conn: Connection, flt: TripFilter, rollover: Rollover) -> l
 
 
 def iter_round_trips(
-    conn: Connection, flt: TripFilter, rollover: Rollover, *, latest: int | None = None
+    conn: Connection,
+    flt: TripFilter,
+    rollover: Rollover,
+    *,
+    latest: int | None = None,
+    prices: bool = True,
 ) -> Iterator[dict[str, Any]]:
     """The selected round trips, oldest first, each with its ``executions`` in part order,
     read ``_FILL_CHUNK`` at a time: memory stays flat on years of round trips.
 
     Each has a stable ``id`` (see ``stable_id``), ``points_per_contract`` and the
     ``trading_day`` it closed on (opened on, while open); each execution its ``role``,
-    commission share, price and time. ``latest``: only the last so many by opening time.
+    commission share, price and time (``prices`` false: no price and time, which the table
+    and CSV do not show). ``latest``: only the last so many by opening time.
     """
     selected = trip_where(conn, select(ROUND_TRIPS), flt, rollover)
     if latest is not None:
@@ -197,7 +203,7 @@ def iter_round_trips(
     result = conn.execution_options(yield_per=_FILL_CHUNK).execute(query)
     for chunk in result.mappings().partitions():
         trips = [dict(r) for r in chunk]
-        executions = _executions(conn, trips)
+        executions = _executions(conn, trips, prices=prices)
         for trip in trips:
             parts = executions.get(trip.pop("id"), [])
             opening = parts[0]["execution_id"] if parts else ""
@@ -247,7 +253,7 @@ def stable_id(account: str, instrument: str, opening_execution: str) -> str:
 
 
 def _executions(
-    conn: Connection, trips: Sequence[dict[str, Any]]
+    conn: Connection, trips: Sequence[dict[str, Any]], *, prices: bool
 ) -> dict[int, list[dict[str, Any]]]:
     """Each round trip's parts in order, with their fills' price, time and commission.
 
@@ -264,9 +270,8 @@ def _executions(
         .order_by(f.round_trip_id, f.seq)
     ).all()
     wanted = {row[1] for row in parts}
-    columns = select(
-        tr.execution_id, tr.price, tr.executed_at, tr.commission_currency, tr.commission_source
-    )
+    shown = (tr.price, tr.executed_at) if prices else ()
+    columns = select(tr.execution_id, tr.commission_currency, tr.commission_source, *shown)
     ranges = [
         and_(
             tr.account == account,
@@ -276,7 +281,7 @@ def _executions(
         )
         for (account, contract), (first, last) in _windows(trips).items()
     ]
-    # execution id -> its trade's row (id, price, time, currency, source)
+    # execution id -> its trade's row (id, currency, source, price and time)
     fills = {row[0]: row for row in conn.execute(columns.where(or_(*ranges))) if row[0] in wanted}
     missing = sorted(wanted - fills.keys())
     for i in range(0, len(missing), _FILL_CHUNK):
@@ -285,26 +290,24 @@ def _executions(
             (row[0], row) for row in conn.execute(columns.where(tr.execution_id.in_(chunk)))
         )
     out: dict[int, list[dict[str, Any]]] = {}
+    no_trade = (None,) * (3 + len(shown))
     for trip_id, execution_id, quantity, role, commission in parts:
-        _, price, at, paid_in, source = fills.get(execution_id, _NO_TRADE)
-        out.setdefault(trip_id, []).append(
-            {
-                "execution_id": execution_id,
-                "quantity": quantity,
-                "role": role,
-                "commission": commission,
-                # The fill's: None is the P&L's currency (or a fill without commission).
-                "commission_currency": paid_in,
-                # file, schedule, schedule_over_zero (the commissions setting) or None.
-                "commission_source": source,
-                "price": price,  # null: deleted from trades since (rebuild)
-                "executed_at": at,
-            }
-        )
+        trade = fills.get(execution_id, no_trade)
+        part = {
+            "execution_id": execution_id,
+            "quantity": quantity,
+            "role": role,
+            "commission": commission,
+            # The fill's: None is the P&L's currency (or a fill without commission).
+            "commission_currency": trade[1],
+            # file, schedule, schedule_over_zero (the commissions setting) or None.
+            "commission_source": trade[2],
+        }
+        if prices:
+            part["price"] = trade[3]  # null: deleted from trades since (rebuild)
+            part["executed_at"] = trade[4]
+        out.setdefault(trip_id, []).append(part)
     return out
-
-
-_NO_TRADE = (None, None, None, None, None)
 
 
 def _windows(trips: Sequence[dict[str, Any]]) -> dict[tuple[Any, Any], tuple[Any, Any]]:

@@ -170,7 +170,11 @@ def test_each_fill_shows_its_trade_even_where_trades_were_edited_by_hand(
 
     from csv_import_daemon.config.trading_day import parse_rollover  # noqa: PLC0415
     from csv_import_daemon.db.tables import ROUND_TRIP_FILLS, TRADES  # noqa: PLC0415
-    from csv_import_daemon.trips.queries import TripFilter, load_round_trips  # noqa: PLC0415
+    from csv_import_daemon.trips.queries import (  # noqa: PLC0415
+        TripFilter,
+        iter_round_trips,
+        load_round_trips,
+    )
 
     lines = []
     for n in range(6):
@@ -197,7 +201,9 @@ def test_each_fill_shows_its_trade_even_where_trades_were_edited_by_hand(
         conn.execute(TRADES.delete().where(t.execution_id == "APEX-4-a"))
     f = ROUND_TRIP_FILLS.c
     with engine.connect() as conn:
-        trips = load_round_trips(conn, TripFilter(), parse_rollover(settings.trading_day_rollover))
+        rollover = parse_rollover(settings.trading_day_rollover)
+        trips = load_round_trips(conn, TripFilter(), rollover)
+        brief = list(iter_round_trips(conn, TripFilter(), rollover, prices=False))
         looked_up = {
             r[0]: tuple(r[1:])
             for r in conn.execute(
@@ -225,3 +231,14 @@ def test_each_fill_shows_its_trade_even_where_trades_were_edited_by_hand(
     assert shown["Sim101-1-b"][:2] == (Decimal("99.5"), DAY1 + timedelta(days=400))
     assert shown["APEX-4-a"] == (None, None, None, None)
     assert shown["APEX-2-c"][0] == Decimal("102")
+    # Without prices (the table, CSV): the same round trips and parts, no price or time.
+    unpriced = ("price", "executed_at")
+    assert brief == [
+        {
+            **trip,
+            "executions": [
+                {k: v for k, v in e.items() if k not in unpriced} for e in trip["executions"]
+            ],
+        }
+        for trip in trips
+    ]
