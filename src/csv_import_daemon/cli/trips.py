@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import argparse
+import gc
 import json
 import sys
 import textwrap
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from datetime import date, datetime
 from decimal import Decimal
 from typing import Any, TextIO
@@ -173,20 +175,41 @@ def handle(engine: Engine, settings: Settings, args: argparse.Namespace) -> int:
         elif args.csv:
             shown = _csv_rows(trips, zone)
         else:
-            listed = list(trips)
-            shown = len(listed)
-            columns = [k for k in SHOWN if k != "currency"] + ["currency"]
-            scheduled = [_scheduled(t) for t in listed]
-            rows = [_marked(t) if s else t for t, s in zip(listed, scheduled, strict=True)]
-            print(aligned(columns, [[_cell(t[k], zone) for k in columns] for t in rows]))
-            print(_totals(listed))
-            if any(scheduled):
-                print(f"{_MARK} commission from the commissions setting (in part or whole)")
+            shown = _table(trips, zone)
         hint = _hint(conn, flt) if not shown else None
     _say(hint)
     _say(drift.describe() if drift.stale else None)
     _warn_positions(positions)
     return ExitCode.OK
+
+
+def _table(trips: Iterable[dict[str, Any]], zone: ZoneInfo) -> int:
+    """The round trips as an aligned table and its totals on stdout; how many."""
+    with _collector_paused():
+        listed = list(trips)
+        columns = [k for k in SHOWN if k != "currency"] + ["currency"]
+        scheduled = [_scheduled(t) for t in listed]
+        rows = [_marked(t) if s else t for t, s in zip(listed, scheduled, strict=True)]
+        print(aligned(columns, [[_cell(t[k], zone) for k in columns] for t in rows]))
+    print(_totals(listed))
+    if any(scheduled):
+        print(f"{_MARK} commission from the commissions setting (in part or whole)")
+    return len(listed)
+
+
+@contextmanager
+def _collector_paused() -> Iterator[None]:
+    """No cyclic collection while the table is read and laid out: it holds every row to
+    the end anyway (what it allocates is what it keeps), and each collection re-walked the
+    rows read so far (0.05 s of a month's listing). JSON and CSV stream: not paused."""
+    if not gc.isenabled():
+        yield
+        return
+    gc.disable()
+    try:
+        yield
+    finally:
+        gc.enable()
 
 
 def _json_array(items: Iterable[Any], out: TextIO) -> int:
