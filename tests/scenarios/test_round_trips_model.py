@@ -29,7 +29,7 @@ from csv_import_daemon.config.trading_day import parse_rollover
 from csv_import_daemon.db.engine import writing
 from csv_import_daemon.files import reader
 from csv_import_daemon.importing.service import ImportService
-from csv_import_daemon.trips.queries import pnl_groups
+from csv_import_daemon.trips.pnl import pnl_groups
 from csv_import_daemon.trips.refresh import rebuild_round_trips
 from support.rows import HEADER
 from support.trip_reference import (

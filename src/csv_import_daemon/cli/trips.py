@@ -27,6 +27,7 @@ from csv_import_daemon.errors import ConfigError, ExitCode
 from csv_import_daemon.logs import get_logger
 from csv_import_daemon.trips.booking import GROUPS
 from csv_import_daemon.trips.consistency import check_round_trips
+from csv_import_daemon.trips.pnl import pnl_groups
 from csv_import_daemon.trips.positions import PositionMismatch, position_mismatches
 from csv_import_daemon.trips.queries import (
     SHOWN,
@@ -37,7 +38,6 @@ from csv_import_daemon.trips.queries import (
     iter_round_trips,
     jsonable,
     known_values,
-    pnl_groups,
     table_text,
 )
 from csv_import_daemon.trips.refresh import rebuild_round_trips

@@ -36,7 +36,8 @@ from csv_import_daemon.files.names import path_key, path_of_key
 from csv_import_daemon.importing.checkpoint import Checkpoint
 from csv_import_daemon.importing.service import ImportService
 from csv_import_daemon.logs import get_logger
-from csv_import_daemon.reports.audit import Auditor, FileAudit
+from csv_import_daemon.reports.audit import Auditor
+from csv_import_daemon.reports.audit_result import FileAudit
 from csv_import_daemon.trips.consistency import Span, check_round_trips
 from csv_import_daemon.trips.positions import position_mismatches
 

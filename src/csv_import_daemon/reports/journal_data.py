@@ -27,12 +27,12 @@ from csv_import_daemon.db.tables import (
 )
 from csv_import_daemon.reports.journal_stats import Views, build_views
 from csv_import_daemon.reports.status import file_problem
+from csv_import_daemon.trips.pnl import pnl_groups
 from csv_import_daemon.trips.queries import (
     StaleRoundTrip,
     TripFilter,
     iter_closing_order,
     iter_round_trips,
-    pnl_groups,
     split_commissions,
 )
 

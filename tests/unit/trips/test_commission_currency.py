@@ -11,7 +11,7 @@ from sqlalchemy import Engine, text
 from csv_import_daemon.config.settings import Settings
 from csv_import_daemon.config.trading_day import parse_rollover
 from csv_import_daemon.reports.journal_data import PageFilter, load_journal
-from csv_import_daemon.trips.queries import pnl_groups
+from csv_import_daemon.trips.pnl import pnl_groups
 from support.trip_reference import (
     POINT,
     normalized,

@@ -25,7 +25,8 @@ from csv_import_daemon.db import migrate
 from csv_import_daemon.db.tables import ROUND_TRIPS
 from csv_import_daemon.trips.booking import GROUPS
 from csv_import_daemon.trips.consistency import check_round_trips
-from csv_import_daemon.trips.queries import TripFilter, pnl_groups, reference_pnl_groups
+from csv_import_daemon.trips.pnl import pnl_groups, reference_pnl_groups
+from csv_import_daemon.trips.queries import TripFilter
 from support.trips import import_all, row, write
 
 START = datetime(2025, 3, 5, 8, 0)  # New York wall clock; US clocks change on March 9
